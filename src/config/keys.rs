@@ -1,0 +1,59 @@
+//! The table of configuration keys: one row per setting, with its name in each source.
+//! The config file uses the lower-case name, the environment the upper-case one (the reference
+//! system's names where it has one), the command line the flag.
+
+/// One configurable setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Key {
+    /// Key in `config.toml`.
+    pub file: &'static str,
+    /// Environment variable (also read from `.env`).
+    pub env: &'static str,
+    /// Long command-line flag, without the dashes.
+    pub flag: &'static str,
+    /// What it means, for `flashsale config` and error messages.
+    pub help: &'static str,
+}
+
+macro_rules! keys {
+    ($($ident:ident = $file:literal, $env:literal, $flag:literal, $help:literal;)*) => {
+        $(pub const $ident: Key = Key { file: $file, env: $env, flag: $flag, help: $help };)*
+        /// Every key, in documentation order.
+        pub const ALL: &[Key] = &[$($ident),*];
+    };
+}
+
+keys! {
+    DATABASE_URL = "database_url", "DATABASE_URL", "database-url",
+        "postgres://... or sqlite://path; default: the embedded SQLite database";
+    REDIS_URL = "redis_url", "REDIS_URL", "redis-url",
+        "redis://... or rediss://...; default: none (in-process rate limiter)";
+    DB_POOL_MAX = "db_pool_max", "DB_POOL_MAX", "db-pool-max",
+        "maximum database connections (default 20)";
+    DB_TIMEOUT = "db_timeout_ms", "DB_TIMEOUT", "db-timeout-ms",
+        "statement timeout in ms (default 5000)";
+    DB_ACQUIRE_TIMEOUT = "db_acquire_timeout_ms", "DB_ACQUIRE_TIMEOUT", "db-acquire-timeout-ms",
+        "wait for a pooled connection in ms before answering Busy (default 2000)";
+    REDIS_TIMEOUT = "redis_timeout_ms", "REDIS_TIMEOUT", "redis-timeout-ms",
+        "timeout of each Redis call in ms (default 250)";
+    RATE_LIMIT_USER_MAX = "rate_limit_user_max", "RATE_LIMIT_USER_MAX", "rate-limit-user-max",
+        "purchases per user per window (default 5)";
+    RATE_LIMIT_IP_MAX = "rate_limit_ip_max", "RATE_LIMIT_IP_MAX", "rate-limit-ip-max",
+        "purchases per client IP per window (default 10)";
+    RATE_LIMIT_WINDOW = "rate_limit_window_ms", "RATE_LIMIT_WINDOW_MS", "rate-limit-window-ms",
+        "rate-limit window in ms (default 60000)";
+    RATE_LIMIT_ON_REDIS_DOWN = "rate_limit_on_redis_down", "RATE_LIMIT_ON_REDIS_DOWN",
+        "rate-limit-on-redis-down",
+        "fail-open (default: sell without limiting) or fail-closed (refuse) when Redis is unreachable";
+    RATE_LIMIT_PREFIX = "rate_limit_prefix", "RATE_LIMIT_PREFIX", "rate-limit-prefix",
+        "text put before every Redis key (default empty: keys are rate_limit:user:<id>)";
+    MAX_QUANTITY = "max_quantity", "MAX_QUANTITY", "max-quantity",
+        "largest quantity one purchase may ask for (default 10)";
+    STRATEGY = "strategy", "FLASHSALE_STRATEGY", "strategy",
+        "default purchase strategy: row-lock, atomic (default), naive (UNSAFE)";
+}
+
+/// Finds the key with this config-file name.
+pub fn by_file_name(name: &str) -> Option<Key> {
+    ALL.iter().copied().find(|k| k.file == name)
+}

@@ -1,0 +1,12 @@
+//! flashsale: a flash-sale purchase core that never oversells, on PostgreSQL or an embedded
+//! SQLite database, with Redis or in-process rate limiting. The CLI, the dashboard, the burst
+//! engine and the HTTP API are faces over this core; the core knows none of them.
+
+pub mod config;
+pub mod model;
+pub mod money;
+pub mod paths;
+pub mod purchase;
+pub mod ratelimit;
+pub mod redact;
+pub mod store;

@@ -1,0 +1,293 @@
+//! The database behind every face: one enum, one implementation per engine. Driver errors stop
+//! here and become [`StoreError`]s; money crosses as integer cents.
+
+pub mod error;
+pub mod postgres;
+pub mod seed;
+pub mod sqlite;
+
+use std::time::{Duration, Instant};
+
+use chrono::{NaiveDate, Utc};
+
+pub use error::StoreError;
+pub use postgres::PgStore;
+pub use seed::SeedReport;
+pub use sqlite::SqliteStore;
+
+use crate::config::{BackendKind, DatabaseTarget, PoolSettings};
+use crate::model::{DayRevenue, Order, Product, ProductDetail, REVENUE_DAYS, Stats};
+use crate::money::Money;
+use crate::purchase::{RaceHook, Strategy};
+
+/// A validated purchase, ready for the database.
+#[derive(Debug, Clone, Copy)]
+pub struct NewPurchase<'a> {
+    pub product_id: i32,
+    pub user_id: &'a str,
+    pub quantity: i32,
+}
+
+/// What the database did with a purchase.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sale {
+    Purchased(Order),
+    SoldOut { available: i32 },
+    NotFound,
+}
+
+/// The pool as the dashboard shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct PoolStatus {
+    /// Open connections.
+    pub size: u32,
+    /// Open and idle.
+    pub idle: u32,
+    /// The configured ceiling.
+    pub max: u32,
+}
+
+/// An order as the audit reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct OrderRef {
+    pub id: i64,
+    pub quantity: i32,
+}
+
+/// A product row with its descriptive fields, as both backends read it (price in cents).
+#[derive(sqlx::FromRow)]
+pub(crate) struct DetailRow {
+    id: i32,
+    name: String,
+    description: Option<String>,
+    image_url: Option<String>,
+    stock: i32,
+    price_cents: i64,
+}
+
+impl From<DetailRow> for ProductDetail {
+    fn from(r: DetailRow) -> Self {
+        ProductDetail {
+            id: r.id,
+            name: r.name,
+            description: r.description,
+            image_url: r.image_url,
+            stock: r.stock,
+            price: Money::from_cents(r.price_cents),
+        }
+    }
+}
+
+/// A database, PostgreSQL or the embedded SQLite.
+#[derive(Debug, Clone)]
+pub enum Store {
+    Postgres(PgStore),
+    Sqlite(SqliteStore),
+}
+
+macro_rules! dispatch {
+    ($self:ident, $s:ident => $body:expr) => {
+        match $self {
+            Store::Postgres($s) => $body,
+            Store::Sqlite($s) => $body,
+        }
+    };
+}
+
+impl Store {
+    /// Connects. The embedded database (any SQLite file) is created, migrated and, when new,
+    /// seeded here; PostgreSQL is never migrated implicitly.
+    pub async fn open(target: &DatabaseTarget, pool: &PoolSettings) -> Result<Store, StoreError> {
+        match target {
+            DatabaseTarget::Postgres(url) => Ok(Store::Postgres(PgStore::connect(url, pool)?)),
+            DatabaseTarget::Sqlite { path, .. } => {
+                Ok(Store::Sqlite(SqliteStore::open(path, pool).await?))
+            }
+        }
+    }
+
+    pub fn kind(&self) -> BackendKind {
+        match self {
+            Store::Postgres(_) => BackendKind::Postgres,
+            Store::Sqlite(_) => BackendKind::Sqlite,
+        }
+    }
+
+    /// Applies the embedded migrations.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        dispatch!(self, s => s.migrate().await)
+    }
+
+    /// Inserts the reference products and a week of sample orders, unless products exist.
+    pub async fn seed(&self) -> Result<SeedReport, StoreError> {
+        dispatch!(self, s => s.seed().await)
+    }
+
+    /// Drops every flashsale table and recreates and reseeds them.
+    pub async fn reset(&self) -> Result<SeedReport, StoreError> {
+        dispatch!(self, s => s.drop_all().await)?;
+        self.migrate().await?;
+        self.seed().await
+    }
+
+    /// Every product, by id.
+    pub async fn products(&self) -> Result<Vec<Product>, StoreError> {
+        dispatch!(self, s => s.products().await)
+    }
+
+    pub async fn product_detail(&self, id: i32) -> Result<Option<ProductDetail>, StoreError> {
+        dispatch!(self, s => s.product_detail(id).await)
+    }
+
+    pub async fn stock(&self, id: i32) -> Result<Option<i32>, StoreError> {
+        dispatch!(self, s => s.stock(id).await)
+    }
+
+    /// Sets a product's stock (restock); false when there is no such product.
+    pub async fn set_stock(&self, id: i32, stock: i32) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.set_stock(id, stock).await)
+    }
+
+    /// Runs one purchase with one strategy, once (the caller retries conflicts).
+    pub async fn purchase(
+        &self,
+        p: NewPurchase<'_>,
+        strategy: Strategy,
+        race: Option<&RaceHook>,
+    ) -> Result<Sale, StoreError> {
+        dispatch!(self, s => match strategy {
+            Strategy::RowLock => s.purchase_row_lock(p).await,
+            Strategy::Atomic => s.purchase_atomic(p).await,
+            Strategy::Naive => s.purchase_naive(p, race).await,
+        })
+    }
+
+    /// The statistics of the reference admin endpoint, computed from the whole orders table.
+    /// One-shot use only (CLI, HTTP): the dashboard aggregates incrementally instead.
+    pub async fn stats(&self) -> Result<Stats, StoreError> {
+        let today = Utc::now().date_naive();
+        let since = today - chrono::Days::new((REVENUE_DAYS - 1) as u64);
+        let totals = dispatch!(self, s => s.stats_parts(since).await)?;
+        Ok(totals.into_stats(since, today))
+    }
+
+    /// The highest order id so far (0 when none): every order created later has a larger id.
+    pub async fn max_order_id(&self) -> Result<i64, StoreError> {
+        dispatch!(self, s => s.max_order_id().await)
+    }
+
+    /// Orders of `product_id` with an id above `after_id` whose user id starts with `prefix`.
+    pub async fn orders_after(
+        &self,
+        product_id: i32,
+        after_id: i64,
+        prefix: &str,
+    ) -> Result<Vec<OrderRef>, StoreError> {
+        dispatch!(self, s => s.orders_after(product_id, after_id, &like_prefix(prefix)).await)
+    }
+
+    /// A round trip to the database, timed.
+    pub async fn ping(&self) -> Result<Duration, StoreError> {
+        let start = Instant::now();
+        dispatch!(self, s => s.ping().await)?;
+        Ok(start.elapsed())
+    }
+
+    pub fn pool_status(&self) -> PoolStatus {
+        dispatch!(self, s => s.pool_status())
+    }
+
+    /// Closes every connection.
+    pub async fn close(&self) {
+        dispatch!(self, s => s.close().await)
+    }
+}
+
+/// A LIKE pattern matching strings that start with `prefix`, with `\` as the escape.
+fn like_prefix(prefix: &str) -> String {
+    let mut out = String::with_capacity(prefix.len() + 1);
+    for c in prefix.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+/// The raw pieces of [`Stats`] as each backend reads them.
+#[derive(Debug, Default)]
+pub(crate) struct StatsParts {
+    pub total_revenue_cents: i64,
+    pub total_units: i64,
+    /// (id, name, units, revenue cents), best first, at most three.
+    pub top: Vec<(i32, String, i64, i64)>,
+    /// (YYYY-MM-DD, revenue cents, units) for days on or after `since` that had sales.
+    pub days: Vec<(String, i64, i64)>,
+}
+
+impl StatsParts {
+    fn into_stats(self, since: NaiveDate, today: NaiveDate) -> Stats {
+        let revenue_by_day = since
+            .iter_days()
+            .take_while(|d| *d <= today)
+            .map(|d| {
+                let date = d.format("%Y-%m-%d").to_string();
+                let (revenue, units) = self
+                    .days
+                    .iter()
+                    .find(|(day, _, _)| *day == date)
+                    .map(|(_, r, u)| (*r, *u))
+                    .unwrap_or((0, 0));
+                DayRevenue {
+                    date,
+                    revenue: Money::from_cents(revenue),
+                    units,
+                }
+            })
+            .collect();
+        Stats {
+            total_revenue: Money::from_cents(self.total_revenue_cents),
+            total_units_sold: self.total_units,
+            top_products: self
+                .top
+                .into_iter()
+                .map(|(id, name, total_sold, revenue)| crate::model::TopProduct {
+                    id,
+                    name,
+                    total_sold,
+                    revenue: Money::from_cents(revenue),
+                })
+                .collect(),
+            revenue_by_day,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_prefix_escapes_wildcards() {
+        assert_eq!(like_prefix("burst_1%"), "burst\\_1\\%%");
+        assert_eq!(like_prefix("b-1-"), "b-1-%");
+    }
+
+    #[test]
+    fn stats_fill_every_day_oldest_first() {
+        let today = NaiveDate::from_ymd_opt(2026, 11, 25).expect("date");
+        let since = today - chrono::Days::new(6);
+        let parts = StatsParts {
+            days: vec![("2026-11-23".into(), 500, 2)],
+            ..Default::default()
+        };
+        let stats = parts.into_stats(since, today);
+        assert_eq!(stats.revenue_by_day.len(), 7);
+        assert_eq!(stats.revenue_by_day[0].date, "2026-11-19");
+        assert_eq!(stats.revenue_by_day[6].date, "2026-11-25");
+        assert_eq!(stats.revenue_by_day[4].revenue, Money::from_cents(500));
+        assert_eq!(stats.revenue_by_day[5].revenue, Money::ZERO);
+    }
+}

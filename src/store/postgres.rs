@@ -1,0 +1,436 @@
+//! PostgreSQL: the production backend, on the reference system's schema.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{NaiveDate, NaiveDateTime};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Connection, Executor};
+
+use super::{
+    DetailRow, NewPurchase, OrderRef, PoolStatus, Sale, SeedReport, StatsParts, StoreError, seed,
+};
+use crate::config::PoolSettings;
+use crate::model::{Order, Product, ProductDetail};
+use crate::money::Money;
+use crate::purchase::RaceHook;
+use crate::redact::SecretUrl;
+
+/// Connections idle longer than this are pinged before use; fresher ones are trusted, which
+/// keeps the ping's round trip off the hot path of a storm.
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// A PostgreSQL database.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+#[derive(sqlx::FromRow)]
+struct LockedProduct {
+    name: String,
+    stock: i32,
+    price_cents: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct InsertedOrder {
+    id: i64,
+    created_at: NaiveDateTime,
+}
+
+#[derive(sqlx::FromRow)]
+struct AtomicRow {
+    id: i64,
+    name: String,
+    stock: i32,
+    total_cents: i64,
+    created_at: NaiveDateTime,
+}
+
+impl PgStore {
+    /// Builds the pool without connecting: a database that is down shows as errors on use, so
+    /// the dashboard can start and wait for it.
+    pub fn connect(url: &SecretUrl, settings: &PoolSettings) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(url.expose())
+            .map_err(|_| StoreError::Other(format!("invalid PostgreSQL URL {url}")))?
+            .application_name("flashsale")
+            .options([
+                (
+                    "statement_timeout",
+                    settings.statement_timeout.as_millis().to_string(),
+                ),
+                // Timestamps are stored without a zone; ours are UTC.
+                ("TimeZone", "UTC".to_string()),
+            ]);
+        let pool = PgPoolOptions::new()
+            .max_connections(settings.max_connections)
+            .min_connections(0)
+            .acquire_timeout(settings.acquire_timeout)
+            .idle_timeout(Duration::from_secs(30))
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_IF_IDLE_FOR {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
+            .connect_lazy_with(options);
+        Ok(Self { pool })
+    }
+
+    /// The pool, for callers in this crate that need a raw query (samplers).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub(super) async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    pub(super) async fn seed(&self) -> Result<SeedReport, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Serialize concurrent seeders: the second one then sees the first one's products.
+        tx.execute("LOCK TABLE products IN SHARE ROW EXCLUSIVE MODE")
+            .await?;
+        let existing: i64 = sqlx::query_scalar("SELECT count(*) FROM products")
+            .fetch_one(&mut *tx)
+            .await?;
+        if existing > 0 {
+            return Ok(SeedReport {
+                products: 0,
+                orders: 0,
+                already_seeded: true,
+            });
+        }
+        let mut ids = Vec::with_capacity(seed::PRODUCTS.len());
+        for p in &seed::PRODUCTS {
+            let id: i32 = sqlx::query_scalar(
+                "INSERT INTO products (name, description, image_url, stock, price)
+                 VALUES ($1, $2, $3, $4, $5::int8::numeric / 100) RETURNING id",
+            )
+            .bind(p.name)
+            .bind(p.description)
+            .bind(p.image_url)
+            .bind(p.stock)
+            .bind(p.price.cents())
+            .fetch_one(&mut *tx)
+            .await?;
+            ids.push(id);
+        }
+        for o in &seed::ORDERS {
+            let product = &seed::PRODUCTS[o.product];
+            sqlx::query(
+                "INSERT INTO orders (user_id, product_id, quantity, total_price, created_at)
+                 VALUES ($1, $2, $3, $4::int8::numeric / 100,
+                         date_trunc('day', CURRENT_TIMESTAMP::timestamp)
+                           - make_interval(days => $5) + make_interval(hours => $6))",
+            )
+            .bind(o.user)
+            .bind(ids[o.product])
+            .bind(o.quantity)
+            .bind(product.price.times(i64::from(o.quantity)).cents())
+            .bind(o.days_ago)
+            .bind(o.hour)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(SeedReport {
+            products: ids.len(),
+            orders: seed::ORDERS.len(),
+            already_seeded: false,
+        })
+    }
+
+    pub(super) async fn drop_all(&self) -> Result<(), StoreError> {
+        self.pool
+            .execute("DROP TABLE IF EXISTS orders, products, _sqlx_migrations CASCADE")
+            .await?;
+        Ok(())
+    }
+
+    pub(super) async fn products(&self) -> Result<Vec<Product>, StoreError> {
+        let rows: Vec<(i32, String, i64, i32)> =
+            sqlx::query_as("SELECT id, name, (price * 100)::int8, stock FROM products ORDER BY id")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, name, cents, stock)| Product {
+                id,
+                name,
+                price: Money::from_cents(cents),
+                stock,
+            })
+            .collect())
+    }
+
+    pub(super) async fn product_detail(
+        &self,
+        id: i32,
+    ) -> Result<Option<ProductDetail>, StoreError> {
+        let row: Option<DetailRow> = sqlx::query_as(
+            "SELECT id, name, description, image_url, stock, (price * 100)::int8 AS price_cents
+             FROM products WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(ProductDetail::from))
+    }
+
+    pub(super) async fn stock(&self, id: i32) -> Result<Option<i32>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT stock FROM products WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    pub(super) async fn set_stock(&self, id: i32, stock: i32) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE products SET stock = $2, updated_at = CURRENT_TIMESTAMP WHERE id = $1",
+        )
+        .bind(id)
+        .bind(stock)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// BEGIN; SELECT ... FOR UPDATE; guarded UPDATE; INSERT; COMMIT — all on one connection,
+    /// which is what the reference system got wrong.
+    pub(super) async fn purchase_row_lock(&self, p: NewPurchase<'_>) -> Result<Sale, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let mut tx = conn.begin().await?;
+        let product: Option<LockedProduct> = sqlx::query_as(
+            "SELECT name, stock, (price * 100)::int8 AS price_cents
+             FROM products WHERE id = $1 FOR UPDATE",
+        )
+        .bind(p.product_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(product) = product else {
+            tx.rollback().await?;
+            return Ok(Sale::NotFound);
+        };
+        if product.stock < p.quantity {
+            tx.rollback().await?;
+            return Ok(Sale::SoldOut {
+                available: product.stock,
+            });
+        }
+        // The guard is redundant under the lock and kept anyway: a decrement that could go
+        // wrong silently is worth one comparison.
+        let remaining: Option<i32> = sqlx::query_scalar(
+            "UPDATE products SET stock = stock - $2, updated_at = CURRENT_TIMESTAMP
+             WHERE id = $1 AND stock >= $2 RETURNING stock",
+        )
+        .bind(p.product_id)
+        .bind(p.quantity)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(remaining) = remaining else {
+            tx.rollback().await?;
+            return Ok(Sale::SoldOut {
+                available: product.stock,
+            });
+        };
+        let total = Money::from_cents(product.price_cents).times(i64::from(p.quantity));
+        let order: InsertedOrder = sqlx::query_as(
+            "INSERT INTO orders (user_id, product_id, quantity, total_price)
+             VALUES ($1, $2, $3, $4::int8::numeric / 100) RETURNING id::int8 AS id, created_at",
+        )
+        .bind(p.user_id)
+        .bind(p.product_id)
+        .bind(p.quantity)
+        .bind(total.cents())
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Sale::Purchased(Order {
+            id: order.id,
+            product_id: p.product_id,
+            product_name: product.name,
+            quantity: p.quantity,
+            total_price: total,
+            remaining_stock: remaining,
+            created_at: order.created_at,
+        }))
+    }
+
+    /// One statement: the guarded decrement and the insert of the order from its RETURNING row.
+    pub(super) async fn purchase_atomic(&self, p: NewPurchase<'_>) -> Result<Sale, StoreError> {
+        let row: Option<AtomicRow> = sqlx::query_as(
+            "WITH p AS (
+                 UPDATE products SET stock = stock - $2, updated_at = CURRENT_TIMESTAMP
+                 WHERE id = $1 AND stock >= $2
+                 RETURNING id, name, stock, price
+             ), o AS (
+                 INSERT INTO orders (user_id, product_id, quantity, total_price)
+                 SELECT $3, p.id, $2, p.price * $2 FROM p
+                 RETURNING id, total_price, created_at
+             )
+             SELECT o.id::int8 AS id, p.name, p.stock, (o.total_price * 100)::int8 AS total_cents,
+                    o.created_at
+             FROM o, p",
+        )
+        .bind(p.product_id)
+        .bind(p.quantity)
+        .bind(p.user_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            Some(r) => Ok(Sale::Purchased(Order {
+                id: r.id,
+                product_id: p.product_id,
+                product_name: r.name,
+                quantity: p.quantity,
+                total_price: Money::from_cents(r.total_cents),
+                remaining_stock: r.stock,
+                created_at: r.created_at,
+            })),
+            // Nothing was written; only now is it worth a second query to say why.
+            None => Ok(match self.stock(p.product_id).await? {
+                Some(available) => Sale::SoldOut { available },
+                None => Sale::NotFound,
+            }),
+        }
+    }
+
+    /// UNSAFE by design: the reference system's lost update. Reads, waits on the race hook,
+    /// then writes the value computed here, each statement on whatever pooled connection.
+    pub(super) async fn purchase_naive(
+        &self,
+        p: NewPurchase<'_>,
+        race: Option<&RaceHook>,
+    ) -> Result<Sale, StoreError> {
+        let product: Option<LockedProduct> = sqlx::query_as(
+            "SELECT name, stock, (price * 100)::int8 AS price_cents FROM products WHERE id = $1",
+        )
+        .bind(p.product_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(product) = product else {
+            return Ok(Sale::NotFound);
+        };
+        if product.stock < p.quantity {
+            return Ok(Sale::SoldOut {
+                available: product.stock,
+            });
+        }
+        if let Some(hook) = race {
+            hook.wait().await;
+        }
+        let remaining = product.stock - p.quantity;
+        sqlx::query("UPDATE products SET stock = $2, updated_at = CURRENT_TIMESTAMP WHERE id = $1")
+            .bind(p.product_id)
+            .bind(remaining)
+            .execute(&self.pool)
+            .await?;
+        let total = Money::from_cents(product.price_cents).times(i64::from(p.quantity));
+        let order: InsertedOrder = sqlx::query_as(
+            "INSERT INTO orders (user_id, product_id, quantity, total_price)
+             VALUES ($1, $2, $3, $4::int8::numeric / 100) RETURNING id::int8 AS id, created_at",
+        )
+        .bind(p.user_id)
+        .bind(p.product_id)
+        .bind(p.quantity)
+        .bind(total.cents())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Sale::Purchased(Order {
+            id: order.id,
+            product_id: p.product_id,
+            product_name: product.name,
+            quantity: p.quantity,
+            total_price: total,
+            remaining_stock: remaining,
+            created_at: order.created_at,
+        }))
+    }
+
+    pub(super) async fn stats_parts(&self, since: NaiveDate) -> Result<StatsParts, StoreError> {
+        let since = since.and_hms_opt(0, 0, 0).unwrap_or_default();
+        let (total_revenue_cents, total_units): (i64, i64) = sqlx::query_as(
+            "SELECT COALESCE((SUM(total_price) * 100)::int8, 0), COALESCE(SUM(quantity), 0)::int8
+             FROM orders",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let top = sqlx::query_as(
+            "SELECT p.id, p.name, t.units, t.cents FROM (
+                 SELECT product_id, SUM(quantity)::int8 AS units,
+                        (SUM(total_price) * 100)::int8 AS cents
+                 FROM orders GROUP BY product_id
+             ) t JOIN products p ON p.id = t.product_id
+             ORDER BY t.units DESC, p.id LIMIT 3",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let days = sqlx::query_as(
+            "SELECT to_char(created_at, 'YYYY-MM-DD') AS day,
+                    (SUM(total_price) * 100)::int8, SUM(quantity)::int8
+             FROM orders WHERE created_at >= $1 GROUP BY day ORDER BY day",
+        )
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(StatsParts {
+            total_revenue_cents,
+            total_units,
+            top,
+            days,
+        })
+    }
+
+    pub(super) async fn max_order_id(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT COALESCE(MAX(id), 0)::int8 FROM orders")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    pub(super) async fn orders_after(
+        &self,
+        product_id: i32,
+        after_id: i64,
+        pattern: &str,
+    ) -> Result<Vec<OrderRef>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id::int8 AS id, quantity FROM orders
+             WHERE id > $2 AND product_id = $1 AND user_id LIKE $3 ESCAPE '\\' ORDER BY id",
+        )
+        .bind(product_id)
+        .bind(after_id)
+        .bind(pattern)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    pub(super) async fn ping(&self) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        conn.ping().await?;
+        Ok(())
+    }
+
+    pub(super) fn pool_status(&self) -> PoolStatus {
+        PoolStatus {
+            size: self.pool.size(),
+            idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+            max: self.pool.options().get_max_connections(),
+        }
+    }
+
+    pub(super) async fn close(&self) {
+        self.pool.close().await;
+    }
+}
