@@ -2,7 +2,10 @@
 //! SQLite database, with Redis or in-process rate limiting. The CLI, the dashboard, the burst
 //! engine and the HTTP API are faces over this core; the core knows none of them.
 
+pub mod audit;
+pub mod cli;
 pub mod config;
+pub mod logging;
 pub mod model;
 pub mod money;
 pub mod paths;

@@ -1,1 +1,177 @@
-fn main() {}
+//! The `flashsale` binary: parses the command line, resolves settings, starts logging, and hands
+//! off to the command. Errors end as one line on stderr and a non-zero exit code.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use flashsale::cli::{self, Cli, Command, exit};
+use flashsale::config::Settings;
+use flashsale::purchase::Purchaser;
+use flashsale::ratelimit::RateLimiter;
+use flashsale::store::Store;
+
+fn main() -> ExitCode {
+    let _ = color_eyre::install();
+    if let Err(e) = dotenvy::dotenv()
+        && !e.not_found()
+    {
+        eprintln!("flashsale: error: .env: {e}");
+        return ExitCode::from(exit::USAGE);
+    }
+    let cli = Cli::parse();
+    let (settings, layer) = match cli.global.settings(|k| std::env::var(k).ok()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("flashsale: error: {e}");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    let _log = flashsale::logging::init(&flashsale::paths::log_file());
+    tracing::info!(database = %settings.database, command = ?cli.command.as_ref().map(command_name), "start");
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("flashsale: error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::ERROR);
+        }
+    };
+    let code = runtime.block_on(run(cli, settings, layer));
+    ExitCode::from(code)
+}
+
+fn command_name(c: &Command) -> &'static str {
+    match c {
+        Command::Db { .. } => "db",
+        Command::Stats { .. } => "stats",
+        Command::Stock { .. } => "stock",
+        Command::Buy(_) => "buy",
+        Command::Config { .. } => "config",
+    }
+}
+
+/// Prints an error as one line and returns the code for it.
+fn fail(e: impl std::fmt::Display) -> u8 {
+    tracing::error!(error = %e, "command failed");
+    eprintln!("flashsale: error: {e}");
+    exit::ERROR
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> Result<(), String> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
+    println!("{text}");
+    Ok(())
+}
+
+async fn run(cli: Cli, settings: Settings, layer: flashsale::config::Layer) -> u8 {
+    let Some(command) = cli.command else {
+        return overview(&settings).await;
+    };
+    match command {
+        Command::Db { action } => match cli::db::run(&action, &settings).await {
+            Ok(line) => {
+                println!("{line}");
+                exit::OK
+            }
+            Err(e @ cli::db::DbError::NeedsConfirmation(_)) => {
+                eprintln!("flashsale: error: {e}");
+                exit::USAGE
+            }
+            Err(e) => fail(e),
+        },
+        Command::Stats { json } => {
+            let store = match Store::open(&settings.database, &settings.pool).await {
+                Ok(s) => s,
+                Err(e) => return fail(e),
+            };
+            match store.stats().await {
+                Ok(stats) if json => print_json(&stats).map_or_else(fail, |_| exit::OK),
+                Ok(stats) => {
+                    print!("{}", cli::report::stats_text(&stats));
+                    exit::OK
+                }
+                Err(e) => fail(e),
+            }
+        }
+        Command::Stock { json } => {
+            let store = match Store::open(&settings.database, &settings.pool).await {
+                Ok(s) => s,
+                Err(e) => return fail(e),
+            };
+            match store.products().await {
+                Ok(products) if json => print_json(&products).map_or_else(fail, |_| exit::OK),
+                Ok(products) => {
+                    print!("{}", cli::report::stock_text(&products));
+                    exit::OK
+                }
+                Err(e) => fail(e),
+            }
+        }
+        Command::Buy(args) => {
+            let purchaser = match purchaser(&settings).await {
+                Ok(p) => p,
+                Err(code) => return code,
+            };
+            let strategy = args.strategy.unwrap_or(settings.strategy);
+            let receipt = cli::report::buy(&purchaser, &args, settings.strategy).await;
+            if args.json {
+                if let Err(e) = print_json(&receipt.to_json()) {
+                    return fail(e);
+                }
+            } else {
+                println!("{}", cli::report::receipt_text(&receipt, strategy));
+            }
+            purchaser.store().close().await;
+            if receipt.outcome.order().is_some() {
+                exit::OK
+            } else {
+                exit::NOT_PURCHASED
+            }
+        }
+        Command::Config { json } => {
+            let rows = cli::report::config_report(&settings, &layer);
+            if json {
+                let map: serde_json::Map<String, serde_json::Value> = rows
+                    .into_iter()
+                    .map(|(k, v, origin)| (k, serde_json::json!({ "value": v, "from": origin })))
+                    .collect();
+                print_json(&map).map_or_else(fail, |_| exit::OK)
+            } else {
+                for (k, v, origin) in rows {
+                    println!("{k:<26} {v:<40} ({origin})");
+                }
+                exit::OK
+            }
+        }
+    }
+}
+
+/// Opens the store and the limiter the settings name.
+async fn purchaser(settings: &Settings) -> Result<Purchaser, u8> {
+    let store = Store::open(&settings.database, &settings.pool)
+        .await
+        .map_err(fail)?;
+    let limiter =
+        RateLimiter::new(settings.limits.clone(), settings.redis_url.as_ref()).map_err(fail)?;
+    Ok(Purchaser::new(store, limiter, settings.max_quantity))
+}
+
+/// With no command: a one-screen overview of the sale.
+async fn overview(settings: &Settings) -> u8 {
+    let store = match Store::open(&settings.database, &settings.pool).await {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    println!("flashsale on {}\n", settings.database);
+    match store.products().await {
+        Ok(p) => print!("{}", cli::report::stock_text(&p)),
+        Err(e) => return fail(e),
+    }
+    match store.stats().await {
+        Ok(s) => print!("\n{}", cli::report::stats_text(&s)),
+        Err(e) => return fail(e),
+    }
+    exit::OK
+}

@@ -53,7 +53,8 @@ pub struct TopProduct {
     pub id: i32,
     pub name: String,
     pub total_sold: i64,
-    /// Not in the reference contract; extra fields are harmless to its clients.
+    /// Shown by the dashboard; not part of the reference contract's JSON.
+    #[serde(skip)]
     pub revenue: Money,
 }
 
@@ -63,7 +64,8 @@ pub struct DayRevenue {
     /// `YYYY-MM-DD`.
     pub date: String,
     pub revenue: Money,
-    /// Not in the reference contract; extra fields are harmless to its clients.
+    /// Shown by the dashboard; not part of the reference contract's JSON.
+    #[serde(skip)]
     pub units: i64,
 }
 

@@ -59,7 +59,11 @@ pub enum LimiterError {
 
 /// What the limiter did for one purchase, for the purchase's receipt.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case", tag = "status")]
+#[serde(
+    rename_all = "kebab-case",
+    rename_all_fields = "camelCase",
+    tag = "status"
+)]
 pub enum LimitNote {
     /// Limits checked and passed.
     Checked {

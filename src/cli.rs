@@ -1,0 +1,206 @@
+//! The command line: a thin face over the core. Every command takes the global connection and
+//! limit flags; each has a `--json` form for scripts.
+
+pub mod db;
+pub mod exit;
+pub mod report;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{ConfigError, Layer, Settings, keys};
+use crate::purchase::Strategy;
+
+const AFTER_HELP: &str = "\
+Configuration, highest precedence first: flags, environment (also read from ./.env),
+config.toml in the config directory (or --config), defaults.
+Files: embedded database in $FLASHSALE_DATA_DIR or ~/.local/share/flashsale/flashsale.db,
+config in ~/.config/flashsale/config.toml, log in ~/.local/state/flashsale/flashsale.log.";
+
+/// A flash sale that never oversells: dashboard, burst engine, HTTP API.
+#[derive(Debug, Parser)]
+#[command(name = "flashsale", version, about, after_help = AFTER_HELP)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Flags every command accepts, before or after the subcommand.
+#[derive(Debug, Args, Default)]
+pub struct GlobalArgs {
+    /// postgres://... or sqlite://path [env: DATABASE_URL] [default: embedded SQLite]
+    #[arg(long, global = true, value_name = "URL", help_heading = "Connections")]
+    pub database_url: Option<String>,
+    /// redis://... or rediss://... [env: REDIS_URL] [default: in-process limiter]
+    #[arg(long, global = true, value_name = "URL", help_heading = "Connections")]
+    pub redis_url: Option<String>,
+    /// Config file to read instead of ~/.config/flashsale/config.toml [env: FLASHSALE_CONFIG]
+    #[arg(long, global = true, value_name = "FILE", help_heading = "Connections")]
+    pub config: Option<PathBuf>,
+    /// Maximum database connections [env: DB_POOL_MAX] [default: 20]
+    #[arg(long, global = true, value_name = "N", help_heading = "Connections")]
+    pub db_pool_max: Option<String>,
+    /// Statement timeout in ms [env: DB_TIMEOUT] [default: 5000]
+    #[arg(long, global = true, value_name = "MS", help_heading = "Connections")]
+    pub db_timeout_ms: Option<String>,
+    /// Wait for a pooled connection, in ms, before answering Busy [env: DB_ACQUIRE_TIMEOUT] [default: 2000]
+    #[arg(long, global = true, value_name = "MS", help_heading = "Connections")]
+    pub db_acquire_timeout_ms: Option<String>,
+    /// Timeout of each Redis call in ms [env: REDIS_TIMEOUT] [default: 250]
+    #[arg(long, global = true, value_name = "MS", help_heading = "Connections")]
+    pub redis_timeout_ms: Option<String>,
+    /// Purchases per user per window [env: RATE_LIMIT_USER_MAX] [default: 5]
+    #[arg(long, global = true, value_name = "N", help_heading = "Rate limits")]
+    pub rate_limit_user_max: Option<String>,
+    /// Purchases per client IP per window [env: RATE_LIMIT_IP_MAX] [default: 10]
+    #[arg(long, global = true, value_name = "N", help_heading = "Rate limits")]
+    pub rate_limit_ip_max: Option<String>,
+    /// Window length in ms [env: RATE_LIMIT_WINDOW_MS] [default: 60000]
+    #[arg(long, global = true, value_name = "MS", help_heading = "Rate limits")]
+    pub rate_limit_window_ms: Option<String>,
+    /// fail-open or fail-closed when Redis is unreachable [env: RATE_LIMIT_ON_REDIS_DOWN] [default: fail-open]
+    #[arg(
+        long,
+        global = true,
+        value_name = "POLICY",
+        help_heading = "Rate limits"
+    )]
+    pub rate_limit_on_redis_down: Option<String>,
+    /// Prefix for every Redis key [env: RATE_LIMIT_PREFIX] [default: none]
+    #[arg(long, global = true, value_name = "TEXT", help_heading = "Rate limits")]
+    pub rate_limit_prefix: Option<String>,
+    /// Largest quantity per purchase [env: MAX_QUANTITY] [default: 10]
+    #[arg(long, global = true, value_name = "N", help_heading = "Rate limits")]
+    pub max_quantity: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create, seed or reset the schema.
+    Db {
+        #[command(subcommand)]
+        action: db::DbCommand,
+    },
+    /// Revenue, units sold, top products and revenue by day.
+    Stats {
+        /// Print JSON: {"totalRevenue","totalUnitsSold","topProducts","revenueByDay"}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every product with its price and stock.
+    Stock {
+        /// Print JSON: [{"id","name","price","stock"}].
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make one purchase through the shared purchase module.
+    Buy(report::BuyArgs),
+    /// Show the resolved settings (passwords masked) and where each came from.
+    Config {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+impl GlobalArgs {
+    fn flag_layer(&self) -> Layer {
+        fn o(v: &Option<String>) -> Option<&str> {
+            v.as_deref()
+        }
+        Layer::from_flags([
+            (keys::DATABASE_URL, o(&self.database_url)),
+            (keys::REDIS_URL, o(&self.redis_url)),
+            (keys::DB_POOL_MAX, o(&self.db_pool_max)),
+            (keys::DB_TIMEOUT, o(&self.db_timeout_ms)),
+            (keys::DB_ACQUIRE_TIMEOUT, o(&self.db_acquire_timeout_ms)),
+            (keys::REDIS_TIMEOUT, o(&self.redis_timeout_ms)),
+            (keys::RATE_LIMIT_USER_MAX, o(&self.rate_limit_user_max)),
+            (keys::RATE_LIMIT_IP_MAX, o(&self.rate_limit_ip_max)),
+            (keys::RATE_LIMIT_WINDOW, o(&self.rate_limit_window_ms)),
+            (
+                keys::RATE_LIMIT_ON_REDIS_DOWN,
+                o(&self.rate_limit_on_redis_down),
+            ),
+            (keys::RATE_LIMIT_PREFIX, o(&self.rate_limit_prefix)),
+            (keys::MAX_QUANTITY, o(&self.max_quantity)),
+        ])
+    }
+
+    /// Settings from flags over `env` over the config file over defaults.
+    pub fn settings(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<(Settings, Layer), ConfigError> {
+        let (file_path, required) = match (&self.config, env("FLASHSALE_CONFIG")) {
+            (Some(p), _) => (p.clone(), true),
+            (None, Some(p)) if !p.is_empty() => (PathBuf::from(p), true),
+            _ => (crate::paths::default_config_file(), false),
+        };
+        let file = Layer::from_file(&file_path, required)?;
+        let file_used = file_path.exists().then_some(file_path);
+        let layer = self.flag_layer().over(Layer::from_env(env)).over(file);
+        let settings = Settings::resolve(&layer, file_used.as_deref())?;
+        Ok((settings, layer))
+    }
+}
+
+/// Parses a strategy flag, saying which are unsafe.
+pub fn parse_strategy(s: &str) -> Result<Strategy, String> {
+    s.parse::<Strategy>().map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn flags_beat_env() {
+        let cli = Cli::try_parse_from(["flashsale", "stock", "--db-pool-max", "3"]).expect("parse");
+        let (s, _) = cli
+            .global
+            .settings(|k| (k == "DB_POOL_MAX").then(|| "9".to_string()))
+            .expect("settings");
+        assert_eq!(s.pool.max_connections, 3);
+    }
+
+    #[test]
+    fn global_flags_work_after_the_subcommand() {
+        let cli = Cli::try_parse_from([
+            "flashsale",
+            "stats",
+            "--json",
+            "--database-url",
+            "sqlite:///tmp/a.db",
+        ])
+        .expect("parse");
+        assert_eq!(
+            cli.global.database_url.as_deref(),
+            Some("sqlite:///tmp/a.db")
+        );
+    }
+
+    #[test]
+    fn missing_explicit_config_file_is_an_error() {
+        let cli = Cli::try_parse_from([
+            "flashsale",
+            "stock",
+            "--config",
+            "/nonexistent/flashsale.toml",
+        ])
+        .expect("parse");
+        let err = cli.global.settings(|_| None).expect_err("missing file");
+        assert!(
+            err.to_string().contains("/nonexistent/flashsale.toml"),
+            "{err}"
+        );
+    }
+}

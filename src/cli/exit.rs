@@ -1,0 +1,12 @@
+//! Exit codes, so scripts can tell an oversell from a refused purchase from a broken setup.
+
+/// Everything worked (for `burst`: the audit is ok; for `buy`: purchased).
+pub const OK: u8 = 0;
+/// A runtime error: database unreachable, file unwritable, ...
+pub const ERROR: u8 = 1;
+/// Bad usage or configuration (clap uses 2 for its own usage errors too).
+pub const USAGE: u8 = 2;
+/// `buy`: the purchase was not made (sold out, rate limited, invalid, busy, failed).
+pub const NOT_PURCHASED: u8 = 3;
+/// `burst`: the audit found an oversell, lost updates, unacknowledged or phantom orders.
+pub const AUDIT_FAILED: u8 = 4;

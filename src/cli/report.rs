@@ -1,0 +1,154 @@
+//! `stats`, `stock`, `buy` and `config`: one query or one purchase, printed as text or JSON.
+
+use std::fmt::Write as _;
+use std::net::IpAddr;
+
+use clap::Args;
+
+use crate::config::{Layer, Settings, keys};
+use crate::model::{Product, Stats};
+use crate::purchase::{Outcome, PurchaseRequest, Purchaser, Receipt, Strategy};
+use crate::redact::redact_url;
+
+#[derive(Debug, Args)]
+pub struct BuyArgs {
+    /// Product id.
+    #[arg(long, allow_negative_numbers = true)]
+    pub product: i64,
+    /// Buyer's user id (1 to 255 characters).
+    #[arg(long)]
+    pub user: String,
+    /// Client IP the per-IP limit counts against.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub ip: IpAddr,
+    /// Units to buy (1 to --max-quantity).
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
+    pub quantity: i64,
+    /// row-lock, atomic, or naive (UNSAFE: oversells) [default: atomic, or FLASHSALE_STRATEGY]
+    #[arg(long, value_parser = super::parse_strategy)]
+    pub strategy: Option<Strategy>,
+    /// Print the outcome as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs one purchase; the receipt, and whether it purchased.
+pub async fn buy(purchaser: &Purchaser, args: &BuyArgs, default: Strategy) -> Receipt {
+    purchaser
+        .purchase(PurchaseRequest {
+            product_id: args.product,
+            user_id: &args.user,
+            client_ip: args.ip,
+            quantity: args.quantity,
+            strategy: args.strategy.unwrap_or(default),
+        })
+        .await
+}
+
+/// A receipt as one line of text, with the UNSAFE warning where due.
+pub fn receipt_text(receipt: &Receipt, strategy: Strategy) -> String {
+    let mut line = receipt.outcome.to_string();
+    if strategy.is_unsafe() && matches!(receipt.outcome, Outcome::Purchased(_)) {
+        line.push_str("  [strategy naive is UNSAFE: this sale may have oversold]");
+    }
+    line
+}
+
+pub fn stock_text(products: &[Product]) -> String {
+    let mut out = format!(
+        "{:>4}  {:<24} {:>10} {:>7}\n",
+        "id", "name", "price", "stock"
+    );
+    for p in products {
+        let _ = writeln!(
+            out,
+            "{:>4}  {:<24} {:>10} {:>7}",
+            p.id,
+            p.name,
+            p.price.to_string(),
+            p.stock
+        );
+    }
+    out
+}
+
+pub fn stats_text(stats: &Stats) -> String {
+    let mut out = format!(
+        "total revenue {}   units sold {}\n\ntop products\n",
+        stats.total_revenue, stats.total_units_sold
+    );
+    for (i, p) in stats.top_products.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "  {}. {:<24} {:>6} units  {:>12}",
+            i + 1,
+            p.name,
+            p.total_sold,
+            p.revenue.to_string()
+        );
+    }
+    out.push_str("\nrevenue by day (UTC)\n");
+    let max = stats
+        .revenue_by_day
+        .iter()
+        .map(|d| d.revenue.cents())
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    for d in &stats.revenue_by_day {
+        let bar = usize::try_from(d.revenue.cents() * 40 / max).unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "  {}  {:>12}  {}",
+            d.date,
+            d.revenue.to_string(),
+            "#".repeat(bar)
+        );
+    }
+    out
+}
+
+/// The resolved settings, each with where it came from; passwords masked.
+pub fn config_report(settings: &Settings, layer: &Layer) -> Vec<(String, String, String)> {
+    let shown = |key: keys::Key| -> String {
+        match key {
+            keys::DATABASE_URL => settings.database.to_string(),
+            keys::REDIS_URL => settings
+                .redis_url
+                .as_ref()
+                .map(|u| u.to_string())
+                .unwrap_or_else(|| "none (in-process limiter)".into()),
+            _ => layer
+                .get(key)
+                .map(|r| redact_url(&r.value))
+                .unwrap_or_else(|| default_of(key, settings)),
+        }
+    };
+    keys::ALL
+        .iter()
+        .map(|k| {
+            let origin = layer
+                .get(*k)
+                .map(|r| r.origin.to_string())
+                .unwrap_or_else(|| "default".into());
+            (k.file.to_string(), shown(*k), origin)
+        })
+        .collect()
+}
+
+fn default_of(key: keys::Key, s: &Settings) -> String {
+    match key {
+        keys::DB_POOL_MAX => s.pool.max_connections.to_string(),
+        keys::DB_TIMEOUT => s.pool.statement_timeout.as_millis().to_string(),
+        keys::DB_ACQUIRE_TIMEOUT => s.pool.acquire_timeout.as_millis().to_string(),
+        keys::REDIS_TIMEOUT => s.limits.redis_timeout.as_millis().to_string(),
+        keys::RATE_LIMIT_USER_MAX => s.limits.user_max.to_string(),
+        keys::RATE_LIMIT_IP_MAX => s.limits.ip_max.to_string(),
+        keys::RATE_LIMIT_WINDOW => s.limits.window.as_millis().to_string(),
+        keys::RATE_LIMIT_ON_REDIS_DOWN => s.limits.on_unavailable.to_string(),
+        keys::RATE_LIMIT_PREFIX => s.limits.key_prefix.clone(),
+        keys::MAX_QUANTITY => s.max_quantity.to_string(),
+        keys::STRATEGY => s.strategy.label(),
+        _ => String::new(),
+    }
+}

@@ -1,0 +1,130 @@
+//! The reference system's own concurrency scenarios, for every safe strategy on both engines.
+
+use std::net::IpAddr;
+
+use flashsale::purchase::{Outcome, PurchaseRequest, Strategy};
+use futures::future::join_all;
+
+use crate::support::{Engine, seeded, unlimited};
+
+const PRODUCT: i32 = 2;
+
+async fn ten_buyers_on_stock_five(engine: Engine, strategy: Strategy) {
+    let (_held, store) = seeded(engine).await;
+    store.set_stock(PRODUCT, 5).await.expect("restock");
+    let purchaser = unlimited(&store);
+    let users: Vec<String> = (0..10).map(|i| format!("user_{i}")).collect();
+    let outcomes = join_all(users.iter().map(|u| {
+        let p = purchaser.clone();
+        async move {
+            p.purchase(PurchaseRequest {
+                product_id: i64::from(PRODUCT),
+                user_id: u,
+                client_ip: IpAddr::from([127, 0, 0, 1]),
+                quantity: 1,
+                strategy,
+            })
+            .await
+            .outcome
+        }
+    }))
+    .await;
+    let purchased = outcomes
+        .iter()
+        .filter(|o| matches!(o, Outcome::Purchased(_)))
+        .count();
+    let sold_out = outcomes
+        .iter()
+        .filter(|o| matches!(o, Outcome::SoldOut { .. }))
+        .count();
+    assert_eq!(
+        (purchased, sold_out),
+        (5, 5),
+        "{strategy} on {engine:?}: {outcomes:#?}"
+    );
+    assert_eq!(store.stock(PRODUCT).await.expect("stock"), Some(0));
+}
+
+async fn fifty_users_three_purchases_each(engine: Engine, strategy: Strategy) {
+    let (_held, store) = seeded(engine).await;
+    store.set_stock(PRODUCT, 100).await.expect("restock");
+    let before = store.max_order_id().await.expect("watermark");
+    let purchaser = unlimited(&store);
+    let attempts: Vec<String> = (0..50)
+        .flat_map(|u| (0..3).map(move |_| format!("load_test_user_{u}")))
+        .collect();
+    let outcomes = join_all(attempts.iter().map(|u| {
+        let p = purchaser.clone();
+        async move {
+            p.purchase(PurchaseRequest {
+                product_id: i64::from(PRODUCT),
+                user_id: u,
+                client_ip: IpAddr::from([10, 1, 2, 3]),
+                quantity: 1,
+                strategy,
+            })
+            .await
+            .outcome
+        }
+    }))
+    .await;
+    let purchased = outcomes
+        .iter()
+        .filter(|o| matches!(o, Outcome::Purchased(_)))
+        .count() as i64;
+    let final_stock = i64::from(store.stock(PRODUCT).await.expect("stock").expect("product"));
+    let units_in_db: i64 = store
+        .orders_after(PRODUCT, before, "load_test_user_")
+        .await
+        .expect("orders")
+        .iter()
+        .map(|o| i64::from(o.quantity))
+        .sum();
+    assert_eq!(units_in_db, 100 - final_stock, "{strategy} on {engine:?}");
+    assert_eq!(purchased, units_in_db);
+    assert!(units_in_db <= 100);
+    assert_eq!(
+        purchased, 100,
+        "150 attempts at stock 100 sell it all: {outcomes:?}"
+    );
+}
+
+#[tokio::test]
+async fn ten_buyers_on_stock_five_get_exactly_five_orders_row_lock_postgres() {
+    ten_buyers_on_stock_five(Engine::Postgres, Strategy::RowLock).await;
+}
+
+#[tokio::test]
+async fn ten_buyers_on_stock_five_get_exactly_five_orders_atomic_postgres() {
+    ten_buyers_on_stock_five(Engine::Postgres, Strategy::Atomic).await;
+}
+
+#[tokio::test]
+async fn ten_buyers_on_stock_five_get_exactly_five_orders_row_lock_sqlite() {
+    ten_buyers_on_stock_five(Engine::Sqlite, Strategy::RowLock).await;
+}
+
+#[tokio::test]
+async fn ten_buyers_on_stock_five_get_exactly_five_orders_atomic_sqlite() {
+    ten_buyers_on_stock_five(Engine::Sqlite, Strategy::Atomic).await;
+}
+
+#[tokio::test]
+async fn fifty_users_buying_three_times_sell_exactly_the_stock_row_lock_postgres() {
+    fifty_users_three_purchases_each(Engine::Postgres, Strategy::RowLock).await;
+}
+
+#[tokio::test]
+async fn fifty_users_buying_three_times_sell_exactly_the_stock_atomic_postgres() {
+    fifty_users_three_purchases_each(Engine::Postgres, Strategy::Atomic).await;
+}
+
+#[tokio::test]
+async fn fifty_users_buying_three_times_sell_exactly_the_stock_row_lock_sqlite() {
+    fifty_users_three_purchases_each(Engine::Sqlite, Strategy::RowLock).await;
+}
+
+#[tokio::test]
+async fn fifty_users_buying_three_times_sell_exactly_the_stock_atomic_sqlite() {
+    fifty_users_three_purchases_each(Engine::Sqlite, Strategy::Atomic).await;
+}
