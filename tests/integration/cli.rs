@@ -114,7 +114,8 @@ async fn buy_on_the_embedded_default_needs_no_setup() {
 #[test]
 fn malformed_values_give_one_line_naming_the_key() {
     let home = tempfile::tempdir().expect("tmp");
-    let cases: [(&[&str], &[(&str, &str)], &str); 5] = [
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case; 5] = [
         (&["stock", "--db-pool-max", "0"], &[], "--db-pool-max"),
         (
             &["stock"],
