@@ -1,6 +1,7 @@
 //! The command line: a thin face over the core. Every command takes the global connection and
 //! limit flags; each has a `--json` form for scripts.
 
+pub mod burst;
 pub mod db;
 pub mod exit;
 pub mod report;
@@ -98,6 +99,8 @@ pub enum Command {
     },
     /// Make one purchase through the shared purchase module.
     Buy(report::BuyArgs),
+    /// Fire a storm of concurrent purchases and audit the database afterwards.
+    Burst(burst::BurstArgs),
     /// Show the resolved settings (passwords masked) and where each came from.
     Config {
         #[arg(long)]

@@ -48,6 +48,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::Stats { .. } => "stats",
         Command::Stock { .. } => "stock",
         Command::Buy(_) => "buy",
+        Command::Burst(_) => "burst",
         Command::Config { .. } => "config",
     }
 }
@@ -130,6 +131,7 @@ async fn run(cli: Cli, settings: Settings, layer: flashsale::config::Layer) -> u
                 exit::NOT_PURCHASED
             }
         }
+        Command::Burst(args) => burst(&settings, &args).await,
         Command::Config { json } => {
             let rows = cli::report::config_report(&settings, &layer);
             if json {
@@ -146,6 +148,91 @@ async fn run(cli: Cli, settings: Settings, layer: flashsale::config::Layer) -> u
             }
         }
     }
+}
+
+/// Fires a burst in process, with a progress bar, Ctrl-C to cancel, and the report.
+async fn burst(settings: &Settings, args: &cli::burst::BurstArgs) -> u8 {
+    let spec = match args.spec(settings.strategy) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("flashsale: error: {e}");
+            return exit::USAGE;
+        }
+    };
+    let store = match Store::open(&settings.database, &settings.pool).await {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let limiter = if args.no_rate_limit {
+        RateLimiter::off()
+    } else {
+        match RateLimiter::new(settings.limits.clone(), settings.redis_url.as_ref()) {
+            Ok(l) => l,
+            Err(e) => return fail(e),
+        }
+    };
+    let purchaser = match args.naive_delay_ms {
+        Some(ms) if ms > 0 => Purchaser::with_race_hook(
+            store.clone(),
+            limiter,
+            settings.max_quantity,
+            flashsale::purchase::RaceHook::Delay(std::time::Duration::from_millis(ms)),
+        ),
+        _ => Purchaser::new(store.clone(), limiter, settings.max_quantity),
+    };
+    if spec.strategy.is_unsafe() {
+        eprintln!(
+            "flashsale: warning: strategy naive is UNSAFE: it oversells, on purpose, for demonstrations"
+        );
+    }
+    let handle = match flashsale::burst::start(
+        spec,
+        flashsale::burst::Target::Local(purchaser),
+        Some(store.clone()),
+    ) {
+        Ok(h) => h,
+        Err(e) => return fail(e),
+    };
+    let progress = tokio::spawn(cli::burst::show_progress(handle.progress()));
+    let report = tokio::select! {
+        r = wait_cancelling_on_ctrl_c(handle) => r,
+    };
+    let _ = progress.await;
+    store.close().await;
+    match report {
+        Ok(report) => {
+            if args.json {
+                if let Err(e) = print_json(&report) {
+                    return fail(e);
+                }
+            } else {
+                print!("{}", report.text());
+            }
+            cli::burst::exit_code(&report)
+        }
+        Err(e) => fail(e),
+    }
+}
+
+/// Awaits a burst; the first Ctrl-C cancels it (in-flight purchases finish and the audit runs).
+async fn wait_cancelling_on_ctrl_c(
+    handle: flashsale::burst::BurstHandle,
+) -> Result<flashsale::burst::BurstReport, flashsale::burst::BurstError> {
+    let cancel = handle_canceller(&handle);
+    let signal = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\nflashsale: cancelling: letting in-flight purchases finish, then auditing");
+            cancel();
+        }
+    });
+    let report = handle.finish().await;
+    signal.abort();
+    report
+}
+
+fn handle_canceller(handle: &flashsale::burst::BurstHandle) -> impl FnOnce() + Send + 'static {
+    let token = handle.cancel_token();
+    move || token.cancel()
 }
 
 /// Opens the store and the limiter the settings name.

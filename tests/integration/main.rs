@@ -4,6 +4,7 @@
 
 mod support;
 
+mod burst;
 mod cli;
 mod naive;
 mod rate_limit;

@@ -1,0 +1,161 @@
+//! `flashsale burst`: fires a storm of purchases, shows a progress bar on a terminal, prints the
+//! report (text or `--json`), and exits 0 when the audit is ok, 4 when it is not.
+
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+use clap::Args;
+
+use super::exit;
+use crate::burst::spec;
+use crate::burst::{BurstReport, BurstSpec, Load, Progress, Quantity};
+use crate::purchase::Strategy;
+
+#[derive(Debug, Args)]
+pub struct BurstArgs {
+    /// Product id, or several with weights: 1:3,2:1
+    #[arg(long, default_value = "1")]
+    pub product: String,
+    /// Simulated buyers (distinct user ids).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    pub buyers: u32,
+    /// Purchases per buyer (closed model).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub per_buyer: u32,
+    /// Units per purchase: N, or a range A..B.
+    #[arg(long, default_value = "1")]
+    pub quantity: Quantity,
+    /// Purchases in flight at once (closed model).
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub concurrency: u32,
+    /// Open model: arrivals per second (for --duration, default 10s). Latency then counts from
+    /// each arrival's intended time.
+    #[arg(long, value_name = "PER_SECOND", conflicts_with = "phases")]
+    pub rate: Option<f64>,
+    /// Open model with phases, RATE/s:DURATION,... or `reference` (60 s at 10/s, 120 s at 50/s,
+    /// 300 s at 100/s).
+    #[arg(long)]
+    pub phases: Option<String>,
+    /// Multiply the phases' durations (e.g. 0.1 for a 48 s reference plan).
+    #[arg(long, default_value_t = 1.0)]
+    pub phase_scale: f64,
+    /// Closed model: stop starting purchases after this long (500ms, 10s, 2m).
+    /// Open model with --rate: how long to send.
+    #[arg(long, value_parser = spec::parse_duration)]
+    pub duration: Option<Duration>,
+    /// Distinct client IPs the buyers spread over [default: one per buyer]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=16_000_000))]
+    pub ips: Option<u32>,
+    /// row-lock, atomic, or naive (UNSAFE: oversells) [default: atomic, or FLASHSALE_STRATEGY]
+    #[arg(long, value_parser = super::parse_strategy)]
+    pub strategy: Option<Strategy>,
+    /// Skip rate limiting, to measure the database path alone.
+    #[arg(long)]
+    pub no_rate_limit: bool,
+    /// Set each product's stock to N first, for repeatable demos.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(0..))]
+    pub restock: Option<i32>,
+    /// naive only: pause between its read and its write, widening the race (demos).
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    pub naive_delay_ms: Option<u64>,
+    /// Most arrivals outstanding at once in the open model.
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_in_flight: u32,
+    /// Seed for product and quantity choices (replays a burst).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Print the final report as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl BurstArgs {
+    /// The spec these flags describe.
+    pub fn spec(&self, default_strategy: Strategy) -> Result<BurstSpec, String> {
+        let strategy = self.strategy.unwrap_or(default_strategy);
+        let mut spec = BurstSpec::new(1, self.buyers, self.concurrency, strategy);
+        spec.products =
+            spec::parse_products(&self.product).map_err(|e| format!("--product: {e}"))?;
+        spec.per_buyer = self.per_buyer;
+        spec.quantity = self.quantity;
+        spec.ips = self.ips.unwrap_or(self.buyers);
+        spec.restock = self.restock;
+        if let Some(seed) = self.seed {
+            spec.seed = seed;
+        }
+        if !(self.phase_scale > 0.0 && self.phase_scale <= 1000.0) {
+            return Err("--phase-scale must be above 0 and at most 1000".into());
+        }
+        let phases = match (&self.phases, self.rate) {
+            (Some(p), _) => Some(spec::parse_phases(p).map_err(|e| format!("--phases: {e}"))?),
+            (None, Some(rate)) => {
+                if !(rate > 0.0 && rate <= 1_000_000.0) {
+                    return Err("--rate must be above 0 and at most 1000000".into());
+                }
+                let duration = self.duration.unwrap_or(Duration::from_secs(10));
+                Some(vec![spec::Phase {
+                    rate_per_s: rate,
+                    duration,
+                }])
+            }
+            (None, None) => None,
+        };
+        match phases {
+            Some(mut phases) => {
+                for p in &mut phases {
+                    p.duration = p.duration.mul_f64(self.phase_scale);
+                }
+                spec.load = Load::Open {
+                    phases,
+                    max_in_flight: self.max_in_flight,
+                };
+                if self.phases.is_some() {
+                    spec.time_limit = self.duration;
+                }
+            }
+            None => spec.time_limit = self.duration,
+        }
+        spec.validate()?;
+        Ok(spec)
+    }
+}
+
+/// The exit code for a finished burst.
+pub fn exit_code(report: &BurstReport) -> u8 {
+    match report.audit_ok() {
+        Some(false) => exit::AUDIT_FAILED,
+        _ => exit::OK,
+    }
+}
+
+/// Draws a one-line progress bar on stderr, if stderr is a terminal, until the burst ends.
+pub async fn show_progress(mut rx: tokio::sync::watch::Receiver<Progress>) {
+    let mut err = std::io::stderr();
+    if !err.is_terminal() {
+        return;
+    }
+    while rx.changed().await.is_ok() {
+        let p = rx.borrow_and_update().clone();
+        let width = 30;
+        let filled = (p.fraction() * width as f64).round() as usize;
+        let _ = write!(
+            err,
+            "\r\x1b[2K[{}{}] {}/{}  {:.0}/s  p99 {:.1} ms  purchased {}  sold out {}  limited {}  errors {}",
+            "#".repeat(filled),
+            ".".repeat(width - filled.min(width)),
+            p.completed,
+            p.planned,
+            p.throughput_per_s,
+            p.latency_ms.p99,
+            p.counts.purchased,
+            p.counts.sold_out,
+            p.counts.rate_limited(),
+            p.counts.errors()
+        );
+        let _ = err.flush();
+        if p.finished {
+            break;
+        }
+    }
+    let _ = writeln!(err);
+}
