@@ -2,6 +2,7 @@
 //! here and become [`StoreError`]s; money crosses as integer cents.
 
 pub mod error;
+pub mod metrics;
 pub mod postgres;
 pub mod seed;
 pub mod sqlite;
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant};
 use chrono::{NaiveDate, Utc};
 
 pub use error::StoreError;
+pub use metrics::{AcquireStats, PoolMetrics};
 pub use postgres::PgStore;
 pub use seed::SeedReport;
 pub use sqlite::SqliteStore;
@@ -195,6 +197,11 @@ impl Store {
 
     pub fn pool_status(&self) -> PoolStatus {
         dispatch!(self, s => s.pool_status())
+    }
+
+    /// Waits for connections on the purchase path over the last minute.
+    pub fn acquire_stats(&self) -> AcquireStats {
+        dispatch!(self, s => s.metrics().snapshot())
     }
 
     /// Closes every connection.

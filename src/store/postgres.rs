@@ -1,12 +1,15 @@
 //! PostgreSQL: the production backend, on the reference system's schema.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{NaiveDate, NaiveDateTime};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, Postgres};
 use sqlx::{Connection, Executor};
 
+use super::metrics::PoolMetrics;
 use super::{
     DetailRow, NewPurchase, OrderRef, PoolStatus, Sale, SeedReport, StatsParts, StoreError, seed,
 };
@@ -26,6 +29,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    metrics: Arc<PoolMetrics>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -80,12 +84,27 @@ impl PgStore {
                 })
             })
             .connect_lazy_with(options);
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            metrics: Arc::new(PoolMetrics::new()),
+        })
     }
 
     /// The pool, for callers in this crate that need a raw query (samplers).
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    pub(super) fn metrics(&self) -> &PoolMetrics {
+        &self.metrics
+    }
+
+    /// A connection for the purchase path, its wait recorded for the pool pane.
+    async fn acquire(&self) -> Result<PoolConnection<Postgres>, StoreError> {
+        let wait = self.metrics.start_wait();
+        let result = self.pool.acquire().await;
+        wait.finish(matches!(result, Err(sqlx::Error::PoolTimedOut)));
+        Ok(result?)
     }
 
     pub(super) async fn migrate(&self) -> Result<(), StoreError> {
@@ -208,7 +227,7 @@ impl PgStore {
     /// BEGIN; SELECT ... FOR UPDATE; guarded UPDATE; INSERT; COMMIT — all on one connection,
     /// which is what the reference system got wrong.
     pub(super) async fn purchase_row_lock(&self, p: NewPurchase<'_>) -> Result<Sale, StoreError> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.acquire().await?;
         let mut tx = conn.begin().await?;
         let product: Option<LockedProduct> = sqlx::query_as(
             "SELECT name, stock, (price * 100)::int8 AS price_cents
@@ -268,6 +287,7 @@ impl PgStore {
 
     /// One statement: the guarded decrement and the insert of the order from its RETURNING row.
     pub(super) async fn purchase_atomic(&self, p: NewPurchase<'_>) -> Result<Sale, StoreError> {
+        let mut conn = self.acquire().await?;
         let row: Option<AtomicRow> = sqlx::query_as(
             "WITH p AS (
                  UPDATE products SET stock = stock - $2, updated_at = CURRENT_TIMESTAMP
@@ -285,7 +305,7 @@ impl PgStore {
         .bind(p.product_id)
         .bind(p.quantity)
         .bind(p.user_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *conn)
         .await?;
         match row {
             Some(r) => Ok(Sale::Purchased(Order {
@@ -298,10 +318,16 @@ impl PgStore {
                 created_at: r.created_at,
             })),
             // Nothing was written; only now is it worth a second query to say why.
-            None => Ok(match self.stock(p.product_id).await? {
-                Some(available) => Sale::SoldOut { available },
-                None => Sale::NotFound,
-            }),
+            None => Ok(
+                match sqlx::query_scalar("SELECT stock FROM products WHERE id = $1")
+                    .bind(p.product_id)
+                    .fetch_optional(&mut *conn)
+                    .await?
+                {
+                    Some(available) => Sale::SoldOut { available },
+                    None => Sale::NotFound,
+                },
+            ),
         }
     }
 
@@ -312,11 +338,12 @@ impl PgStore {
         p: NewPurchase<'_>,
         race: Option<&RaceHook>,
     ) -> Result<Sale, StoreError> {
+        let mut conn = self.acquire().await?;
         let product: Option<LockedProduct> = sqlx::query_as(
             "SELECT name, stock, (price * 100)::int8 AS price_cents FROM products WHERE id = $1",
         )
         .bind(p.product_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *conn)
         .await?;
         let Some(product) = product else {
             return Ok(Sale::NotFound);
@@ -333,7 +360,7 @@ impl PgStore {
         sqlx::query("UPDATE products SET stock = $2, updated_at = CURRENT_TIMESTAMP WHERE id = $1")
             .bind(p.product_id)
             .bind(remaining)
-            .execute(&self.pool)
+            .execute(&mut *conn)
             .await?;
         let total = Money::from_cents(product.price_cents).times(i64::from(p.quantity));
         let order: InsertedOrder = sqlx::query_as(
@@ -344,7 +371,7 @@ impl PgStore {
         .bind(p.product_id)
         .bind(p.quantity)
         .bind(total.cents())
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *conn)
         .await?;
         Ok(Sale::Purchased(Order {
             id: order.id,

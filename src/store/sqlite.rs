@@ -4,14 +4,18 @@
 //! through WAL without blocking the writer.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{NaiveDate, NaiveDateTime};
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
 };
 use sqlx::{Connection, Executor};
 
+use super::metrics::PoolMetrics;
 use super::{
     DetailRow, NewPurchase, OrderRef, PoolStatus, Sale, SeedReport, StatsParts, StoreError, seed,
 };
@@ -32,6 +36,7 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: SqlitePool,
     readers: SqlitePool,
+    metrics: Arc<PoolMetrics>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -78,6 +83,7 @@ impl SqliteStore {
             path: path.to_path_buf(),
             writer,
             readers,
+            metrics: Arc::new(PoolMetrics::new()),
         };
         store.migrate().await?;
         if is_new {
@@ -88,6 +94,18 @@ impl SqliteStore {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    pub(super) fn metrics(&self) -> &PoolMetrics {
+        &self.metrics
+    }
+
+    /// The writer connection for the purchase path, its wait recorded for the pool pane.
+    async fn acquire_writer(&self) -> Result<PoolConnection<Sqlite>, StoreError> {
+        let wait = self.metrics.start_wait();
+        let result = self.writer.acquire().await;
+        wait.finish(matches!(result, Err(sqlx::Error::PoolTimedOut)));
+        Ok(result?)
     }
 
     pub(super) async fn migrate(&self) -> Result<(), StoreError> {
@@ -246,7 +264,7 @@ impl SqliteStore {
     /// SQLite has no row locks: `BEGIN IMMEDIATE` takes the database's write lock up front,
     /// then the same read, guarded update and insert as on PostgreSQL.
     pub(super) async fn purchase_row_lock(&self, p: NewPurchase<'_>) -> Result<Sale, StoreError> {
-        let mut conn = self.writer.acquire().await?;
+        let mut conn = self.acquire_writer().await?;
         let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
         let product: Option<ProductRow> =
             sqlx::query_as("SELECT name, stock, price_cents FROM products WHERE id = ?1")
@@ -291,7 +309,7 @@ impl SqliteStore {
 
     /// `BEGIN IMMEDIATE`, then the guarded decrement with RETURNING and the insert.
     pub(super) async fn purchase_atomic(&self, p: NewPurchase<'_>) -> Result<Sale, StoreError> {
-        let mut conn = self.writer.acquire().await?;
+        let mut conn = self.acquire_writer().await?;
         let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
         let updated: Option<ProductRow> = sqlx::query_as(
             "UPDATE products SET stock = stock - ?2, updated_at = strftime('%Y-%m-%d %H:%M:%f', 'now')
@@ -348,13 +366,13 @@ impl SqliteStore {
             hook.wait().await;
         }
         let remaining = product.stock - p.quantity;
+        let mut conn = self.acquire_writer().await?;
         sqlx::query("UPDATE products SET stock = ?2 WHERE id = ?1")
             .bind(p.product_id)
             .bind(remaining)
-            .execute(&self.writer)
+            .execute(&mut *conn)
             .await?;
         let total = Money::from_cents(product.price_cents).times(i64::from(p.quantity));
-        let mut conn = self.writer.acquire().await?;
         let order = Self::insert_order(&mut conn, p, total).await?;
         Ok(Sale::Purchased(Self::order(
             p,
