@@ -73,6 +73,9 @@ pub struct GlobalArgs {
     /// Prefix for every Redis key [env: RATE_LIMIT_PREFIX] [default: none]
     #[arg(long, global = true, value_name = "TEXT", help_heading = "Rate limits")]
     pub rate_limit_prefix: Option<String>,
+    /// Most purchases per transaction for the batched strategy [env: FLASHSALE_BATCH_MAX] [default: 256]
+    #[arg(long, global = true, value_name = "N", help_heading = "Rate limits")]
+    pub batch_max: Option<String>,
     /// Largest quantity per purchase [env: MAX_QUANTITY] [default: 10]
     #[arg(long, global = true, value_name = "N", help_heading = "Rate limits")]
     pub max_quantity: Option<String>,
@@ -129,6 +132,7 @@ impl GlobalArgs {
             ),
             (keys::RATE_LIMIT_PREFIX, o(&self.rate_limit_prefix)),
             (keys::MAX_QUANTITY, o(&self.max_quantity)),
+            (keys::BATCH_MAX, o(&self.batch_max)),
         ])
     }
 

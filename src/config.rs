@@ -188,6 +188,8 @@ pub struct PoolSettings {
     pub max_connections: u32,
     pub acquire_timeout: Duration,
     pub statement_timeout: Duration,
+    /// Most purchases the `batched` strategy applies in one transaction.
+    pub batch_max: u32,
 }
 
 impl Default for PoolSettings {
@@ -196,6 +198,7 @@ impl Default for PoolSettings {
             max_connections: 20,
             acquire_timeout: Duration::from_millis(2000),
             statement_timeout: Duration::from_millis(5000),
+            batch_max: 256,
         }
     }
 }
@@ -299,6 +302,7 @@ impl Settings {
             s.limits.key_prefix = parse(raw, parse_key_prefix)?;
         }
         set_num(layer, keys::MAX_QUANTITY, 1, 1_000_000, &mut s.max_quantity)?;
+        set_num(layer, keys::BATCH_MAX, 1, 10_000, &mut s.pool.batch_max)?;
         if let Some(raw) = layer.get(keys::STRATEGY) {
             s.strategy = parse(raw, |v| v.parse::<Strategy>().map_err(|e| e.to_string()))?;
         }

@@ -1,6 +1,7 @@
 //! The database behind every face: one enum, one implementation per engine. Driver errors stop
 //! here and become [`StoreError`]s; money crosses as integer cents.
 
+pub mod batch;
 pub mod error;
 pub mod metrics;
 pub mod postgres;
@@ -147,7 +148,10 @@ impl Store {
 
     /// Sets a product's stock (restock); false when there is no such product.
     pub async fn set_stock(&self, id: i32, stock: i32) -> Result<bool, StoreError> {
-        dispatch!(self, s => s.set_stock(id, stock).await)
+        let found = dispatch!(self, s => s.set_stock(id, stock).await)?;
+        // A restock makes a sold-out product sellable again at once.
+        self.batcher().forget(id);
+        Ok(found)
     }
 
     /// Runs one purchase with one strategy, once (the caller retries conflicts).
@@ -161,7 +165,42 @@ impl Store {
             Strategy::RowLock => s.purchase_row_lock(p).await,
             Strategy::Atomic => s.purchase_atomic(p).await,
             Strategy::Naive => s.purchase_naive(p, race).await,
+            Strategy::Batched => {
+                // A sold-out product costs no lock and no write: memory, or one plain read.
+                match s.batcher().sold_out(p.product_id) {
+                    batch::SoldOut::Known => return Ok(Sale::SoldOut { available: 0 }),
+                    batch::SoldOut::Stale => match s.stock(p.product_id).await? {
+                        Some(available) if available < p.quantity => {
+                            if available == 0 {
+                                s.batcher().remember_sold_out(p.product_id);
+                            } else {
+                                s.batcher().forget(p.product_id);
+                            }
+                            return Ok(Sale::SoldOut { available });
+                        }
+                        None => return Ok(Sale::NotFound),
+                        Some(_) => s.batcher().forget(p.product_id),
+                    },
+                    batch::SoldOut::Unknown => {}
+                }
+                let item = batch::BatchItem { user_id: p.user_id.to_string(), quantity: p.quantity };
+                s.batcher().submit(self, p.product_id, item).await
+            }
         })
+    }
+
+    /// Applies a batch of purchases of one product in one transaction; the sales in the items'
+    /// order and the stock left (`None` when the product does not exist).
+    pub(crate) async fn apply_batch(
+        &self,
+        product_id: i32,
+        items: &[batch::BatchItem],
+    ) -> Result<(Vec<Sale>, Option<i32>), StoreError> {
+        dispatch!(self, s => s.apply_batch(product_id, items).await)
+    }
+
+    pub(crate) fn batcher(&self) -> &batch::Batcher {
+        dispatch!(self, s => s.batcher())
     }
 
     /// The statistics of the reference admin endpoint, computed from the whole orders table.

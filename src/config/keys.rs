@@ -49,6 +49,8 @@ keys! {
         "text put before every Redis key (default empty: keys are rate_limit:user:<id>)";
     MAX_QUANTITY = "max_quantity", "MAX_QUANTITY", "max-quantity",
         "largest quantity one purchase may ask for (default 10)";
+    BATCH_MAX = "batch_max", "FLASHSALE_BATCH_MAX", "batch-max",
+        "most purchases the batched strategy applies in one transaction (default 256)";
     STRATEGY = "strategy", "FLASHSALE_STRATEGY", "strategy",
         "default purchase strategy: row-lock, atomic (default), naive (UNSAFE)";
 }

@@ -16,16 +16,26 @@ pub enum Strategy {
     Atomic,
     /// UNSAFE, for demonstrations: read, then write an absolute value with no lock.
     Naive,
+    /// Concurrent purchases of one product gathered while the previous transaction on it is in
+    /// flight, and applied together: one locked read, one guarded decrement, one multi-row
+    /// insert.
+    Batched,
 }
 
 impl Strategy {
-    pub const ALL: [Strategy; 3] = [Strategy::RowLock, Strategy::Atomic, Strategy::Naive];
+    pub const ALL: [Strategy; 4] = [
+        Strategy::Batched,
+        Strategy::Atomic,
+        Strategy::RowLock,
+        Strategy::Naive,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Strategy::RowLock => "row-lock",
             Strategy::Atomic => "atomic",
             Strategy::Naive => "naive",
+            Strategy::Batched => "batched",
         }
     }
 
@@ -59,7 +69,7 @@ impl fmt::Display for Strategy {
 
 /// The error for a strategy name we do not know.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown strategy '{0}' (expected one of: row-lock, atomic, naive [UNSAFE])")]
+#[error("unknown strategy '{0}' (expected one of: batched, atomic, row-lock, naive [UNSAFE])")]
 pub struct UnknownStrategy(pub String);
 
 impl FromStr for Strategy {
@@ -69,6 +79,7 @@ impl FromStr for Strategy {
             "row-lock" | "rowlock" | "row_lock" => Ok(Strategy::RowLock),
             "atomic" => Ok(Strategy::Atomic),
             "naive" => Ok(Strategy::Naive),
+            "batched" | "batch" => Ok(Strategy::Batched),
             _ => Err(UnknownStrategy(s.to_string())),
         }
     }
@@ -96,7 +107,7 @@ mod tests {
     #[test]
     fn unknown_names_are_refused_with_the_choices() {
         let err = "optimistic".parse::<Strategy>().expect_err("must fail");
-        assert!(err.to_string().contains("row-lock, atomic, naive"));
+        assert!(err.to_string().contains("batched, atomic, row-lock, naive"));
     }
 
     #[test]
@@ -106,5 +117,6 @@ mod tests {
             s = s.next();
         }
         assert_eq!(s, Strategy::RowLock);
+        assert_eq!(Strategy::Naive.next(), Strategy::Batched);
     }
 }

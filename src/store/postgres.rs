@@ -9,6 +9,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, Postgres};
 use sqlx::{Connection, Executor};
 
+use super::batch::{self, BatchItem, Batcher};
 use super::metrics::PoolMetrics;
 use super::{
     DetailRow, NewPurchase, OrderRef, PoolStatus, Sale, SeedReport, StatsParts, StoreError, seed,
@@ -30,6 +31,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 pub struct PgStore {
     pool: PgPool,
     metrics: Arc<PoolMetrics>,
+    batcher: Arc<Batcher>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -87,6 +89,10 @@ impl PgStore {
         Ok(Self {
             pool,
             metrics: Arc::new(PoolMetrics::new()),
+            batcher: Arc::new(Batcher::new(
+                settings.batch_max as usize,
+                settings.acquire_timeout,
+            )),
         })
     }
 
@@ -97,6 +103,10 @@ impl PgStore {
 
     pub(super) fn metrics(&self) -> &PoolMetrics {
         &self.metrics
+    }
+
+    pub(super) fn batcher(&self) -> &Batcher {
+        &self.batcher
     }
 
     /// A connection for the purchase path, its wait recorded for the pool pane.
@@ -382,6 +392,98 @@ impl PgStore {
             remaining_stock: remaining,
             created_at: order.created_at,
         }))
+    }
+
+    /// The `batched` strategy's transaction: lock the row once, allocate in arrival order, one
+    /// guarded decrement for the batch and one multi-row insert of its orders.
+    pub(super) async fn apply_batch(
+        &self,
+        product_id: i32,
+        items: &[BatchItem],
+    ) -> Result<(Vec<Sale>, Option<i32>), StoreError> {
+        let mut conn = self.acquire().await?;
+        let mut tx = conn.begin().await?;
+        let product: Option<(String, i32, i64, NaiveDateTime)> = sqlx::query_as(
+            "SELECT name, stock, (price * 100)::int8, CURRENT_TIMESTAMP::timestamp
+             FROM products WHERE id = $1 FOR UPDATE",
+        )
+        .bind(product_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((name, stock, price_cents, now)) = product else {
+            tx.rollback().await?;
+            return Ok((items.iter().map(|_| Sale::NotFound).collect(), None));
+        };
+        let (allocation, sold) = batch::allocate(stock, items);
+        let price = Money::from_cents(price_cents);
+        let accepted: Vec<&BatchItem> = items
+            .iter()
+            .zip(&allocation)
+            .filter(|(_, a)| a.is_ok())
+            .map(|(i, _)| i)
+            .collect();
+        let mut ids = Vec::with_capacity(accepted.len());
+        if !accepted.is_empty() {
+            let users: Vec<&str> = accepted.iter().map(|i| i.user_id.as_str()).collect();
+            let quantities: Vec<i32> = accepted.iter().map(|i| i.quantity).collect();
+            let totals: Vec<i64> = accepted
+                .iter()
+                .map(|i| price.times(i64::from(i.quantity)).cents())
+                .collect();
+            let rows: Vec<(i64, String, i32)> = sqlx::query_as(
+                "WITH u AS (
+                     UPDATE products SET stock = stock - $2, updated_at = CURRENT_TIMESTAMP
+                     WHERE id = $1 AND stock >= $2 RETURNING id
+                 )
+                 INSERT INTO orders (user_id, product_id, quantity, total_price)
+                 SELECT t.user_id, u.id, t.quantity, t.cents::numeric / 100
+                 FROM u, unnest($3::text[], $4::int4[], $5::int8[]) WITH ORDINALITY
+                      AS t(user_id, quantity, cents, ord)
+                 ORDER BY t.ord
+                 RETURNING id::int8, user_id, quantity",
+            )
+            .bind(product_id)
+            .bind(sold)
+            .bind(&users)
+            .bind(&quantities)
+            .bind(&totals)
+            .fetch_all(&mut *tx)
+            .await?;
+            // PostgreSQL returns inserted rows in the order the SELECT fed them; check it rather
+            // than trust it, because a mismatch would hand one buyer another's order.
+            let in_order = rows.len() == accepted.len()
+                && rows
+                    .iter()
+                    .zip(&accepted)
+                    .all(|((_, u, q), item)| *u == item.user_id && *q == item.quantity);
+            if !in_order {
+                tx.rollback().await?;
+                return Err(StoreError::Other(
+                    "batch insert did not line up; rolled back".into(),
+                ));
+            }
+            ids = rows.into_iter().map(|(id, _, _)| id).collect();
+        }
+        tx.commit().await?;
+        let mut ids = ids.into_iter();
+        let mut sales = Vec::with_capacity(items.len());
+        for (item, a) in items.iter().zip(allocation) {
+            sales.push(match a {
+                Ok(remaining) => Sale::Purchased(Order {
+                    id: ids
+                        .next()
+                        .ok_or_else(|| StoreError::Other("batch order missing".into()))?,
+                    product_id,
+                    product_name: name.clone(),
+                    quantity: item.quantity,
+                    total_price: price.times(i64::from(item.quantity)),
+                    remaining_stock: remaining,
+                    created_at: now,
+                }),
+                Err(available) => Sale::SoldOut { available },
+            });
+        }
+        Ok((sales, Some(stock - sold)))
     }
 
     pub(super) async fn stats_parts(&self, since: NaiveDate) -> Result<StatsParts, StoreError> {

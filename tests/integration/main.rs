@@ -4,6 +4,7 @@
 
 mod support;
 
+mod batched;
 mod burst;
 mod cli;
 mod naive;

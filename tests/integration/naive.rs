@@ -81,7 +81,7 @@ async fn naive_loses_updates_and_the_audit_sees_the_oversell_sqlite() {
 #[tokio::test]
 async fn safe_strategies_under_the_same_hook_pass_the_audit() {
     for engine in [Engine::Postgres, Engine::Sqlite] {
-        for strategy in [Strategy::RowLock, Strategy::Atomic] {
+        for strategy in [Strategy::RowLock, Strategy::Atomic, Strategy::Batched] {
             let (audit, purchased) = run(engine, strategy).await;
             assert_eq!(purchased, 1, "{strategy} on {engine:?}");
             assert!(audit.ok, "{strategy} on {engine:?}: {audit:?}");

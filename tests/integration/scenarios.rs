@@ -128,3 +128,23 @@ async fn fifty_users_buying_three_times_sell_exactly_the_stock_row_lock_sqlite()
 async fn fifty_users_buying_three_times_sell_exactly_the_stock_atomic_sqlite() {
     fifty_users_three_purchases_each(Engine::Sqlite, Strategy::Atomic).await;
 }
+
+#[tokio::test]
+async fn ten_buyers_on_stock_five_get_exactly_five_orders_batched_postgres() {
+    ten_buyers_on_stock_five(Engine::Postgres, Strategy::Batched).await;
+}
+
+#[tokio::test]
+async fn ten_buyers_on_stock_five_get_exactly_five_orders_batched_sqlite() {
+    ten_buyers_on_stock_five(Engine::Sqlite, Strategy::Batched).await;
+}
+
+#[tokio::test]
+async fn fifty_users_buying_three_times_sell_exactly_the_stock_batched_postgres() {
+    fifty_users_three_purchases_each(Engine::Postgres, Strategy::Batched).await;
+}
+
+#[tokio::test]
+async fn fifty_users_buying_three_times_sell_exactly_the_stock_batched_sqlite() {
+    fifty_users_three_purchases_each(Engine::Sqlite, Strategy::Batched).await;
+}

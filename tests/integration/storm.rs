@@ -119,3 +119,13 @@ async fn storm_of_500_keeps_stock_and_orders_in_balance_row_lock_sqlite() {
 async fn storm_of_500_keeps_stock_and_orders_in_balance_atomic_sqlite() {
     storm(Engine::Sqlite, Strategy::Atomic).await;
 }
+
+#[tokio::test]
+async fn storm_of_500_keeps_stock_and_orders_in_balance_batched_postgres() {
+    storm(Engine::Postgres, Strategy::Batched).await;
+}
+
+#[tokio::test]
+async fn storm_of_500_keeps_stock_and_orders_in_balance_batched_sqlite() {
+    storm(Engine::Sqlite, Strategy::Batched).await;
+}

@@ -34,7 +34,7 @@ async fn malformed_requests_write_nothing(engine: Engine) {
         (0, "zed", 1, "productId"),
         (-7, "zed", 1, "productId"),
     ];
-    for strategy in [Strategy::RowLock, Strategy::Atomic, Strategy::Naive] {
+    for strategy in Strategy::ALL {
         for (product_id, user_id, quantity, field) in &cases {
             let r = p
                 .purchase(PurchaseRequest {

@@ -1,0 +1,183 @@
+//! The `batched` strategy: concurrent purchases share transactions, each buyer still gets its
+//! own outcome, a sold-out product costs no lock or write, and a restock reopens it at once.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use flashsale::config::PoolSettings;
+use flashsale::purchase::{Outcome, PurchaseRequest, Purchaser, Strategy};
+use flashsale::ratelimit::RateLimiter;
+use futures::future::join_all;
+use sqlx::Connection;
+
+use crate::support::{TestDb, unlimited};
+
+async fn buy(p: &Purchaser, product: i64, user: &str) -> Outcome {
+    p.purchase(PurchaseRequest {
+        product_id: product,
+        user_id: user,
+        client_ip: IpAddr::from([127, 0, 0, 1]),
+        quantity: 1,
+        strategy: Strategy::Batched,
+    })
+    .await
+    .outcome
+}
+
+#[tokio::test]
+async fn concurrent_purchases_share_transactions_and_keep_their_own_orders() {
+    let (db, store) = TestDb::seeded().await;
+    store.set_stock(1, 1_000).await.expect("restock");
+    let p = unlimited(&store);
+    let users: Vec<String> = (0..400).map(|i| format!("batch_{i}")).collect();
+    let outcomes = join_all(users.iter().map(|u| buy(&p, 1, u))).await;
+    let mut ids = Vec::new();
+    for (user, outcome) in users.iter().zip(&outcomes) {
+        let order = outcome
+            .order()
+            .unwrap_or_else(|| panic!("{user}: {outcome:?}"));
+        ids.push((order.id, user.clone(), order.remaining_stock));
+    }
+    let mut conn = db.conn().await;
+    for (id, user, _) in &ids {
+        let owner: String = sqlx::query_scalar("SELECT user_id FROM orders WHERE id = $1")
+            .bind(*id as i32)
+            .fetch_one(&mut conn)
+            .await
+            .expect("order exists");
+        assert_eq!(&owner, user, "order {id} belongs to its buyer");
+    }
+    // Orders of one transaction share its timestamp: far fewer transactions than purchases.
+    let transactions: i64 = sqlx::query_scalar(
+        "SELECT count(DISTINCT created_at) FROM orders WHERE user_id LIKE 'batch\\_%'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .expect("count");
+    let _ = conn.close().await;
+    assert!(
+        transactions < 100,
+        "400 concurrent purchases took {transactions} transactions"
+    );
+    let mut remaining: Vec<i32> = ids.iter().map(|(_, _, r)| *r).collect();
+    remaining.sort_unstable();
+    let expected: Vec<i32> = (600..1_000).collect();
+    assert_eq!(
+        remaining, expected,
+        "each buyer saw the stock as if it bought alone, in turn"
+    );
+    assert_eq!(store.stock(1).await.expect("stock"), Some(600));
+}
+
+#[tokio::test]
+async fn a_small_batch_cap_still_sells_exactly_the_stock() {
+    let (db, _store) = TestDb::seeded().await;
+    let store = db
+        .store_with(PoolSettings {
+            batch_max: 2,
+            ..PoolSettings::default()
+        })
+        .await;
+    store.set_stock(2, 30).await.expect("restock");
+    let p = unlimited(&store);
+    let users: Vec<String> = (0..100).map(|i| format!("cap_{i}")).collect();
+    let outcomes = join_all(users.iter().map(|u| buy(&p, 2, u))).await;
+    let purchased = outcomes
+        .iter()
+        .filter(|o| matches!(o, Outcome::Purchased(_)))
+        .count();
+    assert_eq!(purchased, 30);
+    assert_eq!(store.stock(2).await.expect("stock"), Some(0));
+}
+
+#[tokio::test]
+async fn a_sold_out_product_answers_without_a_lock_and_a_restock_reopens_it_at_once() {
+    let (db, _store) = TestDb::seeded().await;
+    // A short statement timeout: a purchase that waited on the row lock below would be Busy.
+    let store = db
+        .store_with(PoolSettings {
+            statement_timeout: Duration::from_millis(300),
+            ..PoolSettings::default()
+        })
+        .await;
+    store.set_stock(3, 1).await.expect("restock");
+    let p = Purchaser::new(store.clone(), RateLimiter::off(), 10);
+    assert!(matches!(buy(&p, 3, "first").await, Outcome::Purchased(_)));
+    assert_eq!(
+        buy(&p, 3, "second").await,
+        Outcome::SoldOut { available: 0 }
+    );
+
+    // Someone holds the product's row lock; sold-out answers must not need it.
+    let mut conn = db.conn().await;
+    let mut tx = conn.begin().await.expect("begin");
+    sqlx::query("SELECT 1 FROM products WHERE id = 3 FOR UPDATE")
+        .execute(&mut *tx)
+        .await
+        .expect("lock");
+    for i in 0..30 {
+        let outcome = buy(&p, 3, &format!("late_{i}")).await;
+        assert_eq!(outcome, Outcome::SoldOut { available: 0 }, "attempt {i}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tx.rollback().await.expect("release");
+
+    // A restock through the store reopens it for the very next purchase.
+    store.set_stock(3, 2).await.expect("restock");
+    assert!(matches!(
+        buy(&p, 3, "after_restock").await,
+        Outcome::Purchased(_)
+    ));
+
+    // A restock by someone else is seen once the memory lapses.
+    assert!(matches!(
+        buy(&p, 3, "takes_last").await,
+        Outcome::Purchased(_)
+    ));
+    assert_eq!(
+        buy(&p, 3, "too_late").await,
+        Outcome::SoldOut { available: 0 }
+    );
+    sqlx::query("UPDATE products SET stock = 5 WHERE id = 3")
+        .execute(&mut conn)
+        .await
+        .expect("outside restock");
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert!(matches!(
+        buy(&p, 3, "after_outside_restock").await,
+        Outcome::Purchased(_)
+    ));
+    let _ = conn.close().await;
+}
+
+#[tokio::test]
+async fn batched_purchases_of_several_products_stay_separate() {
+    let (_db, store) = TestDb::seeded().await;
+    for id in 1..=5 {
+        store.set_stock(id, 10).await.expect("restock");
+    }
+    let p = unlimited(&store);
+    let attempts: Vec<(i64, String)> = (0..100)
+        .map(|i| (1 + i % 5, format!("multi_{i}")))
+        .collect();
+    let outcomes = join_all(attempts.iter().map(|(product, u)| buy(&p, *product, u))).await;
+    for (product, outcome) in attempts.iter().map(|(p, _)| p).zip(&outcomes) {
+        if let Some(order) = outcome.order() {
+            assert_eq!(i64::from(order.product_id), *product);
+        }
+    }
+    for id in 1..=5 {
+        assert_eq!(
+            store.stock(id).await.expect("stock"),
+            Some(0),
+            "product {id}"
+        );
+    }
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| matches!(o, Outcome::Purchased(_)))
+            .count(),
+        50
+    );
+}
