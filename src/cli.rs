@@ -104,6 +104,9 @@ pub enum Command {
     Buy(report::BuyArgs),
     /// Fire a storm of concurrent purchases and audit the database afterwards.
     Burst(burst::BurstArgs),
+    /// Benchmarks against anchors measured in the same run (writes to the database: use a
+    /// throwaway one).
+    Bench(crate::bench::BenchArgs),
     /// Show the resolved settings (passwords masked) and where each came from.
     Config {
         #[arg(long)]

@@ -3,6 +3,7 @@
 //! engine and the HTTP API are faces over this core; the core knows none of them.
 
 pub mod audit;
+pub mod bench;
 pub mod burst;
 pub mod cli;
 pub mod config;

@@ -49,6 +49,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::Stock { .. } => "stock",
         Command::Buy(_) => "buy",
         Command::Burst(_) => "burst",
+        Command::Bench(_) => "bench",
         Command::Config { .. } => "config",
     }
 }
@@ -132,6 +133,17 @@ async fn run(cli: Cli, settings: Settings, layer: flashsale::config::Layer) -> u
             }
         }
         Command::Burst(args) => burst(&settings, &args).await,
+        Command::Bench(args) => match flashsale::bench::run(&args, &settings).await {
+            Ok(report) => {
+                print!("{report}");
+                exit::OK
+            }
+            Err(e @ flashsale::bench::BenchError::NeedsYes(_)) => {
+                eprintln!("flashsale: error: {e}");
+                exit::USAGE
+            }
+            Err(e) => fail(e),
+        },
         Command::Config { json } => {
             let rows = cli::report::config_report(&settings, &layer);
             if json {

@@ -243,6 +243,18 @@ impl Store {
         dispatch!(self, s => s.metrics().snapshot())
     }
 
+    /// PostgreSQL's WAL syncs so far (`pg_stat_wal.wal_sync`), for benchmarks; `None` on SQLite.
+    pub async fn wal_syncs(&self) -> Result<Option<i64>, StoreError> {
+        match self {
+            Store::Postgres(pg) => Ok(Some(
+                sqlx::query_scalar("SELECT wal_sync::int8 FROM pg_stat_wal")
+                    .fetch_one(pg.pool())
+                    .await?,
+            )),
+            Store::Sqlite(_) => Ok(None),
+        }
+    }
+
     /// Closes every connection.
     pub async fn close(&self) {
         dispatch!(self, s => s.close().await)

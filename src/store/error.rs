@@ -41,6 +41,14 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
     fn from(err: sqlx::migrate::MigrateError) -> Self {
         match err {
             sqlx::migrate::MigrateError::Execute(e) => classify(&e),
+            sqlx::migrate::MigrateError::VersionMissing(v) => StoreError::Other(format!(
+                "the database has migration {v}, which this flashsale does not know: \
+                 it was set up by a newer version; upgrade flashsale or use another database"
+            )),
+            sqlx::migrate::MigrateError::VersionMismatch(v) => StoreError::Other(format!(
+                "migration {v} in the database differs from this flashsale's; \
+                 the schema was changed by another build"
+            )),
             other => StoreError::Other(format!("migration failed: {other}")),
         }
     }

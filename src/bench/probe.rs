@@ -1,0 +1,163 @@
+//! What bounds a figure, measured: CPU seconds of each process group (ours, PostgreSQL, Redis,
+//! pgbench) over a run, from /proc, and PostgreSQL's WAL flushes from `pg_stat_wal`.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+/// CPU seconds used so far by processes, grouped by command name. A process's total includes
+/// its reaped children (cutime, cstime): PostgreSQL backends that have exited count toward the
+/// postmaster, so short-lived connections (pgbench's) are not lost. Our own reaped children are
+/// the anchor tools we ran, and are reported as such.
+fn cpu_by_command() -> HashMap<String, f64> {
+    let ticks = clock_ticks();
+    let own = std::process::id().to_string();
+    let mut out = HashMap::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for entry in dir.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // comm is in parentheses and may hold spaces; fields after it are space-separated.
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let comm = stat[open + 1..close].to_string();
+        let fields: Vec<&str> = stat[close + 2..].split(' ').collect();
+        // utime, stime, cutime, cstime are fields 14-17 of stat, i.e. 11-14 after the comm.
+        let num = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        let (own_time, children) = (num(11) + num(12), num(13) + num(14));
+        if pid == own {
+            *out.entry("flashsale".to_string()).or_insert(0.0) += own_time / ticks;
+            *out.entry("anchor tool".to_string()).or_insert(0.0) += children / ticks;
+        } else {
+            *out.entry(group(&comm)).or_insert(0.0) += (own_time + children) / ticks;
+        }
+    }
+    out
+}
+
+fn group(comm: &str) -> String {
+    match comm {
+        c if c.starts_with("postgres") || c.starts_with("postmaster") => "postgres".into(),
+        c if c.starts_with("redis-server") => "redis".into(),
+        c if c.starts_with("pgbench") => "pgbench".into(),
+        c if c.starts_with("redis-benchmark") => "redis-benchmark".into(),
+        c if c.starts_with("flashsale") || c.starts_with("tokio-runtime") => "flashsale".into(),
+        _ => "other".into(),
+    }
+}
+
+fn clock_ticks() -> f64 {
+    // USER_HZ is 100 on every Linux we run on; /proc reports in these ticks.
+    100.0
+}
+
+/// A running measurement.
+pub struct Probe {
+    start: Instant,
+    cpu: HashMap<String, f64>,
+}
+
+/// CPU use over a run, in cores (1.0 = one core busy the whole time), by process group.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CpuUse {
+    pub by_group: Vec<(String, f64)>,
+    pub wall: f64,
+}
+
+impl CpuUse {
+    /// The busiest groups, e.g. "postgres 1.21 cores, flashsale 0.62 cores".
+    pub fn summary(&self) -> String {
+        self.by_group
+            .iter()
+            .filter(|(g, c)| *c >= 0.05 && g != "other")
+            .map(|(g, c)| format!("{g} {c:.2}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    pub fn total(&self) -> f64 {
+        self.by_group.iter().map(|(_, c)| c).sum()
+    }
+}
+
+impl Probe {
+    pub fn start() -> Self {
+        Self {
+            start: Instant::now(),
+            cpu: cpu_by_command(),
+        }
+    }
+
+    pub fn finish(self) -> CpuUse {
+        let wall = self
+            .start
+            .elapsed()
+            .max(Duration::from_millis(1))
+            .as_secs_f64();
+        let after = cpu_by_command();
+        let mut by_group: Vec<(String, f64)> = after
+            .into_iter()
+            .map(|(g, c)| {
+                let before = self.cpu.get(&g).copied().unwrap_or(0.0);
+                (g, ((c - before).max(0.0)) / wall)
+            })
+            .collect();
+        by_group.sort_by(|a, b| b.1.total_cmp(&a.1));
+        CpuUse { by_group, wall }
+    }
+}
+
+/// Our own process's CPU seconds so far (for tests of the probe and idle measurements).
+pub fn own_cpu_seconds() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| {
+            let close = stat.rfind(')')?;
+            let fields: Vec<&str> = stat[close + 2..].split(' ').collect();
+            let u: f64 = fields.get(11)?.parse().ok()?;
+            let s: f64 = fields.get(12)?.parse().ok()?;
+            Some((u + s) / clock_ticks())
+        })
+        .unwrap_or(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_name_the_services() {
+        assert_eq!(group("postgres"), "postgres");
+        assert_eq!(group("redis-server"), "redis");
+        assert_eq!(group("bash"), "other");
+    }
+
+    #[test]
+    fn a_busy_loop_shows_as_our_cpu() {
+        let before = own_cpu_seconds();
+        let start = Instant::now();
+        let mut x = 0u64;
+        while start.elapsed() < Duration::from_millis(300) {
+            x = x.wrapping_mul(31).wrapping_add(7);
+        }
+        std::hint::black_box(x);
+        assert!(own_cpu_seconds() > before, "CPU time advances while busy");
+    }
+}

@@ -1,0 +1,84 @@
+//! The sold-out path: once a product has no stock, how fast purchases are refused, beside the
+//! rate at which the same strategy sold it.
+
+use std::fmt::Write as _;
+
+use clap::Args;
+
+use super::{BenchError, Probe, machine};
+use crate::burst::{self, BurstSpec, Target};
+use crate::config::Settings;
+use crate::purchase::{Purchaser, Strategy};
+use crate::ratelimit::RateLimiter;
+use crate::store::Store;
+
+#[derive(Debug, Args)]
+pub struct SoldOutArgs {
+    /// Purchases per run (the selling run sells exactly this many units).
+    #[arg(long, default_value_t = 100_000)]
+    pub purchases: u32,
+    /// Purchases in flight.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: u32,
+    /// Strategies to measure.
+    #[arg(long, default_value = "batched,atomic")]
+    pub strategies: String,
+    #[arg(long, default_value_t = 1)]
+    pub product: i32,
+}
+
+pub async fn run(args: &SoldOutArgs, settings: &Settings) -> Result<String, BenchError> {
+    let store = Store::open(&settings.database, &settings.pool).await?;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Product {}, {} purchases per run at concurrency {}, database {}, machine {}.\n",
+        args.product,
+        args.purchases,
+        args.concurrency,
+        settings.database,
+        machine()
+    );
+    let _ = writeln!(
+        out,
+        "| strategy | selling purchases/s | sold-out rejections/s | ratio | rejection p99 ms | CPU while rejecting (cores) |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|");
+    for name in args.strategies.split(',') {
+        let strategy: Strategy = name
+            .parse()
+            .map_err(|e: crate::purchase::UnknownStrategy| BenchError::Setup(e.to_string()))?;
+        let fire = |spec: BurstSpec| {
+            let purchaser =
+                Purchaser::new(store.clone(), RateLimiter::off(), settings.max_quantity);
+            burst::run_to_end(spec, Target::Local(purchaser), Some(store.clone()))
+        };
+        let mut selling = BurstSpec::new(args.product, args.purchases, args.concurrency, strategy);
+        selling.restock = Some(i32::try_from(args.purchases).unwrap_or(i32::MAX));
+        selling.ips = 1;
+        let sold = fire(selling).await?;
+        let mut rejecting =
+            BurstSpec::new(args.product, args.purchases, args.concurrency, strategy);
+        rejecting.ips = 1;
+        let probe = Probe::start();
+        let refused = fire(rejecting).await?;
+        let cpu = probe.finish();
+        if refused.sold_out != u64::from(args.purchases) {
+            return Err(BenchError::Setup(format!(
+                "{strategy}: expected every purchase refused as sold out, got {} of {}",
+                refused.sold_out, args.purchases
+            )));
+        }
+        let _ = writeln!(
+            out,
+            "| {strategy} | {:.0} | {:.0} | {:.1}x | {:.3} | {} |",
+            sold.throughput_per_s,
+            refused.throughput_per_s,
+            refused.throughput_per_s / sold.throughput_per_s.max(1.0),
+            refused.latency_ms.p99,
+            cpu.summary()
+        );
+    }
+    store.close().await;
+    Ok(out)
+}
