@@ -75,6 +75,9 @@ pub struct GlobalArgs {
     /// Largest quantity per purchase [env: MAX_QUANTITY] [default: 10]
     #[arg(long, global = true, value_name = "N", help_heading = "Rate limits")]
     pub max_quantity: Option<String>,
+    /// IPs/CIDRs of proxies whose X-Forwarded-For `serve` believes [env: TRUSTED_PROXIES] [default: none]
+    #[arg(long, global = true, value_name = "LIST", help_heading = "HTTP server")]
+    pub trusted_proxies: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -126,6 +129,7 @@ impl GlobalArgs {
             ),
             (keys::RATE_LIMIT_PREFIX, o(&self.rate_limit_prefix)),
             (keys::MAX_QUANTITY, o(&self.max_quantity)),
+            (keys::TRUSTED_PROXIES, o(&self.trusted_proxies)),
         ])
     }
 
