@@ -5,6 +5,7 @@
 mod support;
 
 mod cli;
+mod idempotency;
 mod naive;
 mod rate_limit;
 mod reference_schema;
