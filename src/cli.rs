@@ -101,6 +101,8 @@ pub enum Command {
     },
     /// Make one purchase through the shared purchase module.
     Buy(report::BuyArgs),
+    /// Serve the HTTP API (the reference system's contract) until SIGTERM or Ctrl-C.
+    Serve(crate::server::ServeArgs),
     /// Show the resolved settings (passwords masked) and where each came from.
     Config {
         #[arg(long)]

@@ -2,6 +2,7 @@
 //! SQLite database, with Redis or in-process rate limiting. The CLI, the dashboard, the burst
 //! engine and the HTTP API are faces over this core; the core knows none of them.
 
+pub mod api;
 pub mod audit;
 pub mod cli;
 pub mod config;
@@ -12,4 +13,5 @@ pub mod paths;
 pub mod purchase;
 pub mod ratelimit;
 pub mod redact;
+pub mod server;
 pub mod store;

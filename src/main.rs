@@ -49,6 +49,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::Stock { .. } => "stock",
         Command::Buy(_) => "buy",
         Command::Config { .. } => "config",
+        Command::Serve(_) => "serve",
     }
 }
 
@@ -130,6 +131,10 @@ async fn run(cli: Cli, settings: Settings, layer: flashsale::config::Layer) -> u
                 exit::NOT_PURCHASED
             }
         }
+        Command::Serve(args) => match flashsale::server::serve(&settings, &args).await {
+            Ok(()) => exit::OK,
+            Err(e) => fail(e),
+        },
         Command::Config { json } => {
             let rows = cli::report::config_report(&settings, &layer);
             if json {

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use idempotency::{IdempotencyKey, KeyReused, KeyedReceipt, request_hash};
+pub use idempotency::{IdempotencyKey, KEY_FIELD, KeyReused, KeyedReceipt, request_hash};
 pub use outcome::{Invalid, Outcome, OutcomeKind, Receipt, ReceiptJson};
 pub use race::RaceHook;
 pub use strategy::{Strategy, UnknownStrategy};
