@@ -31,3 +31,35 @@ pub const FORWARDED_FOR: &str = "x-forwarded-for";
 
 /// Largest request body accepted; larger ones are answered 413.
 pub const BODY_LIMIT: usize = 16 * 1024;
+
+/// A dependency as `/api/health` reports it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Dependency {
+    /// `up`, `down` or `not configured`.
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<f64>,
+    /// Why it is down, in our words (never a driver's message).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Dependency {
+    pub fn is_down(&self) -> bool {
+        self.status == "down"
+    }
+}
+
+/// The body of `/api/health`, 200 or 503 alike.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Health {
+    pub success: bool,
+    pub message: String,
+    pub database: Dependency,
+    pub redis: Dependency,
+    /// `fail-open` or `fail-closed`.
+    pub rate_limit_on_redis_down: String,
+    pub strategy: String,
+}

@@ -6,6 +6,7 @@ pub mod api;
 pub mod audit;
 pub mod cli;
 pub mod config;
+pub mod http_client;
 pub mod logging;
 pub mod model;
 pub mod money;

@@ -52,6 +52,9 @@ struct Failure<'a> {
     field: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     scope: Option<Scope>,
+    /// Out of stock: the stock there was (an addition to the reference body).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    available: Option<i32>,
 }
 
 /// A refusal: status, a message for the client, and the request field at fault if any.
@@ -103,6 +106,7 @@ impl IntoResponse for ApiError {
                 message: &self.message,
                 field: self.field,
                 scope: None,
+                available: None,
             },
         );
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
@@ -145,7 +149,16 @@ pub fn outcome_response(outcome: &Outcome) -> Response {
                 order,
             },
         ),
-        Outcome::SoldOut { .. } => failure(StatusCode::OK, "Out of stock", None, None),
+        Outcome::SoldOut { available } => json(
+            StatusCode::OK,
+            &Failure {
+                success: false,
+                message: "Out of stock",
+                field: None,
+                scope: None,
+                available: Some(*available),
+            },
+        ),
         Outcome::NotFound => failure(StatusCode::NOT_FOUND, "Product not found", None, None),
         Outcome::RateLimited {
             scope,
@@ -220,6 +233,7 @@ fn failure(
             message,
             field,
             scope,
+            available: None,
         },
     )
 }

@@ -15,7 +15,7 @@ use super::client_ip::client_ip;
 use super::metrics::RedisGauge;
 use super::reply::{self, ApiError, INTERNAL, json};
 use super::state::AppState;
-use crate::api;
+use crate::api::{self, Dependency};
 use crate::config::UnavailablePolicy;
 use crate::purchase::{
     IdempotencyKey, KEY_FIELD, KeyReused, KeyedReceipt, OutcomeKind, PurchaseRequest,
@@ -253,16 +253,6 @@ async fn db_probe(store: &Store) -> Result<Duration, String> {
     }
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Dependency {
-    status: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    latency_ms: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
-}
-
 fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e6).round() / 1e3
 }
@@ -277,30 +267,30 @@ pub async fn health(State(state): State<AppState>) -> Response {
     );
     let database = match &db {
         Ok(d) => Dependency {
-            status: "up",
+            status: "up".into(),
             latency_ms: Some(ms(*d)),
             error: None,
         },
         // StoreError's words are ours (categories, never a driver's message).
         Err(e) => Dependency {
-            status: "down",
+            status: "down".into(),
             latency_ms: None,
             error: Some(e.clone()),
         },
     };
     let redis_dep = match redis {
         RedisGauge::NotConfigured => Dependency {
-            status: "not configured",
+            status: "not configured".into(),
             latency_ms: None,
             error: None,
         },
         RedisGauge::Up(d) => Dependency {
-            status: "up",
+            status: "up".into(),
             latency_ms: Some(ms(d)),
             error: None,
         },
         RedisGauge::Down => Dependency {
-            status: "down",
+            status: "down".into(),
             latency_ms: None,
             error: Some("no answer to PING".into()),
         },
@@ -320,25 +310,15 @@ pub async fn health(State(state): State<AppState>) -> Response {
             format!("unhealthy: {} down", down.join(" and ")),
         )
     };
-    #[derive(Serialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Health {
-        success: bool,
-        message: String,
-        database: Dependency,
-        redis: Dependency,
-        rate_limit_on_redis_down: UnavailablePolicy,
-        strategy: &'static str,
-    }
     json(
         status,
-        &Health {
+        &api::Health {
             success: down.is_empty(),
             message,
             database,
             redis: redis_dep,
-            rate_limit_on_redis_down: purchaser.limiter().on_unavailable(),
-            strategy: state.config().strategy.as_str(),
+            rate_limit_on_redis_down: purchaser.limiter().on_unavailable().to_string(),
+            strategy: state.config().strategy.as_str().to_string(),
         },
     )
 }
