@@ -5,6 +5,7 @@
 mod support;
 
 mod cli;
+mod http_contract;
 mod idempotency;
 mod naive;
 mod rate_limit;

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod http;
 pub mod redis_server;
 
 use std::sync::atomic::{AtomicU32, Ordering};
