@@ -6,6 +6,7 @@ mod support;
 
 mod cli;
 mod http_contract;
+mod http_idempotency;
 mod idempotency;
 mod naive;
 mod rate_limit;
