@@ -5,8 +5,10 @@
 mod support;
 
 mod cli;
+mod http_burst;
 mod http_contract;
 mod http_idempotency;
+mod http_proxy;
 mod idempotency;
 mod naive;
 mod rate_limit;
