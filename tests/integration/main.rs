@@ -5,8 +5,10 @@
 mod support;
 
 mod cli;
+mod http_admin;
 mod http_burst;
 mod http_contract;
+mod http_faults;
 mod http_idempotency;
 mod http_proxy;
 mod idempotency;
