@@ -420,3 +420,54 @@ async fn database_errors_reach_clients_without_sql_or_driver_text() {
         }
     }
 }
+
+/// Collects formatted log lines in memory.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn slow_requests_are_logged_as_warnings_with_route_and_outcome() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    // nextest runs each test in its own process, so this subscriber sees only this test.
+    let _ = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::WARN)
+        .try_init();
+    let (_db, store) = TestDb::seeded().await;
+    let limiter = RateLimiter::new(LimitSettings::default(), None).expect("limiter");
+    let s = TestServer::start(
+        Purchaser::new(store, limiter, 10),
+        flashsale::server::ServerConfig {
+            // Every request counts as slow.
+            slow_request: std::time::Duration::ZERO,
+            ..config()
+        },
+    )
+    .await;
+    let a = post(&s.url, "10.6.0.1", r#"{"productId":1,"userId":"slowpoke"}"#).await;
+    assert_eq!(a.status, StatusCode::OK);
+    let log = String::from_utf8_lossy(&captured.0.lock().expect("log")).into_owned();
+    let line = log
+        .lines()
+        .find(|l| l.contains("slow request"))
+        .unwrap_or_else(|| panic!("no slow-request warning in {log:?}"));
+    assert!(line.contains("WARN"), "{line}");
+    assert!(line.contains("/api/purchase"), "{line}");
+    assert!(line.contains("outcome=\"purchased\""), "{line}");
+    assert!(line.contains("status=200"), "{line}");
+}
