@@ -79,6 +79,9 @@ pub struct GlobalArgs {
     /// Largest quantity per purchase [env: MAX_QUANTITY] [default: 10]
     #[arg(long, global = true, value_name = "N", help_heading = "Rate limits")]
     pub max_quantity: Option<String>,
+    /// IPs/CIDRs of proxies whose X-Forwarded-For `serve` believes [env: TRUSTED_PROXIES] [default: none]
+    #[arg(long, global = true, value_name = "LIST", help_heading = "HTTP server")]
+    pub trusted_proxies: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -107,6 +110,8 @@ pub enum Command {
     /// Benchmarks against anchors measured in the same run (writes to the database: use a
     /// throwaway one).
     Bench(crate::bench::BenchArgs),
+    /// Serve the HTTP API (the reference system's contract) until SIGTERM or Ctrl-C.
+    Serve(crate::server::ServeArgs),
     /// Show the resolved settings (passwords masked) and where each came from.
     Config {
         #[arg(long)]
@@ -136,6 +141,7 @@ impl GlobalArgs {
             (keys::RATE_LIMIT_PREFIX, o(&self.rate_limit_prefix)),
             (keys::MAX_QUANTITY, o(&self.max_quantity)),
             (keys::BATCH_MAX, o(&self.batch_max)),
+            (keys::TRUSTED_PROXIES, o(&self.trusted_proxies)),
         ])
     }
 

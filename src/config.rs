@@ -3,16 +3,18 @@
 //! an error naming its key and where it was written.
 
 pub mod keys;
+pub mod net;
 pub mod source;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use net::{IpNet, TrustedProxies};
 pub use source::{Layer, Origin};
 
 use crate::purchase::Strategy;
-use crate::redact::SecretUrl;
+use crate::redact::{Secret, SecretUrl};
 
 /// Why settings could not be resolved.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -237,6 +239,10 @@ pub struct Settings {
     pub limits: LimitSettings,
     pub max_quantity: u32,
     pub strategy: Strategy,
+    /// Reverse proxies whose `X-Forwarded-For` the HTTP server believes.
+    pub trusted_proxies: TrustedProxies,
+    /// Bearer token for the HTTP server's admin endpoints; masked wherever settings are shown.
+    pub admin_token: Option<Secret>,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
 }
@@ -256,6 +262,8 @@ impl Settings {
             limits: LimitSettings::default(),
             max_quantity: 10,
             strategy: Strategy::default(),
+            trusted_proxies: TrustedProxies::default(),
+            admin_token: None,
             config_file: None,
         }
     }
@@ -305,6 +313,12 @@ impl Settings {
         set_num(layer, keys::BATCH_MAX, 1, 10_000, &mut s.pool.batch_max)?;
         if let Some(raw) = layer.get(keys::STRATEGY) {
             s.strategy = parse(raw, |v| v.parse::<Strategy>().map_err(|e| e.to_string()))?;
+        }
+        if let Some(raw) = layer.get(keys::TRUSTED_PROXIES) {
+            s.trusted_proxies = parse(raw, str::parse)?;
+        }
+        if let Some(raw) = layer.get(keys::ADMIN_TOKEN) {
+            s.admin_token = Some(parse_admin_token(raw)?);
         }
         Ok(s)
     }
@@ -379,6 +393,31 @@ impl KindDescription for redis::RedisError {
     fn kind_description(&self) -> String {
         // The driver's message can echo the URL back; keep only its category.
         format!("{:?}", self.kind())
+    }
+}
+
+/// Shortest admin token accepted: long enough that guessing it over HTTP is hopeless.
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 16;
+
+/// Like [`parse`], but the error never echoes the value: it is a secret.
+fn parse_admin_token(raw: &source::Raw) -> Result<Secret, ConfigError> {
+    let v = raw.value.trim();
+    let problem = if v.chars().count() < MIN_ADMIN_TOKEN_CHARS {
+        Some(format!(
+            "must be at least {MIN_ADMIN_TOKEN_CHARS} characters"
+        ))
+    } else if v.chars().any(|c| !c.is_ascii_graphic()) {
+        Some("only visible ASCII characters, no spaces".to_string())
+    } else {
+        None
+    };
+    match problem {
+        Some(message) => Err(ConfigError::Invalid {
+            origin: raw.origin.clone(),
+            value: crate::redact::MASK.to_string(),
+            message,
+        }),
+        None => Ok(Secret::new(v)),
     }
 }
 
@@ -503,5 +542,31 @@ mod tests {
         let msg = err.to_string();
         assert!(msg.contains("config.toml:3"), "{msg}");
         assert!(msg.contains("rate_limit_ip_max"), "{msg}");
+    }
+
+    #[test]
+    fn trusted_proxies_and_admin_token_parse_and_the_token_never_shows() {
+        let s = Settings::resolve(
+            &layer(&[
+                (keys::TRUSTED_PROXIES, "127.0.0.1,10.0.0.0/8"),
+                (keys::ADMIN_TOKEN, "s3cret-admin-token-42"),
+            ]),
+            None,
+        )
+        .expect("valid");
+        assert!(s.trusted_proxies.contains("10.4.4.4".parse().expect("ip")));
+        assert_eq!(
+            s.admin_token.as_ref().map(|t| t.expose()),
+            Some("s3cret-admin-token-42")
+        );
+        assert!(!format!("{s:?}").contains("s3cret"));
+        let err = Settings::resolve(&layer(&[(keys::ADMIN_TOKEN, "short-s3cret")]), None)
+            .expect_err("short");
+        let msg = err.to_string();
+        assert!(msg.contains("ADMIN_TOKEN") && msg.contains("16"), "{msg}");
+        assert!(!msg.contains("s3cret"), "{msg}");
+        let err = Settings::resolve(&layer(&[(keys::TRUSTED_PROXIES, "10.0.0.0/40")]), None)
+            .expect_err("bad cidr");
+        assert!(err.to_string().contains("TRUSTED_PROXIES"), "{err}");
     }
 }

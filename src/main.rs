@@ -51,6 +51,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::Burst(_) => "burst",
         Command::Bench(_) => "bench",
         Command::Config { .. } => "config",
+        Command::Serve(_) => "serve",
     }
 }
 
@@ -142,6 +143,10 @@ async fn run(cli: Cli, settings: Settings, layer: flashsale::config::Layer) -> u
                 eprintln!("flashsale: error: {e}");
                 exit::USAGE
             }
+            Err(e) => fail(e),
+        },
+        Command::Serve(args) => match flashsale::server::serve(&settings, &args).await {
+            Ok(()) => exit::OK,
             Err(e) => fail(e),
         },
         Command::Config { json } => {

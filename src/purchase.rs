@@ -1,6 +1,7 @@
 //! The one purchase path every caller goes through: validate, rate-limit, then apply with the
 //! chosen strategy, retrying only what the database itself rolled back.
 
+mod idempotency;
 mod outcome;
 mod race;
 mod strategy;
@@ -9,13 +10,14 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use idempotency::{IdempotencyKey, KEY_FIELD, KeyReused, KeyedReceipt, request_hash};
 pub use outcome::{Invalid, Outcome, OutcomeKind, Receipt, ReceiptJson};
 pub use race::RaceHook;
 pub use strategy::{Strategy, UnknownStrategy};
 
 use crate::config::UnavailablePolicy;
 use crate::ratelimit::{LimitNote, RateLimiter, Verdict};
-use crate::store::{NewPurchase, Sale, Store, StoreError};
+use crate::store::{KeyRecord, NewPurchase, Sale, Store, StoreError};
 
 /// Longest user id, in characters (the schema's `VARCHAR(255)`).
 pub const MAX_USER_ID_CHARS: usize = 255;
@@ -120,7 +122,12 @@ impl Purchaser {
                 };
             }
         };
-        let (outcome, retries) = self.apply(valid, req.strategy).await;
+        let (applied, retries) = self.apply(valid, req.strategy, None).await;
+        let outcome = match applied {
+            Applied::Done(outcome) => outcome,
+            // Without a key nothing unique is inserted, so this cannot happen; answer safely.
+            Applied::KeyTaken => Outcome::Failed("unexpected duplicate key".into()),
+        };
         Receipt {
             outcome,
             limit: Some(limit),
@@ -167,42 +174,50 @@ impl Purchaser {
         }
     }
 
-    async fn apply(&self, p: NewPurchase<'_>, strategy: Strategy) -> (Outcome, u32) {
+    async fn apply(
+        &self,
+        p: NewPurchase<'_>,
+        strategy: Strategy,
+        key: Option<KeyRecord<'_>>,
+    ) -> (Applied, u32) {
         let mut retries = 0;
         loop {
             let result = self
                 .inner
                 .store
-                .purchase(p, strategy, self.inner.race.as_ref())
+                .purchase_keyed(p, strategy, self.inner.race.as_ref(), key)
                 .await;
-            match result {
-                Ok(Sale::Purchased(order)) => return (Outcome::Purchased(order), retries),
-                Ok(Sale::SoldOut { available }) => {
-                    return (Outcome::SoldOut { available }, retries);
-                }
-                Ok(Sale::NotFound) => return (Outcome::NotFound, retries),
+            let outcome = match result {
+                Ok(Sale::Purchased(order)) => Outcome::Purchased(order),
+                Ok(Sale::SoldOut { available }) => Outcome::SoldOut { available },
+                Ok(Sale::NotFound) => Outcome::NotFound,
                 Err(StoreError::Conflict(why)) if retries < CONFLICT_RETRIES => {
                     retries += 1;
                     tracing::debug!(%why, retries, "retrying rolled-back purchase");
                     tokio::time::sleep(backoff(retries)).await;
+                    continue;
                 }
-                Err(StoreError::Busy(why)) => return (Outcome::Busy(why), retries),
-                Err(StoreError::Invalid(why)) => {
-                    return (
-                        Outcome::Invalid(Invalid::Other {
-                            field: "quantity",
-                            message: why,
-                        }),
-                        retries,
-                    );
-                }
+                Err(StoreError::Duplicate) if key.is_some() => return (Applied::KeyTaken, retries),
+                Err(StoreError::Busy(why)) => Outcome::Busy(why),
+                Err(StoreError::Invalid(why)) => Outcome::Invalid(Invalid::Other {
+                    field: "quantity",
+                    message: why,
+                }),
                 Err(e) => {
                     tracing::warn!(error = %e, "purchase failed");
-                    return (Outcome::Failed(e.to_string()), retries);
+                    Outcome::Failed(e.to_string())
                 }
-            }
+            };
+            return (Applied::Done(outcome), retries);
         }
     }
+}
+
+/// What one application of a purchase came to.
+enum Applied {
+    Done(Outcome),
+    /// The idempotency key was taken by a request that committed first; nothing was written.
+    KeyTaken,
 }
 
 /// A short, jittered pause before retrying a conflict, so the retried transactions do not

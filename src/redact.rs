@@ -88,6 +88,34 @@ impl std::fmt::Debug for SecretUrl {
     }
 }
 
+/// A secret that is not a URL (an API token). `Display` and `Debug` print [`MASK`];
+/// [`Secret::expose`] is the one way to the real value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The real value, for comparing. Never print this.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(MASK)
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Secret({MASK})")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,5 +160,13 @@ mod tests {
         assert!(!format!("{url}").contains("p4ss"));
         assert!(!format!("{url:?}").contains("p4ss"));
         assert_eq!(url.expose(), "rediss://u:p4ss@h:6380");
+    }
+
+    #[test]
+    fn secret_never_prints_its_value() {
+        let s = Secret::new("tok-1234567890abcdef");
+        assert_eq!(s.to_string(), MASK);
+        assert!(!format!("{s:?}").contains("tok-"));
+        assert_eq!(s.expose(), "tok-1234567890abcdef");
     }
 }

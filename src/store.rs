@@ -31,6 +31,31 @@ pub struct NewPurchase<'a> {
     pub quantity: i32,
 }
 
+/// An idempotency key to commit with a purchase, and the fingerprint of the request it was
+/// first used with.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyRecord<'a> {
+    pub key: &'a str,
+    /// Hex SHA-256 of the request (see [`crate::purchase::IdempotencyKey`]).
+    pub request_hash: &'a str,
+}
+
+/// What an idempotency key recorded: the request it was used with and what came of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyedSale {
+    pub request_hash: String,
+    pub sale: Sale,
+}
+
+/// The stored name of a recorded sale.
+pub(crate) fn sale_name(sale: &Sale) -> &'static str {
+    match sale {
+        Sale::Purchased(_) => "purchased",
+        Sale::SoldOut { .. } => "sold_out",
+        Sale::NotFound => "not_found",
+    }
+}
+
 /// What the database did with a purchase.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Sale {
@@ -161,10 +186,25 @@ impl Store {
         strategy: Strategy,
         race: Option<&RaceHook>,
     ) -> Result<Sale, StoreError> {
+        self.purchase_keyed(p, strategy, race, None).await
+    }
+
+    /// [`Store::purchase`], committing `key` with the order in the same transaction (`row-lock`,
+    /// `atomic`). A key already taken is [`StoreError::Duplicate`], with nothing written. The
+    /// `naive` strategy has no transaction: it records the key after the order, best effort.
+    pub async fn purchase_keyed(
+        &self,
+        p: NewPurchase<'_>,
+        strategy: Strategy,
+        race: Option<&RaceHook>,
+        key: Option<KeyRecord<'_>>,
+    ) -> Result<Sale, StoreError> {
         dispatch!(self, s => match strategy {
-            Strategy::RowLock => s.purchase_row_lock(p).await,
-            Strategy::Atomic => s.purchase_atomic(p).await,
-            Strategy::Naive => s.purchase_naive(p, race).await,
+            Strategy::RowLock => s.purchase_row_lock(p, key).await,
+            Strategy::Atomic => s.purchase_atomic(p, key).await,
+            Strategy::Naive => s.purchase_naive(p, race, key).await,
+            // A keyed purchase needs its key in its own transaction: it goes the atomic way.
+            Strategy::Batched if key.is_some() => s.purchase_atomic(p, key).await,
             Strategy::Batched => {
                 // A sold-out product costs no lock and no write: memory, or one plain read.
                 match s.batcher().sold_out(p.product_id) {
@@ -201,6 +241,23 @@ impl Store {
 
     pub(crate) fn batcher(&self) -> &batch::Batcher {
         dispatch!(self, s => s.batcher())
+    }
+
+    /// What `key` recorded, if anything: the original order (joined with its product) or the
+    /// non-purchase outcome.
+    pub async fn idempotency_lookup(&self, key: &str) -> Result<Option<KeyedSale>, StoreError> {
+        dispatch!(self, s => s.idempotency_lookup(key).await)
+    }
+
+    /// Records a sold-out or not-found outcome under `key` unless the key is taken. Purchases
+    /// are recorded by [`Store::purchase_keyed`] itself.
+    pub async fn record_key(&self, key: KeyRecord<'_>, sale: &Sale) -> Result<(), StoreError> {
+        let remaining = match sale {
+            Sale::Purchased(_) => return Ok(()),
+            Sale::SoldOut { available } => Some(*available),
+            Sale::NotFound => None,
+        };
+        dispatch!(self, s => s.record_key(key, sale_name(sale), remaining).await)
     }
 
     /// The statistics of the reference admin endpoint, computed from the whole orders table.

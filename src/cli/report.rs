@@ -118,6 +118,12 @@ pub fn config_report(settings: &Settings, layer: &Layer) -> Vec<(String, String,
                 .as_ref()
                 .map(|u| u.to_string())
                 .unwrap_or_else(|| "none (in-process limiter)".into()),
+            keys::ADMIN_TOKEN => settings
+                .admin_token
+                .as_ref()
+                .map(|t| t.to_string())
+                .unwrap_or_else(|| "none (admin endpoints on loopback only)".into()),
+            keys::TRUSTED_PROXIES => settings.trusted_proxies.to_string(),
             _ => layer
                 .get(key)
                 .map(|r| redact_url(&r.value))
@@ -151,5 +157,30 @@ fn default_of(key: keys::Key, s: &Settings) -> String {
         keys::BATCH_MAX => s.pool.batch_max.to_string(),
         keys::STRATEGY => s.strategy.label(),
         _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Origin;
+
+    #[test]
+    fn config_report_masks_the_admin_token() {
+        let mut layer = Layer::default();
+        layer.set(
+            keys::ADMIN_TOKEN,
+            "0123456789-very-secret",
+            Origin::Env("ADMIN_TOKEN"),
+        );
+        let settings = Settings::resolve(&layer, None).expect("settings");
+        let rows = config_report(&settings, &layer);
+        let (_, shown, from) = rows
+            .iter()
+            .find(|(k, _, _)| k == "admin_token")
+            .expect("admin_token row");
+        assert_eq!(shown, crate::redact::MASK);
+        assert_eq!(from, "environment variable ADMIN_TOKEN");
+        assert!(rows.iter().all(|(_, v, _)| !v.contains("very-secret")));
     }
 }

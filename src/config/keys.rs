@@ -9,7 +9,8 @@ pub struct Key {
     pub file: &'static str,
     /// Environment variable (also read from `.env`).
     pub env: &'static str,
-    /// Long command-line flag, without the dashes.
+    /// Long command-line flag, without the dashes; empty for secrets, which a command line
+    /// would show to every user of the machine (`ps`).
     pub flag: &'static str,
     /// What it means, for `flashsale config` and error messages.
     pub help: &'static str,
@@ -53,6 +54,10 @@ keys! {
         "most purchases the batched strategy applies in one transaction (default 256)";
     STRATEGY = "strategy", "FLASHSALE_STRATEGY", "strategy",
         "default purchase strategy: row-lock, atomic (default), naive (UNSAFE)";
+    TRUSTED_PROXIES = "trusted_proxies", "TRUSTED_PROXIES", "trusted-proxies",
+        "comma-separated IPs and CIDRs of reverse proxies whose X-Forwarded-For is believed (default: none)";
+    ADMIN_TOKEN = "admin_token", "ADMIN_TOKEN", "",
+        "bearer token for /api/admin/* and /metrics, 16+ characters; environment or file only (default: none, loopback listeners only)";
 }
 
 /// Finds the key with this config-file name.

@@ -14,6 +14,10 @@ pub enum StoreError {
     /// A deadlock or serialization failure: the transaction was rolled back and may be retried.
     #[error("transaction conflict (rolled back): {0}")]
     Conflict(String),
+    /// A unique key was already taken: the idempotency key of a purchase that another request
+    /// committed first. The transaction was rolled back whole.
+    #[error("duplicate key (rolled back)")]
+    Duplicate,
     /// The request cannot be stored (e.g. a total too large for the price column).
     #[error("{0}")]
     Invalid(String),
@@ -88,6 +92,7 @@ fn classify_database(db: &dyn sqlx::error::DatabaseError) -> StoreError {
         "08000" | "08003" | "08006" | "08001" | "08004" => {
             StoreError::Unavailable("connection failure".into())
         }
+        "23505" => StoreError::Duplicate,
         "22003" => StoreError::Invalid("amount out of range for the database".into()),
         "42P01" => StoreError::NoSchema,
         "3D000" => StoreError::Unavailable("database does not exist".into()),
@@ -95,6 +100,8 @@ fn classify_database(db: &dyn sqlx::error::DatabaseError) -> StoreError {
         "42501" => StoreError::Other("permission denied (read-only role?)".into()),
         "23514" => StoreError::Other("a check constraint refused the write".into()),
         // SQLite primary result codes (sqlx reports extended codes; the low byte is primary).
+        // SQLITE_CONSTRAINT_PRIMARYKEY and SQLITE_CONSTRAINT_UNIQUE, before the primary codes.
+        "1555" | "2067" => StoreError::Duplicate,
         _ => match code.parse::<i32>().map(|c| c & 0xff) {
             Ok(5) => StoreError::Busy("database is locked by another writer".into()),
             Ok(6) => StoreError::Busy("table is locked".into()),

@@ -9,10 +9,13 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, Postgres};
 use sqlx::{Connection, Executor};
 
+mod idempotency;
+
 use super::batch::{self, BatchItem, Batcher};
 use super::metrics::PoolMetrics;
 use super::{
-    DetailRow, NewPurchase, OrderRef, PoolStatus, Sale, SeedReport, StatsParts, StoreError, seed,
+    DetailRow, KeyRecord, NewPurchase, OrderRef, PoolStatus, Sale, SeedReport, StatsParts,
+    StoreError, seed,
 };
 use crate::config::PoolSettings;
 use crate::model::{Order, Product, ProductDetail};
@@ -25,6 +28,20 @@ use crate::redact::SecretUrl;
 const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The guarded decrement and the order insert from its RETURNING row, in one statement.
+const ATOMIC: &str = "WITH p AS (
+         UPDATE products SET stock = stock - $2, updated_at = CURRENT_TIMESTAMP
+         WHERE id = $1 AND stock >= $2
+         RETURNING id, name, stock, price
+     ), o AS (
+         INSERT INTO orders (user_id, product_id, quantity, total_price)
+         SELECT $3, p.id, $2, p.price * $2 FROM p
+         RETURNING id, total_price, created_at
+     )
+     SELECT o.id::int8 AS id, p.name, p.stock, (o.total_price * 100)::int8 AS total_cents,
+            o.created_at
+     FROM o, p";
 
 /// A PostgreSQL database.
 #[derive(Debug, Clone)]
@@ -190,7 +207,9 @@ impl PgStore {
 
     pub(super) async fn drop_all(&self) -> Result<(), StoreError> {
         self.pool
-            .execute("DROP TABLE IF EXISTS orders, products, _sqlx_migrations CASCADE")
+            .execute(
+                "DROP TABLE IF EXISTS idempotency_keys, orders, products, _sqlx_migrations CASCADE",
+            )
             .await?;
         Ok(())
     }
@@ -247,7 +266,12 @@ impl PgStore {
 
     /// BEGIN; SELECT ... FOR UPDATE; guarded UPDATE; INSERT; COMMIT — all on one connection,
     /// which is what the reference system got wrong.
-    pub(super) async fn purchase_row_lock(&self, p: NewPurchase<'_>) -> Result<Sale, StoreError> {
+    /// With a key, its row is inserted last, in the same transaction.
+    pub(super) async fn purchase_row_lock(
+        &self,
+        p: NewPurchase<'_>,
+        key: Option<KeyRecord<'_>>,
+    ) -> Result<Sale, StoreError> {
         let mut conn = self.acquire().await?;
         let mut tx = conn.begin().await?;
         let product: Option<LockedProduct> = sqlx::query_as(
@@ -294,6 +318,9 @@ impl PgStore {
         .bind(total.cents())
         .fetch_one(&mut *tx)
         .await?;
+        if let Some(key) = key {
+            idempotency::insert_purchased(&mut tx, key, order.id, remaining).await?;
+        }
         tx.commit().await?;
         Ok(Sale::Purchased(Order {
             id: order.id,
@@ -307,27 +334,25 @@ impl PgStore {
     }
 
     /// One statement: the guarded decrement and the insert of the order from its RETURNING row.
-    pub(super) async fn purchase_atomic(&self, p: NewPurchase<'_>) -> Result<Sale, StoreError> {
+    /// With a key, the statement carries one more CTE inserting the key (see `idempotency`).
+    pub(super) async fn purchase_atomic(
+        &self,
+        p: NewPurchase<'_>,
+        key: Option<KeyRecord<'_>>,
+    ) -> Result<Sale, StoreError> {
+        let sql = match key {
+            Some(_) => idempotency::ATOMIC_KEYED,
+            None => ATOMIC,
+        };
+        let mut query = sqlx::query_as::<_, AtomicRow>(sql)
+            .bind(p.product_id)
+            .bind(p.quantity)
+            .bind(p.user_id);
+        if let Some(k) = key {
+            query = query.bind(k.key).bind(k.request_hash);
+        }
         let mut conn = self.acquire().await?;
-        let row: Option<AtomicRow> = sqlx::query_as(
-            "WITH p AS (
-                 UPDATE products SET stock = stock - $2, updated_at = CURRENT_TIMESTAMP
-                 WHERE id = $1 AND stock >= $2
-                 RETURNING id, name, stock, price
-             ), o AS (
-                 INSERT INTO orders (user_id, product_id, quantity, total_price)
-                 SELECT $3, p.id, $2, p.price * $2 FROM p
-                 RETURNING id, total_price, created_at
-             )
-             SELECT o.id::int8 AS id, p.name, p.stock, (o.total_price * 100)::int8 AS total_cents,
-                    o.created_at
-             FROM o, p",
-        )
-        .bind(p.product_id)
-        .bind(p.quantity)
-        .bind(p.user_id)
-        .fetch_optional(&mut *conn)
-        .await?;
+        let row = query.fetch_optional(&mut *conn).await?;
         match row {
             Some(r) => Ok(Sale::Purchased(Order {
                 id: r.id,
@@ -354,10 +379,12 @@ impl PgStore {
 
     /// UNSAFE by design: the reference system's lost update. Reads, waits on the race hook,
     /// then writes the value computed here, each statement on whatever pooled connection.
+    /// A key is recorded after the order, best effort: there is no transaction to join.
     pub(super) async fn purchase_naive(
         &self,
         p: NewPurchase<'_>,
         race: Option<&RaceHook>,
+        key: Option<KeyRecord<'_>>,
     ) -> Result<Sale, StoreError> {
         let mut conn = self.acquire().await?;
         let product: Option<LockedProduct> = sqlx::query_as(
@@ -394,6 +421,13 @@ impl PgStore {
         .bind(total.cents())
         .fetch_one(&mut *conn)
         .await?;
+        if let Some(key) = key
+            && let Err(e) = self
+                .record_key_for_order(key, "purchased", Some(order.id), Some(remaining))
+                .await
+        {
+            tracing::warn!(error = %e, "naive purchase: idempotency key not recorded");
+        }
         Ok(Sale::Purchased(Order {
             id: order.id,
             product_id: p.product_id,

@@ -15,10 +15,13 @@ use sqlx::sqlite::{
 };
 use sqlx::{Connection, Executor};
 
+mod idempotency;
+
 use super::batch::{self, BatchItem, Batcher};
 use super::metrics::PoolMetrics;
 use super::{
-    DetailRow, NewPurchase, OrderRef, PoolStatus, Sale, SeedReport, StatsParts, StoreError, seed,
+    DetailRow, KeyRecord, NewPurchase, OrderRef, PoolStatus, Sale, SeedReport, StatsParts,
+    StoreError, seed,
 };
 use crate::config::PoolSettings;
 use crate::model::{Order, Product, ProductDetail};
@@ -179,7 +182,8 @@ impl SqliteStore {
     pub(super) async fn drop_all(&self) -> Result<(), StoreError> {
         let mut conn = self.writer.acquire().await?;
         conn.execute(
-            "DROP TABLE IF EXISTS orders; DROP TABLE IF EXISTS products;
+            "DROP TABLE IF EXISTS idempotency_keys; DROP TABLE IF EXISTS orders;
+             DROP TABLE IF EXISTS products;
              DROP TABLE IF EXISTS _sqlx_migrations;",
         )
         .await?;
@@ -273,7 +277,11 @@ impl SqliteStore {
 
     /// SQLite has no row locks: `BEGIN IMMEDIATE` takes the database's write lock up front,
     /// then the same read, guarded update and insert as on PostgreSQL.
-    pub(super) async fn purchase_row_lock(&self, p: NewPurchase<'_>) -> Result<Sale, StoreError> {
+    pub(super) async fn purchase_row_lock(
+        &self,
+        p: NewPurchase<'_>,
+        key: Option<KeyRecord<'_>>,
+    ) -> Result<Sale, StoreError> {
         let mut conn = self.acquire_writer().await?;
         let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
         let product: Option<ProductRow> =
@@ -307,6 +315,9 @@ impl SqliteStore {
         };
         let total = Money::from_cents(product.price_cents).times(i64::from(p.quantity));
         let order = Self::insert_order(&mut tx, p, total).await?;
+        if let Some(key) = key {
+            idempotency::insert_purchased(&mut tx, key, order.id, remaining).await?;
+        }
         tx.commit().await?;
         Ok(Sale::Purchased(Self::order(
             p,
@@ -318,7 +329,11 @@ impl SqliteStore {
     }
 
     /// `BEGIN IMMEDIATE`, then the guarded decrement with RETURNING and the insert.
-    pub(super) async fn purchase_atomic(&self, p: NewPurchase<'_>) -> Result<Sale, StoreError> {
+    pub(super) async fn purchase_atomic(
+        &self,
+        p: NewPurchase<'_>,
+        key: Option<KeyRecord<'_>>,
+    ) -> Result<Sale, StoreError> {
         let mut conn = self.acquire_writer().await?;
         let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
         let updated: Option<ProductRow> = sqlx::query_as(
@@ -342,6 +357,9 @@ impl SqliteStore {
         };
         let total = Money::from_cents(product.price_cents).times(i64::from(p.quantity));
         let order = Self::insert_order(&mut tx, p, total).await?;
+        if let Some(key) = key {
+            idempotency::insert_purchased(&mut tx, key, order.id, product.stock).await?;
+        }
         tx.commit().await?;
         Ok(Sale::Purchased(Self::order(
             p,
@@ -354,10 +372,12 @@ impl SqliteStore {
 
     /// UNSAFE by design: reads through a reader connection, waits on the race hook, then writes
     /// the absolute value computed here.
+    /// A key is recorded after the order, best effort: there is no transaction to join.
     pub(super) async fn purchase_naive(
         &self,
         p: NewPurchase<'_>,
         race: Option<&RaceHook>,
+        key: Option<KeyRecord<'_>>,
     ) -> Result<Sale, StoreError> {
         let product: Option<ProductRow> =
             sqlx::query_as("SELECT name, stock, price_cents FROM products WHERE id = ?1")
@@ -384,6 +404,14 @@ impl SqliteStore {
             .await?;
         let total = Money::from_cents(product.price_cents).times(i64::from(p.quantity));
         let order = Self::insert_order(&mut conn, p, total).await?;
+        drop(conn);
+        if let Some(key) = key
+            && let Err(e) = self
+                .record_key_for_order(key, "purchased", Some(order.id), Some(remaining))
+                .await
+        {
+            tracing::warn!(error = %e, "naive purchase: idempotency key not recorded");
+        }
         Ok(Sale::Purchased(Self::order(
             p,
             product.name,

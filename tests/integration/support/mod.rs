@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod http;
 pub mod redis_server;
 
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -83,7 +84,14 @@ impl TestDb {
     /// A database migrated and seeded by flashsale.
     pub async fn seeded() -> (TestDb, Store) {
         let db = TestDb::empty().await;
-        let store = db.store_with(PoolSettings::default()).await;
+        // A generous acquire timeout: on a 2-core machine running the whole suite (and serve
+        // processes) at once, a fresh database's first connections can take seconds.
+        let store = db
+            .store_with(PoolSettings {
+                acquire_timeout: std::time::Duration::from_secs(10),
+                ..PoolSettings::default()
+            })
+            .await;
         store.migrate().await.expect("migrate");
         store.seed().await.expect("seed");
         (db, store)

@@ -1,0 +1,487 @@
+//! A client of our HTTP API: [`HttpPurchaser`] sends purchases to `flashsale serve` (or any
+//! server with the reference contract) and maps every response back to the same [`Outcome`]
+//! the in-process [`Purchaser`](crate::purchase::Purchaser) returns, so the burst engine can
+//! aim at either. Also the read calls a `dashboard --api` needs: stock, product, stats, health.
+//! Plain HTTP only (TLS belongs to the proxy in front).
+
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDateTime};
+use reqwest::StatusCode;
+use reqwest::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER};
+use serde::Deserialize;
+
+use crate::api;
+use crate::model::{DayRevenue, Order, ProductDetail, Stats, TopProduct};
+use crate::money::Money;
+use crate::purchase::{Invalid, Outcome, PurchaseRequest};
+use crate::ratelimit::Scope;
+use crate::redact::Secret;
+
+/// Why a read call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientError {
+    #[error("invalid server URL '{0}' (expected http://host:port)")]
+    BaseUrl(String),
+    #[error("cannot build the HTTP client: {0}")]
+    Build(String),
+    #[error("request failed: {0}")]
+    Transport(String),
+    #[error("HTTP {status}: {message}")]
+    Status { status: u16, message: String },
+    #[error("unexpected response body: {0}")]
+    Body(String),
+}
+
+/// Purchases and reads over HTTP, with a keep-alive pool sized to the caller's concurrency.
+#[derive(Debug, Clone)]
+pub struct HttpPurchaser {
+    client: reqwest::Client,
+    base: String,
+    admin_token: Option<Secret>,
+}
+
+/// The fields of a purchase reply that any outcome may carry.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Reply {
+    #[serde(default)]
+    success: bool,
+    #[serde(default)]
+    message: String,
+    order: Option<WireOrder>,
+    field: Option<String>,
+    scope: Option<String>,
+    available: Option<i32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireOrder {
+    id: i64,
+    product_id: i32,
+    product_name: String,
+    quantity: i32,
+    total_price: f64,
+    remaining_stock: i32,
+    created_at: String,
+}
+
+impl WireOrder {
+    fn into_order(self) -> Result<Order, String> {
+        Ok(Order {
+            id: self.id,
+            product_id: self.product_id,
+            product_name: self.product_name,
+            quantity: self.quantity,
+            total_price: money(self.total_price),
+            remaining_stock: self.remaining_stock,
+            created_at: parse_time(&self.created_at)?,
+        })
+    }
+}
+
+/// Amounts arrive as JSON numbers with two decimals; the nearest cent is the exact amount.
+fn money(x: f64) -> Money {
+    Money::from_cents((x * 100.0).round() as i64)
+}
+
+fn parse_time(s: &str) -> Result<NaiveDateTime, String> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.naive_utc())
+        .map_err(|_| format!("createdAt '{s}' is not an RFC 3339 time"))
+}
+
+/// The request field a 400 names, as the `'static` name [`Invalid`] carries.
+fn known_field(name: Option<&str>) -> &'static str {
+    match name {
+        Some("quantity") => "quantity",
+        Some("userId") => "userId",
+        Some("productId") => "productId",
+        Some("Idempotency-Key") => "Idempotency-Key",
+        Some("id") => "id",
+        Some("body") => "body",
+        _ => "request",
+    }
+}
+
+fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
+    headers.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// Maps a status and body back to the outcome the server had.
+fn outcome_of(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Outcome {
+    let reply: Option<Reply> = serde_json::from_slice(body).ok();
+    let message = reply
+        .as_ref()
+        .map(|r| r.message.clone())
+        .filter(|m| !m.is_empty())
+        .unwrap_or_else(|| status.canonical_reason().unwrap_or("").to_string());
+    match status {
+        StatusCode::OK => match reply {
+            Some(Reply {
+                success: true,
+                order: Some(order),
+                ..
+            }) => match order.into_order() {
+                Ok(order) => Outcome::Purchased(order),
+                Err(e) => Outcome::Failed(format!("purchased, but {e}")),
+            },
+            Some(Reply {
+                success: false,
+                available,
+                ..
+            }) => Outcome::SoldOut {
+                available: available.unwrap_or(0),
+            },
+            _ => Outcome::Failed("HTTP 200 without a purchase reply".into()),
+        },
+        StatusCode::NOT_FOUND => Outcome::NotFound,
+        StatusCode::TOO_MANY_REQUESTS => {
+            let scope = headers
+                .get(api::RATE_LIMIT_SCOPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+                .or_else(|| reply.as_ref().and_then(|r| r.scope.clone()));
+            Outcome::RateLimited {
+                scope: if scope.as_deref() == Some("user") {
+                    Scope::User
+                } else {
+                    Scope::Ip
+                },
+                limit: header_u64(headers, api::RATE_LIMIT_LIMIT)
+                    .and_then(|n| u32::try_from(n).ok())
+                    .unwrap_or(0),
+                retry_after: Duration::from_secs(
+                    header_u64(headers, RETRY_AFTER.as_str()).unwrap_or(0),
+                ),
+            }
+        }
+        StatusCode::BAD_REQUEST
+        | StatusCode::UNPROCESSABLE_ENTITY
+        | StatusCode::PAYLOAD_TOO_LARGE => Outcome::Invalid(Invalid::Other {
+            field: known_field(reply.as_ref().and_then(|r| r.field.as_deref())),
+            message,
+        }),
+        StatusCode::SERVICE_UNAVAILABLE => Outcome::Busy(message),
+        other => Outcome::Failed(format!("HTTP {}: {message}", other.as_u16())),
+    }
+}
+
+fn transport(e: reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timed out".into()
+    } else if e.is_connect() {
+        "cannot connect".into()
+    } else {
+        // Without the URL: it may carry a token in a query some day; the kind is enough.
+        format!("{}", e.without_url())
+    }
+}
+
+impl HttpPurchaser {
+    /// A client of the server at `base_url` (`http://host:port`), keeping up to `concurrency`
+    /// idle connections open, giving up on any request after `timeout`.
+    pub fn new(base_url: &str, concurrency: usize, timeout: Duration) -> Result<Self, ClientError> {
+        let base = base_url.trim().trim_end_matches('/').to_string();
+        let parsed = url::Url::parse(&base).map_err(|_| ClientError::BaseUrl(base.clone()))?;
+        if parsed.scheme() != "http" || parsed.host_str().is_none() {
+            return Err(ClientError::BaseUrl(base));
+        }
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(concurrency.max(1))
+            .pool_idle_timeout(Duration::from_secs(30))
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .tcp_nodelay(true)
+            // Loopback benchmarks must not detour through an HTTP_PROXY from the environment.
+            .no_proxy()
+            .build()
+            .map_err(|e| ClientError::Build(e.to_string()))?;
+        Ok(Self {
+            client,
+            base,
+            admin_token: None,
+        })
+    }
+
+    /// Sends `Authorization: Bearer` on admin calls (`stats`).
+    pub fn with_admin_token(mut self, token: Secret) -> Self {
+        self.admin_token = Some(token);
+        self
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// One purchase. The simulated client address goes in `X-Forwarded-For` (believed only by
+    /// a server that lists us in `TRUSTED_PROXIES`); the strategy is the server's to choose.
+    pub async fn purchase(&self, req: &PurchaseRequest<'_>) -> Outcome {
+        self.send_purchase(req, None).await.0
+    }
+
+    /// One purchase under an `Idempotency-Key`; also says whether the server replayed it.
+    pub async fn purchase_with_key(&self, req: &PurchaseRequest<'_>, key: &str) -> (Outcome, bool) {
+        self.send_purchase(req, Some(key)).await
+    }
+
+    async fn send_purchase(&self, req: &PurchaseRequest<'_>, key: Option<&str>) -> (Outcome, bool) {
+        let body = serde_json::json!({
+            "productId": req.product_id,
+            "userId": req.user_id,
+            "quantity": req.quantity,
+        });
+        let mut builder = self
+            .client
+            .post(format!("{}{}", self.base, api::PURCHASE))
+            .header(CONTENT_TYPE, "application/json")
+            .header(api::FORWARDED_FOR, req.client_ip.to_string())
+            .body(body.to_string());
+        if let Some(key) = key {
+            builder = builder.header(api::IDEMPOTENCY_KEY, key);
+        }
+        let res = match builder.send().await {
+            Ok(res) => res,
+            Err(e) => return (Outcome::Failed(transport(e)), false),
+        };
+        let status = res.status();
+        let headers = res.headers().clone();
+        let replayed = headers
+            .get(api::IDEMPOTENT_REPLAYED)
+            .is_some_and(|v| v.as_bytes() == b"true");
+        match res.bytes().await {
+            Ok(body) => (outcome_of(status, &headers, &body), replayed),
+            Err(e) => (Outcome::Failed(transport(e)), false),
+        }
+    }
+
+    async fn get(
+        &self,
+        path: &str,
+        admin: bool,
+    ) -> Result<(StatusCode, bytes::Bytes), ClientError> {
+        let mut builder = self.client.get(format!("{}{path}", self.base));
+        if admin && let Some(token) = &self.admin_token {
+            builder = builder.bearer_auth(token.expose());
+        }
+        let res = builder
+            .send()
+            .await
+            .map_err(|e| ClientError::Transport(transport(e)))?;
+        let status = res.status();
+        let body = res
+            .bytes()
+            .await
+            .map_err(|e| ClientError::Transport(transport(e)))?;
+        Ok((status, body))
+    }
+
+    fn status_error(status: StatusCode, body: &[u8]) -> ClientError {
+        let message = serde_json::from_slice::<Reply>(body)
+            .map(|r| r.message)
+            .unwrap_or_default();
+        ClientError::Status {
+            status: status.as_u16(),
+            message,
+        }
+    }
+
+    fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ClientError> {
+        serde_json::from_slice(body).map_err(|e| ClientError::Body(e.to_string()))
+    }
+
+    /// A product's stock; `None` when there is no such product.
+    pub async fn stock(&self, id: i32) -> Result<Option<i32>, ClientError> {
+        #[derive(Deserialize)]
+        struct Body {
+            stock: i32,
+        }
+        match self.get(&format!("{}/{id}", api::STOCK), false).await? {
+            (StatusCode::OK, body) => Ok(Some(Self::parse::<Body>(&body)?.stock)),
+            (StatusCode::NOT_FOUND, _) => Ok(None),
+            (status, body) => Err(Self::status_error(status, &body)),
+        }
+    }
+
+    /// A product's details; `None` when there is no such product.
+    pub async fn product(&self, id: i32) -> Result<Option<ProductDetail>, ClientError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Wire {
+            id: i32,
+            name: String,
+            description: Option<String>,
+            image_url: Option<String>,
+            stock: i32,
+            price: f64,
+        }
+        #[derive(Deserialize)]
+        struct Body {
+            product: Wire,
+        }
+        match self.get(&format!("{}/{id}", api::PRODUCTS), false).await? {
+            (StatusCode::OK, body) => {
+                let w = Self::parse::<Body>(&body)?.product;
+                Ok(Some(ProductDetail {
+                    id: w.id,
+                    name: w.name,
+                    description: w.description,
+                    image_url: w.image_url,
+                    stock: w.stock,
+                    price: money(w.price),
+                }))
+            }
+            (StatusCode::NOT_FOUND, _) => Ok(None),
+            (status, body) => Err(Self::status_error(status, &body)),
+        }
+    }
+
+    /// The admin statistics (with the admin token, when one was given). Fields the wire does not
+    /// carry (per-product revenue, units per day) are zero.
+    pub async fn stats(&self) -> Result<Stats, ClientError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Top {
+            id: i32,
+            name: String,
+            total_sold: i64,
+        }
+        #[derive(Deserialize)]
+        struct Day {
+            date: String,
+            revenue: f64,
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Data {
+            total_revenue: f64,
+            total_units_sold: i64,
+            top_products: Vec<Top>,
+            revenue_by_day: Vec<Day>,
+        }
+        #[derive(Deserialize)]
+        struct Body {
+            data: Data,
+        }
+        let (status, body) = self.get(api::ADMIN_STATS, true).await?;
+        if status != StatusCode::OK {
+            return Err(Self::status_error(status, &body));
+        }
+        let d = Self::parse::<Body>(&body)?.data;
+        Ok(Stats {
+            total_revenue: money(d.total_revenue),
+            total_units_sold: d.total_units_sold,
+            top_products: d
+                .top_products
+                .into_iter()
+                .map(|t| TopProduct {
+                    id: t.id,
+                    name: t.name,
+                    total_sold: t.total_sold,
+                    revenue: Money::ZERO,
+                })
+                .collect(),
+            revenue_by_day: d
+                .revenue_by_day
+                .into_iter()
+                .map(|day| DayRevenue {
+                    date: day.date,
+                    revenue: money(day.revenue),
+                    units: 0,
+                })
+                .collect(),
+        })
+    }
+
+    /// `/api/health`, healthy (200) or not (503): both are answers, not errors.
+    pub async fn health(&self) -> Result<api::Health, ClientError> {
+        match self.get(api::HEALTH, false).await? {
+            (StatusCode::OK | StatusCode::SERVICE_UNAVAILABLE, body) => Self::parse(&body),
+            (status, body) => Err(Self::status_error(status, &body)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, v.parse().expect("value"));
+        }
+        h
+    }
+
+    #[test]
+    fn a_purchase_reply_becomes_the_same_order() {
+        let body = br#"{"success":true,"message":"Purchase successful","order":{"id":7,
+            "productId":1,"productName":"Laptop Pro 15","quantity":2,"totalPrice":2599.98,
+            "remainingStock":98,"createdAt":"2026-11-25T06:42:52.523Z"}}"#;
+        let Outcome::Purchased(o) = outcome_of(StatusCode::OK, &HeaderMap::new(), body) else {
+            panic!("expected a purchase");
+        };
+        assert_eq!(o.total_price, Money::from_cents(259_998));
+        assert_eq!(o.remaining_stock, 98);
+        let json = serde_json::to_value(&o).expect("json");
+        assert_eq!(json["createdAt"], "2026-11-25T06:42:52.523Z");
+    }
+
+    #[test]
+    fn statuses_map_to_outcomes() {
+        let none = HeaderMap::new();
+        assert_eq!(
+            outcome_of(
+                StatusCode::OK,
+                &none,
+                br#"{"success":false,"message":"Out of stock","available":1}"#
+            ),
+            Outcome::SoldOut { available: 1 }
+        );
+        assert_eq!(
+            outcome_of(StatusCode::NOT_FOUND, &none, b"{}"),
+            Outcome::NotFound
+        );
+        let limited = outcome_of(
+            StatusCode::TOO_MANY_REQUESTS,
+            &headers(&[
+                ("retry-after", "42"),
+                ("x-ratelimit-limit", "5"),
+                ("x-ratelimit-scope", "user"),
+            ]),
+            b"{}",
+        );
+        assert_eq!(
+            limited,
+            Outcome::RateLimited {
+                scope: Scope::User,
+                limit: 5,
+                retry_after: Duration::from_secs(42)
+            }
+        );
+        let invalid = outcome_of(
+            StatusCode::BAD_REQUEST,
+            &none,
+            br#"{"success":false,"message":"quantity must be...","field":"quantity"}"#,
+        );
+        assert!(matches!(&invalid, Outcome::Invalid(i) if i.field() == "quantity"));
+        assert!(matches!(
+            outcome_of(StatusCode::SERVICE_UNAVAILABLE, &none, b"{}"),
+            Outcome::Busy(_)
+        ));
+        assert!(matches!(
+            outcome_of(StatusCode::INTERNAL_SERVER_ERROR, &none, b"not json"),
+            Outcome::Failed(_)
+        ));
+    }
+
+    #[test]
+    fn only_http_base_urls_are_accepted() {
+        let t = Duration::from_secs(1);
+        assert!(HttpPurchaser::new("http://127.0.0.1:3000/", 4, t).is_ok());
+        assert!(HttpPurchaser::new("ftp://x", 4, t).is_err());
+        assert!(HttpPurchaser::new("127.0.0.1:3000", 4, t).is_err());
+    }
+}

@@ -1,0 +1,122 @@
+//! Idempotency keys on SQLite: the key's row is inserted inside the purchase's `BEGIN
+//! IMMEDIATE` transaction, so it commits (or rolls back) with the order.
+
+use chrono::NaiveDateTime;
+use sqlx::SqliteConnection;
+
+use super::SqliteStore;
+use crate::model::Order;
+use crate::money::Money;
+use crate::store::{KeyRecord, KeyedSale, Sale, StoreError};
+
+/// Inserts the key of a purchase inside its transaction; a taken key fails the transaction.
+pub(super) async fn insert_purchased(
+    conn: &mut SqliteConnection,
+    key: KeyRecord<'_>,
+    order_id: i64,
+    remaining: i32,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO idempotency_keys (key, request_hash, outcome, order_id, remaining_stock)
+         VALUES (?1, ?2, 'purchased', ?3, ?4)",
+    )
+    .bind(key.key)
+    .bind(key.request_hash)
+    .bind(order_id)
+    .bind(remaining)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    request_hash: String,
+    outcome: String,
+    remaining_stock: Option<i32>,
+    order_id: Option<i64>,
+    product_id: Option<i32>,
+    product_name: Option<String>,
+    quantity: Option<i32>,
+    total_cents: Option<i64>,
+    created_at: Option<NaiveDateTime>,
+}
+
+impl KeyRow {
+    fn into_keyed(self) -> Result<KeyedSale, StoreError> {
+        let broken = || StoreError::Other("idempotency record without its order".into());
+        let sale = match self.outcome.as_str() {
+            "purchased" => Sale::Purchased(Order {
+                id: self.order_id.ok_or_else(broken)?,
+                product_id: self.product_id.ok_or_else(broken)?,
+                product_name: self.product_name.ok_or_else(broken)?,
+                quantity: self.quantity.ok_or_else(broken)?,
+                total_price: Money::from_cents(self.total_cents.ok_or_else(broken)?),
+                remaining_stock: self.remaining_stock.unwrap_or(0),
+                created_at: self.created_at.ok_or_else(broken)?,
+            }),
+            "sold_out" => Sale::SoldOut {
+                available: self.remaining_stock.unwrap_or(0),
+            },
+            "not_found" => Sale::NotFound,
+            _ => return Err(StoreError::Other("unknown idempotency outcome".into())),
+        };
+        Ok(KeyedSale {
+            request_hash: self.request_hash,
+            sale,
+        })
+    }
+}
+
+impl SqliteStore {
+    pub(in crate::store) async fn idempotency_lookup(
+        &self,
+        key: &str,
+    ) -> Result<Option<KeyedSale>, StoreError> {
+        let row: Option<KeyRow> = sqlx::query_as(
+            "SELECT k.request_hash, k.outcome, k.remaining_stock, o.id AS order_id,
+                    o.product_id, p.name AS product_name, o.quantity,
+                    o.total_price_cents AS total_cents, o.created_at
+             FROM idempotency_keys k
+             LEFT JOIN orders o ON o.id = k.order_id
+             LEFT JOIN products p ON p.id = o.product_id
+             WHERE k.key = ?1",
+        )
+        .bind(key)
+        .fetch_optional(&self.readers)
+        .await?;
+        row.map(KeyRow::into_keyed).transpose()
+    }
+
+    /// Records an outcome unless the key is taken.
+    pub(in crate::store) async fn record_key(
+        &self,
+        key: KeyRecord<'_>,
+        outcome: &str,
+        remaining: Option<i32>,
+    ) -> Result<(), StoreError> {
+        self.record_key_for_order(key, outcome, None, remaining)
+            .await
+    }
+
+    pub(super) async fn record_key_for_order(
+        &self,
+        key: KeyRecord<'_>,
+        outcome: &str,
+        order_id: Option<i64>,
+        remaining: Option<i32>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO idempotency_keys (key, request_hash, outcome, order_id, remaining_stock)
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key.key)
+        .bind(key.request_hash)
+        .bind(outcome)
+        .bind(order_id)
+        .bind(remaining)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+}

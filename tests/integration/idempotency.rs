@@ -1,0 +1,232 @@
+//! Idempotency keys in the core: the key commits with the order or not at all, concurrent
+//! retries make one order, a reused key with another request is refused, and `db reset` drops
+//! the table.
+
+use std::net::IpAddr;
+
+use flashsale::purchase::{
+    IdempotencyKey, KeyReused, Outcome, PurchaseRequest, Purchaser, Strategy, request_hash,
+};
+use flashsale::store::{KeyRecord, NewPurchase, Sale, Store, StoreError};
+use futures::future::join_all;
+
+use crate::support::{Engine, seeded, unlimited};
+
+const MOUSE: i32 = 2; // stock 25
+
+fn req(user: &str, quantity: i64, strategy: Strategy) -> PurchaseRequest<'_> {
+    PurchaseRequest {
+        product_id: i64::from(MOUSE),
+        user_id: user,
+        client_ip: IpAddr::from([127, 0, 0, 1]),
+        quantity,
+        strategy,
+    }
+}
+
+async fn order_count(store: &Store) -> i64 {
+    store.max_order_id().await.expect("max id")
+}
+
+async fn taken_key_rolls_back_the_whole_purchase(engine: Engine, strategy: Strategy) {
+    let (_held, store) = seeded(engine).await;
+    let p = NewPurchase {
+        product_id: MOUSE,
+        user_id: "k_user",
+        quantity: 2,
+    };
+    let hash = request_hash(&p);
+    let key = KeyRecord {
+        key: "key-1",
+        request_hash: &hash,
+    };
+    let first = store
+        .purchase_keyed(p, strategy, None, Some(key))
+        .await
+        .expect("first purchase");
+    let Sale::Purchased(order) = first else {
+        panic!("expected a purchase, got {first:?}");
+    };
+    let stock = store.stock(MOUSE).await.expect("stock");
+    let orders = order_count(&store).await;
+    let second = store.purchase_keyed(p, strategy, None, Some(key)).await;
+    assert_eq!(second, Err(StoreError::Duplicate), "{engine:?} {strategy}");
+    assert_eq!(
+        store.stock(MOUSE).await.expect("stock"),
+        stock,
+        "stock restored"
+    );
+    assert_eq!(order_count(&store).await, orders, "no second order");
+    let found = store
+        .idempotency_lookup("key-1")
+        .await
+        .expect("lookup")
+        .expect("recorded");
+    assert_eq!(found.request_hash, hash);
+    assert_eq!(
+        found.sale,
+        Sale::Purchased(order),
+        "the stored row replays the order"
+    );
+}
+
+#[tokio::test]
+async fn a_taken_key_rolls_back_the_whole_purchase_atomic_postgres() {
+    taken_key_rolls_back_the_whole_purchase(Engine::Postgres, Strategy::Atomic).await;
+}
+
+#[tokio::test]
+async fn a_taken_key_rolls_back_the_whole_purchase_row_lock_postgres() {
+    taken_key_rolls_back_the_whole_purchase(Engine::Postgres, Strategy::RowLock).await;
+}
+
+#[tokio::test]
+async fn a_taken_key_rolls_back_the_whole_purchase_atomic_sqlite() {
+    taken_key_rolls_back_the_whole_purchase(Engine::Sqlite, Strategy::Atomic).await;
+}
+
+#[tokio::test]
+async fn a_taken_key_rolls_back_the_whole_purchase_row_lock_sqlite() {
+    taken_key_rolls_back_the_whole_purchase(Engine::Sqlite, Strategy::RowLock).await;
+}
+
+async fn twenty_retries_make_one_order(engine: Engine, strategy: Strategy) {
+    let (_held, store) = seeded(engine).await;
+    let before_stock = store.stock(MOUSE).await.expect("stock").expect("product");
+    let before_orders = order_count(&store).await;
+    let purchaser = unlimited(&store);
+    let key = IdempotencyKey::parse("retry-storm-1").expect("key");
+    let receipts = join_all((0..20).map(|_| {
+        let p = purchaser.clone();
+        let key = key.clone();
+        async move {
+            p.purchase_idempotent(req("retrier", 3, strategy), &key)
+                .await
+                .expect("same request")
+        }
+    }))
+    .await;
+    let ids: Vec<i64> = receipts
+        .iter()
+        .map(|r| match &r.receipt.outcome {
+            Outcome::Purchased(o) => o.id,
+            other => panic!("{engine:?} {strategy}: expected the order, got {other:?}"),
+        })
+        .collect();
+    assert!(ids.iter().all(|id| *id == ids[0]), "one order id: {ids:?}");
+    assert_eq!(
+        receipts.iter().filter(|r| !r.replayed).count(),
+        1,
+        "exactly one request made the order"
+    );
+    assert_eq!(order_count(&store).await, before_orders + 1);
+    assert_eq!(
+        store.stock(MOUSE).await.expect("stock"),
+        Some(before_stock - 3)
+    );
+}
+
+#[tokio::test]
+async fn twenty_concurrent_retries_with_one_key_make_one_order_atomic_postgres() {
+    twenty_retries_make_one_order(Engine::Postgres, Strategy::Atomic).await;
+}
+
+#[tokio::test]
+async fn twenty_concurrent_retries_with_one_key_make_one_order_row_lock_postgres() {
+    twenty_retries_make_one_order(Engine::Postgres, Strategy::RowLock).await;
+}
+
+#[tokio::test]
+async fn twenty_concurrent_retries_with_one_key_make_one_order_atomic_sqlite() {
+    twenty_retries_make_one_order(Engine::Sqlite, Strategy::Atomic).await;
+}
+
+async fn outcomes_replay_and_reuse_is_refused(engine: Engine) {
+    let (_held, store) = seeded(engine).await;
+    store.set_stock(MOUSE, 1).await.expect("restock");
+    let p: Purchaser = unlimited(&store);
+    let key = IdempotencyKey::parse("sold-out-key").expect("key");
+    let first = p
+        .purchase_idempotent(req("late", 2, Strategy::Atomic), &key)
+        .await
+        .expect("first");
+    assert_eq!(first.receipt.outcome, Outcome::SoldOut { available: 1 });
+    assert!(!first.replayed);
+    // Restocked meanwhile: the retry still gets the original answer.
+    store.set_stock(MOUSE, 10).await.expect("restock");
+    let again = p
+        .purchase_idempotent(req("late", 2, Strategy::Atomic), &key)
+        .await
+        .expect("retry");
+    assert!(again.replayed);
+    assert_eq!(again.receipt.outcome, Outcome::SoldOut { available: 1 });
+    let other = p
+        .purchase_idempotent(req("late", 3, Strategy::Atomic), &key)
+        .await;
+    assert_eq!(other, Err(KeyReused));
+    let other_user = p
+        .purchase_idempotent(req("someone", 2, Strategy::Atomic), &key)
+        .await;
+    assert_eq!(other_user, Err(KeyReused));
+    assert_eq!(store.stock(MOUSE).await.expect("stock"), Some(10));
+}
+
+#[tokio::test]
+async fn sold_out_is_replayed_and_a_reused_key_is_refused_postgres() {
+    outcomes_replay_and_reuse_is_refused(Engine::Postgres).await;
+}
+
+#[tokio::test]
+async fn sold_out_is_replayed_and_a_reused_key_is_refused_sqlite() {
+    outcomes_replay_and_reuse_is_refused(Engine::Sqlite).await;
+}
+
+#[tokio::test]
+async fn naive_records_its_key_after_the_order() {
+    let (_held, store) = seeded(Engine::Postgres).await;
+    let p = unlimited(&store);
+    let key = IdempotencyKey::parse("naive-key").expect("key");
+    let first = p
+        .purchase_idempotent(req("naive_user", 1, Strategy::Naive), &key)
+        .await
+        .expect("first");
+    let Outcome::Purchased(order) = first.receipt.outcome else {
+        panic!("expected a purchase: {first:?}");
+    };
+    let again = p
+        .purchase_idempotent(req("naive_user", 1, Strategy::Naive), &key)
+        .await
+        .expect("retry");
+    assert!(again.replayed);
+    assert_eq!(again.receipt.outcome, Outcome::Purchased(order));
+}
+
+async fn reset_drops_the_key_table(engine: Engine) {
+    let (_held, store) = seeded(engine).await;
+    let p = unlimited(&store);
+    let key = IdempotencyKey::parse("before-reset").expect("key");
+    let r = p
+        .purchase_idempotent(req("resetter", 1, Strategy::Atomic), &key)
+        .await
+        .expect("purchase");
+    assert!(matches!(r.receipt.outcome, Outcome::Purchased(_)));
+    store.reset().await.expect("reset");
+    assert_eq!(
+        store
+            .idempotency_lookup("before-reset")
+            .await
+            .expect("lookup"),
+        None,
+        "keys are gone with their orders"
+    );
+}
+
+#[tokio::test]
+async fn db_reset_drops_idempotency_keys_postgres() {
+    reset_drops_the_key_table(Engine::Postgres).await;
+}
+
+#[tokio::test]
+async fn db_reset_drops_idempotency_keys_sqlite() {
+    reset_drops_the_key_table(Engine::Sqlite).await;
+}

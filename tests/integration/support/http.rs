@@ -1,0 +1,182 @@
+//! HTTP servers for tests: `TestServer` runs `flashsale::server::run` in-process on a free
+//! loopback port; `ServeProcess` runs the real binary (`flashsale serve --listen 127.0.0.1:0`)
+//! and reads the address it printed. Both stop on drop.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use flashsale::config::TrustedProxies;
+use flashsale::http_client::HttpPurchaser;
+use flashsale::purchase::{Purchaser, Strategy};
+use flashsale::server::{self, AppState, ServerConfig};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// Server settings for tests: atomic, loopback trusted as a proxy (so the client's
+/// `X-Forwarded-For` gives each simulated buyer its own address), no admin token.
+pub fn config() -> ServerConfig {
+    ServerConfig {
+        strategy: Strategy::Atomic,
+        trusted_proxies: "127.0.0.1,::1".parse().expect("proxies"),
+        admin_token: None,
+        slow_request: Duration::from_millis(100),
+        drain_limit: Duration::from_secs(10),
+    }
+}
+
+pub fn untrusting() -> ServerConfig {
+    ServerConfig {
+        trusted_proxies: TrustedProxies::default(),
+        ..config()
+    }
+}
+
+pub struct TestServer {
+    pub url: String,
+    pub addr: SocketAddr,
+    pub state: AppState,
+    shutdown: CancellationToken,
+    handle: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestServer {
+    pub async fn start(purchaser: Purchaser, config: ServerConfig) -> TestServer {
+        Self::start_on("127.0.0.1:0", purchaser, config).await
+    }
+
+    pub async fn start_on(bind: &str, purchaser: Purchaser, config: ServerConfig) -> TestServer {
+        let listener = tokio::net::TcpListener::bind(bind).await.expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        let state = AppState::new(purchaser, config);
+        let shutdown = CancellationToken::new();
+        let handle = tokio::spawn(server::run(
+            listener,
+            state.clone(),
+            shutdown.clone().cancelled_owned(),
+        ));
+        let port = addr.port();
+        TestServer {
+            url: format!("http://127.0.0.1:{port}"),
+            addr,
+            state,
+            shutdown,
+            handle: Some(handle),
+        }
+    }
+
+    pub fn client(&self) -> HttpPurchaser {
+        HttpPurchaser::new(&self.url, 64, Duration::from_secs(20)).expect("client")
+    }
+
+    /// Signals shutdown and waits for `run` to return.
+    pub async fn stop(mut self) -> std::io::Result<()> {
+        self.shutdown.cancel();
+        let handle = self.handle.take().expect("running");
+        tokio::time::timeout(Duration::from_secs(30), handle)
+            .await
+            .expect("server stops within 30 s")
+            .expect("server task")
+    }
+
+    pub fn trigger_shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    pub fn take_handle(&mut self) -> JoinHandle<std::io::Result<()>> {
+        self.handle.take().expect("running")
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// A raw reqwest client for requests `HttpPurchaser` would never send.
+pub fn raw() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client")
+}
+
+/// A real `flashsale serve` process.
+pub struct ServeProcess {
+    pub url: String,
+    child: Child,
+}
+
+impl ServeProcess {
+    /// Starts the binary with its files in `home` and `env` on top of a clean environment.
+    pub fn start(home: &Path, env: &[(&str, &str)]) -> ServeProcess {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_flashsale"));
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("FLASHSALE_DATA_DIR", home.join("data"))
+            .env("FLASHSALE_CONFIG_DIR", home.join("config"))
+            .env("FLASHSALE_STATE_DIR", home.join("state"))
+            .current_dir(home)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn flashsale serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(line) => line,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("flashsale serve printed no address within 30 s");
+            }
+        };
+        let url = line
+            .trim()
+            .strip_prefix("flashsale: listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line from serve: {line:?}"))
+            .to_string();
+        ServeProcess { url, child }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM and waits (at most `limit`) for the exit status.
+    pub fn terminate(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status();
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None))
+            && self.terminate(Duration::from_secs(5)).is_none()
+        {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
