@@ -137,6 +137,10 @@ async fn run(
         });
     }
     let description = target.describe();
+    let target_kind = match &target {
+        Target::Local(_) => TargetKind::Local,
+        Target::Http(_) => TargetKind::Http,
+    };
     let fired = engine::fire(spec.clone(), target, progress.clone(), cancel.clone()).await;
     let stopped_by = if fired.started >= spec.planned() {
         StopReason::Completed
@@ -181,9 +185,10 @@ async fn run(
 
     let counts = fired.tally.counts();
     let secs = fired.elapsed.as_secs_f64();
+    let local = matches!(target_kind, TargetKind::Local);
     Ok(BurstReport {
-        strategy: spec.strategy,
-        unsafe_strategy: spec.strategy.is_unsafe(),
+        strategy: local.then_some(spec.strategy),
+        unsafe_strategy: local && spec.strategy.is_unsafe(),
         target: description,
         product_id: spec.products[0].id,
         products: spec.products.iter().map(|p| p.id).collect(),
@@ -219,6 +224,11 @@ async fn run(
         seed: spec.seed,
         latency_histogram: report::buckets(&fired.tally),
     })
+}
+
+enum TargetKind {
+    Local,
+    Http,
 }
 
 /// Restocks when asked, then records each product's audit scope.

@@ -133,7 +133,10 @@ async fn run(cli: Cli, settings: Settings, layer: flashsale::config::Layer) -> u
                 exit::NOT_PURCHASED
             }
         }
-        Command::Burst(args) => burst(&settings, &args).await,
+        Command::Burst(args) => {
+            let database_given = layer.get(flashsale::config::keys::DATABASE_URL).is_some();
+            burst(&settings, &args, database_given).await
+        }
         Command::Bench(args) => match flashsale::bench::run(&args, &settings).await {
             Ok(report) => {
                 print!("{report}");
@@ -167,8 +170,9 @@ async fn run(cli: Cli, settings: Settings, layer: flashsale::config::Layer) -> u
     }
 }
 
-/// Fires a burst in process, with a progress bar, Ctrl-C to cancel, and the report.
-async fn burst(settings: &Settings, args: &cli::burst::BurstArgs) -> u8 {
+/// Fires a burst (in process, or at `--target` over HTTP) with a progress bar, Ctrl-C to
+/// cancel, and the report.
+async fn burst(settings: &Settings, args: &cli::burst::BurstArgs, database_given: bool) -> u8 {
     let spec = match args.spec(settings.strategy) {
         Ok(s) => s,
         Err(e) => {
@@ -176,46 +180,78 @@ async fn burst(settings: &Settings, args: &cli::burst::BurstArgs) -> u8 {
             return exit::USAGE;
         }
     };
-    let store = match Store::open(&settings.database, &settings.pool).await {
-        Ok(s) => s,
-        Err(e) => return fail(e),
-    };
-    let limiter = if args.no_rate_limit {
-        RateLimiter::off()
-    } else {
-        match RateLimiter::new(settings.limits.clone(), settings.redis_url.as_ref()) {
-            Ok(l) => l,
+    // Over HTTP the audit reads the server's database, which only an explicit URL names.
+    let auditor = if args.target.is_none() || database_given {
+        match Store::open(&settings.database, &settings.pool).await {
+            Ok(s) => Some(s),
             Err(e) => return fail(e),
         }
+    } else {
+        None
     };
-    let purchaser = match args.naive_delay_ms {
-        Some(ms) if ms > 0 => Purchaser::with_race_hook(
-            store.clone(),
-            limiter,
-            settings.max_quantity,
-            flashsale::purchase::RaceHook::Delay(std::time::Duration::from_millis(ms)),
-        ),
-        _ => Purchaser::new(store.clone(), limiter, settings.max_quantity),
+    let target = match &args.target {
+        Some(url) => {
+            if args.strategy.is_some() {
+                eprintln!(
+                    "flashsale: warning: --strategy is ignored with --target: the server applies its own"
+                );
+            }
+            let timeout = std::time::Duration::from_millis(args.timeout_ms);
+            match flashsale::http_client::HttpPurchaser::new(
+                url,
+                spec.concurrency() as usize,
+                timeout,
+            ) {
+                Ok(h) => flashsale::burst::Target::Http(h),
+                Err(e) => {
+                    eprintln!("flashsale: error: --target: {e}");
+                    return exit::USAGE;
+                }
+            }
+        }
+        None => {
+            let Some(store) = auditor.clone() else {
+                return fail("no database");
+            };
+            let limiter = if args.no_rate_limit {
+                RateLimiter::off()
+            } else {
+                match RateLimiter::new(settings.limits.clone(), settings.redis_url.as_ref()) {
+                    Ok(l) => l,
+                    Err(e) => return fail(e),
+                }
+            };
+            let purchaser = match args.naive_delay_ms {
+                Some(ms) if ms > 0 => Purchaser::with_race_hook(
+                    store,
+                    limiter,
+                    settings.max_quantity,
+                    flashsale::purchase::RaceHook::Delay(std::time::Duration::from_millis(ms)),
+                ),
+                _ => Purchaser::new(store, limiter, settings.max_quantity),
+            };
+            if spec.strategy.is_unsafe() {
+                eprintln!(
+                    "flashsale: warning: strategy naive is UNSAFE: it oversells, on purpose, for demonstrations"
+                );
+            }
+            flashsale::burst::Target::Local(purchaser)
+        }
     };
-    if spec.strategy.is_unsafe() {
-        eprintln!(
-            "flashsale: warning: strategy naive is UNSAFE: it oversells, on purpose, for demonstrations"
-        );
-    }
-    let handle = match flashsale::burst::start(
-        spec,
-        flashsale::burst::Target::Local(purchaser),
-        Some(store.clone()),
-    ) {
+    let handle = match flashsale::burst::start(spec, target, auditor.clone()) {
         Ok(h) => h,
+        Err(e @ flashsale::burst::BurstError::RestockNeedsDatabase) => {
+            eprintln!("flashsale: error: {e}");
+            return exit::USAGE;
+        }
         Err(e) => return fail(e),
     };
     let progress = tokio::spawn(cli::burst::show_progress(handle.progress()));
-    let report = tokio::select! {
-        r = wait_cancelling_on_ctrl_c(handle) => r,
-    };
+    let report = wait_cancelling_on_ctrl_c(handle).await;
     let _ = progress.await;
-    store.close().await;
+    if let Some(store) = &auditor {
+        store.close().await;
+    }
     match report {
         Ok(report) => {
             if args.json {

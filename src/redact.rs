@@ -9,11 +9,15 @@ pub const MASK: &str = "***";
 pub fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut parsed) => {
+            let has_secret_param = parsed.query_pairs().any(|(k, _)| is_secret_param(&k));
+            if parsed.password().is_none() && !has_secret_param {
+                // Nothing to hide: keep the text exactly as given.
+                return url.to_string();
+            }
             if parsed.password().is_some() {
                 // Cannot fail: a URL with a password has a host, and so can carry one.
                 let _ = parsed.set_password(Some(MASK));
             }
-            let has_secret_param = parsed.query_pairs().any(|(k, _)| is_secret_param(&k));
             if has_secret_param {
                 let pairs: Vec<(String, String)> = parsed
                     .query_pairs()

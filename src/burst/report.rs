@@ -31,7 +31,8 @@ pub struct Bucket {
 /// Everything a burst did. Field names are part of the CLI's contract (`burst --json`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BurstReport {
-    pub strategy: Strategy,
+    /// `null` for an HTTP target: the server applies its own configured strategy.
+    pub strategy: Option<Strategy>,
     /// True for strategies that can oversell (`naive`).
     pub unsafe_strategy: bool,
     pub target: String,
@@ -131,7 +132,10 @@ impl BurstReport {
     /// The readable summary.
     pub fn text(&self) -> String {
         let mut o = String::new();
-        let strategy = self.strategy.label();
+        let strategy = self
+            .strategy
+            .map(Strategy::label)
+            .unwrap_or_else(|| "server's strategy".into());
         let _ = writeln!(
             o,
             "burst: {} purchases of product {} by {} buyers, {} {} (concurrency {}), against {}",
@@ -216,11 +220,10 @@ impl BurstReport {
                 let _ = writeln!(o, "audit: NOT RUN");
             }
         }
-        if self.unsafe_strategy {
+        if let Some(s) = self.strategy.filter(|s| s.is_unsafe()) {
             let _ = writeln!(
                 o,
-                "strategy {} is UNSAFE: it exists to show what overselling looks like",
-                self.strategy
+                "strategy {s} is UNSAFE: it exists to show what overselling looks like"
             );
         }
         o

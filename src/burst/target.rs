@@ -1,6 +1,7 @@
-//! Where a burst's purchases go: the shared purchase module in this process, or (with the HTTP
-//! client) a server's `POST /api/purchase`.
+//! Where a burst's purchases go: the shared purchase module in this process, or a server's
+//! `POST /api/purchase` over HTTP.
 
+use crate::http_client::HttpPurchaser;
 use crate::purchase::{Outcome, PurchaseRequest, Purchaser};
 
 /// A destination for purchases. Cheap to clone; clones share connections.
@@ -8,12 +9,16 @@ use crate::purchase::{Outcome, PurchaseRequest, Purchaser};
 pub enum Target {
     /// In process, through the shared purchase module.
     Local(Purchaser),
+    /// Over HTTP; the server chooses the strategy and sees the buyer's IP as `X-Forwarded-For`
+    /// (honoured only when this client is one of its trusted proxies).
+    Http(HttpPurchaser),
 }
 
 impl Target {
     pub async fn purchase(&self, req: PurchaseRequest<'_>) -> Outcome {
         match self {
             Target::Local(p) => p.purchase(req).await.outcome,
+            Target::Http(h) => h.purchase(&req).await,
         }
     }
 
@@ -21,6 +26,7 @@ impl Target {
     pub fn describe(&self) -> String {
         match self {
             Target::Local(p) => format!("in-process {}", p.store().kind()),
+            Target::Http(h) => crate::redact::redact_url(h.base_url()),
         }
     }
 }

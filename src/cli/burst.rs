@@ -46,7 +46,7 @@ pub struct BurstArgs {
     /// Distinct client IPs the buyers spread over [default: one per buyer]
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=16_000_000))]
     pub ips: Option<u32>,
-    /// row-lock, atomic, or naive (UNSAFE: oversells) [default: atomic, or FLASHSALE_STRATEGY]
+    /// batched, atomic, row-lock, or naive (UNSAFE: oversells) [default: batched, or FLASHSALE_STRATEGY]
     #[arg(long, value_parser = super::parse_strategy)]
     pub strategy: Option<Strategy>,
     /// Skip rate limiting, to measure the database path alone.
@@ -64,6 +64,13 @@ pub struct BurstArgs {
     /// Seed for product and quantity choices (replays a burst).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Send the purchases to a server's POST /api/purchase instead of in process. The audit
+    /// then needs --database-url (the server's database); the server applies its own strategy.
+    #[arg(long, value_name = "URL")]
+    pub target: Option<String>,
+    /// Per-request timeout for --target, in ms.
+    #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    pub timeout_ms: u64,
     /// Print the final report as one JSON object.
     #[arg(long)]
     pub json: bool,

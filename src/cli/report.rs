@@ -24,7 +24,7 @@ pub struct BuyArgs {
     /// Units to buy (1 to --max-quantity).
     #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
     pub quantity: i64,
-    /// row-lock, atomic, or naive (UNSAFE: oversells) [default: atomic, or FLASHSALE_STRATEGY]
+    /// batched, atomic, row-lock, or naive (UNSAFE: oversells) [default: batched, or FLASHSALE_STRATEGY]
     #[arg(long, value_parser = super::parse_strategy)]
     pub strategy: Option<Strategy>,
     /// Print the outcome as JSON.

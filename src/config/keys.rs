@@ -53,7 +53,7 @@ keys! {
     BATCH_MAX = "batch_max", "FLASHSALE_BATCH_MAX", "batch-max",
         "most purchases the batched strategy applies in one transaction (default 256)";
     STRATEGY = "strategy", "FLASHSALE_STRATEGY", "strategy",
-        "default purchase strategy: row-lock, atomic (default), naive (UNSAFE)";
+        "default purchase strategy: batched (default), atomic, row-lock, naive (UNSAFE)";
     TRUSTED_PROXIES = "trusted_proxies", "TRUSTED_PROXIES", "trusted-proxies",
         "comma-separated IPs and CIDRs of reverse proxies whose X-Forwarded-For is believed (default: none)";
     ADMIN_TOKEN = "admin_token", "ADMIN_TOKEN", "",

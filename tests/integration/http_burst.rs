@@ -133,3 +133,78 @@ async fn three_hundred_buyers_across_two_serve_processes_get_exactly_100() {
     assert!(health.success, "{health:?}");
     assert_eq!(health.redis.status, "up");
 }
+
+/// `flashsale burst --target`: the burst engine's HTTP target, audited through the database.
+fn burst_over_http(
+    home: &std::path::Path,
+    target: &str,
+    database: Option<&str>,
+) -> (Option<i32>, serde_json::Value) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_flashsale"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("FLASHSALE_DATA_DIR", home.join("cli-data"))
+        .env("FLASHSALE_CONFIG_DIR", home.join("cli-config"))
+        .env("FLASHSALE_STATE_DIR", home.join("cli-state"))
+        .args([
+            "burst",
+            "--json",
+            "--target",
+            target,
+            "--product",
+            "1",
+            "--buyers",
+            "300",
+            "--concurrency",
+            "64",
+        ]);
+    if let Some(url) = database {
+        cmd.args(["--database-url", url, "--restock", "100"]);
+    }
+    let out = cmd.output().expect("run flashsale burst");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "no JSON ({e}): {stdout} {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code(), report)
+}
+
+#[tokio::test]
+async fn the_burst_engine_over_http_sells_exactly_the_stock_and_audits_it() {
+    let (db, _store) = TestDb::seeded().await;
+    let redis = TestRedis::new().await;
+    let home = tempfile::tempdir().expect("tmp");
+    let env = [
+        ("DATABASE_URL", db.url.as_str()),
+        ("REDIS_URL", redis.url.as_str()),
+        ("RATE_LIMIT_PREFIX", redis.prefix.as_str()),
+        ("TRUSTED_PROXIES", "127.0.0.1"),
+    ];
+    let server = ServeProcess::start(home.path(), &env);
+    let (code, r) = burst_over_http(home.path(), &server.url, Some(&db.url));
+    assert_eq!(code, Some(0), "{r}");
+    assert_eq!(r["purchased"], 100, "{r}");
+    assert_eq!(r["sold_out"], 200, "{r}");
+    assert_eq!(r["audit"]["ok"], true, "{r}");
+    assert_eq!(r["audit"]["units_sold"], 100);
+    assert_eq!(r["target"], server.url.as_str());
+    assert!(
+        r["strategy"].is_null(),
+        "the server chooses the strategy: {r}"
+    );
+
+    // Without database access the burst still runs, and says it could not audit.
+    let (code, r) = burst_over_http(home.path(), &server.url, None);
+    assert_eq!(code, Some(0), "{r}");
+    assert!(r["audit"].is_null(), "{r}");
+    assert!(
+        r["audit_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("no database")),
+        "{r}"
+    );
+    assert_eq!(r["sold_out"], 300, "the stock was already sold: {r}");
+}
