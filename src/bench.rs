@@ -2,6 +2,7 @@
 //! run on the same machine (pgbench, redis-benchmark, another strategy), with what bounds it.
 //! It writes orders and sets stock: run it against a throwaway database.
 
+mod http;
 mod limiter;
 mod pgbench;
 mod probe;
@@ -28,6 +29,8 @@ pub enum BenchCommand {
     /// Hot product: purchases/s and p50/p99 per strategy and client count, against pgbench's
     /// one-statement purchase at the same client count.
     Purchases(purchases::PurchasesArgs),
+    /// The same purchases over HTTP: `flashsale serve` and the burst engine's HTTP target.
+    Http(http::HttpArgs),
     /// Rejections/s once a product is sold out, against the purchase rate.
     SoldOut(soldout::SoldOutArgs),
     /// Rate-limit checks/s through Redis, against redis-benchmark PING on the same server.
@@ -58,6 +61,7 @@ pub async fn run(args: &BenchArgs, settings: &Settings) -> Result<String, BenchE
     match &args.what {
         BenchCommand::Purchases(a) => purchases::run(a, settings).await,
         BenchCommand::SoldOut(a) => soldout::run(a, settings).await,
+        BenchCommand::Http(a) => http::run(a, settings).await,
         BenchCommand::Limiter(a) => limiter::run(a, settings).await,
     }
 }

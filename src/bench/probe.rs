@@ -58,7 +58,9 @@ fn group(comm: &str) -> String {
         c if c.starts_with("redis-server") => "redis".into(),
         c if c.starts_with("pgbench") => "pgbench".into(),
         c if c.starts_with("redis-benchmark") => "redis-benchmark".into(),
-        c if c.starts_with("flashsale") || c.starts_with("tokio-runtime") => "flashsale".into(),
+        c if c.starts_with("flashsale") || c.starts_with("tokio-runtime") => {
+            "flashsale serve".into()
+        }
         _ => "other".into(),
     }
 }
