@@ -113,6 +113,19 @@ pub enum Store {
     Sqlite(SqliteStore),
 }
 
+/// A read that meets a connection the server has closed (a restart, `pg_terminate_backend`, an
+/// idle timeout) is tried once more on a fresh one: reads are safe to repeat, and a pool that
+/// hands out one dead connection per closed backend would otherwise fail that many reads.
+/// Writes are never retried here.
+macro_rules! read {
+    ($self:ident, $s:ident => $body:expr) => {{
+        match dispatch!($self, $s => $body) {
+            Err(StoreError::Unavailable(_)) => dispatch!($self, $s => $body),
+            other => other,
+        }
+    }};
+}
+
 macro_rules! dispatch {
     ($self:ident, $s:ident => $body:expr) => {
         match $self {
@@ -160,15 +173,15 @@ impl Store {
 
     /// Every product, by id.
     pub async fn products(&self) -> Result<Vec<Product>, StoreError> {
-        dispatch!(self, s => s.products().await)
+        read!(self, s => s.products().await)
     }
 
     pub async fn product_detail(&self, id: i32) -> Result<Option<ProductDetail>, StoreError> {
-        dispatch!(self, s => s.product_detail(id).await)
+        read!(self, s => s.product_detail(id).await)
     }
 
     pub async fn stock(&self, id: i32) -> Result<Option<i32>, StoreError> {
-        dispatch!(self, s => s.stock(id).await)
+        read!(self, s => s.stock(id).await)
     }
 
     /// Sets a product's stock (restock); false when there is no such product.
@@ -265,13 +278,13 @@ impl Store {
     pub async fn stats(&self) -> Result<Stats, StoreError> {
         let today = Utc::now().date_naive();
         let since = today - chrono::Days::new((REVENUE_DAYS - 1) as u64);
-        let totals = dispatch!(self, s => s.stats_parts(since).await)?;
+        let totals = read!(self, s => s.stats_parts(since).await)?;
         Ok(totals.into_stats(since, today))
     }
 
     /// The highest order id so far (0 when none): every order created later has a larger id.
     pub async fn max_order_id(&self) -> Result<i64, StoreError> {
-        dispatch!(self, s => s.max_order_id().await)
+        read!(self, s => s.max_order_id().await)
     }
 
     /// Orders of `product_id` with an id above `after_id` whose user id starts with `prefix`.
@@ -281,7 +294,7 @@ impl Store {
         after_id: i64,
         prefix: &str,
     ) -> Result<Vec<OrderRef>, StoreError> {
-        dispatch!(self, s => s.orders_after(product_id, after_id, &like_prefix(prefix)).await)
+        read!(self, s => s.orders_after(product_id, after_id, &like_prefix(prefix)).await)
     }
 
     /// A round trip to the database, timed.

@@ -259,3 +259,59 @@ async fn unreachable_postgres_is_one_clear_error_with_the_password_masked() {
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
     assert!(!stderr.contains("s3cr3t"), "{stderr}");
 }
+
+#[test]
+fn out_of_range_burst_flags_give_one_line_and_a_usage_exit() {
+    let home = tempfile::tempdir().expect("tmp");
+    let cases: [&[&str]; 9] = [
+        &["burst", "--concurrency", "0"],
+        &["burst", "--buyers", "-1"],
+        &["burst", "--buyers", "99999999999"],
+        &["burst", "--quantity", "5..1"],
+        &["burst", "--quantity", "zero"],
+        &["burst", "--rate", "0"],
+        &["burst", "--phases", "fast"],
+        &["burst", "--product", "1:x"],
+        &["burst", "--target", "ftp://example"],
+    ];
+    for args in cases {
+        let (out, stdout, stderr) = run(flashsale(home.path()).args(args));
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stdout.is_empty(), "{args:?}: {stdout}");
+        let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert!(
+            !lines.is_empty() && !stderr.contains("panicked"),
+            "{args:?}: {stderr}"
+        );
+        assert!(lines[0].contains("error"), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn passwords_never_reach_the_log_file() {
+    let home = tempfile::tempdir().expect("tmp");
+    let (out, _, stderr) = run(flashsale(home.path())
+        .args([
+            "buy",
+            "--product",
+            "1",
+            "--user",
+            "u",
+            "--db-acquire-timeout-ms",
+            "300",
+        ])
+        .env("DATABASE_URL", "postgres://app:pg-s3cret@127.0.0.1:1/sale")
+        .env("REDIS_URL", "redis://:redis-s3cret@127.0.0.1:1")
+        .env("FLASHSALE_LOG", "debug"));
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    let log = std::fs::read_to_string(home.path().join("state/flashsale.log"))
+        .expect("a log was written");
+    assert!(
+        log.contains("postgres://app:***@127.0.0.1:1/sale"),
+        "the log names the database, masked: {log}"
+    );
+    for secret in ["pg-s3cret", "redis-s3cret"] {
+        assert!(!log.contains(secret), "{secret} leaked into the log");
+        assert!(!stderr.contains(secret), "{secret} leaked to stderr");
+    }
+}

@@ -5,6 +5,8 @@
 #![allow(dead_code)]
 
 pub mod http;
+pub mod pg_server;
+pub mod proxy;
 pub mod redis_server;
 
 use std::sync::atomic::{AtomicU32, Ordering};
