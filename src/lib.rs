@@ -9,6 +9,7 @@ pub mod config;
 pub mod logging;
 pub mod model;
 pub mod money;
+pub mod monitor;
 pub mod paths;
 pub mod purchase;
 pub mod ratelimit;
