@@ -2,6 +2,7 @@
 //! limit flags; each has a `--json` form for scripts.
 
 pub mod burst;
+pub mod dashboard;
 pub mod db;
 pub mod exit;
 pub mod report;
@@ -101,6 +102,8 @@ pub enum Command {
     Buy(report::BuyArgs),
     /// Fire a storm of concurrent purchases and audit the database afterwards.
     Burst(burst::BurstArgs),
+    /// The terminal dashboard (the default on a terminal); --once --json for one snapshot.
+    Dashboard(dashboard::DashboardArgs),
     /// Show the resolved settings (passwords masked) and where each came from.
     Config {
         #[arg(long)]

@@ -15,3 +15,4 @@ pub mod purchase;
 pub mod ratelimit;
 pub mod redact;
 pub mod store;
+pub mod tui;

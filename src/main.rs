@@ -49,6 +49,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::Stock { .. } => "stock",
         Command::Buy(_) => "buy",
         Command::Burst(_) => "burst",
+        Command::Dashboard(_) => "dashboard",
         Command::Config { .. } => "config",
     }
 }
@@ -68,6 +69,11 @@ fn print_json<T: serde::Serialize>(value: &T) -> Result<(), String> {
 
 async fn run(cli: Cli, settings: Settings, layer: flashsale::config::Layer) -> u8 {
     let Some(command) = cli.command else {
+        // On a terminal, the dashboard; in a pipe or a script, the text overview.
+        if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+            let args = cli::dashboard::DashboardArgs::default();
+            return cli::dashboard::run(&settings, &layer, &args).await;
+        }
         return overview(&settings).await;
     };
     match command {
@@ -132,6 +138,7 @@ async fn run(cli: Cli, settings: Settings, layer: flashsale::config::Layer) -> u
             }
         }
         Command::Burst(args) => burst(&settings, &args).await,
+        Command::Dashboard(args) => cli::dashboard::run(&settings, &layer, &args).await,
         Command::Config { json } => {
             let rows = cli::report::config_report(&settings, &layer);
             if json {
