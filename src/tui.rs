@@ -25,6 +25,8 @@ pub mod terminal;
 pub mod theme;
 pub mod ui;
 
+#[cfg(test)]
+mod drive_tests;
 
 use std::time::Duration;
 
@@ -81,10 +83,14 @@ pub struct Options {
 pub fn prepare(opts: &Options) -> Result<(ThemeSet, usize, Keymap, Thresholds), String> {
     let user = crate::paths::config_dir().join("themes");
     let themes = ThemeSet::load(Some(&user), opts.color).map_err(|e| e.to_string())?;
-    let wanted = opts
-        .theme
-        .clone()
-        .unwrap_or_else(|| if opts.color == ColorMode::None { "mono" } else { "dark" }.into());
+    let wanted = opts.theme.clone().unwrap_or_else(|| {
+        if opts.color == ColorMode::None {
+            "mono"
+        } else {
+            "dark"
+        }
+        .into()
+    });
     let theme = themes.index_of(&wanted).ok_or_else(|| {
         format!(
             "--theme: no theme named '{wanted}' (themes: {})",
@@ -154,7 +160,9 @@ async fn connect(
                             max_connections: 2,
                             ..settings.pool
                         };
-                        Store::open(&settings.database, &pool).await.unwrap_or_else(|_| store.clone())
+                        Store::open(&settings.database, &pool)
+                            .await
+                            .unwrap_or_else(|_| store.clone())
                     }
                     DatabaseTarget::Sqlite { .. } => store.clone(),
                 };
@@ -241,7 +249,12 @@ pub async fn run(opts: Options) -> u8 {
         }
     };
     let tz = *chrono::Local::now().offset();
-    let mut state = State::new(connection(&settings, &limiter), std::time::Instant::now(), Utc::now(), tz);
+    let mut state = State::new(
+        connection(&settings, &limiter),
+        std::time::Instant::now(),
+        Utc::now(),
+        tz,
+    );
     state.read_only = opts.read_only;
     state.refresh = opts.refresh;
     state.thresholds = thresholds;
@@ -265,7 +278,12 @@ pub async fn run(opts: Options) -> u8 {
     let mut tasks = vec![
         tokio::spawn(read_input(tx.clone())),
         tokio::spawn(signals(tx.clone())),
-        tokio::spawn(connect(settings.clone(), tx.clone(), control_rx, services_tx)),
+        tokio::spawn(connect(
+            settings.clone(),
+            tx.clone(),
+            control_rx,
+            services_tx,
+        )),
     ];
     let mut services: Option<Services> = None;
     let mut burst_cancel: Option<CancellationToken> = None;
@@ -364,13 +382,14 @@ fn carry_out(
     match effect {
         Effect::StartBurst(request) => {
             let store = services.store.clone();
-            let limiter = match RateLimiter::new(settings.limits.clone(), settings.redis_url.as_ref()) {
-                Ok(l) => l,
-                Err(e) => {
-                    let _ = tx.try_send(Event::BurstFinished(Err(e.to_string())));
-                    return;
-                }
-            };
+            let limiter =
+                match RateLimiter::new(settings.limits.clone(), settings.redis_url.as_ref()) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        let _ = tx.try_send(Event::BurstFinished(Err(e.to_string())));
+                        return;
+                    }
+                };
             let purchaser = match opts.naive_delay {
                 Some(d) if request.params.strategy.is_unsafe() => Purchaser::with_race_hook(
                     store.clone(),
@@ -424,6 +443,8 @@ async fn follow_burst(handle: burst::BurstHandle, tx: mpsc::Sender<Event>) {
     let report = handle.finish().await;
     let _ = forward.await;
     let _ = tx
-        .send(Event::BurstFinished(report.map(Box::new).map_err(|e| e.to_string())))
+        .send(Event::BurstFinished(
+            report.map(Box::new).map_err(|e| e.to_string()),
+        ))
         .await;
 }

@@ -64,7 +64,9 @@ fn parse_refresh(s: &str) -> Result<Duration, String> {
     if crate::tui::state::REFRESH_STEPS.contains(&d) {
         Ok(d)
     } else {
-        Err(format!("'{s}': expected one of 250ms, 500ms, 1s, 2s, 5s, 10s"))
+        Err(format!(
+            "'{s}': expected one of 250ms, 500ms, 1s, 2s, 5s, 10s"
+        ))
     }
 }
 

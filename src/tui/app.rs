@@ -77,7 +77,11 @@ impl App {
                 retry_in_secs,
             } => {
                 if s.connect_error.as_ref().map(|(e, _)| e) != Some(&error) {
-                    s.log.push(wall, Level::Error, format!("cannot open the database: {error}"));
+                    s.log.push(
+                        wall,
+                        Level::Error,
+                        format!("cannot open the database: {error}"),
+                    );
                 }
                 s.connect_error = Some((error, retry_in_secs));
             }
@@ -91,14 +95,24 @@ impl App {
             Event::BurstFinished(result) => self.finished(result),
             Event::Restocked(Ok((id, stock))) => {
                 s.start_stock.insert(id, stock);
-                if let Some(p) = s.stock.value.as_mut().and_then(|v| v.iter_mut().find(|p| p.id == id)) {
+                if let Some(p) = s
+                    .stock
+                    .value
+                    .as_mut()
+                    .and_then(|v| v.iter_mut().find(|p| p.id == id))
+                {
                     p.stock = stock;
                 }
-                s.log.push(wall, Level::Ok, format!("restocked product {id} to {stock}"));
+                s.log.push(
+                    wall,
+                    Level::Ok,
+                    format!("restocked product {id} to {stock}"),
+                );
                 self.refresh_alerts();
             }
             Event::Restocked(Err(e)) => {
-                s.log.push(wall, Level::Error, format!("restock failed: {e}"));
+                s.log
+                    .push(wall, Level::Error, format!("restock failed: {e}"));
                 self.notice(Level::Error, format!("restock failed: {e}"));
             }
             Event::Signal(name) => {
@@ -190,7 +204,11 @@ impl App {
                     if !*cancelling {
                         *cancelling = true;
                         effects.push(Effect::CancelBurst);
-                        s.log.push(s.wall, Level::Warn, "burst cancelled: in-flight purchases finish, then the audit runs");
+                        s.log.push(
+                            s.wall,
+                            Level::Warn,
+                            "burst cancelled: in-flight purchases finish, then the audit runs",
+                        );
                     }
                 } else if s.focus != Pane::Stock {
                     s.focus = Pane::Stock;
@@ -231,7 +249,10 @@ impl App {
                 let next = s.burst.params.strategy.next();
                 s.burst.params.strategy = next;
                 if next.is_unsafe() {
-                    self.notice(Level::Warn, "strategy naive is UNSAFE: it oversells, on purpose");
+                    self.notice(
+                        Level::Warn,
+                        "strategy naive is UNSAFE: it oversells, on purpose",
+                    );
                 } else {
                     self.notice(Level::Info, format!("strategy {next}"));
                 }
@@ -300,6 +321,12 @@ impl App {
 
     fn fire(&mut self, effects: &mut Vec<Effect>) {
         let s = &self.state;
+        if s.read_only {
+            return self.notice(
+                Level::Warn,
+                "read-only: bursts and restocks are disabled (started with --read-only)",
+            );
+        }
         if !s.connected {
             return self.notice(Level::Warn, "not connected to the database yet");
         }
@@ -347,7 +374,11 @@ impl App {
                 }
                 s.log.push(
                     s.wall,
-                    if request.params.strategy.is_unsafe() { Level::Warn } else { Level::Info },
+                    if request.params.strategy.is_unsafe() {
+                        Level::Warn
+                    } else {
+                        Level::Info
+                    },
                     format!(
                         "burst started: {} buyers on {}, {}",
                         request.params.buyers,
@@ -379,7 +410,10 @@ impl App {
         let s = &mut self.state;
         let errors = p.counts.errors();
         let (done, errs) = s.burst.counted;
-        let (dn, de) = (p.completed.saturating_sub(done), errors.saturating_sub(errs));
+        let (dn, de) = (
+            p.completed.saturating_sub(done),
+            errors.saturating_sub(errs),
+        );
         if dn > 0 {
             s.purchases.push_back((s.now, dn, de));
         }
@@ -430,7 +464,8 @@ impl App {
             }
             (Ok(_), None) => {}
             (Err(error), request) => {
-                s.log.push(s.wall, Level::Error, format!("burst failed: {error}"));
+                s.log
+                    .push(s.wall, Level::Error, format!("burst failed: {error}"));
                 s.burst.phase = BurstPhase::Failed {
                     request,
                     error,
@@ -445,7 +480,8 @@ impl App {
         let (now, wall) = (s.now, s.wall);
         let recovered = |s: &mut State, had: Option<String>, source: Source| {
             if had.is_some() {
-                s.log.push(wall, Level::Ok, format!("{source}: reachable again"));
+                s.log
+                    .push(wall, Level::Ok, format!("{source}: reachable again"));
             }
         };
         match update {
@@ -475,12 +511,19 @@ impl App {
                 s.pool.error = error;
             }
             Update::Redis(snap) => {
-                let was_down = s.redis.value.as_ref().is_some_and(|r| r.down_since.is_some());
+                let was_down = s
+                    .redis
+                    .value
+                    .as_ref()
+                    .is_some_and(|r| r.down_since.is_some());
                 match (&snap.down_since, was_down) {
                     (Some(_), false) => s.log.push(
                         wall,
                         Level::Error,
-                        format!("Redis down: {}", snap.error.as_deref().unwrap_or("no answer")),
+                        format!(
+                            "Redis down: {}",
+                            snap.error.as_deref().unwrap_or("no answer")
+                        ),
                     ),
                     (None, true) => s.log.push(wall, Level::Ok, "Redis answers again"),
                     _ => {}

@@ -16,7 +16,10 @@ pub enum Event {
     /// A sampler's snapshot or failure.
     Monitor(Update),
     /// The database could not be opened yet (the embedded file, say); retrying.
-    ConnectFailed { error: String, retry_in_secs: u64 },
+    ConnectFailed {
+        error: String,
+        retry_in_secs: u64,
+    },
     /// The database is open and the samplers run.
     Connected,
     BurstProgress(Progress),

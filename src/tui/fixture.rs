@@ -194,8 +194,16 @@ pub fn app_with(conn: Connection, t0: Instant, theme: &str) -> App {
     for (id, start) in [(1, 100), (2, 25), (3, 15), (4, 8), (5, 30)] {
         app.state.start_stock.insert(id, start);
     }
-    app.state.log.push(wall() - chrono::Duration::seconds(30), Level::Info, "paused");
-    app.state.log.push(wall() - chrono::Duration::seconds(28), Level::Info, "live again");
+    app.state.log.push(
+        wall() - chrono::Duration::seconds(30),
+        Level::Info,
+        "paused",
+    );
+    app.state.log.push(
+        wall() - chrono::Duration::seconds(28),
+        Level::Info,
+        "live again",
+    );
     app.state.now = t0;
     app.state.wall = wall();
     app
@@ -261,7 +269,11 @@ fn latency() -> Latency {
 
 /// A finished burst: an honest one (OK) or a naive one (OVERSOLD).
 pub fn finished(app: &mut App, oversold: bool) {
-    let strategy = if oversold { Strategy::Naive } else { Strategy::Atomic };
+    let strategy = if oversold {
+        Strategy::Naive
+    } else {
+        Strategy::Atomic
+    };
     let (audit, purchased) = if oversold {
         (Audit::compute(15, 0, 53, 0, 0), 53)
     } else {
@@ -306,7 +318,11 @@ pub fn finished(app: &mut App, oversold: bool) {
         report: Box::new(report),
         at: wall(),
     };
-    let verdict = if oversold { audit.verdict() } else { "audit OK".into() };
+    let verdict = if oversold {
+        audit.verdict()
+    } else {
+        "audit OK".into()
+    };
     s.log.push(
         wall(),
         if oversold { Level::Error } else { Level::Ok },

@@ -26,16 +26,76 @@ pub struct Binding {
 
 /// Every binding, in help order.
 pub const BINDINGS: &[Binding] = &[
-    b(Action::Quit, "quit", &["q"], "quit (a running burst is cancelled first)", Some("quit")),
-    b(Action::Help, "help", &["?"], "show or hide this help", Some("help")),
-    b(Action::Back, "back", &["esc"], "close, back out, or cancel a running burst", None),
-    b(Action::FocusNext, "focus_next", &["tab"], "focus the next pane", Some("focus")),
-    b(Action::FocusPrev, "focus_prev", &["shift+tab"], "focus the previous pane", None),
-    b(Action::Up, "up", &["up", "k"], "up: select a product, previous field, scroll", None),
-    b(Action::Down, "down", &["down", "j"], "down: select a product, next field, scroll", None),
-    b(Action::Left, "left", &["left", "h"], "previous pane; previous choice in the editor", None),
-    b(Action::Right, "right", &["right", "l"], "next pane; next choice in the editor", None),
-    b(Action::Fire, "fire", &["b"], "fire a burst at the selected product", Some("burst")),
+    b(
+        Action::Quit,
+        "quit",
+        &["q"],
+        "quit (a running burst is cancelled first)",
+        Some("quit"),
+    ),
+    b(
+        Action::Help,
+        "help",
+        &["?"],
+        "show or hide this help",
+        Some("help"),
+    ),
+    b(
+        Action::Back,
+        "back",
+        &["esc"],
+        "close, back out, or cancel a running burst",
+        None,
+    ),
+    b(
+        Action::FocusNext,
+        "focus_next",
+        &["tab"],
+        "focus the next pane",
+        Some("focus"),
+    ),
+    b(
+        Action::FocusPrev,
+        "focus_prev",
+        &["shift+tab"],
+        "focus the previous pane",
+        None,
+    ),
+    b(
+        Action::Up,
+        "up",
+        &["up", "k"],
+        "up: select a product, previous field, scroll",
+        None,
+    ),
+    b(
+        Action::Down,
+        "down",
+        &["down", "j"],
+        "down: select a product, next field, scroll",
+        None,
+    ),
+    b(
+        Action::Left,
+        "left",
+        &["left", "h"],
+        "previous pane; previous choice in the editor",
+        None,
+    ),
+    b(
+        Action::Right,
+        "right",
+        &["right", "l"],
+        "next pane; next choice in the editor",
+        None,
+    ),
+    b(
+        Action::Fire,
+        "fire",
+        &["b"],
+        "fire a burst at the selected product",
+        Some("burst"),
+    ),
     b(
         Action::Activate,
         "activate",
@@ -43,13 +103,55 @@ pub const BINDINGS: &[Binding] = &[
         "burst pane: fire; stock pane: target this product; dialog: yes",
         None,
     ),
-    b(Action::CycleStrategy, "strategy", &["s"], "next strategy (naive is UNSAFE)", Some("strategy")),
-    b(Action::Edit, "edit", &["e"], "edit the burst parameters", Some("edit")),
-    b(Action::Restock, "restock", &["r"], "restock the selected product (asks first)", Some("restock")),
-    b(Action::Pause, "pause", &["space"], "pause or resume live updates", Some("pause")),
-    b(Action::Faster, "faster", &["+", "="], "refresh faster", Some("faster")),
-    b(Action::Slower, "slower", &["-"], "refresh slower", Some("slower")),
-    b(Action::CycleTheme, "theme", &["t"], "next colour theme", Some("theme")),
+    b(
+        Action::CycleStrategy,
+        "strategy",
+        &["s"],
+        "next strategy (naive is UNSAFE)",
+        Some("strategy"),
+    ),
+    b(
+        Action::Edit,
+        "edit",
+        &["e"],
+        "edit the burst parameters",
+        Some("edit"),
+    ),
+    b(
+        Action::Restock,
+        "restock",
+        &["r"],
+        "restock the selected product (asks first)",
+        Some("restock"),
+    ),
+    b(
+        Action::Pause,
+        "pause",
+        &["space"],
+        "pause or resume live updates",
+        Some("pause"),
+    ),
+    b(
+        Action::Faster,
+        "faster",
+        &["+", "="],
+        "refresh faster",
+        Some("faster"),
+    ),
+    b(
+        Action::Slower,
+        "slower",
+        &["-"],
+        "refresh slower",
+        Some("slower"),
+    ),
+    b(
+        Action::CycleTheme,
+        "theme",
+        &["t"],
+        "next colour theme",
+        Some("theme"),
+    ),
     b(Action::Confirm, "confirm", &["y"], "yes, in a dialog", None),
     b(Action::Deny, "deny", &["n"], "no, in a dialog", None),
 ];
@@ -122,7 +224,9 @@ impl KeySpec {
             *code
         } else if let Some(n) = lower.strip_prefix('f').and_then(|n| n.parse::<u8>().ok()) {
             if !(1..=12).contains(&n) {
-                return Err(format!("unknown key '{text}' (function keys are f1 to f12)"));
+                return Err(format!(
+                    "unknown key '{text}' (function keys are f1 to f12)"
+                ));
             }
             KeyCode::F(n)
         } else {
@@ -226,7 +330,11 @@ impl Keymap {
             let Some(row) = map.rows.iter_mut().find(|(b, _)| b.name == entry.name) else {
                 return Err(err(format!(
                     "unknown action (known actions: {})",
-                    BINDINGS.iter().map(|b| b.name).collect::<Vec<_>>().join(", ")
+                    BINDINGS
+                        .iter()
+                        .map(|b| b.name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )));
             };
             let names: Vec<&str> = match &entry.value {
@@ -344,11 +452,26 @@ mod tests {
     #[test]
     fn defaults_map_the_documented_keys() {
         let k = Keymap::default();
-        assert_eq!(k.action(&key(KeyCode::Char('q'), KeyModifiers::NONE)), Some(Action::Quit));
-        assert_eq!(k.action(&key(KeyCode::Char('?'), KeyModifiers::SHIFT)), Some(Action::Help));
-        assert_eq!(k.action(&key(KeyCode::BackTab, KeyModifiers::SHIFT)), Some(Action::FocusPrev));
-        assert_eq!(k.action(&key(KeyCode::Char(' '), KeyModifiers::NONE)), Some(Action::Pause));
-        assert_eq!(k.action(&key(KeyCode::Char('j'), KeyModifiers::NONE)), Some(Action::Down));
+        assert_eq!(
+            k.action(&key(KeyCode::Char('q'), KeyModifiers::NONE)),
+            Some(Action::Quit)
+        );
+        assert_eq!(
+            k.action(&key(KeyCode::Char('?'), KeyModifiers::SHIFT)),
+            Some(Action::Help)
+        );
+        assert_eq!(
+            k.action(&key(KeyCode::BackTab, KeyModifiers::SHIFT)),
+            Some(Action::FocusPrev)
+        );
+        assert_eq!(
+            k.action(&key(KeyCode::Char(' '), KeyModifiers::NONE)),
+            Some(Action::Pause)
+        );
+        assert_eq!(
+            k.action(&key(KeyCode::Char('j'), KeyModifiers::NONE)),
+            Some(Action::Down)
+        );
         assert_eq!(k.action(&key(KeyCode::Char('x'), KeyModifiers::NONE)), None);
     }
 
@@ -365,8 +488,14 @@ mod tests {
     #[test]
     fn remapping_replaces_an_actions_keys() {
         let k = section("[keys]\nfire = [\"f\", \"ctrl+b\"]\n").expect("valid");
-        assert_eq!(k.action(&key(KeyCode::Char('f'), KeyModifiers::NONE)), Some(Action::Fire));
-        assert_eq!(k.action(&key(KeyCode::Char('b'), KeyModifiers::CONTROL)), Some(Action::Fire));
+        assert_eq!(
+            k.action(&key(KeyCode::Char('f'), KeyModifiers::NONE)),
+            Some(Action::Fire)
+        );
+        assert_eq!(
+            k.action(&key(KeyCode::Char('b'), KeyModifiers::CONTROL)),
+            Some(Action::Fire)
+        );
         assert_eq!(k.action(&key(KeyCode::Char('b'), KeyModifiers::NONE)), None);
         assert_eq!(k.keys(Action::Fire), "f/ctrl+b");
     }
@@ -376,7 +505,10 @@ mod tests {
         let err = section("\n[keys]\nquit = \"q\"\nfyre = \"f\"\n").expect_err("unknown");
         let msg = err.to_string();
         assert!(msg.starts_with("/cfg/config.toml:4:"), "{msg}");
-        assert!(msg.contains("keys.fyre") && msg.contains("unknown action"), "{msg}");
+        assert!(
+            msg.contains("keys.fyre") && msg.contains("unknown action"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -391,7 +523,10 @@ mod tests {
     fn a_key_bound_twice_is_an_error_naming_both_actions() {
         let err = section("[keys]\nquit = \"b\"\n").expect_err("clash");
         let msg = err.to_string();
-        assert!(msg.contains(":2:") && msg.contains("bound to both quit and fire"), "{msg}");
+        assert!(
+            msg.contains(":2:") && msg.contains("bound to both quit and fire"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -403,7 +538,11 @@ mod tests {
     #[test]
     fn read_only_hides_write_bindings_from_help_and_footer() {
         let k = Keymap::default();
-        assert!(k.help(false).iter().any(|(_, h)| h.contains("fire a burst")));
+        assert!(
+            k.help(false)
+                .iter()
+                .any(|(_, h)| h.contains("fire a burst"))
+        );
         assert!(!k.help(true).iter().any(|(_, h)| h.contains("fire a burst")));
         assert!(!k.footer(true).iter().any(|(_, l)| *l == "burst"));
     }

@@ -74,9 +74,10 @@ fn compact(area: Rect, rows: u16) -> Areas {
     ])
     .areas(area);
     // A column of space between the two sides: compact panes have no side borders.
-    let [left, right] = Layout::horizontal([Constraint::Fill(1), Constraint::Length(COMPACT_RIGHT)])
-        .spacing(1)
-        .areas(body);
+    let [left, right] =
+        Layout::horizontal([Constraint::Fill(1), Constraint::Length(COMPACT_RIGHT)])
+            .spacing(1)
+            .areas(body);
     let [stock, revenue, top, events] = Layout::vertical([
         Constraint::Length(rows + 2),
         Constraint::Length(6),
@@ -158,7 +159,10 @@ mod tests {
         assert_eq!(a.stock.height, 7);
         assert_eq!(a.burst.width, COMPACT_RIGHT);
         assert!(a.events.height >= 2, "{a:?}");
-        assert!(a.redis.height >= 6 && a.pool.height >= 5 && a.burst.height >= 10, "{a:?}");
+        assert!(
+            a.redis.height >= 6 && a.pool.height >= 5 && a.burst.height >= 10,
+            "{a:?}"
+        );
     }
 
     #[test]

@@ -97,7 +97,11 @@ pub fn kv<'a>(t: &Theme, label: &'a str, value: String) -> [Span<'a>; 2] {
 
 /// A text gauge of `width` cells: filled blocks then shaded ones (readable without colour).
 pub fn gauge_cells(ratio: f64, width: usize) -> (String, String) {
-    let r = if ratio.is_finite() { ratio.clamp(0.0, 1.0) } else { 0.0 };
+    let r = if ratio.is_finite() {
+        ratio.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
     let filled = (r * width as f64).round() as usize;
     ("█".repeat(filled), "░".repeat(width - filled.min(width)))
 }
@@ -109,6 +113,8 @@ pub fn sell_out(stock: i32, per_minute: i64) -> String {
     } else if per_minute <= 0 {
         "—".into()
     } else {
-        format::age(Duration::from_secs_f64(f64::from(stock) * 60.0 / per_minute as f64))
+        format::age(Duration::from_secs_f64(
+            f64::from(stock) * 60.0 / per_minute as f64,
+        ))
     }
 }

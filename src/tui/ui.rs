@@ -9,6 +9,7 @@ use ratatui::widgets::{Block, Paragraph, Wrap};
 
 use super::keymap::Keymap;
 use super::layout;
+use super::panes::Ctx;
 use super::panes::burst::BurstPane;
 use super::panes::dialog::ConfirmDialog;
 use super::panes::events::EventsPane;
@@ -20,7 +21,6 @@ use super::panes::redis::RedisPane;
 use super::panes::revenue::RevenuePane;
 use super::panes::stock::StockPane;
 use super::panes::top::TopPane;
-use super::panes::Ctx;
 use super::state::{Overlay, State};
 use super::theme::Theme;
 

@@ -6,7 +6,7 @@ use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph, Sparkline, Wrap};
+use ratatui::widgets::{Block, Paragraph, Sparkline, Wrap};
 
 use super::{Ctx, gauge_cells, kv};
 use crate::burst::{BurstReport, Progress};
@@ -35,9 +35,9 @@ impl<'a> BurstPane<'a> {
                 cancelling,
                 ..
             } => self.running(frame, inner, request, progress, *cancelling),
-            BurstPhase::Finished { request, report, .. } => {
-                self.finished(frame, inner, request, report)
-            }
+            BurstPhase::Finished {
+                request, report, ..
+            } => self.finished(frame, inner, request, report),
             BurstPhase::Failed { error, .. } => {
                 let t = self.ctx.theme;
                 let mut lines = self.params_lines(None);
@@ -49,8 +49,10 @@ impl<'a> BurstPane<'a> {
 
     fn strategy_span(&self, strategy: crate::purchase::Strategy) -> Span<'a> {
         let t = self.ctx.theme;
-        if strategy.is_unsafe() {
+        if strategy.is_unsafe() && self.ctx.wide {
             Span::styled(format!(" {strategy} UNSAFE: oversells "), t.unsafe_strategy)
+        } else if strategy.is_unsafe() {
+            Span::styled(format!(" {strategy} UNSAFE "), t.unsafe_strategy)
         } else {
             Span::styled(strategy.to_string(), t.text)
         }
@@ -64,12 +66,17 @@ impl<'a> BurstPane<'a> {
             Some(r) => format!("{} (#{})", r.product_name, r.product_id),
             None => s
                 .selected_product()
-                .map_or("no product yet".to_string(), |p| format!("{} (#{})", p.name, p.id)),
+                .map_or("no product yet".to_string(), |p| {
+                    format!("{} (#{})", p.name, p.id)
+                }),
         };
         let ips = p.ips.map_or("1 per buyer".to_string(), |n| n.to_string());
         let mut target_line = vec![Span::styled("▶ ", t.muted), Span::styled(target, t.text)];
         if self.ctx.wide {
-            target_line.push(Span::styled(format!("   restock to {}", p.restock_to), t.muted));
+            target_line.push(Span::styled(
+                format!("   restock to {}", p.restock_to),
+                t.muted,
+            ));
         }
         let mut sizes: Vec<Span> = Vec::new();
         sizes.extend(kv(t, "", format::count(i64::from(p.buyers))));
@@ -81,7 +88,10 @@ impl<'a> BurstPane<'a> {
         vec![
             Line::from(target_line),
             Line::from(sizes),
-            Line::from(vec![Span::styled("strategy ", t.muted), self.strategy_span(p.strategy)]),
+            Line::from(vec![
+                Span::styled("strategy ", t.muted),
+                self.strategy_span(p.strategy),
+            ]),
         ]
     }
 
@@ -109,8 +119,20 @@ impl<'a> BurstPane<'a> {
     }
 
     fn gauge_line(&self, p: &Progress, width: u16) -> Line<'a> {
+        self.gauge_labelled(
+            p,
+            width,
+            format!(
+                " {}/{} {:>3.0}%",
+                p.completed,
+                p.planned,
+                p.fraction() * 100.0
+            ),
+        )
+    }
+
+    fn gauge_labelled(&self, p: &Progress, width: u16, label: String) -> Line<'a> {
         let t = self.ctx.theme;
-        let label = format!(" {}/{} {:>3.0}%", p.completed, p.planned, p.fraction() * 100.0);
         let w = (width as usize).saturating_sub(label.len()).max(1);
         let (fill, rest) = gauge_cells(p.fraction(), w);
         Line::from(vec![
@@ -186,14 +208,26 @@ impl<'a> BurstPane<'a> {
             Layout::horizontal([Constraint::Fill(1), Constraint::Length(label_w)]).areas(area);
         let data: Vec<u64> = self.ctx.state.burst.throughput.iter().copied().collect();
         let shown = &data[data.len().saturating_sub(spark.width as usize)..];
-        frame.render_widget(Sparkline::default().data(shown.iter().copied()).style(t.sparkline), spark);
+        frame.render_widget(
+            Sparkline::default()
+                .data(shown.iter().copied())
+                .style(t.sparkline),
+            spark,
+        );
         frame.render_widget(
             Paragraph::new(Span::styled(label, t.text)).alignment(Alignment::Right),
             text,
         );
     }
 
-    fn running(&self, frame: &mut Frame, area: Rect, r: &BurstRequest, p: &Progress, cancelling: bool) {
+    fn running(
+        &self,
+        frame: &mut Frame,
+        area: Rect,
+        r: &BurstRequest,
+        p: &Progress,
+        cancelling: bool,
+    ) {
         let t = self.ctx.theme;
         let [params, gauge, outcomes, spark, latency, verdict] = self.sections(area);
         frame.render_widget(Paragraph::new(self.params_lines(Some(r))), params);
@@ -202,7 +236,10 @@ impl<'a> BurstPane<'a> {
         self.sparkline(frame, spark, format!("{:.0}/s", p.throughput_per_s));
         frame.render_widget(Paragraph::new(self.latency_line(&p.latency_ms)), latency);
         let line = if cancelling {
-            Line::styled("cancelling: in-flight purchases finish, then the audit", t.warn)
+            Line::styled(
+                "cancelling: in-flight purchases finish, then the audit",
+                t.warn,
+            )
         } else {
             Line::from(vec![
                 Span::styled("running ", t.info),
@@ -215,14 +252,32 @@ impl<'a> BurstPane<'a> {
 
     fn finished(&self, frame: &mut Frame, area: Rect, r: &BurstRequest, report: &BurstReport) {
         let t = self.ctx.theme;
-        let [params, gauge, outcomes, spark, latency, verdict] = self.sections(area);
+        let [params, gauge, outcomes, mut spark, mut latency, mut verdict] = self.sections(area);
+        if !self.ctx.wide {
+            // Narrow: the verdict matters more than the sparkline; it gets two rows.
+            verdict = Rect {
+                y: latency.y,
+                height: verdict.height + 1,
+                ..verdict
+            };
+            latency = spark;
+            spark = Rect { height: 0, ..spark };
+        }
         frame.render_widget(Paragraph::new(self.params_lines(Some(r))), params);
         let done = Progress {
             planned: report.attempts,
             completed: report.attempts - report.cancelled,
             ..Progress::default()
         };
-        frame.render_widget(Paragraph::new(self.gauge_line(&done, gauge.width)), gauge);
+        let label = if self.ctx.wide {
+            format!(" {}/{} 100%", done.completed, done.planned)
+        } else {
+            format!(" {} {:.0}/s", done.completed, report.throughput_per_s)
+        };
+        frame.render_widget(
+            Paragraph::new(self.gauge_labelled(&done, gauge.width, label)),
+            gauge,
+        );
         let counts = crate::burst::Counts {
             purchased: report.purchased,
             sold_out: report.sold_out,
@@ -234,15 +289,28 @@ impl<'a> BurstPane<'a> {
             failed: report.failed,
         };
         frame.render_widget(Paragraph::new(self.outcome_lines(&counts)), outcomes);
-        self.sparkline(
-            frame,
-            spark,
-            format!("{:.0}/s {:.1}s", report.throughput_per_s, report.duration_ms as f64 / 1000.0),
+        if spark.height > 0 {
+            self.sparkline(
+                frame,
+                spark,
+                format!(
+                    "{:.0}/s {:.1}s",
+                    report.throughput_per_s,
+                    report.duration_ms as f64 / 1000.0
+                ),
+            );
+        }
+        frame.render_widget(
+            Paragraph::new(self.latency_line(&report.latency_ms)),
+            latency,
         );
-        frame.render_widget(Paragraph::new(self.latency_line(&report.latency_ms)), latency);
         let (text, style, detail) = match (&report.audit, &report.audit_error) {
             (Some(a), _) => (
-                if a.ok { "AUDIT OK".to_string() } else { a.verdict() },
+                if a.ok {
+                    "AUDIT OK".to_string()
+                } else {
+                    a.verdict()
+                },
                 if a.ok { t.verdict_ok } else { t.verdict_bad },
                 format!(
                     "stock {} → {}, {} units sold{}",
@@ -265,26 +333,29 @@ impl<'a> BurstPane<'a> {
         self.verdict(frame, verdict, &text, style, &detail);
     }
 
-    /// The verdict as a filled banner: three rows when there is room, one otherwise.
+    /// The verdict as a filled banner: three rows when there is room (the text on the middle
+    /// one), else as many rows as the words need.
     fn verdict(&self, frame: &mut Frame, area: Rect, text: &str, style: Style, detail: &str) {
         let t = self.ctx.theme;
-        let banner_h = if area.height >= 4 { 3 } else { 1.min(area.height) };
+        let w = area.width.max(1) as usize;
+        let text_rows = text.chars().count().div_ceil(w).max(1) as u16;
+        let banner_h = if area.height >= 5 && text_rows == 1 {
+            3
+        } else {
+            text_rows.min(area.height)
+        };
         let [banner, rest] =
             Layout::vertical([Constraint::Length(banner_h), Constraint::Fill(1)]).areas(area);
-        let block = if banner_h == 3 {
-            Block::new().borders(Borders::NONE).style(style)
-        } else {
-            Block::new().style(style)
-        };
-        let inner = if banner_h == 3 {
+        frame.render_widget(Block::new().style(style), banner);
+        let inner = if banner_h == 3 && text_rows == 1 {
             Rect::new(banner.x, banner.y + 1, banner.width, 1)
         } else {
             banner
         };
-        frame.render_widget(block, banner);
         frame.render_widget(
-            Paragraph::new(Span::styled(format::fit(text, banner.width as usize), style))
-                .alignment(Alignment::Center),
+            Paragraph::new(Span::styled(text.to_string(), style))
+                .alignment(Alignment::Center)
+                .wrap(Wrap { trim: true }),
             inner,
         );
         frame.render_widget(
@@ -299,7 +370,9 @@ impl<'a> BurstPane<'a> {
             .ctx
             .state
             .selected_product()
-            .map_or("no product".to_string(), |p| format!("{} (#{})", p.name, p.id));
+            .map_or("no product".to_string(), |p| {
+                format!("{} (#{})", p.name, p.id)
+            });
         let mut lines = vec![Line::from(vec![
             Span::styled("▶ ", t.muted),
             Span::styled(target, t.text),
@@ -321,7 +394,10 @@ impl<'a> BurstPane<'a> {
                 Span::styled(format!("{text}{}", if on { "▏" } else { "" }), value_style),
             ];
             if *field == crate::tui::state::Field::Strategy
-                && text.trim().parse::<crate::purchase::Strategy>().is_ok_and(|s| s.is_unsafe())
+                && text
+                    .trim()
+                    .parse::<crate::purchase::Strategy>()
+                    .is_ok_and(|s| s.is_unsafe())
             {
                 spans.push(Span::styled(" UNSAFE", t.unsafe_strategy));
             }

@@ -35,7 +35,10 @@ impl ConfirmDialog<'_> {
         frame.render_widget(Clear, popup);
         let block = Block::bordered()
             .border_type(BorderType::Rounded)
-            .title(Line::styled(format!(" {} ", self.confirm.title), t.title_focused))
+            .title(Line::styled(
+                format!(" {} ", self.confirm.title),
+                t.title_focused,
+            ))
             .border_style(t.warn)
             .style(t.popup);
         let mut lines: Vec<Line> = self

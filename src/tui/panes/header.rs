@@ -27,24 +27,36 @@ impl Header<'_> {
             Span::styled(strategy.to_string(), t.header)
         };
         let live = if s.paused {
-            Span::styled(" PAUSED ", t.warn.patch(t.header).add_modifier(ratatui::style::Modifier::BOLD))
+            Span::styled(
+                " PAUSED ",
+                t.warn
+                    .patch(t.header)
+                    .add_modifier(ratatui::style::Modifier::BOLD),
+            )
         } else {
             Span::styled("● LIVE", t.header)
         };
         let clock = s.local(s.wall).format("%H:%M:%S").to_string();
-        let db = |full: bool| {
-            let embedded = if s.conn.embedded { " (embedded)" } else { "" };
+        let db = |full: bool, tight: bool| {
+            let embedded = if s.conn.embedded && !tight {
+                " (embedded)"
+            } else {
+                ""
+            };
             if full {
                 format!("{} {}{embedded}", s.conn.backend, s.conn.database)
             } else {
                 format!("{} {}{embedded}", s.conn.backend, s.conn.short)
             }
         };
-        let line = |full: bool| {
+        let line = |full: bool, tight: bool| {
             let mut spans = vec![
-                Span::styled(" flashsale", t.header.add_modifier(ratatui::style::Modifier::BOLD)),
+                Span::styled(
+                    " flashsale",
+                    t.header.add_modifier(ratatui::style::Modifier::BOLD),
+                ),
                 sep(),
-                Span::styled(db(full), t.header),
+                Span::styled(db(full, tight), t.header),
             ];
             if full && let Some(r) = &s.conn.redis {
                 spans.extend([sep(), Span::styled(format!("redis {r}"), t.header)]);
@@ -68,20 +80,28 @@ impl Header<'_> {
                 spans.extend([sep(), Span::styled("READ-ONLY", t.header)]);
             }
             if full {
-                spans.extend([sep(), Span::styled(format!("theme {}", s.theme_name), t.header)]);
+                spans.extend([
+                    sep(),
+                    Span::styled(format!("theme {}", s.theme_name), t.header),
+                ]);
             }
             Line::from(spans)
         };
         let clock_w = clock.len() as u16 + 2;
-        let mut l = line(self.ctx.wide);
-        if l.width() as u16 + clock_w > area.width {
-            l = line(false);
+        let mut l = line(self.ctx.wide, false);
+        for (full, tight) in [(false, false), (false, true)] {
+            if l.width() as u16 + clock_w <= area.width {
+                break;
+            }
+            l = line(full, tight);
         }
         frame.render_widget(Paragraph::new(l).style(t.header), area);
         if area.width > clock_w {
             let r = Rect::new(area.right() - clock_w, area.y, clock_w, 1);
             frame.render_widget(
-                Paragraph::new(format!("{clock} ")).style(t.header).alignment(Alignment::Right),
+                Paragraph::new(format!("{clock} "))
+                    .style(t.header)
+                    .alignment(Alignment::Right),
                 r,
             );
         }
@@ -128,7 +148,11 @@ fn alert_line(ctx: Ctx<'_>) -> Line<'static> {
     let t = ctx.theme;
     let alerts = &ctx.state.alerts;
     let worst = alerts.iter().map(|a| a.severity).max();
-    let style = if worst == Some(Severity::Critical) { t.critical } else { t.warn };
+    let style = if worst == Some(Severity::Critical) {
+        t.critical
+    } else {
+        t.warn
+    };
     let mut spans = vec![Span::styled(
         format!(" ⚠ ALERT{} ", if alerts.len() > 1 { "S" } else { "" }),
         style.add_modifier(ratatui::style::Modifier::REVERSED),
@@ -137,7 +161,11 @@ fn alert_line(ctx: Ctx<'_>) -> Line<'static> {
         if i > 0 {
             spans.push(Span::styled(" · ", t.muted));
         }
-        let style = if a.severity == Severity::Critical { t.critical } else { t.warn };
+        let style = if a.severity == Severity::Critical {
+            t.critical
+        } else {
+            t.warn
+        };
         spans.push(Span::styled(format!(" {}", a.message), style));
     }
     Line::from(spans)

@@ -16,7 +16,12 @@ impl HelpOverlay<'_> {
     pub fn draw(&self, frame: &mut Frame, area: Rect) {
         let t = self.ctx.theme;
         let rows = self.ctx.keymap.help(self.ctx.state.read_only);
-        let key_w = rows.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(4) + 2;
+        let key_w = rows
+            .iter()
+            .map(|(k, _)| k.chars().count())
+            .max()
+            .unwrap_or(4)
+            + 2;
         let one_column = rows.len() as u16 + 4 <= area.height;
         let columns = if one_column { 1 } else { 2 };
         let per_col = rows.len().div_ceil(columns);

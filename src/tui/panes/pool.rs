@@ -19,7 +19,9 @@ pub struct PoolPane<'a> {
 impl PoolPane<'_> {
     pub fn draw(&self, frame: &mut Frame, area: Rect) {
         let (s, t) = (self.ctx.state, self.ctx.theme);
-        let block = self.ctx.block(Pane::Pool, "Connection pool", self.ctx.freshness(&s.pool));
+        let block = self
+            .ctx
+            .block(Pane::Pool, "Connection pool", self.ctx.freshness(&s.pool));
         let inner = block.inner(area);
         frame.render_widget(block, area);
         let Some(p) = &s.pool.value else {
@@ -30,7 +32,11 @@ impl PoolPane<'_> {
         let a = &p.acquire;
         let mut lines = Vec::new();
         let mut l1: Vec<Span> = Vec::new();
-        l1.extend(kv(t, "open ", format!("{}/{}", p.status.size, p.status.max)));
+        l1.extend(kv(
+            t,
+            "open ",
+            format!("{}/{}", p.status.size, p.status.max),
+        ));
         l1.extend(kv(t, "  busy ", busy.to_string()));
         l1.extend(kv(t, "  idle ", p.status.idle.to_string()));
         lines.push(Line::from(l1));
@@ -40,7 +46,11 @@ impl PoolPane<'_> {
         l2.push(Span::styled(" ms", t.muted));
         if self.ctx.wide {
             l2.push(Span::styled(
-                format!("  ({} acquires in the last minute, max {} ms)", a.count, format::ms(a.max_ms)),
+                format!(
+                    "  max {} ms, {} acquires/min",
+                    format::ms(a.max_ms),
+                    a.count
+                ),
                 t.muted,
             ));
         }
@@ -50,7 +60,11 @@ impl PoolPane<'_> {
         } else {
             t.text
         };
-        let timeout_style = if a.timeouts_window > 0 { t.critical } else { t.text };
+        let timeout_style = if a.timeouts_window > 0 {
+            t.critical
+        } else {
+            t.text
+        };
         lines.push(Line::from(vec![
             Span::styled("waiting ", t.muted),
             Span::styled(a.waiting.to_string(), waiting_style),
@@ -58,7 +72,7 @@ impl PoolPane<'_> {
             Span::styled(format!("{}", a.timeouts_window), timeout_style),
             Span::styled(
                 if self.ctx.wide {
-                    format!(" in the last minute ({} since start)", a.timeouts_total)
+                    format!("/min, {} in all", a.timeouts_total)
                 } else {
                     "/min".to_string()
                 },
@@ -80,14 +94,16 @@ impl PoolPane<'_> {
                 }
                 lines.push(Line::from(spans));
             }
-            (None, BackendKind::Sqlite) => lines.push(Line::from(Span::styled(
-                "sqlite: no server view",
-                t.muted,
-            ))),
+            (None, BackendKind::Sqlite) => {
+                lines.push(Line::from(Span::styled("sqlite: no server view", t.muted)))
+            }
             (None, BackendKind::Postgres) => lines.push(Line::from(Span::styled(
                 format!(
                     "server view unavailable{}",
-                    p.server_error.as_deref().map(|e| format!(": {e}")).unwrap_or_default()
+                    p.server_error
+                        .as_deref()
+                        .map(|e| format!(": {e}"))
+                        .unwrap_or_default()
                 ),
                 t.warn,
             ))),

@@ -75,7 +75,10 @@ impl RedisPane<'_> {
                 ]
                 .into_iter()
                 .flatten()
-                .chain([Span::styled(format!(" ms  ({} PINGs, 15 s)", l.samples), t.muted)])
+                .chain([Span::styled(
+                    format!(" ms  ({} PINGs, 15 s)", l.samples),
+                    t.muted,
+                )])
                 .collect::<Vec<_>>(),
             )],
             Some(l) => vec![

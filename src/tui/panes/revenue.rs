@@ -17,9 +17,11 @@ pub struct RevenuePane<'a> {
 impl RevenuePane<'_> {
     pub fn draw(&self, frame: &mut Frame, area: Rect) {
         let (s, t) = (self.ctx.state, self.ctx.theme);
-        let block = self
-            .ctx
-            .block(Pane::Revenue, "Revenue by day (UTC)", self.ctx.freshness(&s.sales));
+        let block = self.ctx.block(
+            Pane::Revenue,
+            "Revenue by day (UTC)",
+            self.ctx.freshness(&s.sales),
+        );
         let inner = block.inner(area);
         frame.render_widget(block, area);
         let Some(sales) = &s.sales.value else {
@@ -63,7 +65,13 @@ impl RevenuePane<'_> {
             .bar_gap(1)
             .bar_style(t.bar);
         frame.render_widget(chart_widget, bars_area);
-        let cell = |text: String| format!("{:^w$} ", format::fit(&text, bar_w as usize), w = bar_w as usize);
+        let cell = |text: String| {
+            format!(
+                "{:^w$} ",
+                format::fit(&text, bar_w as usize),
+                w = bar_w as usize
+            )
+        };
         let value_line: String = sales
             .revenue_by_day
             .iter()

@@ -18,7 +18,9 @@ pub struct StockPane<'a> {
 impl StockPane<'_> {
     pub fn draw(&self, frame: &mut Frame, area: Rect) {
         let (s, t) = (self.ctx.state, self.ctx.theme);
-        let block = self.ctx.block(Pane::Stock, "Stock", self.ctx.freshness(&s.stock));
+        let block = self
+            .ctx
+            .block(Pane::Stock, "Stock", self.ctx.freshness(&s.stock));
         let inner = block.inner(area);
         frame.render_widget(block, area);
         let Some(products) = &s.stock.value else {
@@ -27,19 +29,35 @@ impl StockPane<'_> {
         };
         let wide = self.ctx.wide;
         // name (with the ▶ marker), price, stock, gauge, sold, /min, sells out in
-        let fixed: [u16; 6] = if wide { [10, 6, 20, 7, 6, 9] } else { [7, 5, 5, 4, 4, 5] };
+        let fixed: [u16; 6] = if wide {
+            [10, 6, 20, 7, 6, 9]
+        } else {
+            [7, 5, 5, 4, 4, 5]
+        };
         let spacing = 1u16;
         let used: u16 = fixed.iter().sum::<u16>() + spacing * fixed.len() as u16;
         let name_w = inner.width.saturating_sub(used).max(4);
         let sales = s.sales.value.as_ref();
         let header = Row::new(
-            ["  product", "price", "stock", "left", "sold", "/min", "out in"]
-                .into_iter()
-                .enumerate()
-                .map(|(i, h)| {
-                    let l = Line::from(h);
-                    Cell::from(if i == 0 || i == 3 { l } else { l.right_aligned() })
-                }),
+            [
+                "  product",
+                "price",
+                "stock",
+                "left",
+                "sold",
+                "/min",
+                if wide { "out in" } else { "out" },
+            ]
+            .into_iter()
+            .enumerate()
+            .map(|(i, h)| {
+                let l = Line::from(h);
+                Cell::from(if i == 0 || i == 3 {
+                    l
+                } else {
+                    l.right_aligned()
+                })
+            }),
         )
         .style(t.muted);
         let gauge_w = fixed[2] as usize;
@@ -77,12 +95,19 @@ impl StockPane<'_> {
                     format::fit(&name, name_w.saturating_sub(2) as usize)
                 )),
                 Cell::from(
-                    Line::from(if wide { format::money(p.price) } else { p.price.to_string() })
-                        .right_aligned(),
+                    Line::from(if wide {
+                        format::money(p.price)
+                    } else {
+                        p.price.to_string()
+                    })
+                    .right_aligned(),
                 ),
                 Cell::from(
-                    Line::from(Span::styled(p.stock.to_string(), if low { t.warn } else { t.text }))
-                        .right_aligned(),
+                    Line::from(Span::styled(
+                        p.stock.to_string(),
+                        if low { t.warn } else { t.text },
+                    ))
+                    .right_aligned(),
                 ),
                 Cell::from(Line::from(vec![
                     Span::styled(fill, gauge_style),

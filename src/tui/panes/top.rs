@@ -16,7 +16,9 @@ pub struct TopPane<'a> {
 impl TopPane<'_> {
     pub fn draw(&self, frame: &mut Frame, area: Rect) {
         let (s, t) = (self.ctx.state, self.ctx.theme);
-        let block = self.ctx.block(Pane::Top, "Top products", self.ctx.freshness(&s.sales));
+        let block = self
+            .ctx
+            .block(Pane::Top, "Top products", self.ctx.freshness(&s.sales));
         let inner = block.inner(area);
         frame.render_widget(block, area);
         let Some(sales) = &s.sales.value else {
@@ -24,7 +26,8 @@ impl TopPane<'_> {
             return;
         };
         let names = s.stock.value.as_deref().unwrap_or_default();
-        let room = (inner.height as usize).max(crate::model::TOP_PRODUCTS.min(inner.height as usize));
+        let room =
+            (inner.height as usize).max(crate::model::TOP_PRODUCTS.min(inner.height as usize));
         let w = inner.width as usize;
         let lines: Vec<Line> = sales
             .products
@@ -41,7 +44,9 @@ impl TopPane<'_> {
                 let rank = format!("{}. ", i + 1);
                 let name_w = w.saturating_sub(rank.len() + units.len() + revenue.len() + 4);
                 let name = format::fit(&name, name_w);
-                let pad = w.saturating_sub(rank.len() + name.chars().count() + units.len() + revenue.len() + 2);
+                let pad = w.saturating_sub(
+                    rank.len() + name.chars().count() + units.len() + revenue.len() + 2,
+                );
                 Line::from(vec![
                     Span::styled(rank, t.muted),
                     Span::styled(name, t.text),

@@ -129,7 +129,9 @@ impl Editor {
                     t.clear();
                 }
             }
-            KeyCode::Char(c) if !c.is_control() && !key.modifiers.contains(KeyModifiers::CONTROL) => {
+            KeyCode::Char(c)
+                if !c.is_control() && !key.modifiers.contains(KeyModifiers::CONTROL) =>
+            {
                 if let Some((_, t)) = self.fields.get_mut(self.cursor)
                     && t.chars().count() < 32
                 {
@@ -174,7 +176,11 @@ fn apply(p: &mut BurstParams, field: Field, text: &str, max_quantity: u32) -> Re
             }
             p.quantity = q;
         }
-        Field::Strategy => p.strategy = t.parse().map_err(|e: crate::purchase::UnknownStrategy| e.to_string())?,
+        Field::Strategy => {
+            p.strategy = t
+                .parse()
+                .map_err(|e: crate::purchase::UnknownStrategy| e.to_string())?
+        }
         Field::Ips => {
             p.ips = if t.eq_ignore_ascii_case("per-buyer") || t.is_empty() {
                 None

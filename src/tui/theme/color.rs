@@ -191,17 +191,36 @@ mod tests {
         assert_eq!(parse("DarkGray"), Ok(Color::DarkGray));
         assert_eq!(parse("238"), Ok(Color::Indexed(238)));
         assert!(parse("#12345").is_err());
-        assert!(parse("mauve").expect_err("unknown").contains("unknown colour 'mauve'"));
+        assert!(
+            parse("mauve")
+                .expect_err("unknown")
+                .contains("unknown colour 'mauve'")
+        );
     }
 
     #[test]
     fn rgb_maps_down_to_the_nearest_colour() {
-        assert_eq!(ColorMode::Ansi256.map(Color::Rgb(255, 0, 0)), Some(Color::Indexed(196)));
-        assert_eq!(ColorMode::Ansi256.map(Color::Rgb(128, 128, 128)), Some(Color::Indexed(244)));
-        assert_eq!(ColorMode::Ansi16.map(Color::Rgb(250, 10, 10)), Some(Color::LightRed));
-        assert_eq!(ColorMode::Ansi16.map(Color::Indexed(34)), Some(Color::Green));
+        assert_eq!(
+            ColorMode::Ansi256.map(Color::Rgb(255, 0, 0)),
+            Some(Color::Indexed(196))
+        );
+        assert_eq!(
+            ColorMode::Ansi256.map(Color::Rgb(128, 128, 128)),
+            Some(Color::Indexed(244))
+        );
+        assert_eq!(
+            ColorMode::Ansi16.map(Color::Rgb(250, 10, 10)),
+            Some(Color::LightRed)
+        );
+        assert_eq!(
+            ColorMode::Ansi16.map(Color::Indexed(34)),
+            Some(Color::Green)
+        );
         assert_eq!(ColorMode::None.map(Color::Red), None);
-        assert_eq!(ColorMode::TrueColor.map(Color::Rgb(1, 2, 3)), Some(Color::Rgb(1, 2, 3)));
+        assert_eq!(
+            ColorMode::TrueColor.map(Color::Rgb(1, 2, 3)),
+            Some(Color::Rgb(1, 2, 3))
+        );
     }
 
     #[test]

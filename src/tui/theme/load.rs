@@ -107,7 +107,9 @@ fn line_of(text: &str, offset: usize) -> usize {
 }
 
 fn key_on_line(text: &str, offset: usize) -> Option<String> {
-    let start = text[..offset.min(text.len())].rfind('\n').map_or(0, |i| i + 1);
+    let start = text[..offset.min(text.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
     let line = text[start..].lines().next()?;
     let (k, _) = line.split_once('=')?;
     Some(k.trim().to_string()).filter(|k| !k.is_empty())
@@ -193,7 +195,10 @@ impl ThemeSet {
 }
 
 /// The palette and style specs of `name`, its parents' first.
-type Merged = (BTreeMap<String, (String, usize, usize)>, BTreeMap<String, (StyleSpec, usize)>);
+type Merged = (
+    BTreeMap<String, (String, usize, usize)>,
+    BTreeMap<String, (StyleSpec, usize)>,
+);
 
 fn merged(
     name: &str,
@@ -227,7 +232,11 @@ fn merged(
                     "inherits".into(),
                     format!(
                         "no theme named '{p}' (themes: {})",
-                        sources.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+                        sources
+                            .iter()
+                            .map(|(n, _)| n.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 ));
             }
@@ -236,7 +245,10 @@ fn merged(
         None => Default::default(),
     };
     for (k, v) in &src.parsed.palette {
-        palette.insert(k.get_ref().clone(), (v.get_ref().clone(), idx, v.span().start));
+        palette.insert(
+            k.get_ref().clone(),
+            (v.get_ref().clone(), idx, v.span().start),
+        );
     }
     for (k, v) in &src.parsed.styles {
         if !ROLES.contains(&k.get_ref().as_str()) {
@@ -258,18 +270,19 @@ fn resolve(
     chain: &mut Vec<String>,
 ) -> Result<Theme, ThemeError> {
     let (palette, styles) = merged(name, sources, chain)?;
-    let colour = |value: &Spanned<String>, src: &Source, key: String| -> Result<Color, ThemeError> {
-        let v = value.get_ref();
-        let raw = match palette.get(v) {
-            Some((p, pidx, poff)) => {
-                let psrc = &sources[*pidx].1;
-                return color::parse(p)
-                    .map_err(|m| psrc.error(*poff, format!("palette.{v}"), m));
-            }
-            None => v,
+    let colour =
+        |value: &Spanned<String>, src: &Source, key: String| -> Result<Color, ThemeError> {
+            let v = value.get_ref();
+            let raw = match palette.get(v) {
+                Some((p, pidx, poff)) => {
+                    let psrc = &sources[*pidx].1;
+                    return color::parse(p)
+                        .map_err(|m| psrc.error(*poff, format!("palette.{v}"), m));
+                }
+                None => v,
+            };
+            color::parse(raw).map_err(|m| src.error(value.span().start, key, m))
         };
-        color::parse(raw).map_err(|m| src.error(value.span().start, key, m))
-    };
     let mut theme = Theme {
         name: name.to_string(),
         ..Theme::default()
@@ -329,14 +342,20 @@ mod tests {
 
     #[test]
     fn embedded_themes_load_and_style_every_role() {
-        for mode in [ColorMode::TrueColor, ColorMode::Ansi256, ColorMode::Ansi16, ColorMode::None] {
+        for mode in [
+            ColorMode::TrueColor,
+            ColorMode::Ansi256,
+            ColorMode::Ansi16,
+            ColorMode::None,
+        ] {
             let set = ThemeSet::embedded(mode);
             assert_eq!(set.names(), ["dark", "light", "ansi16", "mono"]);
         }
         let set = ThemeSet::embedded(ColorMode::TrueColor);
         for (name, text) in EMBEDDED {
             let parsed: ThemeFile = toml::from_str(text).expect("parses");
-            let mut roles: Vec<String> = parsed.styles.keys().map(|k| k.get_ref().clone()).collect();
+            let mut roles: Vec<String> =
+                parsed.styles.keys().map(|k| k.get_ref().clone()).collect();
             if parsed.inherits.is_none() {
                 roles.sort();
                 let mut all: Vec<String> = ROLES.iter().map(|r| r.to_string()).collect();
@@ -355,7 +374,10 @@ mod tests {
             let mut t = t.clone();
             let s = *t.role_mut(role).expect("role");
             for c in [s.fg, s.bg].into_iter().flatten() {
-                assert!(!matches!(c, Color::Rgb(..) | Color::Indexed(_)), "{role}: {c:?}");
+                assert!(
+                    !matches!(c, Color::Rgb(..) | Color::Indexed(_)),
+                    "{role}: {c:?}"
+                );
             }
         }
     }
@@ -391,20 +413,37 @@ mod tests {
     #[test]
     fn errors_name_file_line_and_key() {
         let e = set_with(&[("bad", "[styles]\nok = { fg = \"mauve\" }\n")]).expect_err("colour");
-        assert_eq!(e.to_string().split(": unknown").next(), Some("bad.toml:2: key 'styles.ok.fg'"));
+        assert_eq!(
+            e.to_string().split(": unknown").next(),
+            Some("bad.toml:2: key 'styles.ok.fg'")
+        );
         let e = set_with(&[("bad", "\n[styles]\nokay = { fg = \"red\" }\n")]).expect_err("role");
-        assert!(e.to_string().starts_with("bad.toml:3: key 'styles.okay': unknown role"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("bad.toml:3: key 'styles.okay': unknown role"),
+            "{e}"
+        );
         let e = set_with(&[("bad", "[styles]\nok = { fg = \"red\", blink = true }\n")])
             .expect_err("field");
         assert!(e.to_string().starts_with("bad.toml:2:"), "{e}");
         assert!(e.to_string().contains("blink"), "{e}");
         let e = set_with(&[("bad", "# x\ninherits = \"nope\"\n")]).expect_err("parent");
-        assert!(e.to_string().starts_with("bad.toml:2: key 'inherits': no theme named 'nope'"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("bad.toml:2: key 'inherits': no theme named 'nope'"),
+            "{e}"
+        );
         let e = set_with(&[("a", "inherits = \"b\"\n"), ("b", "inherits = \"a\"\n")])
             .expect_err("cycle");
         assert!(e.to_string().contains("inheritance cycle"), "{e}");
-        let e = set_with(&[("bad", "[palette]\nhot = \"#zz0000\"\n[styles]\nok = { fg = \"hot\" }\n")])
-            .expect_err("palette");
-        assert!(e.to_string().starts_with("bad.toml:2: key 'palette.hot'"), "{e}");
+        let e = set_with(&[(
+            "bad",
+            "[palette]\nhot = \"#zz0000\"\n[styles]\nok = { fg = \"hot\" }\n",
+        )])
+        .expect_err("palette");
+        assert!(
+            e.to_string().starts_with("bad.toml:2: key 'palette.hot'"),
+            "{e}"
+        );
     }
 }
