@@ -27,6 +27,8 @@ pub mod ui;
 
 #[cfg(test)]
 mod drive_tests;
+#[cfg(test)]
+mod snapshot_tests;
 
 use std::time::Duration;
 

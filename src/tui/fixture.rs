@@ -230,6 +230,7 @@ pub fn request(strategy: Strategy) -> BurstRequest {
 /// A burst two thirds done.
 pub fn running(app: &mut App, strategy: Strategy) {
     let s = &mut app.state;
+    s.burst.params.strategy = strategy;
     s.burst.throughput = (0..40).map(|i| 800 + (i * 53 % 17) * 40).collect();
     s.burst.phase = BurstPhase::Running {
         request: request(strategy),

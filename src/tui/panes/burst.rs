@@ -112,7 +112,7 @@ impl<'a> BurstPane<'a> {
                 Span::styled(" strategy", t.muted),
             ]));
             if !s.conn.embedded {
-                lines.push(Line::styled("asks before firing at this database", t.muted));
+                lines.push(Line::styled("asks before firing here", t.muted));
             }
         }
         frame.render_widget(Paragraph::new(lines), area);
@@ -402,11 +402,26 @@ impl<'a> BurstPane<'a> {
                 spans.push(Span::styled(" UNSAFE", t.unsafe_strategy));
             }
             if let Some(err) = &error {
-                spans.push(Span::styled(format!(" ✖ {err}"), t.input_error));
+                // Narrow: a mark here, the words at the bottom.
+                let shown = if self.ctx.wide {
+                    format!(" ✖ {err}")
+                } else {
+                    " ✖".into()
+                };
+                spans.push(Span::styled(shown, t.input_error));
             } else if on && self.ctx.wide {
                 spans.push(Span::styled(format!("  {}", field.hint()), t.muted));
             }
             lines.push(Line::from(spans));
+        }
+        let first_error = (0..e.fields.len()).find_map(|i| {
+            e.error(i)
+                .map(|err| format!("✖ {}: {err}", e.fields[i].0.label()))
+        });
+        if let (false, Some(err)) = (self.ctx.wide, first_error) {
+            lines.push(Line::styled(err, t.input_error));
+            frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
+            return;
         }
         lines.push(Line::from(vec![
             Span::styled("enter", t.key),

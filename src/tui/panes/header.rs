@@ -37,19 +37,21 @@ impl Header<'_> {
             Span::styled("● LIVE", t.header)
         };
         let clock = s.local(s.wall).format("%H:%M:%S").to_string();
-        let db = |full: bool, tight: bool| {
-            let embedded = if s.conn.embedded && !tight {
+        let db = |full: bool, tight: u8| {
+            let embedded = if s.conn.embedded && tight == 0 {
                 " (embedded)"
             } else {
                 ""
             };
-            if full {
+            if tight > 1 {
+                s.conn.backend.to_string()
+            } else if full {
                 format!("{} {}{embedded}", s.conn.backend, s.conn.database)
             } else {
                 format!("{} {}{embedded}", s.conn.backend, s.conn.short)
             }
         };
-        let line = |full: bool, tight: bool| {
+        let line = |full: bool, tight: u8| {
             let mut spans = vec![
                 Span::styled(
                     " flashsale",
@@ -88,8 +90,8 @@ impl Header<'_> {
             Line::from(spans)
         };
         let clock_w = clock.len() as u16 + 2;
-        let mut l = line(self.ctx.wide, false);
-        for (full, tight) in [(false, false), (false, true)] {
+        let mut l = line(self.ctx.wide, 0);
+        for (full, tight) in [(false, 0), (false, 1), (false, 2)] {
             if l.width() as u16 + clock_w <= area.width {
                 break;
             }

@@ -22,11 +22,11 @@ impl HelpOverlay<'_> {
             .max()
             .unwrap_or(4)
             + 2;
-        let one_column = rows.len() as u16 + 4 <= area.height;
+        let one_column = rows.len() as u16 + 2 <= area.height;
         let columns = if one_column { 1 } else { 2 };
         let per_col = rows.len().div_ceil(columns);
-        let width = area.width.min(if one_column { 76 } else { area.width });
-        let height = (per_col as u16 + 4).min(area.height);
+        let width = area.width.min(if one_column { 60 } else { 80 });
+        let height = (per_col as u16 + 2).min(area.height);
         let popup = Rect::new(
             area.x + (area.width - width) / 2,
             area.y + (area.height - height) / 2,

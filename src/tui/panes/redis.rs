@@ -26,9 +26,15 @@ impl RedisPane<'_> {
         let block = self.ctx.block(Pane::Redis, "Redis", extra);
         let inner = block.inner(area);
         frame.render_widget(block, area);
+        // Narrow: the policy without its parenthesis (the pane says which limiter it is).
+        let limiter = if self.ctx.wide {
+            s.conn.limiter.as_str()
+        } else {
+            s.conn.limiter.split(" (").next().unwrap_or_default()
+        };
         let policy = Line::from(vec![
             Span::styled("limits ", t.muted),
-            Span::styled(s.conn.limiter.clone(), t.text),
+            Span::styled(limiter.to_string(), t.text),
         ]);
         if s.conn.redis.is_none() {
             let lines = vec![
@@ -112,6 +118,14 @@ impl RedisPane<'_> {
             spark,
         );
         let info_line = match &r.info {
+            Some(i) if !self.ctx.wide => Line::from(vec![
+                Span::styled(format!("v{} ", i.version), t.text),
+                Span::styled(i.connected_clients.to_string(), t.text),
+                Span::styled("cl ", t.muted),
+                Span::styled(format::count_short(i.ops_per_sec), t.text),
+                Span::styled("/s ", t.muted),
+                Span::styled(i.used_memory_human.clone(), t.text),
+            ]),
             Some(i) => Line::from(vec![
                 Span::styled(format!("v{}", i.version), t.text),
                 Span::styled(" · ", t.muted),
