@@ -35,6 +35,17 @@ pub use sales::{SalesSnapshot, SalesTally};
 /// How long a failed source waits before trying again.
 pub const RETRY: Duration = Duration::from_secs(2);
 
+/// A store error in words. The pool reports a server that refuses connections as "no
+/// connection free in time" (it kept trying until the acquire timeout); with no connection
+/// open at all, that means unreachable, and saying "busy" would send the reader the wrong way.
+fn describe(store: &Store, e: &crate::store::StoreError) -> String {
+    if e.is_busy() && store.pool_status().size == 0 {
+        "database unreachable: no connection could be opened in time (is it running?)".into()
+    } else {
+        e.to_string()
+    }
+}
+
 /// A data source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -159,7 +170,7 @@ impl Monitor {
             }
         );
         let stock = stock
-            .map_err(|e| errors.insert(Source::Stock, e.to_string()))
+            .map_err(|e| errors.insert(Source::Stock, describe(&self.store, &e)))
             .ok();
         let sales = sales.map_err(|e| errors.insert(Source::Sales, e)).ok();
         if let Some(e) = &pool.server_error {
@@ -274,7 +285,7 @@ async fn stock_loop<T: From<Update>>(
             .products()
             .await
             .map(|p| (Update::Stock(p), false))
-            .map_err(|e| e.to_string());
+            .map_err(|e| describe(&store, &e));
         let Some(wait) = report(&tx, Source::Stock, result, pacer.period()).await else {
             return;
         };
@@ -296,14 +307,17 @@ async fn sales_step(
     if let Some(t) = tally {
         // A watermark above the table's highest id means the table was emptied (`db
         // reset`): start again from a fresh baseline.
-        let max = store.max_order_id().await.map_err(|e| e.to_string())?;
+        let max = store
+            .max_order_id()
+            .await
+            .map_err(|e| describe(store, &e))?;
         if max < t.high() {
             *tally = None;
         } else {
             let rows = store
                 .orders_since(t.high(), &t.missing(), sales::BATCH)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| describe(store, &e))?;
             let high = t.high();
             more = rows.iter().filter(|r| r.id > high).count() as i64 >= sales::BATCH;
             t.apply(&rows, Instant::now());
@@ -315,7 +329,7 @@ async fn sales_step(
             let b = store
                 .sales_baseline(since, sales::GAP_WINDOW)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| describe(store, &e))?;
             tally.insert(SalesTally::from_baseline(&b, Instant::now()))
         }
     };
@@ -350,7 +364,7 @@ async fn sales_loop<T: From<Update>>(
 async fn pool_once(purchase_store: &Store, store: &Store) -> PoolSnapshot {
     let (server, server_error) = match store.server_activity().await {
         Ok(s) => (s, None),
-        Err(e) => (None, Some(e.to_string())),
+        Err(e) => (None, Some(describe(store, &e))),
     };
     PoolSnapshot {
         backend: purchase_store.kind(),

@@ -11,6 +11,7 @@ use super::redis::RedisSnapshot;
 
 /// When each rule fires.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Thresholds {
     /// Slowest PING in the window above this many ms.
     pub redis_ping_ms: f64,

@@ -18,6 +18,7 @@ pub const HISTORY_SECS: usize = 60;
 
 /// PING round trips over the window, in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Default)]
+#[serde(rename_all = "camelCase")]
 pub struct LatencySummary {
     pub min_ms: f64,
     pub avg_ms: f64,

@@ -30,6 +30,7 @@ const RATE_SECS: u64 = 60;
 
 /// Sales of one product.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ProductSales {
     pub product_id: i32,
     pub units: i64,

@@ -6,6 +6,7 @@ mod support;
 
 mod burst;
 mod cli;
+mod dashboard;
 mod monitor;
 mod naive;
 mod rate_limit;
