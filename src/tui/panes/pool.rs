@@ -46,11 +46,7 @@ impl PoolPane<'_> {
         l2.push(Span::styled(" ms", t.muted));
         if self.ctx.wide {
             l2.push(Span::styled(
-                format!(
-                    "  max {} ms, {} acquires/min",
-                    format::ms(a.max_ms),
-                    a.count
-                ),
+                format!("  max {} ms ({}/min)", format::ms(a.max_ms), a.count),
                 t.muted,
             ));
         }
