@@ -16,6 +16,8 @@ pub mod redis;
 pub mod sales;
 
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -35,12 +37,16 @@ pub use sales::{SalesSnapshot, SalesTally};
 /// How long a failed source waits before trying again.
 pub const RETRY: Duration = Duration::from_secs(2);
 
+/// Whether any query of the samplers has succeeded yet.
+type Reached = Arc<AtomicBool>;
+
 /// A store error in words. The pool reports a server that refuses connections as "no
-/// connection free in time" (it kept trying until the acquire timeout); with no connection
-/// open at all, that means unreachable, and saying "busy" would send the reader the wrong way.
-fn describe(store: &Store, e: &crate::store::StoreError) -> String {
-    if e.is_busy() && store.pool_status().size == 0 {
-        "database unreachable: no connection could be opened in time (is it running?)".into()
+/// connection free in time" (it kept trying until the acquire timeout); when no query has ever
+/// got through, or no connection is open, that means unreachable, and saying "busy" would send
+/// the reader the wrong way.
+fn describe(store: &Store, reached: &Reached, e: &crate::store::StoreError) -> String {
+    if e.is_busy() && (!reached.load(Ordering::Relaxed) || store.pool_status().size == 0) {
+        "database unreachable: cannot connect (is it running?)".into()
     } else {
         e.to_string()
     }
@@ -139,12 +145,24 @@ impl Monitor {
     where
         T: From<Update> + Send + 'static,
     {
+        let reached = Reached::default();
         let mut tasks = vec![
-            tokio::spawn(stock_loop(self.store.clone(), tx.clone(), control.clone())),
-            tokio::spawn(sales_loop(self.store.clone(), tx.clone(), control.clone())),
+            tokio::spawn(stock_loop(
+                self.store.clone(),
+                reached.clone(),
+                tx.clone(),
+                control.clone(),
+            )),
+            tokio::spawn(sales_loop(
+                self.store.clone(),
+                reached.clone(),
+                tx.clone(),
+                control.clone(),
+            )),
             tokio::spawn(pool_loop(
                 self.purchase_store.clone(),
                 self.store.clone(),
+                reached,
                 tx.clone(),
                 control.clone(),
             )),
@@ -158,10 +176,11 @@ impl Monitor {
     /// Every source once, for `--once --json`.
     pub async fn snapshot_once(&self, thresholds: &Thresholds) -> Snapshot {
         let mut errors = std::collections::BTreeMap::new();
+        let reached = Reached::default();
         let (stock, sales, pool, redis) = tokio::join!(
             self.store.products(),
-            sales_once(&self.store),
-            pool_once(&self.purchase_store, &self.store),
+            sales_once(&self.store, &reached),
+            pool_once(&self.purchase_store, &self.store, &reached),
             async {
                 match &self.redis {
                     Some(r) => Some(redis_once(r).await),
@@ -170,7 +189,7 @@ impl Monitor {
             }
         );
         let stock = stock
-            .map_err(|e| errors.insert(Source::Stock, describe(&self.store, &e)))
+            .map_err(|e| errors.insert(Source::Stock, describe(&self.store, &reached, &e)))
             .ok();
         let sales = sales.map_err(|e| errors.insert(Source::Sales, e)).ok();
         if let Some(e) = &pool.server_error {
@@ -276,6 +295,7 @@ async fn report<T: From<Update>>(
 
 async fn stock_loop<T: From<Update>>(
     store: Store,
+    reached: Reached,
     tx: mpsc::Sender<T>,
     control: watch::Receiver<Control>,
 ) {
@@ -284,8 +304,11 @@ async fn stock_loop<T: From<Update>>(
         let result = store
             .products()
             .await
-            .map(|p| (Update::Stock(p), false))
-            .map_err(|e| describe(&store, &e));
+            .map(|p| {
+                reached.store(true, Ordering::Relaxed);
+                (Update::Stock(p), false)
+            })
+            .map_err(|e| describe(&store, &reached, &e));
         let Some(wait) = report(&tx, Source::Stock, result, pacer.period()).await else {
             return;
         };
@@ -299,6 +322,7 @@ async fn stock_loop<T: From<Update>>(
 /// new and missing orders. Returns the snapshot and whether more rows are waiting.
 async fn sales_step(
     store: &Store,
+    reached: &Reached,
     tally: &mut Option<SalesTally>,
 ) -> Result<(SalesSnapshot, bool), String> {
     let today = Utc::now().date_naive();
@@ -310,14 +334,14 @@ async fn sales_step(
         let max = store
             .max_order_id()
             .await
-            .map_err(|e| describe(store, &e))?;
+            .map_err(|e| describe(store, reached, &e))?;
         if max < t.high() {
             *tally = None;
         } else {
             let rows = store
                 .orders_since(t.high(), &t.missing(), sales::BATCH)
                 .await
-                .map_err(|e| describe(store, &e))?;
+                .map_err(|e| describe(store, reached, &e))?;
             let high = t.high();
             more = rows.iter().filter(|r| r.id > high).count() as i64 >= sales::BATCH;
             t.apply(&rows, Instant::now());
@@ -329,27 +353,29 @@ async fn sales_step(
             let b = store
                 .sales_baseline(since, sales::GAP_WINDOW)
                 .await
-                .map_err(|e| describe(store, &e))?;
+                .map_err(|e| describe(store, reached, &e))?;
             tally.insert(SalesTally::from_baseline(&b, Instant::now()))
         }
     };
+    reached.store(true, Ordering::Relaxed);
     Ok((t.snapshot(Instant::now(), today), more))
 }
 
-async fn sales_once(store: &Store) -> Result<SalesSnapshot, String> {
+async fn sales_once(store: &Store, reached: &Reached) -> Result<SalesSnapshot, String> {
     let mut tally = None;
-    sales_step(store, &mut tally).await.map(|(s, _)| s)
+    sales_step(store, reached, &mut tally).await.map(|(s, _)| s)
 }
 
 async fn sales_loop<T: From<Update>>(
     store: Store,
+    reached: Reached,
     tx: mpsc::Sender<T>,
     control: watch::Receiver<Control>,
 ) {
     let mut pacer = Pacer { control };
     let mut tally = None;
     while pacer.ready().await {
-        let result = sales_step(&store, &mut tally)
+        let result = sales_step(&store, &reached, &mut tally)
             .await
             .map(|(s, more)| (Update::Sales(s), more));
         let Some(wait) = report(&tx, Source::Sales, result, pacer.period()).await else {
@@ -361,10 +387,13 @@ async fn sales_loop<T: From<Update>>(
     }
 }
 
-async fn pool_once(purchase_store: &Store, store: &Store) -> PoolSnapshot {
+async fn pool_once(purchase_store: &Store, store: &Store, reached: &Reached) -> PoolSnapshot {
     let (server, server_error) = match store.server_activity().await {
-        Ok(s) => (s, None),
-        Err(e) => (None, Some(describe(store, &e))),
+        Ok(s) => {
+            reached.store(true, Ordering::Relaxed);
+            (s, None)
+        }
+        Err(e) => (None, Some(describe(store, reached, &e))),
     };
     PoolSnapshot {
         backend: purchase_store.kind(),
@@ -378,12 +407,13 @@ async fn pool_once(purchase_store: &Store, store: &Store) -> PoolSnapshot {
 async fn pool_loop<T: From<Update>>(
     purchase_store: Store,
     store: Store,
+    reached: Reached,
     tx: mpsc::Sender<T>,
     control: watch::Receiver<Control>,
 ) {
     let mut pacer = Pacer { control };
     while pacer.ready().await {
-        let snap = pool_once(&purchase_store, &store).await;
+        let snap = pool_once(&purchase_store, &store, &reached).await;
         // The in-memory figures are always good; a failed server query also marks the source.
         let failed = snap.server_error.clone();
         if tx.send(Update::Pool(snap).into()).await.is_err() {

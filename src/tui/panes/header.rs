@@ -115,9 +115,12 @@ impl Header<'_> {
         let (s, t) = (self.ctx.state, self.ctx.theme);
         let line = if let Some(e) = s.database_error() {
             let retry = s.connect_error.as_ref().map_or(2, |(_, r)| *r);
+            // The error is cut, never the retry: it says the dashboard is still trying.
+            let tail = format!(", retrying in {retry}s");
+            let room = (area.width as usize).saturating_sub(3 + tail.chars().count());
             Line::from(vec![
                 Span::styled(" ✖ ", t.critical),
-                Span::styled(format!("{e}, retrying in {retry}s"), t.critical),
+                Span::styled(format!("{}{tail}", format::fit(e, room)), t.critical),
             ])
         } else if with_alerts && !s.alerts.is_empty() {
             alert_line(self.ctx)
