@@ -2,6 +2,7 @@
 //! limit flags; each has a `--json` form for scripts.
 
 pub mod burst;
+pub mod dashboard;
 pub mod db;
 pub mod exit;
 pub mod report;
@@ -112,6 +113,8 @@ pub enum Command {
     Bench(crate::bench::BenchArgs),
     /// Serve the HTTP API (the reference system's contract) until SIGTERM or Ctrl-C.
     Serve(crate::server::ServeArgs),
+    /// The terminal dashboard (the default on a terminal); --once --json for one snapshot.
+    Dashboard(dashboard::DashboardArgs),
     /// Show the resolved settings (passwords masked) and where each came from.
     Config {
         #[arg(long)]

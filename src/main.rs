@@ -50,6 +50,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::Buy(_) => "buy",
         Command::Burst(_) => "burst",
         Command::Bench(_) => "bench",
+        Command::Dashboard(_) => "dashboard",
         Command::Config { .. } => "config",
         Command::Serve(_) => "serve",
     }
@@ -70,6 +71,11 @@ fn print_json<T: serde::Serialize>(value: &T) -> Result<(), String> {
 
 async fn run(cli: Cli, settings: Settings, layer: flashsale::config::Layer) -> u8 {
     let Some(command) = cli.command else {
+        // On a terminal, the dashboard; in a pipe or a script, the text overview.
+        if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+            let args = cli::dashboard::DashboardArgs::default();
+            return cli::dashboard::run(&settings, &layer, &args).await;
+        }
         return overview(&settings).await;
     };
     match command {
@@ -152,6 +158,7 @@ async fn run(cli: Cli, settings: Settings, layer: flashsale::config::Layer) -> u
             Ok(()) => exit::OK,
             Err(e) => fail(e),
         },
+        Command::Dashboard(args) => cli::dashboard::run(&settings, &layer, &args).await,
         Command::Config { json } => {
             let rows = cli::report::config_report(&settings, &layer);
             if json {

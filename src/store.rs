@@ -5,6 +5,7 @@ pub mod batch;
 pub mod error;
 pub mod metrics;
 pub mod postgres;
+pub mod sales;
 pub mod seed;
 pub mod sqlite;
 
@@ -15,6 +16,7 @@ use chrono::{NaiveDate, Utc};
 pub use error::StoreError;
 pub use metrics::{AcquireStats, PoolMetrics};
 pub use postgres::PgStore;
+pub use sales::{ActivityCount, DayTotals, OrderRow, ProductTotals, SalesBaseline};
 pub use seed::SeedReport;
 pub use sqlite::SqliteStore;
 
@@ -328,6 +330,36 @@ impl Store {
     /// Closes every connection.
     pub async fn close(&self) {
         dispatch!(self, s => s.close().await)
+    }
+
+    /// The dashboard's starting sales aggregates and order-id watermark, from one snapshot.
+    /// Reads the whole orders table once; afterwards use [`Store::orders_since`].
+    pub async fn sales_baseline(
+        &self,
+        since: NaiveDate,
+        gap_window: i64,
+    ) -> Result<SalesBaseline, StoreError> {
+        dispatch!(self, s => s.sales_baseline(since, gap_window).await)
+    }
+
+    /// Orders with an id above `after` (at most `limit` of them, lowest ids first) plus any
+    /// whose id is in `missing`: the incremental step, whose cost follows the new rows only.
+    pub async fn orders_since(
+        &self,
+        after: i64,
+        missing: &[i64],
+        limit: i64,
+    ) -> Result<Vec<OrderRow>, StoreError> {
+        dispatch!(self, s => s.orders_since(after, missing, limit).await)
+    }
+
+    /// The server's own view of connections to this database, by state; `None` for SQLite,
+    /// which has no server.
+    pub async fn server_activity(&self) -> Result<Option<Vec<ActivityCount>>, StoreError> {
+        match self {
+            Store::Postgres(s) => s.server_activity().await.map(Some),
+            Store::Sqlite(_) => Ok(None),
+        }
     }
 }
 

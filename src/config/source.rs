@@ -39,15 +39,41 @@ pub struct Raw {
     pub origin: Origin,
 }
 
+/// Tables of `config.toml` that belong to one face and are handed to it as written (the
+/// dashboard's `[keys]` and `[alerts]`); that face validates them.
+pub const SECTIONS: &[&str] = &["keys", "alerts"];
+
+/// One `[section]` of a config file, each entry with its line, so that the face reading it can
+/// name `file:line` in its errors.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Section {
+    pub path: PathBuf,
+    pub entries: Vec<SectionEntry>,
+}
+
+/// `name = value` inside a [`Section`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct SectionEntry {
+    pub name: String,
+    pub value: toml::Value,
+    pub line: usize,
+}
+
 /// The values one source gave, by key.
 #[derive(Debug, Clone, Default)]
 pub struct Layer {
     values: BTreeMap<&'static str, Raw>,
+    sections: BTreeMap<&'static str, Section>,
 }
 
 impl Layer {
     pub fn get(&self, key: Key) -> Option<&Raw> {
         self.values.get(key.file)
+    }
+
+    /// A table from [`SECTIONS`], when the config file has it.
+    pub fn section(&self, name: &str) -> Option<&Section> {
+        self.sections.get(name)
     }
 
     pub fn set(&mut self, key: Key, value: impl Into<String>, origin: Origin) {
@@ -100,6 +126,21 @@ impl Layer {
         let mut layer = Layer::default();
         for (name, spanned) in table {
             let (line, column) = line_col(text, spanned.span().start);
+            if let Some(section) = SECTIONS.iter().find(|s| **s == name) {
+                if !spanned.get_ref().is_table() {
+                    return Err(ConfigError::File {
+                        path: path.to_path_buf(),
+                        line,
+                        column,
+                        key: Some(name),
+                        message: "expected a table, e.g. [keys]".into(),
+                    });
+                }
+                layer
+                    .sections
+                    .insert(section, section_of(path, text, section)?);
+                continue;
+            }
             let file_error = |message: String| ConfigError::File {
                 path: path.to_path_buf(),
                 line,
@@ -151,13 +192,53 @@ impl Layer {
         }
     }
 
-    /// This layer over `lower`: where both have a key, this one wins.
+    /// This layer over `lower`: where both have a key (or a section), this one wins.
     pub fn over(mut self, lower: Layer) -> Layer {
         for (k, v) in lower.values {
             self.values.entry(k).or_insert(v);
         }
+        for (k, v) in lower.sections {
+            self.sections.entry(k).or_insert(v);
+        }
         self
     }
+}
+
+/// Reads one section's entries with the line of each (a second, typed parse: the first one
+/// keeps the spans of top-level keys only).
+fn section_of(path: &Path, text: &str, name: &str) -> Result<Section, ConfigError> {
+    type Entries = BTreeMap<toml::Spanned<String>, toml::Spanned<toml::Value>>;
+    #[derive(serde::Deserialize)]
+    struct Sections {
+        keys: Option<Entries>,
+        alerts: Option<Entries>,
+    }
+    let parsed: Sections = toml::from_str(text).map_err(|e| {
+        let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
+        ConfigError::File {
+            path: path.to_path_buf(),
+            line,
+            column,
+            key: Some(name.to_string()),
+            message: first_line(e.message()),
+        }
+    })?;
+    let entries = match name {
+        "keys" => parsed.keys,
+        _ => parsed.alerts,
+    };
+    Ok(Section {
+        path: path.to_path_buf(),
+        entries: entries
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| SectionEntry {
+                line: line_col(text, k.span().start).0,
+                name: k.into_inner(),
+                value: v.into_inner(),
+            })
+            .collect(),
+    })
 }
 
 fn first_line(s: &str) -> String {
@@ -237,6 +318,35 @@ mod tests {
     fn table_where_a_value_belongs_is_refused() {
         let err = Layer::from_toml(&path(), "[max_quantity]\nx = 1\n").expect_err("table");
         assert!(err.to_string().contains("max_quantity"), "{err}");
+    }
+
+    #[test]
+    fn sections_are_handed_over_with_their_lines() {
+        let layer = Layer::from_toml(
+            &path(),
+            "max_quantity = 3\n\n[keys]\nquit = \"x\"\nfire = [\"b\", \"f\"]\n\n[alerts]\nlow_stock = 9\n",
+        )
+        .expect("valid file");
+        let keys = layer.section("keys").expect("keys");
+        let lines: Vec<(&str, usize)> = keys
+            .entries
+            .iter()
+            .map(|e| (e.name.as_str(), e.line))
+            .collect();
+        assert_eq!(lines, [("fire", 5), ("quit", 4)]);
+        let alerts = layer.section("alerts").expect("alerts");
+        assert_eq!(alerts.entries[0].line, 8);
+        assert_eq!(
+            layer.get(keys::MAX_QUANTITY).map(|r| r.value.as_str()),
+            Some("3")
+        );
+    }
+
+    #[test]
+    fn a_section_that_is_not_a_table_is_refused() {
+        let err = Layer::from_toml(&path(), "keys = 3\n").expect_err("scalar");
+        assert!(err.to_string().contains("config.toml:1"), "{err}");
+        assert!(err.to_string().contains("expected a table"), "{err}");
     }
 
     #[test]

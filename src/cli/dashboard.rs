@@ -1,0 +1,109 @@
+//! `flashsale dashboard` (also `flashsale` alone, on a terminal): the terminal dashboard, or
+//! with `--once --json` (or when stdout is not a terminal) one JSON snapshot of every pane.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::exit;
+use crate::config::{Layer, Settings};
+use crate::tui::theme::ColorMode;
+
+const AFTER_HELP: &str = "\
+Keys: q quit, ctrl-c quit at once, esc back/cancel a burst, ? help, tab focus, arrows/hjkl,
+b or enter (burst pane) fire, s strategy, e edit burst, r restock, space pause, +/- refresh,
+t theme. Remap them in the [keys] table of config.toml (e.g. fire = [\"b\", \"f\"]); alert
+thresholds go in [alerts] (redis_ping_ms, error_rate_percent, pool_waiters, low_stock).
+Themes: dark, light, ansi16, mono, plus <config dir>/themes/*.toml. NO_COLOR is honoured.
+Log: $FLASHSALE_STATE_DIR or ~/.local/state/flashsale/flashsale.log.";
+
+#[derive(Debug, Args, Clone)]
+#[command(after_help = AFTER_HELP)]
+pub struct DashboardArgs {
+    /// Print one snapshot of every pane's data as JSON and exit (for scripts and on-call
+    /// checks; also what happens when stdout is not a terminal). Exit 1 if a source failed.
+    #[arg(long)]
+    pub once: bool,
+    /// The snapshot's format; JSON is the only one (accepted for `--once --json`).
+    #[arg(long)]
+    pub json: bool,
+    /// Hide and refuse everything that writes (bursts, restocks).
+    #[arg(long)]
+    pub read_only: bool,
+    /// Colour theme: dark, light, ansi16, mono, or a file name in <config dir>/themes.
+    #[arg(long, value_name = "NAME", env = "FLASHSALE_THEME")]
+    pub theme: Option<String>,
+    /// auto, truecolor, 256, 16 or never [default: auto: NO_COLOR, COLORTERM, TERM]
+    #[arg(long, value_name = "WHEN", default_value = "auto")]
+    pub color: String,
+    /// How often panes refresh: 250ms, 500ms, 1s, 2s, 5s or 10s.
+    #[arg(long, value_name = "PERIOD", default_value = "1s", value_parser = parse_refresh)]
+    pub refresh: Duration,
+    /// naive bursts pause this long between read and write, widening the race (demos).
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub naive_delay_ms: Option<u64>,
+}
+
+impl Default for DashboardArgs {
+    fn default() -> Self {
+        Self {
+            once: false,
+            json: false,
+            read_only: false,
+            theme: None,
+            color: "auto".into(),
+            refresh: Duration::from_secs(1),
+            naive_delay_ms: None,
+        }
+    }
+}
+
+fn parse_refresh(s: &str) -> Result<Duration, String> {
+    let d = crate::burst::spec::parse_duration(s)?;
+    if crate::tui::state::REFRESH_STEPS.contains(&d) {
+        Ok(d)
+    } else {
+        Err(format!(
+            "'{s}': expected one of 250ms, 500ms, 1s, 2s, 5s, 10s"
+        ))
+    }
+}
+
+/// Runs the dashboard, or prints its snapshot when there is no terminal to draw on.
+pub async fn run(settings: &Settings, layer: &Layer, args: &DashboardArgs) -> u8 {
+    let color = if args.color == "auto" {
+        ColorMode::detect(|k| std::env::var(k).ok())
+    } else {
+        match args.color.parse() {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("flashsale: error: --color {e}");
+                return exit::USAGE;
+            }
+        }
+    };
+    let opts = crate::tui::Options {
+        source: crate::tui::DataSource::Direct(settings.clone()),
+        read_only: args.read_only,
+        theme: args.theme.clone(),
+        color,
+        refresh: args.refresh,
+        keys: layer.section("keys").cloned(),
+        alerts: layer.section("alerts").cloned(),
+        naive_delay: args.naive_delay_ms.map(Duration::from_millis),
+    };
+    // Bad themes, keys or thresholds are reported before anything else, in every mode.
+    let thresholds = match crate::tui::prepare(&opts) {
+        Ok((_, _, _, t)) => t,
+        Err(e) => {
+            eprintln!("flashsale: error: {e}");
+            return exit::USAGE;
+        }
+    };
+    let terminal = std::io::stdout().is_terminal();
+    if args.once || args.json || !terminal {
+        return crate::tui::headless::print_once(settings, &thresholds).await;
+    }
+    crate::tui::run(opts).await
+}

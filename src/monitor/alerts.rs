@@ -1,0 +1,224 @@
+//! The monitoring rules of the seed document, with configurable thresholds: Redis PING above
+//! 50 ms, purchase error rate above 5% over the last minute, pool waiters or acquire timeouts,
+//! and low stock. Pure: the dashboard and `--once --json` evaluate the same rules.
+
+use serde::Serialize;
+
+use crate::model::Product;
+use crate::store::AcquireStats;
+
+use super::redis::RedisSnapshot;
+
+/// When each rule fires.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Thresholds {
+    /// Slowest PING in the window above this many ms.
+    pub redis_ping_ms: f64,
+    /// Busy + failed purchases above this percentage of the last minute's purchases.
+    pub error_rate_percent: f64,
+    /// This many purchases or more waiting for a pooled connection.
+    pub pool_waiters: i64,
+    /// A product's stock below this.
+    pub low_stock: i32,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Self {
+            redis_ping_ms: 50.0,
+            error_rate_percent: 5.0,
+            pool_waiters: 1,
+            low_stock: 5,
+        }
+    }
+}
+
+/// How bad an alert is. Shown as a word as well as a colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Warning,
+    Critical,
+}
+
+/// One rule that fires now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Alert {
+    /// Stable identity (rule and subject), so a standing alert is announced once.
+    pub key: String,
+    pub severity: Severity,
+    pub message: String,
+}
+
+/// What the rules look at; any part may be unknown.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Inputs<'a> {
+    pub redis: Option<&'a RedisSnapshot>,
+    /// (errors, purchases) over the last minute.
+    pub purchases_last_minute: Option<(u64, u64)>,
+    pub acquire: Option<&'a AcquireStats>,
+    pub products: &'a [Product],
+}
+
+/// Every alert that fires, most severe first.
+pub fn evaluate(inputs: &Inputs<'_>, t: &Thresholds) -> Vec<Alert> {
+    let mut out = Vec::new();
+    if let Some(r) = inputs.redis {
+        if let Some(since) = r.down_since {
+            out.push(Alert {
+                key: "redis-down".into(),
+                severity: Severity::Critical,
+                message: format!("Redis down since {}", since.format("%H:%M:%S UTC")),
+            });
+        } else if let Some(l) = r.latency.filter(|l| l.max_ms > t.redis_ping_ms) {
+            out.push(Alert {
+                key: "redis-slow".into(),
+                severity: Severity::Warning,
+                message: format!(
+                    "Redis PING {:.0} ms (above {:.0} ms)",
+                    l.max_ms, t.redis_ping_ms
+                ),
+            });
+        }
+    }
+    if let Some((errors, total)) = inputs.purchases_last_minute
+        && total > 0
+    {
+        let rate = errors as f64 * 100.0 / total as f64;
+        if rate > t.error_rate_percent {
+            out.push(Alert {
+                key: "error-rate".into(),
+                severity: Severity::Critical,
+                message: format!(
+                    "purchase errors {rate:.1}% over the last minute (above {:.0}%)",
+                    t.error_rate_percent
+                ),
+            });
+        }
+    }
+    if let Some(a) = inputs.acquire {
+        if a.timeouts_window > 0 {
+            out.push(Alert {
+                key: "pool-timeouts".into(),
+                severity: Severity::Critical,
+                message: format!(
+                    "{} pool acquire timeouts in the last minute",
+                    a.timeouts_window
+                ),
+            });
+        }
+        if a.waiting >= t.pool_waiters && t.pool_waiters > 0 {
+            out.push(Alert {
+                key: "pool-waiters".into(),
+                severity: Severity::Warning,
+                message: format!("{} purchases waiting for a connection", a.waiting),
+            });
+        }
+    }
+    for p in inputs.products {
+        if p.stock < t.low_stock {
+            out.push(Alert {
+                key: format!("low-stock-{}", p.id),
+                severity: Severity::Warning,
+                message: if p.stock == 0 {
+                    format!("{} sold out", p.name)
+                } else {
+                    format!("low stock: {} has {} left", p.name, p.stock)
+                },
+            });
+        }
+    }
+    out.sort_by_key(|a| std::cmp::Reverse(a.severity));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::money::Money;
+    use crate::monitor::redis::LatencySummary;
+
+    fn product(id: i32, stock: i32) -> Product {
+        Product {
+            id,
+            name: format!("P{id}"),
+            price: Money::from_cents(100),
+            stock,
+        }
+    }
+
+    #[test]
+    fn quiet_system_raises_nothing() {
+        let products = [product(1, 50)];
+        let redis = RedisSnapshot {
+            latency: Some(LatencySummary {
+                max_ms: 3.0,
+                ..LatencySummary::default()
+            }),
+            ..RedisSnapshot::default()
+        };
+        let acquire = AcquireStats::default();
+        let inputs = Inputs {
+            redis: Some(&redis),
+            purchases_last_minute: Some((1, 100)),
+            acquire: Some(&acquire),
+            products: &products,
+        };
+        assert!(evaluate(&inputs, &Thresholds::default()).is_empty());
+    }
+
+    #[test]
+    fn each_rule_fires_past_its_threshold_most_severe_first() {
+        let products = [product(1, 0), product(2, 3), product(3, 9)];
+        let redis = RedisSnapshot {
+            latency: Some(LatencySummary {
+                max_ms: 51.0,
+                ..LatencySummary::default()
+            }),
+            ..RedisSnapshot::default()
+        };
+        let acquire = AcquireStats {
+            waiting: 2,
+            timeouts_window: 1,
+            ..AcquireStats::default()
+        };
+        let inputs = Inputs {
+            redis: Some(&redis),
+            purchases_last_minute: Some((6, 100)),
+            acquire: Some(&acquire),
+            products: &products,
+        };
+        let keys: Vec<String> = evaluate(&inputs, &Thresholds::default())
+            .into_iter()
+            .map(|a| a.key)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "error-rate",
+                "pool-timeouts",
+                "redis-slow",
+                "pool-waiters",
+                "low-stock-1",
+                "low-stock-2"
+            ]
+        );
+    }
+
+    #[test]
+    fn thresholds_are_configurable() {
+        let products = [product(1, 9)];
+        let t = Thresholds {
+            low_stock: 10,
+            ..Thresholds::default()
+        };
+        let inputs = Inputs {
+            products: &products,
+            ..Inputs::default()
+        };
+        let alerts = evaluate(&inputs, &t);
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].message, "low stock: P1 has 9 left");
+    }
+}

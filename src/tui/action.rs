@@ -1,0 +1,47 @@
+//! What a key means. Key handlers (through the keymap) emit actions; only `App::update` turns
+//! them into changes of state.
+
+use serde::Serialize;
+
+/// A user intent, independent of which key asked for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum Action {
+    /// Leave the dashboard (a running burst is cancelled and audited first).
+    Quit,
+    /// Ctrl-C: always quits, whatever has focus; not remappable.
+    ForceQuit,
+    /// Close an overlay, leave the editor, or cancel a running burst.
+    Back,
+    Help,
+    FocusNext,
+    FocusPrev,
+    Up,
+    Down,
+    Left,
+    Right,
+    /// Fire a burst at the selected product.
+    Fire,
+    /// Enter: fire on the burst pane, select on the stock pane, confirm in a dialog.
+    Activate,
+    CycleStrategy,
+    Edit,
+    Restock,
+    Pause,
+    Faster,
+    Slower,
+    CycleTheme,
+    /// `y` in a confirm dialog.
+    Confirm,
+    /// `n` in a confirm dialog.
+    Deny,
+}
+
+impl Action {
+    /// Actions that write to the database, hidden and refused with `--read-only`.
+    pub fn writes(self) -> bool {
+        matches!(
+            self,
+            Action::Fire | Action::Restock | Action::Edit | Action::CycleStrategy
+        )
+    }
+}

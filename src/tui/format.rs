@@ -1,0 +1,133 @@
+//! Numbers, money, durations and names as the panes print them: short, aligned, exact where it
+//! matters (money is exact to the cent in full form).
+
+use std::time::Duration;
+
+use unicode_width::UnicodeWidthStr;
+
+use crate::money::Money;
+
+/// `1234567` -> `1,234,567`.
+pub fn count(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if n < 0 {
+        out.push('-');
+    }
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `3819.86` with thousands separators, exact.
+pub fn money(m: Money) -> String {
+    let cents = m.cents();
+    let sign = if cents < 0 { "-" } else { "" };
+    let abs = cents.unsigned_abs();
+    format!("{sign}{}.{:02}", count((abs / 100) as i64), abs % 100)
+}
+
+/// `15.6k`, `1.2M`: for chart labels, where room is short.
+pub fn money_short(m: Money) -> String {
+    let v = m.cents() as f64 / 100.0;
+    let a = v.abs();
+    if a >= 1e6 {
+        format!("{:.1}M", v / 1e6)
+    } else if a >= 1e4 {
+        format!("{:.0}k", v / 1e3)
+    } else if a >= 1e3 {
+        format!("{:.1}k", v / 1e3)
+    } else {
+        format!("{v:.0}")
+    }
+}
+
+/// A count in at most 5 characters: `999`, `12.3k`, `1.2M`.
+pub fn count_short(n: u64) -> String {
+    match n {
+        0..=9_999 => n.to_string(),
+        10_000..=999_999 => format!("{:.1}k", n as f64 / 1e3),
+        _ => format!("{:.1}M", n as f64 / 1e6),
+    }
+}
+
+/// A refresh period: `250ms`, `1s`.
+pub fn duration(d: Duration) -> String {
+    if d.as_millis() < 1000 {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{}s", d.as_secs())
+    }
+}
+
+/// An age or a countdown: `12s`, `3m05s`, `2h10m`.
+pub fn age(d: Duration) -> String {
+    let s = d.as_secs();
+    if s < 60 {
+        format!("{s}s")
+    } else if s < 3600 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{}h{:02}m", s / 3600, s % 3600 / 60)
+    }
+}
+
+/// Milliseconds with sensible precision: `0.21`, `3.4`, `120`.
+pub fn ms(v: f64) -> String {
+    if v < 1.0 {
+        format!("{v:.2}")
+    } else if v < 100.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.0}")
+    }
+}
+
+/// `text` cut to `width` columns, with `…` when cut.
+pub fn fit(text: &str, width: usize) -> String {
+    if text.width() <= width {
+        return text.to_string();
+    }
+    if width == 0 {
+        return String::new();
+    }
+    let mut out = String::new();
+    for c in text.chars() {
+        if out.width() + unicode_width::UnicodeWidthChar::width(c).unwrap_or(0) >= width {
+            break;
+        }
+        out.push(c);
+    }
+    out.push('…');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_and_money() {
+        assert_eq!(count(1_234_567), "1,234,567");
+        assert_eq!(count(-1_000), "-1,000");
+        assert_eq!(count(999), "999");
+        assert_eq!(money(Money::from_cents(381_986)), "3,819.86");
+        assert_eq!(money(Money::from_cents(5)), "0.05");
+        assert_eq!(money_short(Money::from_cents(1_559_988)), "16k");
+        assert_eq!(money_short(Money::from_cents(129_999)), "1.3k");
+        assert_eq!(count_short(12_345), "12.3k");
+    }
+
+    #[test]
+    fn durations_and_fitting() {
+        assert_eq!(age(Duration::from_secs(185)), "3m05s");
+        assert_eq!(duration(Duration::from_millis(250)), "250ms");
+        assert_eq!(fit("Mechanical Keyboard", 10), "Mechanica…");
+        assert_eq!(fit("Hub", 10), "Hub");
+        assert_eq!(ms(0.213), "0.21");
+    }
+}

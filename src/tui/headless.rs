@@ -1,0 +1,148 @@
+//! The dashboard without a terminal: `dashboard --once --json` (and `dashboard` when stdout is
+//! not a terminal) prints one snapshot of every pane's data; the `[alerts]` thresholds are read
+//! here for both faces.
+
+use serde::Serialize;
+
+use crate::cli::exit;
+use crate::config::source::Section;
+use crate::config::{ConfigError, Settings};
+use crate::monitor::{Monitor, RedisTarget, Snapshot, Thresholds};
+use crate::ratelimit::RateLimiter;
+use crate::store::Store;
+
+/// The `[alerts]` table over the defaults; unknown keys and bad values name file:line.
+pub fn thresholds(section: Option<&Section>) -> Result<Thresholds, ConfigError> {
+    let mut t = Thresholds::default();
+    let Some(section) = section else {
+        return Ok(t);
+    };
+    for e in &section.entries {
+        let err = |message: String| ConfigError::File {
+            path: section.path.clone(),
+            line: e.line,
+            column: 1,
+            key: Some(format!("alerts.{}", e.name)),
+            message,
+        };
+        let number = e
+            .value
+            .as_float()
+            .or_else(|| e.value.as_integer().map(|i| i as f64))
+            .filter(|v| *v >= 0.0 && v.is_finite())
+            .ok_or_else(|| err("expected a number, 0 or more".into()));
+        match e.name.as_str() {
+            "redis_ping_ms" => t.redis_ping_ms = number?,
+            "error_rate_percent" => t.error_rate_percent = number?,
+            "pool_waiters" => t.pool_waiters = number? as i64,
+            "low_stock" => t.low_stock = number?.min(f64::from(i32::MAX)) as i32,
+            _ => {
+                return Err(err(
+                    "unknown threshold (known: redis_ping_ms, error_rate_percent, pool_waiters, \
+                     low_stock)"
+                        .into(),
+                ));
+            }
+        }
+    }
+    Ok(t)
+}
+
+/// One snapshot with what it was taken from.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OnceReport {
+    pub database: String,
+    pub backend: crate::config::BackendKind,
+    pub redis: Option<String>,
+    pub rate_limit: String,
+    pub strategy: crate::purchase::Strategy,
+    pub thresholds: Thresholds,
+    #[serde(flatten)]
+    pub snapshot: Snapshot,
+}
+
+/// Takes the snapshot; an error when the database cannot even be opened.
+pub async fn snapshot(settings: &Settings, thresholds: &Thresholds) -> Result<OnceReport, String> {
+    let store = Store::open(&settings.database, &settings.pool)
+        .await
+        .map_err(|e| e.to_string())?;
+    let limiter = RateLimiter::new(settings.limits.clone(), settings.redis_url.as_ref())
+        .map_err(|e| e.to_string())?;
+    let monitor = Monitor {
+        purchase_store: store.clone(),
+        store: store.clone(),
+        redis: settings.redis_url.clone().map(|url| RedisTarget {
+            url,
+            timeout: settings.limits.redis_timeout,
+        }),
+    };
+    let snapshot = monitor.snapshot_once(thresholds).await;
+    store.close().await;
+    Ok(OnceReport {
+        database: settings.database.to_string(),
+        backend: settings.database.kind(),
+        redis: settings.redis_url.as_ref().map(ToString::to_string),
+        rate_limit: limiter.describe(),
+        strategy: settings.strategy,
+        thresholds: *thresholds,
+        snapshot,
+    })
+}
+
+/// Prints the snapshot as JSON; exit 0 when every source answered, 1 otherwise (the JSON is
+/// printed either way, with the errors in it).
+pub async fn print_once(settings: &Settings, thresholds: &Thresholds) -> u8 {
+    match snapshot(settings, thresholds).await {
+        Ok(report) => match serde_json::to_string_pretty(&report) {
+            Ok(text) => {
+                println!("{text}");
+                if report.snapshot.errors.is_empty() {
+                    exit::OK
+                } else {
+                    exit::ERROR
+                }
+            }
+            Err(e) => {
+                eprintln!("flashsale: error: {e}");
+                exit::ERROR
+            }
+        },
+        Err(e) => {
+            eprintln!("flashsale: error: {e}");
+            exit::ERROR
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::source::Layer;
+    use std::path::Path;
+
+    fn parse(text: &str) -> Result<Thresholds, ConfigError> {
+        let layer = Layer::from_toml(Path::new("/c/config.toml"), text)?;
+        thresholds(layer.section("alerts"))
+    }
+
+    #[test]
+    fn thresholds_come_from_the_alerts_table() {
+        let t = parse("[alerts]\nredis_ping_ms = 20\nlow_stock = 3\nerror_rate_percent = 2.5\n")
+            .expect("valid");
+        assert_eq!(t.redis_ping_ms, 20.0);
+        assert_eq!(t.low_stock, 3);
+        assert_eq!(t.error_rate_percent, 2.5);
+        assert_eq!(t.pool_waiters, Thresholds::default().pool_waiters);
+    }
+
+    #[test]
+    fn bad_thresholds_name_file_line_and_key() {
+        let e = parse("[alerts]\nredis_ping_ms = \"fast\"\n").expect_err("string");
+        assert!(e.to_string().starts_with("/c/config.toml:2:"), "{e}");
+        assert!(e.to_string().contains("alerts.redis_ping_ms"), "{e}");
+        let e = parse("[alerts]\n\nlow_stok = 3\n").expect_err("unknown");
+        assert!(e.to_string().starts_with("/c/config.toml:3:"), "{e}");
+        assert!(e.to_string().contains("unknown threshold"), "{e}");
+    }
+}

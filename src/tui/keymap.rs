@@ -1,0 +1,543 @@
+//! The key bindings: one table of action, default keys and description, from which the help
+//! overlay and the footer are generated, so they cannot drift from what the keys do. The
+//! `[keys]` table of `config.toml` replaces an action's keys (`fire = ["b", "f"]`); unknown
+//! actions, unknown key names and clashes are errors naming `file:line`.
+
+use std::fmt;
+use std::path::Path;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::action::Action;
+use crate::config::ConfigError;
+use crate::config::source::Section;
+
+/// One row of the table.
+#[derive(Debug, Clone, Copy)]
+pub struct Binding {
+    pub action: Action,
+    /// The name in `[keys]`.
+    pub name: &'static str,
+    pub keys: &'static [&'static str],
+    pub help: &'static str,
+    /// The footer's short label, for bindings worth a hint.
+    pub footer: Option<&'static str>,
+}
+
+/// Every binding, in help order.
+pub const BINDINGS: &[Binding] = &[
+    b(
+        Action::Quit,
+        "quit",
+        &["q"],
+        "quit (cancels a burst)",
+        Some("quit"),
+    ),
+    b(Action::Help, "help", &["?"], "this help", Some("help")),
+    b(
+        Action::Back,
+        "back",
+        &["esc"],
+        "back out; cancel a burst",
+        None,
+    ),
+    b(
+        Action::FocusNext,
+        "focus_next",
+        &["tab"],
+        "next pane",
+        Some("focus"),
+    ),
+    b(
+        Action::FocusPrev,
+        "focus_prev",
+        &["shift+tab"],
+        "previous pane",
+        None,
+    ),
+    b(
+        Action::Up,
+        "up",
+        &["up", "k"],
+        "up: product, field, scroll",
+        None,
+    ),
+    b(
+        Action::Down,
+        "down",
+        &["down", "j"],
+        "down: product/field/scroll",
+        None,
+    ),
+    b(
+        Action::Left,
+        "left",
+        &["left", "h"],
+        "previous pane or choice",
+        None,
+    ),
+    b(
+        Action::Right,
+        "right",
+        &["right", "l"],
+        "next pane or choice",
+        None,
+    ),
+    b(
+        Action::Fire,
+        "fire",
+        &["b"],
+        "fire a burst at the target",
+        Some("burst"),
+    ),
+    b(
+        Action::Activate,
+        "activate",
+        &["enter"],
+        "burst: fire; stock: target",
+        None,
+    ),
+    b(
+        Action::CycleStrategy,
+        "strategy",
+        &["s"],
+        "strategy (naive: UNSAFE)",
+        Some("strategy"),
+    ),
+    b(
+        Action::Edit,
+        "edit",
+        &["e"],
+        "edit burst parameters",
+        Some("edit"),
+    ),
+    b(
+        Action::Restock,
+        "restock",
+        &["r"],
+        "restock the target (asks)",
+        Some("restock"),
+    ),
+    b(
+        Action::Pause,
+        "pause",
+        &["space"],
+        "pause / resume updates",
+        Some("pause"),
+    ),
+    b(
+        Action::Faster,
+        "faster",
+        &["+", "="],
+        "refresh faster",
+        Some("faster"),
+    ),
+    b(
+        Action::Slower,
+        "slower",
+        &["-"],
+        "refresh slower",
+        Some("slower"),
+    ),
+    b(
+        Action::CycleTheme,
+        "theme",
+        &["t"],
+        "next colour theme",
+        Some("theme"),
+    ),
+    b(Action::Confirm, "confirm", &["y"], "yes, in a dialog", None),
+    b(Action::Deny, "deny", &["n"], "no, in a dialog", None),
+];
+
+const fn b(
+    action: Action,
+    name: &'static str,
+    keys: &'static [&'static str],
+    help: &'static str,
+    footer: Option<&'static str>,
+) -> Binding {
+    Binding {
+        action,
+        name,
+        keys,
+        help,
+        footer,
+    }
+}
+
+/// A key with its modifiers, as written in `[keys]`: `q`, `?`, `ctrl+r`, `alt+x`, `enter`,
+/// `esc`, `tab`, `shift+tab`, `space`, `up`, `pageup`, `f5`, ...
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KeySpec {
+    pub code: KeyCode,
+    pub mods: KeyModifiers,
+}
+
+const NAMED: &[(&str, KeyCode)] = &[
+    ("enter", KeyCode::Enter),
+    ("esc", KeyCode::Esc),
+    ("tab", KeyCode::Tab),
+    ("backtab", KeyCode::BackTab),
+    ("space", KeyCode::Char(' ')),
+    ("backspace", KeyCode::Backspace),
+    ("delete", KeyCode::Delete),
+    ("insert", KeyCode::Insert),
+    ("up", KeyCode::Up),
+    ("down", KeyCode::Down),
+    ("left", KeyCode::Left),
+    ("right", KeyCode::Right),
+    ("home", KeyCode::Home),
+    ("end", KeyCode::End),
+    ("pageup", KeyCode::PageUp),
+    ("pagedown", KeyCode::PageDown),
+];
+
+impl KeySpec {
+    /// Parses a key name; the error says what is accepted.
+    pub fn parse(text: &str) -> Result<KeySpec, String> {
+        let t = text.trim();
+        let mut mods = KeyModifiers::NONE;
+        let mut rest = t;
+        loop {
+            let lower = rest.to_ascii_lowercase();
+            let (m, len) = if lower.starts_with("ctrl+") {
+                (KeyModifiers::CONTROL, 5)
+            } else if lower.starts_with("alt+") {
+                (KeyModifiers::ALT, 4)
+            } else if lower.starts_with("shift+") && rest.len() > 6 {
+                (KeyModifiers::SHIFT, 6)
+            } else {
+                break;
+            };
+            mods |= m;
+            rest = &rest[len..];
+        }
+        let lower = rest.to_ascii_lowercase();
+        let code = if let Some((_, code)) = NAMED.iter().find(|(n, _)| *n == lower) {
+            *code
+        } else if let Some(n) = lower.strip_prefix('f').and_then(|n| n.parse::<u8>().ok()) {
+            if !(1..=12).contains(&n) {
+                return Err(format!(
+                    "unknown key '{text}' (function keys are f1 to f12)"
+                ));
+            }
+            KeyCode::F(n)
+        } else {
+            let mut chars = rest.chars();
+            match (chars.next(), chars.next()) {
+                (Some(c), None) if !c.is_control() => KeyCode::Char(c),
+                _ => {
+                    return Err(format!(
+                        "unknown key '{text}' (a single character, or one of {}, f1..f12, \
+                         with optional ctrl+, alt+, shift+)",
+                        NAMED.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+                    ));
+                }
+            }
+        };
+        // Shift+Tab arrives as BackTab; a shifted character arrives as that character.
+        let (code, mods) = match code {
+            KeyCode::Tab if mods.contains(KeyModifiers::SHIFT) => {
+                (KeyCode::BackTab, mods - KeyModifiers::SHIFT)
+            }
+            KeyCode::Char(_) => (code, mods - KeyModifiers::SHIFT),
+            _ => (code, mods),
+        };
+        if code == KeyCode::Char('c') && mods == KeyModifiers::CONTROL {
+            return Err("ctrl+c always quits and cannot be bound".into());
+        }
+        Ok(KeySpec { code, mods })
+    }
+
+    /// The spec a key event matches.
+    pub fn of(ev: &KeyEvent) -> KeySpec {
+        let mods = ev.modifiers & (KeyModifiers::CONTROL | KeyModifiers::ALT | KeyModifiers::SHIFT);
+        match ev.code {
+            KeyCode::Char(_) | KeyCode::BackTab => KeySpec {
+                code: ev.code,
+                mods: mods - KeyModifiers::SHIFT,
+            },
+            code => KeySpec { code, mods },
+        }
+    }
+}
+
+impl fmt::Display for KeySpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.mods.contains(KeyModifiers::CONTROL) {
+            f.write_str("ctrl+")?;
+        }
+        if self.mods.contains(KeyModifiers::ALT) {
+            f.write_str("alt+")?;
+        }
+        if self.mods.contains(KeyModifiers::SHIFT) {
+            f.write_str("shift+")?;
+        }
+        match self.code {
+            KeyCode::Char(' ') => f.write_str("space"),
+            KeyCode::Char(c) => write!(f, "{c}"),
+            KeyCode::BackTab => f.write_str("shift+tab"),
+            KeyCode::F(n) => write!(f, "f{n}"),
+            code => match NAMED.iter().find(|(_, c)| *c == code) {
+                Some((name, _)) => f.write_str(name),
+                None => write!(f, "{code:?}"),
+            },
+        }
+    }
+}
+
+/// The bindings in force: the defaults with the `[keys]` table applied.
+#[derive(Debug, Clone)]
+pub struct Keymap {
+    rows: Vec<(Binding, Vec<KeySpec>)>,
+}
+
+impl Default for Keymap {
+    fn default() -> Self {
+        Self {
+            rows: BINDINGS
+                .iter()
+                .map(|b| {
+                    let keys = b
+                        .keys
+                        .iter()
+                        .filter_map(|k| KeySpec::parse(k).ok())
+                        .collect();
+                    (*b, keys)
+                })
+                .collect(),
+        }
+    }
+}
+
+impl Keymap {
+    /// The defaults with `section` (the `[keys]` table) applied.
+    pub fn from_section(section: Option<&Section>) -> Result<Keymap, ConfigError> {
+        let mut map = Keymap::default();
+        let Some(section) = section else {
+            return Ok(map);
+        };
+        let mut lines = std::collections::HashMap::new();
+        for entry in &section.entries {
+            let err = |message: String| file_error(&section.path, entry.line, &entry.name, message);
+            let Some(row) = map.rows.iter_mut().find(|(b, _)| b.name == entry.name) else {
+                return Err(err(format!(
+                    "unknown action (known actions: {})",
+                    BINDINGS
+                        .iter()
+                        .map(|b| b.name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            };
+            let names: Vec<&str> = match &entry.value {
+                toml::Value::String(s) => vec![s.as_str()],
+                toml::Value::Array(a) => a
+                    .iter()
+                    .map(|v| v.as_str().ok_or(()))
+                    .collect::<Result<_, _>>()
+                    .map_err(|_| err("expected a key name or a list of key names".into()))?,
+                _ => return Err(err("expected a key name or a list of key names".into())),
+            };
+            if names.is_empty() {
+                return Err(err("give at least one key".into()));
+            }
+            row.1 = names
+                .iter()
+                .map(|n| KeySpec::parse(n))
+                .collect::<Result<_, _>>()
+                .map_err(err)?;
+            lines.insert(entry.name.clone(), entry.line);
+        }
+        // A key may mean one thing only.
+        for (i, (a, keys)) in map.rows.iter().enumerate() {
+            for (other, other_keys) in &map.rows[i + 1..] {
+                if let Some(k) = keys.iter().find(|k| other_keys.contains(k)) {
+                    let (name, line) = [a.name, other.name]
+                        .into_iter()
+                        .find_map(|n| lines.get(n).map(|l| (n, *l)))
+                        .unwrap_or((a.name, 1));
+                    return Err(file_error(
+                        &section.path,
+                        line,
+                        name,
+                        format!("key '{k}' is bound to both {} and {}", a.name, other.name),
+                    ));
+                }
+            }
+        }
+        Ok(map)
+    }
+
+    /// The action of a key press (Ctrl-C is handled before the map and always quits).
+    pub fn action(&self, ev: &KeyEvent) -> Option<Action> {
+        let spec = KeySpec::of(ev);
+        self.rows
+            .iter()
+            .find(|(_, keys)| keys.contains(&spec))
+            .map(|(b, _)| b.action)
+    }
+
+    /// The keys of an action, joined for display (`j/down`).
+    pub fn keys(&self, action: Action) -> String {
+        self.rows
+            .iter()
+            .find(|(b, _)| b.action == action)
+            .map(|(_, keys)| {
+                keys.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("/")
+            })
+            .unwrap_or_default()
+    }
+
+    /// Every binding with its keys, for the help overlay; write actions left out in read-only.
+    pub fn help(&self, read_only: bool) -> Vec<(String, &'static str)> {
+        let mut out: Vec<(String, &'static str)> = self
+            .rows
+            .iter()
+            .filter(|(b, _)| !(read_only && b.action.writes()))
+            .map(|(b, _)| (self.keys(b.action), b.help))
+            .collect();
+        out.push(("ctrl+c".into(), "quit at once"));
+        out
+    }
+
+    /// The footer hints (key, label), write actions left out in read-only.
+    pub fn footer(&self, read_only: bool) -> Vec<(String, &'static str)> {
+        self.rows
+            .iter()
+            .filter(|(b, _)| !(read_only && b.action.writes()))
+            .filter_map(|(b, keys)| {
+                let label = b.footer?;
+                Some((keys.first()?.to_string(), label))
+            })
+            .collect()
+    }
+}
+
+fn file_error(path: &Path, line: usize, name: &str, message: String) -> ConfigError {
+    ConfigError::File {
+        path: path.to_path_buf(),
+        line,
+        column: 1,
+        key: Some(format!("keys.{name}")),
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::source::Layer;
+    use crossterm::event::KeyEventKind;
+
+    fn key(code: KeyCode, mods: KeyModifiers) -> KeyEvent {
+        KeyEvent::new_with_kind(code, mods, KeyEventKind::Press)
+    }
+
+    fn section(text: &str) -> Result<Keymap, ConfigError> {
+        let layer = Layer::from_toml(Path::new("/cfg/config.toml"), text)?;
+        Keymap::from_section(layer.section("keys"))
+    }
+
+    #[test]
+    fn defaults_map_the_documented_keys() {
+        let k = Keymap::default();
+        assert_eq!(
+            k.action(&key(KeyCode::Char('q'), KeyModifiers::NONE)),
+            Some(Action::Quit)
+        );
+        assert_eq!(
+            k.action(&key(KeyCode::Char('?'), KeyModifiers::SHIFT)),
+            Some(Action::Help)
+        );
+        assert_eq!(
+            k.action(&key(KeyCode::BackTab, KeyModifiers::SHIFT)),
+            Some(Action::FocusPrev)
+        );
+        assert_eq!(
+            k.action(&key(KeyCode::Char(' '), KeyModifiers::NONE)),
+            Some(Action::Pause)
+        );
+        assert_eq!(
+            k.action(&key(KeyCode::Char('j'), KeyModifiers::NONE)),
+            Some(Action::Down)
+        );
+        assert_eq!(k.action(&key(KeyCode::Char('x'), KeyModifiers::NONE)), None);
+    }
+
+    #[test]
+    fn every_default_key_parses_and_none_clashes() {
+        for b in BINDINGS {
+            for k in b.keys {
+                KeySpec::parse(k).unwrap_or_else(|e| panic!("{}: {e}", b.name));
+            }
+        }
+        assert!(section("[keys]\n").is_ok());
+    }
+
+    #[test]
+    fn remapping_replaces_an_actions_keys() {
+        let k = section("[keys]\nfire = [\"f\", \"ctrl+b\"]\n").expect("valid");
+        assert_eq!(
+            k.action(&key(KeyCode::Char('f'), KeyModifiers::NONE)),
+            Some(Action::Fire)
+        );
+        assert_eq!(
+            k.action(&key(KeyCode::Char('b'), KeyModifiers::CONTROL)),
+            Some(Action::Fire)
+        );
+        assert_eq!(k.action(&key(KeyCode::Char('b'), KeyModifiers::NONE)), None);
+        assert_eq!(k.keys(Action::Fire), "f/ctrl+b");
+    }
+
+    #[test]
+    fn unknown_action_names_file_line_and_action() {
+        let err = section("\n[keys]\nquit = \"q\"\nfyre = \"f\"\n").expect_err("unknown");
+        let msg = err.to_string();
+        assert!(msg.starts_with("/cfg/config.toml:4:"), "{msg}");
+        assert!(
+            msg.contains("keys.fyre") && msg.contains("unknown action"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn unknown_key_name_names_file_line_and_key() {
+        let err = section("[keys]\nquit = \"ctrl+escape\"\n").expect_err("bad key");
+        let msg = err.to_string();
+        assert!(msg.starts_with("/cfg/config.toml:2:"), "{msg}");
+        assert!(msg.contains("unknown key 'ctrl+escape'"), "{msg}");
+    }
+
+    #[test]
+    fn a_key_bound_twice_is_an_error_naming_both_actions() {
+        let err = section("[keys]\nquit = \"b\"\n").expect_err("clash");
+        let msg = err.to_string();
+        assert!(
+            msg.contains(":2:") && msg.contains("bound to both quit and fire"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn ctrl_c_cannot_be_taken() {
+        let err = section("[keys]\nhelp = \"ctrl+c\"\n").expect_err("ctrl+c");
+        assert!(err.to_string().contains("always quits"), "{err}");
+    }
+
+    #[test]
+    fn read_only_hides_write_bindings_from_help_and_footer() {
+        let k = Keymap::default();
+        assert!(
+            k.help(false)
+                .iter()
+                .any(|(_, h)| h.contains("fire a burst"))
+        );
+        assert!(!k.help(true).iter().any(|(_, h)| h.contains("fire a burst")));
+        assert!(!k.footer(true).iter().any(|(_, l)| *l == "burst"));
+    }
+}

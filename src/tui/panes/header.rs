@@ -1,0 +1,177 @@
+//! The header: what the dashboard is connected to, the strategy, the refresh rate, LIVE or
+//! PAUSED, the clock; below it the status line (database errors first, then alerts on narrow
+//! screens, then notices).
+
+use ratatui::Frame;
+use ratatui::layout::{Alignment, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use super::Ctx;
+use crate::monitor::Severity;
+use crate::tui::format;
+use crate::tui::state::Level;
+
+pub struct Header<'a> {
+    pub ctx: Ctx<'a>,
+}
+
+impl Header<'_> {
+    pub fn draw(&self, frame: &mut Frame, area: Rect) {
+        let (s, t) = (self.ctx.state, self.ctx.theme);
+        let sep = || Span::styled(" │ ", t.header);
+        let strategy = s.burst.params.strategy;
+        let strategy_span = if strategy.is_unsafe() {
+            Span::styled(format!(" {strategy} UNSAFE "), t.unsafe_strategy)
+        } else {
+            Span::styled(strategy.to_string(), t.header)
+        };
+        let live = if s.paused {
+            Span::styled(
+                " PAUSED ",
+                t.warn
+                    .patch(t.header)
+                    .add_modifier(ratatui::style::Modifier::BOLD),
+            )
+        } else {
+            Span::styled("● LIVE", t.header)
+        };
+        let clock = s.local(s.wall).format("%H:%M:%S").to_string();
+        let db = |full: bool, tight: u8| {
+            let embedded = if s.conn.embedded && tight == 0 {
+                " (embedded)"
+            } else {
+                ""
+            };
+            if tight > 1 {
+                s.conn.backend.to_string()
+            } else if full {
+                format!("{} {}{embedded}", s.conn.backend, s.conn.database)
+            } else {
+                format!("{} {}{embedded}", s.conn.backend, s.conn.short)
+            }
+        };
+        let line = |full: bool, tight: u8| {
+            let mut spans = vec![
+                Span::styled(
+                    " flashsale",
+                    t.header.add_modifier(ratatui::style::Modifier::BOLD),
+                ),
+                sep(),
+                Span::styled(db(full, tight), t.header),
+            ];
+            if full && let Some(r) = &s.conn.redis {
+                spans.extend([sep(), Span::styled(format!("redis {r}"), t.header)]);
+            }
+            spans.extend([
+                sep(),
+                strategy_span.clone(),
+                sep(),
+                Span::styled(
+                    if full {
+                        format!("every {}", format::duration(s.refresh))
+                    } else {
+                        format!("↻ {}", format::duration(s.refresh))
+                    },
+                    t.header,
+                ),
+                sep(),
+                live.clone(),
+            ]);
+            if s.read_only {
+                spans.extend([sep(), Span::styled("READ-ONLY", t.header)]);
+            }
+            if full {
+                spans.extend([
+                    sep(),
+                    Span::styled(format!("theme {}", s.theme_name), t.header),
+                ]);
+            }
+            Line::from(spans)
+        };
+        let clock_w = clock.len() as u16 + 2;
+        let mut l = line(self.ctx.wide, 0);
+        for (full, tight) in [(false, 0), (false, 1), (false, 2)] {
+            if l.width() as u16 + clock_w <= area.width {
+                break;
+            }
+            l = line(full, tight);
+        }
+        frame.render_widget(Paragraph::new(l).style(t.header), area);
+        if area.width > clock_w {
+            let r = Rect::new(area.right() - clock_w, area.y, clock_w, 1);
+            frame.render_widget(
+                Paragraph::new(format!("{clock} "))
+                    .style(t.header)
+                    .alignment(Alignment::Right),
+                r,
+            );
+        }
+    }
+
+    /// The status line: why the database cannot be reached, else alerts (narrow screens), else
+    /// the last notice.
+    pub fn draw_status(&self, frame: &mut Frame, area: Rect, with_alerts: bool) {
+        let (s, t) = (self.ctx.state, self.ctx.theme);
+        let line = if let Some(e) = s.database_error() {
+            let retry = s.connect_error.as_ref().map_or(2, |(_, r)| *r);
+            // The error is cut, never the retry: it says the dashboard is still trying.
+            let tail = format!(", retrying in {retry}s");
+            let room = (area.width as usize).saturating_sub(3 + tail.chars().count());
+            Line::from(vec![
+                Span::styled(" ✖ ", t.critical),
+                Span::styled(format!("{}{tail}", format::fit(e, room)), t.critical),
+            ])
+        } else if with_alerts && !s.alerts.is_empty() {
+            alert_line(self.ctx)
+        } else if let Some(n) = &s.notice {
+            let style = match n.level {
+                Level::Error => t.critical,
+                Level::Warn => t.warn,
+                Level::Ok => t.ok,
+                Level::Info => t.info,
+            };
+            Line::from(Span::styled(format!(" {}", n.text), style))
+        } else {
+            Line::from(Span::styled(" all sources answering", t.muted))
+        };
+        frame.render_widget(Paragraph::new(line).style(t.base), area);
+    }
+
+    /// The wide arrangement's alert row.
+    pub fn draw_alerts(&self, frame: &mut Frame, area: Rect) {
+        let line = if self.ctx.state.alerts.is_empty() {
+            Line::from(Span::styled(" no alerts", self.ctx.theme.muted))
+        } else {
+            alert_line(self.ctx)
+        };
+        frame.render_widget(Paragraph::new(line).style(self.ctx.theme.base), area);
+    }
+}
+
+fn alert_line(ctx: Ctx<'_>) -> Line<'static> {
+    let t = ctx.theme;
+    let alerts = &ctx.state.alerts;
+    let worst = alerts.iter().map(|a| a.severity).max();
+    let style = if worst == Some(Severity::Critical) {
+        t.critical
+    } else {
+        t.warn
+    };
+    let mut spans = vec![Span::styled(
+        format!(" ⚠ ALERT{} ", if alerts.len() > 1 { "S" } else { "" }),
+        style.add_modifier(ratatui::style::Modifier::REVERSED),
+    )];
+    for (i, a) in alerts.iter().enumerate() {
+        if i > 0 {
+            spans.push(Span::styled(" · ", t.muted));
+        }
+        let style = if a.severity == Severity::Critical {
+            t.critical
+        } else {
+            t.warn
+        };
+        spans.push(Span::styled(format!(" {}", a.message), style));
+    }
+    Line::from(spans)
+}

@@ -1,0 +1,143 @@
+//! Redis: PING round trips (min / avg / p99 / max over the last 15 s, and the slowest PING of
+//! each second as a sparkline), `INFO` figures, and the rate-limit policy. "not configured"
+//! with the in-process limiter; "DOWN since hh:mm:ss" when it does not answer.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Sparkline, Wrap};
+
+use super::{Ctx, kv};
+use crate::tui::format;
+use crate::tui::state::Pane;
+
+pub struct RedisPane<'a> {
+    pub ctx: Ctx<'a>,
+}
+
+impl RedisPane<'_> {
+    pub fn draw(&self, frame: &mut Frame, area: Rect) {
+        let (s, t) = (self.ctx.state, self.ctx.theme);
+        let extra = if s.conn.redis.is_some() {
+            self.ctx.freshness(&s.redis)
+        } else {
+            Vec::new()
+        };
+        let block = self.ctx.block(Pane::Redis, "Redis", extra);
+        let inner = block.inner(area);
+        frame.render_widget(block, area);
+        // Narrow: the policy without its parenthesis (the pane says which limiter it is).
+        let limiter = if self.ctx.wide {
+            s.conn.limiter.as_str()
+        } else {
+            s.conn.limiter.split(" (").next().unwrap_or_default()
+        };
+        let policy = Line::from(vec![
+            Span::styled("limits ", t.muted),
+            Span::styled(limiter.to_string(), t.text),
+        ]);
+        if s.conn.redis.is_none() {
+            let lines = vec![
+                Line::styled("not configured (in-process limiter)", t.info),
+                policy,
+            ];
+            frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), inner);
+            return;
+        }
+        let Some(r) = &s.redis.value else {
+            frame.render_widget(Paragraph::new(self.ctx.waiting(&s.redis)), inner);
+            return;
+        };
+        if let Some(since) = r.down_since {
+            let lines = vec![
+                Line::from(Span::styled(
+                    format!("DOWN since {}", s.local(since).format("%H:%M:%S")),
+                    t.critical,
+                )),
+                Line::from(Span::styled(r.error.clone().unwrap_or_default(), t.muted)),
+                policy,
+            ];
+            frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), inner);
+            return;
+        }
+        let [lat, spark, info, pol] = Layout::vertical([
+            Constraint::Length(if self.ctx.wide { 1 } else { 2 }),
+            Constraint::Length(if self.ctx.wide { 3 } else { 1 }),
+            Constraint::Length(1),
+            Constraint::Fill(1),
+        ])
+        .areas(inner);
+        let slow = r
+            .latency
+            .is_some_and(|l| l.max_ms > s.thresholds.redis_ping_ms);
+        let v = |x: f64| format::ms(x);
+        let lat_lines = match r.latency {
+            Some(l) if self.ctx.wide => vec![Line::from(
+                [
+                    kv(t, "ping min ", v(l.min_ms)),
+                    kv(t, "  avg ", v(l.avg_ms)),
+                    kv(t, "  p99 ", v(l.p99_ms)),
+                    kv(t, "  max ", v(l.max_ms)),
+                ]
+                .into_iter()
+                .flatten()
+                .chain([Span::styled(
+                    format!(" ms  ({} PINGs, 15 s)", l.samples),
+                    t.muted,
+                )])
+                .collect::<Vec<_>>(),
+            )],
+            Some(l) => vec![
+                Line::from(
+                    [kv(t, "ping min ", v(l.min_ms)), kv(t, " avg ", v(l.avg_ms))]
+                        .into_iter()
+                        .flatten()
+                        .chain([Span::styled(" ms", t.muted)])
+                        .collect::<Vec<_>>(),
+                ),
+                Line::from(
+                    [kv(t, "     p99 ", v(l.p99_ms)), kv(t, " max ", v(l.max_ms))]
+                        .into_iter()
+                        .flatten()
+                        .chain([Span::styled(" ms", t.muted)])
+                        .collect::<Vec<_>>(),
+                ),
+            ],
+            None => vec![Line::styled("no PING answered yet", t.muted)],
+        };
+        let lat_lines = if slow {
+            lat_lines.into_iter().map(|l| l.style(t.warn)).collect()
+        } else {
+            lat_lines
+        };
+        frame.render_widget(Paragraph::new(lat_lines), lat);
+        frame.render_widget(
+            Sparkline::default()
+                .data(r.history_us.iter().copied())
+                .style(if slow { t.warn } else { t.sparkline }),
+            spark,
+        );
+        let info_line = match &r.info {
+            Some(i) if !self.ctx.wide => Line::from(vec![
+                Span::styled(format!("v{} ", i.version), t.text),
+                Span::styled(i.connected_clients.to_string(), t.text),
+                Span::styled("cl ", t.muted),
+                Span::styled(format::count_short(i.ops_per_sec), t.text),
+                Span::styled("/s ", t.muted),
+                Span::styled(i.used_memory_human.clone(), t.text),
+            ]),
+            Some(i) => Line::from(vec![
+                Span::styled(format!("v{}", i.version), t.text),
+                Span::styled(" · ", t.muted),
+                Span::styled(i.connected_clients.to_string(), t.text),
+                Span::styled(" clients · ", t.muted),
+                Span::styled(format::count_short(i.ops_per_sec), t.text),
+                Span::styled(" ops/s · ", t.muted),
+                Span::styled(i.used_memory_human.clone(), t.text),
+            ]),
+            None => Line::styled("INFO not read yet", t.muted),
+        };
+        frame.render_widget(Paragraph::new(info_line), info);
+        frame.render_widget(Paragraph::new(policy).wrap(Wrap { trim: true }), pol);
+    }
+}

@@ -1,0 +1,335 @@
+//! The dashboard's runtime: opens the database (retrying), starts the samplers, reads the
+//! terminal and signals, and runs the one loop: drain events, update, carry out effects, draw
+//! at most every [`FRAME`](super::FRAME) when something changed.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use futures::StreamExt;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::app::{App, Effect};
+use super::event::Event;
+use super::state::State;
+use super::{DataSource, FRAME, Options, RECONNECT, connection, prepare, terminal, ui};
+use crate::burst::{self, Target};
+use crate::cli::exit;
+use crate::config::{DatabaseTarget, PoolSettings, Settings};
+use crate::monitor::{Control, Monitor, RedisTarget};
+use crate::purchase::{Purchaser, RaceHook};
+use crate::ratelimit::RateLimiter;
+use crate::store::Store;
+
+/// What the runtime holds once the database is open.
+struct Services {
+    store: Store,
+}
+
+/// Opens the database, retrying every [`RECONNECT`]; starts the samplers once it is open.
+async fn connect(
+    settings: Settings,
+    tx: mpsc::Sender<Event>,
+    control: watch::Receiver<Control>,
+    done: oneshot::Sender<Services>,
+) {
+    loop {
+        match Store::open(&settings.database, &settings.pool).await {
+            Ok(store) => {
+                // The samplers get a small pool of their own on PostgreSQL, so that a burst
+                // holding every purchase connection does not blind the dashboard.
+                let monitor_store = match &settings.database {
+                    DatabaseTarget::Postgres(_) => {
+                        let pool = PoolSettings {
+                            max_connections: 2,
+                            ..settings.pool
+                        };
+                        Store::open(&settings.database, &pool)
+                            .await
+                            .unwrap_or_else(|_| store.clone())
+                    }
+                    DatabaseTarget::Sqlite { .. } => store.clone(),
+                };
+                let monitor = Monitor {
+                    purchase_store: store.clone(),
+                    store: monitor_store,
+                    redis: settings.redis_url.clone().map(|url| RedisTarget {
+                        url,
+                        timeout: settings.limits.redis_timeout,
+                    }),
+                };
+                // The tasks end by themselves when the event channel closes.
+                let _tasks = monitor.spawn(tx.clone(), control);
+                let _ = tx.send(Event::Connected).await;
+                let _ = done.send(Services { store });
+                return;
+            }
+            Err(e) => {
+                let event = Event::ConnectFailed {
+                    error: e.to_string(),
+                    retry_in_secs: RECONNECT.as_secs(),
+                };
+                if tx.send(event).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(RECONNECT).await;
+            }
+        }
+    }
+}
+
+/// Terminal input as events; ends when the terminal does.
+async fn read_input(tx: mpsc::Sender<Event>) {
+    let mut events = crossterm::event::EventStream::new();
+    while let Some(ev) = events.next().await {
+        let ev = match ev {
+            Ok(crossterm::event::Event::Key(k)) => Event::Key(k),
+            Ok(crossterm::event::Event::Resize(w, h)) => Event::Resize(w, h),
+            Ok(_) => continue,
+            Err(e) => {
+                tracing::error!(error = %e, "terminal input failed");
+                break;
+            }
+        };
+        if tx.send(ev).await.is_err() {
+            break;
+        }
+    }
+}
+
+/// SIGTERM, SIGINT and SIGHUP end the dashboard cleanly (the guard restores the terminal).
+async fn signals(tx: mpsc::Sender<Event>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        return;
+    };
+    let name = tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+        _ = hup.recv() => "SIGHUP",
+    };
+    let _ = tx.send(Event::Signal(name)).await;
+}
+
+/// Runs the dashboard until quit; returns the exit code.
+pub async fn run(opts: Options) -> u8 {
+    let (themes, theme, keymap, thresholds) = match prepare(&opts) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("flashsale: error: {e}");
+            return exit::USAGE;
+        }
+    };
+    let DataSource::Direct(settings) = opts.source.clone();
+    let limiter = match RateLimiter::new(settings.limits.clone(), settings.redis_url.as_ref()) {
+        Ok(l) => l.describe(),
+        Err(e) => {
+            eprintln!("flashsale: error: {e}");
+            return exit::ERROR;
+        }
+    };
+    let tz = *chrono::Local::now().offset();
+    let mut state = State::new(
+        connection(&settings, &limiter),
+        std::time::Instant::now(),
+        Utc::now(),
+        tz,
+    );
+    state.read_only = opts.read_only;
+    state.refresh = opts.refresh;
+    state.thresholds = thresholds;
+    state.theme = theme;
+    state.burst.params.strategy = settings.strategy;
+    let mut app = App::new(state, keymap, themes);
+
+    let mut term = match terminal::TerminalGuard::enter() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("flashsale: error: cannot use the terminal: {e}");
+            return exit::ERROR;
+        }
+    };
+    let (tx, mut rx) = mpsc::channel::<Event>(1024);
+    let (control_tx, control_rx) = watch::channel(Control {
+        paused: false,
+        period: opts.refresh,
+    });
+    let (services_tx, mut services_rx) = oneshot::channel();
+    let mut tasks = vec![
+        tokio::spawn(read_input(tx.clone())),
+        tokio::spawn(signals(tx.clone())),
+        tokio::spawn(connect(
+            settings.clone(),
+            tx.clone(),
+            control_rx,
+            services_tx,
+        )),
+    ];
+    let mut services: Option<Services> = None;
+    let mut burst_cancel: Option<CancellationToken> = None;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut dirty = true;
+    let mut last_frame = Instant::now() - FRAME;
+    let force_panic = std::env::var_os("FLASHSALE_DASHBOARD_TEST_PANIC").is_some();
+
+    loop {
+        let due = last_frame + FRAME;
+        let mut events = Vec::new();
+        tokio::select! {
+            Some(ev) = rx.recv() => {
+                events.push(ev);
+                // Drain what else is waiting: many events, one frame.
+                while let Ok(ev) = rx.try_recv() {
+                    events.push(ev);
+                }
+            }
+            _ = tick.tick() => events.push(Event::Tick),
+            s = &mut services_rx, if services.is_none() => {
+                if let Ok(s) = s {
+                    services = Some(s);
+                }
+            }
+            _ = tokio::time::sleep_until(due), if dirty => {}
+        }
+        for ev in events {
+            dirty = true;
+            let effects = app.update(ev, std::time::Instant::now(), Utc::now());
+            for effect in effects {
+                carry_out(effect, &services, &settings, &opts, &tx, &mut burst_cancel);
+            }
+        }
+        control_tx.send_if_modified(|c| {
+            let next = Control {
+                paused: app.state.paused,
+                period: app.state.refresh,
+            };
+            let changed = *c != next;
+            *c = next;
+            changed
+        });
+        if app.state.quit.is_some() {
+            break;
+        }
+        if dirty && Instant::now() >= due {
+            let (state, theme, keymap) = (&app.state, app.theme(), &app.keymap);
+            if let Err(e) = term.draw(|f| ui::draw(f, state, theme, keymap)) {
+                tracing::error!(error = %e, "drawing failed");
+                app.state.quit = Some(exit::ERROR);
+                break;
+            }
+            dirty = false;
+            last_frame = Instant::now();
+            if force_panic {
+                panic!("forced panic (FLASHSALE_DASHBOARD_TEST_PANIC) to test terminal restore");
+            }
+        }
+    }
+    if let Some(token) = burst_cancel {
+        token.cancel();
+    }
+    drop(term);
+    for t in &mut tasks {
+        t.abort();
+    }
+    if let Some(s) = services {
+        let _ = tokio::time::timeout(Duration::from_secs(1), s.store.close()).await;
+    }
+    app.state.quit.unwrap_or(exit::OK)
+}
+
+/// Starts what an effect asks for; results come back as events.
+fn carry_out(
+    effect: Effect,
+    services: &Option<Services>,
+    settings: &Settings,
+    opts: &Options,
+    tx: &mpsc::Sender<Event>,
+    burst_cancel: &mut Option<CancellationToken>,
+) {
+    let tx = tx.clone();
+    let Some(services) = services else {
+        let error = "not connected to the database yet".to_string();
+        tokio::spawn(async move {
+            let _ = match effect {
+                Effect::StartBurst(_) => tx.send(Event::BurstFinished(Err(error))).await,
+                Effect::Restock { .. } => tx.send(Event::Restocked(Err(error))).await,
+                Effect::CancelBurst => Ok(()),
+            };
+        });
+        return;
+    };
+    match effect {
+        Effect::StartBurst(request) => {
+            let store = services.store.clone();
+            let limiter =
+                match RateLimiter::new(settings.limits.clone(), settings.redis_url.as_ref()) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        let _ = tx.try_send(Event::BurstFinished(Err(e.to_string())));
+                        return;
+                    }
+                };
+            let purchaser = match opts.naive_delay {
+                Some(d) if request.params.strategy.is_unsafe() => Purchaser::with_race_hook(
+                    store.clone(),
+                    limiter,
+                    settings.max_quantity,
+                    RaceHook::Delay(d),
+                ),
+                _ => Purchaser::new(store.clone(), limiter, settings.max_quantity),
+            };
+            match burst::start(request.spec(), Target::Local(purchaser), Some(store)) {
+                Ok(handle) => {
+                    *burst_cancel = Some(handle.cancel_token());
+                    tokio::spawn(follow_burst(handle, tx));
+                }
+                Err(e) => {
+                    let _ = tx.try_send(Event::BurstFinished(Err(e.to_string())));
+                }
+            }
+        }
+        Effect::CancelBurst => {
+            if let Some(token) = burst_cancel {
+                token.cancel();
+            }
+        }
+        Effect::Restock { product_id, stock } => {
+            let store = services.store.clone();
+            tokio::spawn(async move {
+                let result = match store.set_stock(product_id, stock).await {
+                    Ok(true) => Ok((product_id, stock)),
+                    Ok(false) => Err(format!("product {product_id} does not exist")),
+                    Err(e) => Err(e.to_string()),
+                };
+                let _ = tx.send(Event::Restocked(result)).await;
+            });
+        }
+    }
+}
+
+/// Forwards a burst's progress, then its report.
+async fn follow_burst(handle: burst::BurstHandle, tx: mpsc::Sender<Event>) {
+    let mut progress = handle.progress();
+    let forward_tx = tx.clone();
+    let forward = tokio::spawn(async move {
+        while progress.changed().await.is_ok() {
+            let p = progress.borrow_and_update().clone();
+            if forward_tx.send(Event::BurstProgress(p)).await.is_err() {
+                return;
+            }
+        }
+    });
+    let report = handle.finish().await;
+    let _ = forward.await;
+    let _ = tx
+        .send(Event::BurstFinished(
+            report.map(Box::new).map_err(|e| e.to_string()),
+        ))
+        .await;
+}

@@ -1,0 +1,256 @@
+//! The dashboard's state: everything the screen shows, as owned data. `App::update` is the one
+//! writer; `draw` reads it and nothing else, so rendering never waits on anything.
+
+pub mod burst;
+pub mod editor;
+pub mod log;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, FixedOffset, Utc};
+
+use crate::config::BackendKind;
+use crate::model::Product;
+use crate::monitor::{Alert, PoolSnapshot, RedisSnapshot, SalesSnapshot, Thresholds};
+
+pub use burst::{BurstParams, BurstPhase, BurstRequest, BurstState};
+pub use editor::{Editor, Field};
+pub use log::{Level, Log, LogEntry};
+
+/// The refresh periods `+` and `-` step through.
+pub const REFRESH_STEPS: [Duration; 6] = [
+    Duration::from_millis(250),
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+    Duration::from_secs(5),
+    Duration::from_secs(10),
+];
+
+/// The last value of a source, when it came, and the error since, if any.
+#[derive(Debug, Clone)]
+pub struct Sampled<T> {
+    pub value: Option<T>,
+    pub at: Option<Instant>,
+    pub error: Option<String>,
+}
+
+impl<T> Default for Sampled<T> {
+    fn default() -> Self {
+        Self {
+            value: None,
+            at: None,
+            error: None,
+        }
+    }
+}
+
+impl<T> Sampled<T> {
+    pub fn set(&mut self, value: T, now: Instant) {
+        self.value = Some(value);
+        self.at = Some(now);
+        self.error = None;
+    }
+
+    /// How old the value is.
+    pub fn age(&self, now: Instant) -> Option<Duration> {
+        self.at.map(|at| now.saturating_duration_since(at))
+    }
+
+    /// Old enough to say so: three refresh periods, and at least three seconds.
+    pub fn stale(&self, now: Instant, refresh: Duration) -> Option<Duration> {
+        let age = self.age(now)?;
+        (age > (refresh * 3).max(Duration::from_secs(3))).then_some(age)
+    }
+}
+
+/// The panes, in focus order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Pane {
+    Stock,
+    Burst,
+    Revenue,
+    Top,
+    Pool,
+    Redis,
+    Events,
+}
+
+impl Pane {
+    pub const ALL: [Pane; 7] = [
+        Pane::Stock,
+        Pane::Burst,
+        Pane::Revenue,
+        Pane::Top,
+        Pane::Pool,
+        Pane::Redis,
+        Pane::Events,
+    ];
+
+    pub fn next(self) -> Pane {
+        let i = Pane::ALL.iter().position(|p| *p == self).unwrap_or(0);
+        Pane::ALL[(i + 1) % Pane::ALL.len()]
+    }
+
+    pub fn prev(self) -> Pane {
+        let i = Pane::ALL.iter().position(|p| *p == self).unwrap_or(0);
+        Pane::ALL[(i + Pane::ALL.len() - 1) % Pane::ALL.len()]
+    }
+}
+
+/// What the dashboard is connected to, passwords already masked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connection {
+    pub backend: BackendKind,
+    /// The masked URL (PostgreSQL) or the file (SQLite).
+    pub database: String,
+    /// Host and database, or the file name, for narrow screens.
+    pub short: String,
+    /// The embedded default database: bursts need no confirmation.
+    pub embedded: bool,
+    /// The masked Redis URL, if any.
+    pub redis: Option<String>,
+    /// The rate-limit policy in words.
+    pub limiter: String,
+    pub max_quantity: u32,
+}
+
+/// A message in the status line for a few seconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub text: String,
+    pub level: Level,
+    pub until: Instant,
+}
+
+/// A question the user must answer before a write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Confirm {
+    pub title: String,
+    pub lines: Vec<String>,
+    pub on_yes: Pending,
+}
+
+/// The write a confirm dialog guards.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Pending {
+    Burst(BurstRequest),
+    Restock {
+        product_id: i32,
+        name: String,
+        stock: i32,
+    },
+}
+
+/// What covers the panes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Overlay {
+    Help,
+    Confirm(Confirm),
+}
+
+/// Everything on screen.
+#[derive(Debug, Clone)]
+pub struct State {
+    pub now: Instant,
+    pub wall: DateTime<Utc>,
+    /// The clock's zone (the local one, fixed at start).
+    pub tz: FixedOffset,
+    pub conn: Connection,
+    /// Opening the database failed: why, and the retry interval in seconds.
+    pub connect_error: Option<(String, u64)>,
+    pub connected: bool,
+    pub refresh: Duration,
+    pub paused: bool,
+    pub read_only: bool,
+    pub focus: Pane,
+    pub stock: Sampled<Vec<Product>>,
+    /// Each product's stock when first seen, or as last restocked: the gauges' 100%.
+    pub start_stock: BTreeMap<i32, i32>,
+    /// Index into the stock list: the burst target.
+    pub selected: usize,
+    pub sales: Sampled<SalesSnapshot>,
+    pub pool: Sampled<PoolSnapshot>,
+    pub redis: Sampled<RedisSnapshot>,
+    pub burst: BurstState,
+    pub log: Log,
+    pub alerts: Vec<Alert>,
+    pub thresholds: Thresholds,
+    /// (when, purchases, errors) per burst progress step, for the error rate over a minute.
+    pub purchases: VecDeque<(Instant, u64, u64)>,
+    pub notice: Option<Notice>,
+    pub overlay: Option<Overlay>,
+    pub theme: usize,
+    pub theme_name: String,
+    /// Set when the dashboard should end, with the exit code.
+    pub quit: Option<u8>,
+}
+
+impl State {
+    pub fn new(conn: Connection, now: Instant, wall: DateTime<Utc>, tz: FixedOffset) -> State {
+        State {
+            now,
+            wall,
+            tz,
+            conn,
+            connect_error: None,
+            connected: false,
+            refresh: Duration::from_secs(1),
+            paused: false,
+            read_only: false,
+            focus: Pane::Stock,
+            stock: Sampled::default(),
+            start_stock: BTreeMap::new(),
+            selected: 0,
+            sales: Sampled::default(),
+            pool: Sampled::default(),
+            redis: Sampled::default(),
+            burst: BurstState::default(),
+            log: Log::default(),
+            alerts: Vec::new(),
+            thresholds: Thresholds::default(),
+            purchases: VecDeque::new(),
+            notice: None,
+            overlay: None,
+            theme: 0,
+            theme_name: "dark".into(),
+            quit: None,
+        }
+    }
+
+    /// The selected product, if the stock list has one.
+    pub fn selected_product(&self) -> Option<&Product> {
+        self.stock.value.as_ref()?.get(self.selected)
+    }
+
+    /// The first database error of any source (stock, sales, pool), for the status line.
+    pub fn database_error(&self) -> Option<&str> {
+        if let Some((e, _)) = &self.connect_error {
+            return Some(e);
+        }
+        [
+            self.stock.error.as_deref(),
+            self.sales.error.as_deref(),
+            self.pool.error.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .next()
+    }
+
+    /// (errors, purchases) over the last minute, from bursts fired here.
+    pub fn purchases_last_minute(&self) -> Option<(u64, u64)> {
+        let recent = self
+            .purchases
+            .iter()
+            .filter(|(t, _, _)| self.now.saturating_duration_since(*t) <= Duration::from_secs(60));
+        let (n, e) = recent.fold((0, 0), |(n, e), (_, dn, de)| (n + dn, e + de));
+        (n > 0).then_some((e, n))
+    }
+
+    /// The wall clock in the display zone.
+    pub fn local(&self, t: DateTime<Utc>) -> DateTime<FixedOffset> {
+        t.with_timezone(&self.tz)
+    }
+}

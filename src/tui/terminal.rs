@@ -1,0 +1,93 @@
+//! The terminal is borrowed, and given back whatever happens: raw mode and the alternate
+//! screen are entered by [`TerminalGuard::enter`] and left by its `Drop`, by the panic hook, and
+//! so on every way out (quit, Ctrl-C, SIGTERM, error, panic). Frames are drawn inside a
+//! synchronized update so a slow link (SSH) never shows half a frame.
+
+use std::io::{self, Stdout};
+use std::sync::Once;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crossterm::cursor::{Hide, Show};
+use crossterm::execute;
+use crossterm::terminal::{
+    BeginSynchronizedUpdate, EndSynchronizedUpdate, EnterAlternateScreen, LeaveAlternateScreen,
+    disable_raw_mode, enable_raw_mode,
+};
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+use ratatui::layout::Size;
+
+/// Whether we hold the terminal (so restoring twice is harmless).
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+static HOOK: Once = Once::new();
+
+/// Gives the terminal back: raw mode off, cursor shown, alternate screen left. Idempotent.
+pub fn restore() {
+    if ACTIVE.swap(false, Ordering::SeqCst) {
+        let _ = disable_raw_mode();
+        let _ = execute!(io::stdout(), LeaveAlternateScreen, Show);
+    }
+}
+
+/// A panic restores the terminal before the report is printed, then ends the process: a panic
+/// in any task is a bug, and a dashboard that keeps running without its screen helps nobody.
+fn install_panic_hook() {
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let was_active = ACTIVE.load(Ordering::SeqCst);
+            restore();
+            tracing::error!(panic = %info, "panic");
+            previous(info);
+            if was_active {
+                std::process::exit(101);
+            }
+        }));
+    });
+}
+
+/// The terminal, in raw mode on the alternate screen, for as long as this lives.
+pub struct TerminalGuard {
+    terminal: Terminal<CrosstermBackend<Stdout>>,
+}
+
+impl TerminalGuard {
+    pub fn enter() -> io::Result<TerminalGuard> {
+        install_panic_hook();
+        enable_raw_mode()?;
+        ACTIVE.store(true, Ordering::SeqCst);
+        let mut stdout = io::stdout();
+        if let Err(e) = execute!(stdout, EnterAlternateScreen, Hide) {
+            restore();
+            return Err(e);
+        }
+        let terminal = match Terminal::new(CrosstermBackend::new(stdout)) {
+            Ok(t) => t,
+            Err(e) => {
+                restore();
+                return Err(e);
+            }
+        };
+        let mut guard = TerminalGuard { terminal };
+        guard.terminal.clear()?;
+        Ok(guard)
+    }
+
+    /// Draws one frame as one synchronized update.
+    pub fn draw(&mut self, f: impl FnOnce(&mut ratatui::Frame)) -> io::Result<()> {
+        execute!(self.terminal.backend_mut(), BeginSynchronizedUpdate)?;
+        let drawn = self.terminal.draw(f).map(|_| ());
+        execute!(self.terminal.backend_mut(), EndSynchronizedUpdate)?;
+        drawn
+    }
+
+    pub fn size(&self) -> io::Result<Size> {
+        self.terminal.size()
+    }
+}
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        restore();
+    }
+}

@@ -1,0 +1,449 @@
+//! Reading theme files: the embedded ones and the user's, resolving `inherits`, with errors
+//! that name the file, the line and the key.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+use ratatui::style::{Color, Modifier, Style};
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::{ColorMode, ROLES, Theme, color, ensure_modifiers};
+
+/// The themes shipped in the binary, in cycling order.
+pub const EMBEDDED: &[(&str, &str)] = &[
+    ("dark", include_str!("../../../themes/dark.toml")),
+    ("light", include_str!("../../../themes/light.toml")),
+    ("ansi16", include_str!("../../../themes/ansi16.toml")),
+    ("mono", include_str!("../../../themes/mono.toml")),
+];
+
+/// A theme file that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThemeError {
+    /// The file (or `embedded:<name>.toml`).
+    pub file: String,
+    pub line: usize,
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for ThemeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: ", self.file, self.line)?;
+        if let Some(k) = &self.key {
+            write!(f, "key '{k}': ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ThemeError {}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ThemeFile {
+    #[allow(dead_code)]
+    description: Option<String>,
+    inherits: Option<Spanned<String>>,
+    #[serde(default)]
+    palette: BTreeMap<Spanned<String>, Spanned<String>>,
+    #[serde(default)]
+    styles: BTreeMap<Spanned<String>, Spanned<StyleSpec>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StyleSpec {
+    fg: Option<Spanned<String>>,
+    bg: Option<Spanned<String>>,
+    #[serde(default)]
+    bold: bool,
+    #[serde(default)]
+    dim: bool,
+    #[serde(default)]
+    italic: bool,
+    #[serde(default)]
+    underlined: bool,
+    #[serde(default)]
+    reversed: bool,
+}
+
+/// A parsed file, not yet resolved.
+#[derive(Debug)]
+struct Source {
+    file: String,
+    text: String,
+    parsed: ThemeFile,
+}
+
+impl Source {
+    fn parse(file: String, text: String) -> Result<Source, ThemeError> {
+        let parsed = toml::from_str(&text).map_err(|e| {
+            let line = e.span().map(|s| line_of(&text, s.start)).unwrap_or(1);
+            ThemeError {
+                key: e.span().and_then(|s| key_on_line(&text, s.start)),
+                file: file.clone(),
+                line,
+                message: e.message().lines().next().unwrap_or_default().to_string(),
+            }
+        })?;
+        Ok(Source { file, text, parsed })
+    }
+
+    fn error(&self, offset: usize, key: String, message: String) -> ThemeError {
+        ThemeError {
+            file: self.file.clone(),
+            line: line_of(&self.text, offset),
+            key: Some(key),
+            message,
+        }
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+fn key_on_line(text: &str, offset: usize) -> Option<String> {
+    let start = text[..offset.min(text.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
+    let line = text[start..].lines().next()?;
+    let (k, _) = line.split_once('=')?;
+    Some(k.trim().to_string()).filter(|k| !k.is_empty())
+}
+
+/// Every usable theme, by name, resolved for one colour mode.
+#[derive(Debug, Clone)]
+pub struct ThemeSet {
+    themes: Vec<Theme>,
+}
+
+impl ThemeSet {
+    /// The embedded themes, then every `*.toml` in `user_dir` (a user theme replaces an
+    /// embedded one of the same name). Any broken file is an error.
+    pub fn load(user_dir: Option<&Path>, mode: ColorMode) -> Result<ThemeSet, ThemeError> {
+        let mut sources: Vec<(String, Source)> = EMBEDDED
+            .iter()
+            .map(|(name, text)| {
+                Source::parse(format!("embedded:{name}.toml"), (*text).to_string())
+                    .map(|s| ((*name).to_string(), s))
+            })
+            .collect::<Result<_, _>>()?;
+        if let Some(dir) = user_dir
+            && let Ok(entries) = std::fs::read_dir(dir)
+        {
+            let mut files: Vec<_> = entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                .collect();
+            files.sort();
+            for path in files {
+                let name = path
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let text = std::fs::read_to_string(&path).map_err(|e| ThemeError {
+                    file: path.display().to_string(),
+                    line: 1,
+                    key: None,
+                    message: format!("cannot read: {e}"),
+                })?;
+                let source = Source::parse(path.display().to_string(), text)?;
+                match sources.iter_mut().find(|(n, _)| *n == name) {
+                    Some(slot) => slot.1 = source,
+                    None => sources.push((name, source)),
+                }
+            }
+        }
+        let themes = sources
+            .iter()
+            .map(|(name, _)| resolve(name, &sources, mode, &mut Vec::new()))
+            .collect::<Result<_, _>>()?;
+        Ok(ThemeSet { themes })
+    }
+
+    /// The embedded themes only (tests, benchmarks).
+    pub fn embedded(mode: ColorMode) -> ThemeSet {
+        // The embedded files are checked by a unit test; a broken one is a build bug.
+        ThemeSet::load(None, mode).unwrap_or_else(|e| panic!("embedded theme broken: {e}"))
+    }
+
+    pub fn names(&self) -> Vec<&str> {
+        self.themes.iter().map(|t| t.name.as_str()).collect()
+    }
+
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.themes.iter().position(|t| t.name == name)
+    }
+
+    /// The theme at `i` (wrapping).
+    pub fn get(&self, i: usize) -> &Theme {
+        &self.themes[i % self.themes.len()]
+    }
+
+    pub fn len(&self) -> usize {
+        self.themes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.themes.is_empty()
+    }
+}
+
+/// The palette and style specs of `name`, its parents' first.
+type Merged = (
+    BTreeMap<String, (String, usize, usize)>,
+    BTreeMap<String, (StyleSpec, usize)>,
+);
+
+fn merged(
+    name: &str,
+    sources: &[(String, Source)],
+    chain: &mut Vec<String>,
+) -> Result<Merged, ThemeError> {
+    let idx = sources
+        .iter()
+        .position(|(n, _)| n == name)
+        .ok_or_else(|| ThemeError {
+            file: name.to_string(),
+            line: 1,
+            key: None,
+            message: "no such theme".into(),
+        })?;
+    let src = &sources[idx].1;
+    chain.push(name.to_string());
+    let (mut palette, mut styles) = match &src.parsed.inherits {
+        Some(parent) => {
+            let p = parent.get_ref();
+            if chain.iter().any(|c| c == p) {
+                return Err(src.error(
+                    parent.span().start,
+                    "inherits".into(),
+                    format!("inheritance cycle: {} -> {p}", chain.join(" -> ")),
+                ));
+            }
+            if !sources.iter().any(|(n, _)| n == p) {
+                return Err(src.error(
+                    parent.span().start,
+                    "inherits".into(),
+                    format!(
+                        "no theme named '{p}' (themes: {})",
+                        sources
+                            .iter()
+                            .map(|(n, _)| n.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            }
+            merged(p, sources, chain)?
+        }
+        None => Default::default(),
+    };
+    for (k, v) in &src.parsed.palette {
+        palette.insert(
+            k.get_ref().clone(),
+            (v.get_ref().clone(), idx, v.span().start),
+        );
+    }
+    for (k, v) in &src.parsed.styles {
+        if !ROLES.contains(&k.get_ref().as_str()) {
+            return Err(src.error(
+                k.span().start,
+                format!("styles.{}", k.get_ref()),
+                format!("unknown role (roles: {})", ROLES.join(", ")),
+            ));
+        }
+        styles.insert(k.get_ref().clone(), (v.get_ref().clone(), idx));
+    }
+    Ok((palette, styles))
+}
+
+fn resolve(
+    name: &str,
+    sources: &[(String, Source)],
+    mode: ColorMode,
+    chain: &mut Vec<String>,
+) -> Result<Theme, ThemeError> {
+    let (palette, styles) = merged(name, sources, chain)?;
+    let colour =
+        |value: &Spanned<String>, src: &Source, key: String| -> Result<Color, ThemeError> {
+            let v = value.get_ref();
+            let raw = match palette.get(v) {
+                Some((p, pidx, poff)) => {
+                    let psrc = &sources[*pidx].1;
+                    return color::parse(p)
+                        .map_err(|m| psrc.error(*poff, format!("palette.{v}"), m));
+                }
+                None => v,
+            };
+            color::parse(raw).map_err(|m| src.error(value.span().start, key, m))
+        };
+    let mut theme = Theme {
+        name: name.to_string(),
+        ..Theme::default()
+    };
+    for (role, (spec, sidx)) in &styles {
+        let src = &sources[*sidx].1;
+        let mut style = Style::default();
+        if let Some(fg) = &spec.fg {
+            let c = colour(fg, src, format!("styles.{role}.fg"))?;
+            if let Some(c) = mode.map(c) {
+                style = style.fg(c);
+            }
+        }
+        if let Some(bg) = &spec.bg {
+            let c = colour(bg, src, format!("styles.{role}.bg"))?;
+            if let Some(c) = mode.map(c) {
+                style = style.bg(c);
+            }
+        }
+        for (on, m) in [
+            (spec.bold, Modifier::BOLD),
+            (spec.dim, Modifier::DIM),
+            (spec.italic, Modifier::ITALIC),
+            (spec.underlined, Modifier::UNDERLINED),
+            (spec.reversed, Modifier::REVERSED),
+        ] {
+            if on {
+                style = style.add_modifier(m);
+            }
+        }
+        if let Some(slot) = theme.role_mut(role) {
+            *slot = style;
+        }
+    }
+    let theme = ensure_modifiers(theme);
+    Ok(if mode == ColorMode::None {
+        theme.strip_colors()
+    } else {
+        theme
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set_with(files: &[(&str, &str)]) -> Result<ThemeSet, ThemeError> {
+        let dir = tempfile::tempdir().expect("tmp");
+        for (name, text) in files {
+            std::fs::write(dir.path().join(format!("{name}.toml")), text).expect("write");
+        }
+        ThemeSet::load(Some(dir.path()), ColorMode::TrueColor).map_err(|mut e| {
+            e.file = e.file.rsplit('/').next().unwrap_or_default().to_string();
+            e
+        })
+    }
+
+    #[test]
+    fn embedded_themes_load_and_style_every_role() {
+        for mode in [
+            ColorMode::TrueColor,
+            ColorMode::Ansi256,
+            ColorMode::Ansi16,
+            ColorMode::None,
+        ] {
+            let set = ThemeSet::embedded(mode);
+            assert_eq!(set.names(), ["dark", "light", "ansi16", "mono"]);
+        }
+        let set = ThemeSet::embedded(ColorMode::TrueColor);
+        for (name, text) in EMBEDDED {
+            let parsed: ThemeFile = toml::from_str(text).expect("parses");
+            let mut roles: Vec<String> =
+                parsed.styles.keys().map(|k| k.get_ref().clone()).collect();
+            if parsed.inherits.is_none() {
+                roles.sort();
+                let mut all: Vec<String> = ROLES.iter().map(|r| r.to_string()).collect();
+                all.sort();
+                assert_eq!(roles, all, "{name} styles every role");
+            }
+        }
+        assert!(set.get(0).critical.add_modifier.contains(Modifier::BOLD));
+    }
+
+    #[test]
+    fn the_ansi16_theme_uses_only_the_16_colours() {
+        let set = ThemeSet::embedded(ColorMode::TrueColor);
+        let t = set.get(set.index_of("ansi16").expect("ansi16"));
+        for role in ROLES {
+            let mut t = t.clone();
+            let s = *t.role_mut(role).expect("role");
+            for c in [s.fg, s.bg].into_iter().flatten() {
+                assert!(
+                    !matches!(c, Color::Rgb(..) | Color::Indexed(_)),
+                    "{role}: {c:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn no_color_leaves_modifiers_only() {
+        let set = ThemeSet::embedded(ColorMode::None);
+        let t = set.get(0);
+        assert_eq!(t.ok.fg, None);
+        assert!(t.verdict_bad.add_modifier.contains(Modifier::BOLD));
+    }
+
+    #[test]
+    fn a_partial_user_theme_inherits_and_overrides() {
+        let set = set_with(&[(
+            "mine",
+            "inherits = \"dark\"\n[palette]\nhot = \"#ff0000\"\n[styles]\nok = { fg = \"hot\", bold = true }\n",
+        )])
+        .expect("valid");
+        let t = set.get(set.index_of("mine").expect("mine"));
+        assert_eq!(t.ok.fg, Some(Color::Rgb(255, 0, 0)));
+        let dark = set.get(0);
+        assert_eq!(t.critical, dark.critical);
+    }
+
+    #[test]
+    fn a_user_theme_replaces_an_embedded_one_of_the_same_name() {
+        let set = set_with(&[("dark", "inherits = \"light\"\n")]).expect("valid");
+        assert_eq!(set.names(), ["dark", "light", "ansi16", "mono"]);
+        assert_eq!(set.get(0).text, set.get(1).text);
+    }
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        let e = set_with(&[("bad", "[styles]\nok = { fg = \"mauve\" }\n")]).expect_err("colour");
+        assert_eq!(
+            e.to_string().split(": unknown").next(),
+            Some("bad.toml:2: key 'styles.ok.fg'")
+        );
+        let e = set_with(&[("bad", "\n[styles]\nokay = { fg = \"red\" }\n")]).expect_err("role");
+        assert!(
+            e.to_string()
+                .starts_with("bad.toml:3: key 'styles.okay': unknown role"),
+            "{e}"
+        );
+        let e = set_with(&[("bad", "[styles]\nok = { fg = \"red\", blink = true }\n")])
+            .expect_err("field");
+        assert!(e.to_string().starts_with("bad.toml:2:"), "{e}");
+        assert!(e.to_string().contains("blink"), "{e}");
+        let e = set_with(&[("bad", "# x\ninherits = \"nope\"\n")]).expect_err("parent");
+        assert!(
+            e.to_string()
+                .starts_with("bad.toml:2: key 'inherits': no theme named 'nope'"),
+            "{e}"
+        );
+        let e = set_with(&[("a", "inherits = \"b\"\n"), ("b", "inherits = \"a\"\n")])
+            .expect_err("cycle");
+        assert!(e.to_string().contains("inheritance cycle"), "{e}");
+        let e = set_with(&[(
+            "bad",
+            "[palette]\nhot = \"#zz0000\"\n[styles]\nok = { fg = \"hot\" }\n",
+        )])
+        .expect_err("palette");
+        assert!(
+            e.to_string().starts_with("bad.toml:2: key 'palette.hot'"),
+            "{e}"
+        );
+    }
+}
