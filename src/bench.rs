@@ -8,6 +8,7 @@ mod pgbench;
 mod probe;
 mod purchases;
 mod soldout;
+mod stats;
 
 use clap::{Args, Subcommand};
 
@@ -33,6 +34,8 @@ pub enum BenchCommand {
     Http(http::HttpArgs),
     /// Rejections/s once a product is sold out, against the purchase rate.
     SoldOut(soldout::SoldOutArgs),
+    /// The dashboard's stats refresh on 10^4, 10^6, 10^7 orders beside full-table queries.
+    Stats(stats::StatsArgs),
     /// Rate-limit checks/s through Redis, against redis-benchmark PING on the same server.
     Limiter(limiter::LimiterArgs),
 }
@@ -63,7 +66,18 @@ pub async fn run(args: &BenchArgs, settings: &Settings) -> Result<String, BenchE
         BenchCommand::SoldOut(a) => soldout::run(a, settings).await,
         BenchCommand::Http(a) => http::run(a, settings).await,
         BenchCommand::Limiter(a) => limiter::run(a, settings).await,
+        BenchCommand::Stats(a) => stats::run(a, settings).await,
     }
+}
+
+/// Parses a list of strategy names like `batched,atomic`.
+fn parse_strategies(s: &str) -> Result<Vec<crate::purchase::Strategy>, BenchError> {
+    s.split(',')
+        .map(|name| {
+            name.parse()
+                .map_err(|e: crate::purchase::UnknownStrategy| BenchError::Setup(e.to_string()))
+        })
+        .collect()
 }
 
 /// Parses a list like `1,8,32`.

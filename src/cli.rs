@@ -6,6 +6,7 @@ pub mod dashboard;
 pub mod db;
 pub mod exit;
 pub mod report;
+pub mod run;
 
 use std::path::PathBuf;
 
@@ -120,6 +121,23 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+impl Command {
+    /// The subcommand's name, for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Db { .. } => "db",
+            Command::Stats { .. } => "stats",
+            Command::Stock { .. } => "stock",
+            Command::Buy(_) => "buy",
+            Command::Burst(_) => "burst",
+            Command::Bench(_) => "bench",
+            Command::Dashboard(_) => "dashboard",
+            Command::Config { .. } => "config",
+            Command::Serve(_) => "serve",
+        }
+    }
 }
 
 impl GlobalArgs {

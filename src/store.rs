@@ -3,6 +3,7 @@
 
 pub mod batch;
 pub mod error;
+mod key_row;
 pub mod metrics;
 pub mod postgres;
 pub mod sales;

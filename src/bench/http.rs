@@ -86,14 +86,7 @@ pub async fn run(args: &HttpArgs, settings: &Settings) -> Result<String, BenchEr
             "the HTTP benchmark needs a PostgreSQL DATABASE_URL".into(),
         ));
     };
-    let strategies: Vec<Strategy> = args
-        .strategies
-        .split(',')
-        .map(|s| {
-            s.parse::<Strategy>()
-                .map_err(|e| BenchError::Setup(e.to_string()))
-        })
-        .collect::<Result<_, _>>()?;
+    let strategies = super::parse_strategies(&args.strategies)?;
     let store = Store::open(&settings.database, &settings.pool).await?;
     let dir = std::env::temp_dir().join(format!("flashsale-bench-http-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| BenchError::Setup(e.to_string()))?;

@@ -8,7 +8,7 @@ use clap::Args;
 use super::{BenchError, Probe, machine, pgbench};
 use crate::burst::{self, BurstSpec, Target};
 use crate::config::{DatabaseTarget, Settings};
-use crate::purchase::{Purchaser, Strategy};
+use crate::purchase::Purchaser;
 use crate::ratelimit::RateLimiter;
 use crate::store::Store;
 
@@ -40,14 +40,7 @@ struct Row {
 }
 
 pub async fn run(args: &PurchasesArgs, settings: &Settings) -> Result<String, BenchError> {
-    let strategies: Vec<Strategy> = args
-        .strategies
-        .split(',')
-        .map(|s| {
-            s.parse::<Strategy>()
-                .map_err(|e| BenchError::Setup(e.to_string()))
-        })
-        .collect::<Result<_, _>>()?;
+    let strategies = super::parse_strategies(&args.strategies)?;
     let clients: Vec<u32> = args.clients.iter().flatten().copied().collect();
     let store = Store::open(&settings.database, &settings.pool).await?;
     let pg_url = match &settings.database {

@@ -8,7 +8,7 @@ use clap::Args;
 use super::{BenchError, Probe, machine};
 use crate::burst::{self, BurstSpec, Target};
 use crate::config::Settings;
-use crate::purchase::{Purchaser, Strategy};
+use crate::purchase::Purchaser;
 use crate::ratelimit::RateLimiter;
 use crate::store::Store;
 
@@ -44,10 +44,7 @@ pub async fn run(args: &SoldOutArgs, settings: &Settings) -> Result<String, Benc
         "| strategy | selling purchases/s | sold-out rejections/s | ratio | rejection p99 ms | CPU while rejecting (cores) |"
     );
     let _ = writeln!(out, "|---|---|---|---|---|---|");
-    for name in args.strategies.split(',') {
-        let strategy: Strategy = name
-            .parse()
-            .map_err(|e: crate::purchase::UnknownStrategy| BenchError::Setup(e.to_string()))?;
+    for strategy in super::parse_strategies(&args.strategies)? {
         let fire = |spec: BurstSpec| {
             let purchaser =
                 Purchaser::new(store.clone(), RateLimiter::off(), settings.max_quantity);

@@ -7,9 +7,14 @@ use std::time::Duration;
 use clap::Args;
 
 use super::exit;
+use super::run::{fail, print_json};
 use crate::burst::spec;
 use crate::burst::{BurstReport, BurstSpec, Load, Progress, Quantity};
+use crate::config::Settings;
+use crate::purchase::Purchaser;
 use crate::purchase::Strategy;
+use crate::ratelimit::RateLimiter;
+use crate::store::Store;
 
 #[derive(Debug, Args)]
 pub struct BurstArgs {
@@ -165,4 +170,119 @@ pub async fn show_progress(mut rx: tokio::sync::watch::Receiver<Progress>) {
         }
     }
     let _ = writeln!(err);
+}
+
+/// Fires a burst (in process, or at `--target` over HTTP) with a progress bar, Ctrl-C to
+/// cancel, and the report.
+pub async fn run(settings: &Settings, args: &BurstArgs, database_given: bool) -> u8 {
+    let spec = match args.spec(settings.strategy) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("flashsale: error: {e}");
+            return exit::USAGE;
+        }
+    };
+    // Over HTTP the audit reads the server's database, which only an explicit URL names.
+    let auditor = if args.target.is_none() || database_given {
+        match Store::open(&settings.database, &settings.pool).await {
+            Ok(s) => Some(s),
+            Err(e) => return fail(e),
+        }
+    } else {
+        None
+    };
+    let target = match &args.target {
+        Some(url) => {
+            if args.strategy.is_some() {
+                eprintln!(
+                    "flashsale: warning: --strategy is ignored with --target: the server applies its own"
+                );
+            }
+            let timeout = std::time::Duration::from_millis(args.timeout_ms);
+            match crate::http_client::HttpPurchaser::new(url, spec.concurrency() as usize, timeout)
+            {
+                Ok(h) => crate::burst::Target::Http(h),
+                Err(e) => {
+                    eprintln!("flashsale: error: --target: {e}");
+                    return exit::USAGE;
+                }
+            }
+        }
+        None => {
+            let Some(store) = auditor.clone() else {
+                return fail("no database");
+            };
+            let limiter = if args.no_rate_limit {
+                RateLimiter::off()
+            } else {
+                match RateLimiter::new(settings.limits.clone(), settings.redis_url.as_ref()) {
+                    Ok(l) => l,
+                    Err(e) => return fail(e),
+                }
+            };
+            let purchaser = match args.naive_delay_ms {
+                Some(ms) if ms > 0 => Purchaser::with_race_hook(
+                    store,
+                    limiter,
+                    settings.max_quantity,
+                    crate::purchase::RaceHook::Delay(std::time::Duration::from_millis(ms)),
+                ),
+                _ => Purchaser::new(store, limiter, settings.max_quantity),
+            };
+            if spec.strategy.is_unsafe() {
+                eprintln!(
+                    "flashsale: warning: strategy naive is UNSAFE: it oversells, on purpose, for demonstrations"
+                );
+            }
+            crate::burst::Target::Local(purchaser)
+        }
+    };
+    let handle = match crate::burst::start(spec, target, auditor.clone()) {
+        Ok(h) => h,
+        Err(e @ crate::burst::BurstError::RestockNeedsDatabase) => {
+            eprintln!("flashsale: error: {e}");
+            return exit::USAGE;
+        }
+        Err(e) => return fail(e),
+    };
+    let progress = tokio::spawn(show_progress(handle.progress()));
+    let report = wait_cancelling_on_ctrl_c(handle).await;
+    let _ = progress.await;
+    if let Some(store) = &auditor {
+        store.close().await;
+    }
+    match report {
+        Ok(report) => {
+            if args.json {
+                if let Err(e) = print_json(&report) {
+                    return fail(e);
+                }
+            } else {
+                print!("{}", report.text());
+            }
+            exit_code(&report)
+        }
+        Err(e) => fail(e),
+    }
+}
+
+/// Awaits a burst; the first Ctrl-C cancels it (in-flight purchases finish and the audit runs).
+async fn wait_cancelling_on_ctrl_c(
+    handle: crate::burst::BurstHandle,
+) -> Result<crate::burst::BurstReport, crate::burst::BurstError> {
+    let cancel = handle_canceller(&handle);
+    let signal = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\nflashsale: cancelling: letting in-flight purchases finish, then auditing");
+            cancel();
+        }
+    });
+    let report = handle.finish().await;
+    signal.abort();
+    report
+}
+
+fn handle_canceller(handle: &crate::burst::BurstHandle) -> impl FnOnce() + Send + 'static {
+    let token = handle.cancel_token();
+    move || token.cancel()
 }

@@ -1,14 +1,11 @@
 //! The `naive` strategy loses updates, shown deterministically with the race hook, and the
 //! audit catches it; the safe strategies under the same hook do not.
 
-use std::net::IpAddr;
-
 use flashsale::audit::{Audit, AuditScope};
-use flashsale::purchase::{Outcome, PurchaseRequest, Purchaser, RaceHook, Strategy};
+use flashsale::purchase::{Outcome, Purchaser, RaceHook, Strategy};
 use flashsale::ratelimit::RateLimiter;
-use futures::future::join_all;
 
-use crate::support::{Engine, seeded};
+use crate::support::{Engine, buy_all, seeded};
 
 const PRODUCT: i32 = 4;
 const BUYERS: usize = 10;
@@ -27,21 +24,7 @@ async fn run(engine: Engine, strategy: Strategy) -> (Audit, usize) {
         RaceHook::rendezvous(BUYERS),
     );
     let users: Vec<String> = (0..BUYERS).map(|i| format!("naive_{i}")).collect();
-    let outcomes = join_all(users.iter().map(|u| {
-        let p = purchaser.clone();
-        async move {
-            p.purchase(PurchaseRequest {
-                product_id: i64::from(PRODUCT),
-                user_id: u,
-                client_ip: IpAddr::from([127, 0, 0, 1]),
-                quantity: 1,
-                strategy,
-            })
-            .await
-            .outcome
-        }
-    }))
-    .await;
+    let outcomes = buy_all(&purchaser, &users, PRODUCT, strategy).await;
     let acknowledged: Vec<i64> = outcomes
         .iter()
         .filter_map(|o| o.order().map(|o| o.id))

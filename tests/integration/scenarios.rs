@@ -1,11 +1,8 @@
 //! The reference system's own concurrency scenarios, for every safe strategy on both engines.
 
-use std::net::IpAddr;
+use flashsale::purchase::{Outcome, Strategy};
 
-use flashsale::purchase::{Outcome, PurchaseRequest, Strategy};
-use futures::future::join_all;
-
-use crate::support::{Engine, seeded, unlimited};
+use crate::support::{Engine, buy_all, seeded, unlimited};
 
 const PRODUCT: i32 = 2;
 
@@ -14,21 +11,7 @@ async fn ten_buyers_on_stock_five(engine: Engine, strategy: Strategy) {
     store.set_stock(PRODUCT, 5).await.expect("restock");
     let purchaser = unlimited(&store);
     let users: Vec<String> = (0..10).map(|i| format!("user_{i}")).collect();
-    let outcomes = join_all(users.iter().map(|u| {
-        let p = purchaser.clone();
-        async move {
-            p.purchase(PurchaseRequest {
-                product_id: i64::from(PRODUCT),
-                user_id: u,
-                client_ip: IpAddr::from([127, 0, 0, 1]),
-                quantity: 1,
-                strategy,
-            })
-            .await
-            .outcome
-        }
-    }))
-    .await;
+    let outcomes = buy_all(&purchaser, &users, PRODUCT, strategy).await;
     let purchased = outcomes
         .iter()
         .filter(|o| matches!(o, Outcome::Purchased(_)))
@@ -53,21 +36,7 @@ async fn fifty_users_three_purchases_each(engine: Engine, strategy: Strategy) {
     let attempts: Vec<String> = (0..50)
         .flat_map(|u| (0..3).map(move |_| format!("load_test_user_{u}")))
         .collect();
-    let outcomes = join_all(attempts.iter().map(|u| {
-        let p = purchaser.clone();
-        async move {
-            p.purchase(PurchaseRequest {
-                product_id: i64::from(PRODUCT),
-                user_id: u,
-                client_ip: IpAddr::from([10, 1, 2, 3]),
-                quantity: 1,
-                strategy,
-            })
-            .await
-            .outcome
-        }
-    }))
-    .await;
+    let outcomes = buy_all(&purchaser, &attempts, PRODUCT, strategy).await;
     let purchased = outcomes
         .iter()
         .filter(|o| matches!(o, Outcome::Purchased(_)))

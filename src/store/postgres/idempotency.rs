@@ -1,13 +1,11 @@
 //! Idempotency keys on PostgreSQL: the key's row is written by the purchase's own transaction
 //! (an extra CTE of the atomic statement, or one more INSERT of the row-lock transaction).
 
-use chrono::NaiveDateTime;
 use sqlx::PgConnection;
 
 use super::PgStore;
-use crate::model::Order;
-use crate::money::Money;
-use crate::store::{KeyRecord, KeyedSale, Sale, StoreError};
+use crate::store::key_row::KeyRow;
+use crate::store::{KeyRecord, KeyedSale, StoreError};
 
 /// The atomic purchase with one more data-modifying CTE: the key's row, built from the order's
 /// RETURNING row. PostgreSQL runs every data-modifying CTE to completion, so a taken key fails
@@ -46,45 +44,6 @@ pub(super) async fn insert_purchased(
     .execute(conn)
     .await?;
     Ok(())
-}
-
-#[derive(sqlx::FromRow)]
-struct KeyRow {
-    request_hash: String,
-    outcome: String,
-    remaining_stock: Option<i32>,
-    order_id: Option<i64>,
-    product_id: Option<i32>,
-    product_name: Option<String>,
-    quantity: Option<i32>,
-    total_cents: Option<i64>,
-    created_at: Option<NaiveDateTime>,
-}
-
-impl KeyRow {
-    fn into_keyed(self) -> Result<KeyedSale, StoreError> {
-        let broken = || StoreError::Other("idempotency record without its order".into());
-        let sale = match self.outcome.as_str() {
-            "purchased" => Sale::Purchased(Order {
-                id: self.order_id.ok_or_else(broken)?,
-                product_id: self.product_id.ok_or_else(broken)?,
-                product_name: self.product_name.ok_or_else(broken)?,
-                quantity: self.quantity.ok_or_else(broken)?,
-                total_price: Money::from_cents(self.total_cents.ok_or_else(broken)?),
-                remaining_stock: self.remaining_stock.unwrap_or(0),
-                created_at: self.created_at.ok_or_else(broken)?,
-            }),
-            "sold_out" => Sale::SoldOut {
-                available: self.remaining_stock.unwrap_or(0),
-            },
-            "not_found" => Sale::NotFound,
-            _ => return Err(StoreError::Other("unknown idempotency outcome".into())),
-        };
-        Ok(KeyedSale {
-            request_hash: self.request_hash.trim_end().to_string(),
-            sale,
-        })
-    }
 }
 
 impl PgStore {

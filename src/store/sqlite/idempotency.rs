@@ -1,13 +1,11 @@
 //! Idempotency keys on SQLite: the key's row is inserted inside the purchase's `BEGIN
 //! IMMEDIATE` transaction, so it commits (or rolls back) with the order.
 
-use chrono::NaiveDateTime;
 use sqlx::SqliteConnection;
 
 use super::SqliteStore;
-use crate::model::Order;
-use crate::money::Money;
-use crate::store::{KeyRecord, KeyedSale, Sale, StoreError};
+use crate::store::key_row::KeyRow;
+use crate::store::{KeyRecord, KeyedSale, StoreError};
 
 /// Inserts the key of a purchase inside its transaction; a taken key fails the transaction.
 pub(super) async fn insert_purchased(
@@ -27,45 +25,6 @@ pub(super) async fn insert_purchased(
     .execute(conn)
     .await?;
     Ok(())
-}
-
-#[derive(sqlx::FromRow)]
-struct KeyRow {
-    request_hash: String,
-    outcome: String,
-    remaining_stock: Option<i32>,
-    order_id: Option<i64>,
-    product_id: Option<i32>,
-    product_name: Option<String>,
-    quantity: Option<i32>,
-    total_cents: Option<i64>,
-    created_at: Option<NaiveDateTime>,
-}
-
-impl KeyRow {
-    fn into_keyed(self) -> Result<KeyedSale, StoreError> {
-        let broken = || StoreError::Other("idempotency record without its order".into());
-        let sale = match self.outcome.as_str() {
-            "purchased" => Sale::Purchased(Order {
-                id: self.order_id.ok_or_else(broken)?,
-                product_id: self.product_id.ok_or_else(broken)?,
-                product_name: self.product_name.ok_or_else(broken)?,
-                quantity: self.quantity.ok_or_else(broken)?,
-                total_price: Money::from_cents(self.total_cents.ok_or_else(broken)?),
-                remaining_stock: self.remaining_stock.unwrap_or(0),
-                created_at: self.created_at.ok_or_else(broken)?,
-            }),
-            "sold_out" => Sale::SoldOut {
-                available: self.remaining_stock.unwrap_or(0),
-            },
-            "not_found" => Sale::NotFound,
-            _ => return Err(StoreError::Other("unknown idempotency outcome".into())),
-        };
-        Ok(KeyedSale {
-            request_hash: self.request_hash,
-            sale,
-        })
-    }
 }
 
 impl SqliteStore {

@@ -206,6 +206,31 @@ pub async fn seeded(engine: Engine) -> (Held, Store) {
     }
 }
 
+/// One single-unit purchase of `product` per entry of `users`, all at once; the outcomes in the
+/// users' order.
+pub async fn buy_all(
+    p: &Purchaser,
+    users: &[String],
+    product: i32,
+    strategy: flashsale::purchase::Strategy,
+) -> Vec<flashsale::purchase::Outcome> {
+    futures::future::join_all(users.iter().map(|u| {
+        let p = p.clone();
+        async move {
+            p.purchase(flashsale::purchase::PurchaseRequest {
+                product_id: i64::from(product),
+                user_id: u,
+                client_ip: std::net::IpAddr::from([127, 0, 0, 1]),
+                quantity: 1,
+                strategy,
+            })
+            .await
+            .outcome
+        }
+    }))
+    .await
+}
+
 /// A purchaser with no rate limiting (for the database scenarios).
 pub fn unlimited(store: &Store) -> Purchaser {
     Purchaser::new(store.clone(), RateLimiter::off(), 10)

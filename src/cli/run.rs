@@ -1,0 +1,158 @@
+//! Dispatches a parsed command line to the command that runs it; every command ends in an exit
+//! code, every error in one line on stderr.
+
+use crate::cli::{self, Cli, Command, exit};
+use crate::config::{Layer, Settings};
+use crate::purchase::Purchaser;
+use crate::ratelimit::RateLimiter;
+use crate::store::Store;
+
+/// Prints an error as one line and returns the code for it.
+pub(crate) fn fail(e: impl std::fmt::Display) -> u8 {
+    tracing::error!(error = %e, "command failed");
+    eprintln!("flashsale: error: {e}");
+    exit::ERROR
+}
+
+pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> Result<(), String> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
+    println!("{text}");
+    Ok(())
+}
+
+/// Runs the command `cli` names (the dashboard, or the overview, when it names none).
+pub async fn run(cli: Cli, settings: Settings, layer: Layer) -> u8 {
+    let Some(command) = cli.command else {
+        // On a terminal, the dashboard; in a pipe or a script, the text overview.
+        if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+            let args = cli::dashboard::DashboardArgs::default();
+            return cli::dashboard::run(&settings, &layer, &args).await;
+        }
+        return overview(&settings).await;
+    };
+    match command {
+        Command::Db { action } => match cli::db::run(&action, &settings).await {
+            Ok(line) => {
+                println!("{line}");
+                exit::OK
+            }
+            Err(e @ cli::db::DbError::NeedsConfirmation(_)) => {
+                eprintln!("flashsale: error: {e}");
+                exit::USAGE
+            }
+            Err(e) => fail(e),
+        },
+        Command::Stats { json } => {
+            let store = match Store::open(&settings.database, &settings.pool).await {
+                Ok(s) => s,
+                Err(e) => return fail(e),
+            };
+            match store.stats().await {
+                Ok(stats) if json => print_json(&stats).map_or_else(fail, |_| exit::OK),
+                Ok(stats) => {
+                    print!("{}", cli::report::stats_text(&stats));
+                    exit::OK
+                }
+                Err(e) => fail(e),
+            }
+        }
+        Command::Stock { json } => {
+            let store = match Store::open(&settings.database, &settings.pool).await {
+                Ok(s) => s,
+                Err(e) => return fail(e),
+            };
+            match store.products().await {
+                Ok(products) if json => print_json(&products).map_or_else(fail, |_| exit::OK),
+                Ok(products) => {
+                    print!("{}", cli::report::stock_text(&products));
+                    exit::OK
+                }
+                Err(e) => fail(e),
+            }
+        }
+        Command::Buy(args) => {
+            let purchaser = match purchaser(&settings).await {
+                Ok(p) => p,
+                Err(code) => return code,
+            };
+            let strategy = args.strategy.unwrap_or(settings.strategy);
+            let receipt = cli::report::buy(&purchaser, &args, settings.strategy).await;
+            if args.json {
+                if let Err(e) = print_json(&receipt.to_json()) {
+                    return fail(e);
+                }
+            } else {
+                println!("{}", cli::report::receipt_text(&receipt, strategy));
+            }
+            purchaser.store().close().await;
+            if receipt.outcome.order().is_some() {
+                exit::OK
+            } else {
+                exit::NOT_PURCHASED
+            }
+        }
+        Command::Burst(args) => {
+            let database_given = layer.get(crate::config::keys::DATABASE_URL).is_some();
+            cli::burst::run(&settings, &args, database_given).await
+        }
+        Command::Bench(args) => match crate::bench::run(&args, &settings).await {
+            Ok(report) => {
+                print!("{report}");
+                exit::OK
+            }
+            Err(e @ crate::bench::BenchError::NeedsYes(_)) => {
+                eprintln!("flashsale: error: {e}");
+                exit::USAGE
+            }
+            Err(e) => fail(e),
+        },
+        Command::Serve(args) => match crate::server::serve(&settings, &args).await {
+            Ok(()) => exit::OK,
+            Err(e) => fail(e),
+        },
+        Command::Dashboard(args) => cli::dashboard::run(&settings, &layer, &args).await,
+        Command::Config { json } => {
+            let rows = cli::report::config_report(&settings, &layer);
+            if json {
+                let map: serde_json::Map<String, serde_json::Value> = rows
+                    .into_iter()
+                    .map(|(k, v, origin)| (k, serde_json::json!({ "value": v, "from": origin })))
+                    .collect();
+                print_json(&map).map_or_else(fail, |_| exit::OK)
+            } else {
+                for (k, v, origin) in rows {
+                    println!("{k:<26} {v:<40} ({origin})");
+                }
+                exit::OK
+            }
+        }
+    }
+}
+
+/// Opens the store and the limiter the settings name.
+async fn purchaser(settings: &Settings) -> Result<Purchaser, u8> {
+    let store = Store::open(&settings.database, &settings.pool)
+        .await
+        .map_err(fail)?;
+    let limiter =
+        RateLimiter::new(settings.limits.clone(), settings.redis_url.as_ref()).map_err(fail)?;
+    Ok(Purchaser::new(store, limiter, settings.max_quantity))
+}
+
+/// With no command: a one-screen overview of the sale.
+async fn overview(settings: &Settings) -> u8 {
+    let store = match Store::open(&settings.database, &settings.pool).await {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    println!("flashsale on {}\n", settings.database);
+    match store.products().await {
+        Ok(p) => print!("{}", cli::report::stock_text(&p)),
+        Err(e) => return fail(e),
+    }
+    match store.stats().await {
+        Ok(s) => print!("\n{}", cli::report::stats_text(&s)),
+        Err(e) => return fail(e),
+    }
+    exit::OK
+}
