@@ -146,6 +146,22 @@ impl PgStore {
         Ok(result?)
     }
 
+    /// A connection known to be alive, for a batch: a ping first (one short round trip, spread
+    /// over the whole batch). A pooled connection whose backend was closed while it sat idle
+    /// (a restart, `pg_terminate_backend`) would otherwise fail every purchase of the batch at
+    /// once; a dead one is dropped and the next one tried.
+    async fn acquire_live(&self) -> Result<PoolConnection<Postgres>, StoreError> {
+        for _ in 0..3 {
+            let mut conn = self.acquire().await?;
+            if conn.ping().await.is_ok() {
+                return Ok(conn);
+            }
+            // Not back into the pool: it is dead.
+            drop(conn.detach());
+        }
+        self.acquire().await
+    }
+
     pub(super) async fn migrate(&self) -> Result<(), StoreError> {
         MIGRATOR.run(&self.pool).await?;
         Ok(())
@@ -449,7 +465,7 @@ impl PgStore {
         product_id: i32,
         items: &[BatchItem],
     ) -> Result<(Vec<Sale>, Option<i32>), StoreError> {
-        let mut conn = self.acquire().await?;
+        let mut conn = self.acquire_live().await?;
         let total: i64 = items.iter().map(|i| i64::from(i.quantity)).sum();
         let Ok(total) = i32::try_from(total) else {
             return self.apply_batch_locked(&mut conn, product_id, items).await;
