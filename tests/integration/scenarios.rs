@@ -117,3 +117,70 @@ async fn fifty_users_buying_three_times_sell_exactly_the_stock_batched_postgres(
 async fn fifty_users_buying_three_times_sell_exactly_the_stock_batched_sqlite() {
     fifty_users_three_purchases_each(Engine::Sqlite, Strategy::Batched).await;
 }
+
+/// Under REPEATABLE READ, concurrent purchases of one row raise serialization failures
+/// (40001): the purchase module retries them a bounded number of times, and what finally fails
+/// says so, with nothing oversold.
+#[tokio::test]
+async fn serialization_failures_are_retried_a_bounded_number_of_times() {
+    let (db, _store) = crate::support::TestDb::seeded().await;
+    let mut conn = db.conn().await;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "ALTER DATABASE {} SET default_transaction_isolation TO 'repeatable read'",
+        db.name
+    )))
+    .execute(&mut conn)
+    .await
+    .expect("isolation");
+    drop(conn);
+    // New connections pick the setting up.
+    let store = db
+        .store_with(flashsale::config::PoolSettings::default())
+        .await;
+    store.set_stock(PRODUCT, 20).await.expect("restock");
+    let p = unlimited(&store);
+    for strategy in [Strategy::RowLock, Strategy::Atomic] {
+        let users: Vec<String> = (0..30).map(|i| format!("rr_{strategy}_{i}")).collect();
+        let receipts = futures::future::join_all(users.iter().map(|u| {
+            let p = p.clone();
+            async move {
+                p.purchase(flashsale::purchase::PurchaseRequest {
+                    product_id: i64::from(PRODUCT),
+                    user_id: u,
+                    client_ip: std::net::IpAddr::from([127, 0, 0, 1]),
+                    quantity: 1,
+                    strategy,
+                })
+                .await
+            }
+        }))
+        .await;
+        let retried = receipts.iter().filter(|r| r.retries > 0).count();
+        assert!(
+            retried > 0,
+            "{strategy}: concurrent purchases conflicted and were retried"
+        );
+        assert!(
+            receipts.iter().all(|r| r.retries <= 3),
+            "{strategy}: retries are bounded"
+        );
+        for r in &receipts {
+            match &r.outcome {
+                Outcome::Purchased(_) | Outcome::SoldOut { .. } => {}
+                Outcome::Failed(why) => assert!(why.contains("conflict"), "{strategy}: {why}"),
+                other => panic!("{strategy}: {other:?}"),
+            }
+        }
+        let purchased = receipts
+            .iter()
+            .filter(|r| matches!(r.outcome, Outcome::Purchased(_)))
+            .count() as i64;
+        let left = i64::from(store.stock(PRODUCT).await.expect("stock").expect("product"));
+        assert_eq!(
+            purchased,
+            20 - left,
+            "{strategy}: stock and acknowledged purchases agree"
+        );
+        store.set_stock(PRODUCT, 20).await.expect("restock");
+    }
+}
