@@ -76,10 +76,10 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "TEXT", help_heading = "Rate limits")]
     pub rate_limit_prefix: Option<String>,
     /// Most purchases per transaction for the batched strategy [env: FLASHSALE_BATCH_MAX] [default: 256]
-    #[arg(long, global = true, value_name = "N", help_heading = "Rate limits")]
+    #[arg(long, global = true, value_name = "N", help_heading = "Purchases")]
     pub batch_max: Option<String>,
     /// Largest quantity per purchase [env: MAX_QUANTITY] [default: 10]
-    #[arg(long, global = true, value_name = "N", help_heading = "Rate limits")]
+    #[arg(long, global = true, value_name = "N", help_heading = "Purchases")]
     pub max_quantity: Option<String>,
     /// IPs/CIDRs of proxies whose X-Forwarded-For `serve` believes [env: TRUSTED_PROXIES] [default: none]
     #[arg(long, global = true, value_name = "LIST", help_heading = "HTTP server")]

@@ -8,6 +8,7 @@ pub mod bench;
 pub mod burst;
 pub mod cli;
 pub mod config;
+pub mod format;
 pub mod http_client;
 pub mod logging;
 pub mod model;

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::tally::{Latency, Tally};
 use crate::audit::Audit;
+use crate::format::ms;
 use crate::purchase::Strategy;
 
 /// Why the burst stopped starting purchases.
@@ -138,7 +139,7 @@ impl BurstReport {
             .unwrap_or_else(|| "server's strategy".into());
         let _ = writeln!(
             o,
-            "burst: {} purchases of product {} by {} buyers, {} {} (concurrency {}), against {}",
+            "burst: {} purchases of product {} by {} buyers, {}, {} model (concurrency {}), against {}",
             self.attempts,
             self.products
                 .iter()
@@ -153,10 +154,18 @@ impl BurstReport {
         );
         let _ = writeln!(
             o,
-            "  ran {:.2} s, {:.0} purchases/s, stopped: {:?}",
-            self.duration_ms as f64 / 1000.0,
+            "  ran {}, {:.0} purchases/s, {}",
+            if self.duration_ms < 1000 {
+                format!("{} ms", self.duration_ms)
+            } else {
+                format!("{:.2} s", self.duration_ms as f64 / 1000.0)
+            },
             self.throughput_per_s,
-            self.stopped_by
+            match self.stopped_by {
+                StopReason::Completed => "every purchase ran",
+                StopReason::Cancelled => "cancelled: the rest never started",
+                StopReason::TimeLimit => "time limit reached: the rest never started",
+            }
         );
         let _ = writeln!(o, "\noutcomes");
         for (name, n) in [
@@ -178,8 +187,12 @@ impl BurstReport {
         let l = self.latency_ms;
         let _ = writeln!(
             o,
-            "\nlatency ms   p50 {:.2}   p90 {:.2}   p99 {:.2}   p99.9 {:.2}   max {:.2}",
-            l.p50, l.p90, l.p99, l.p999, l.max
+            "\nlatency ms   p50 {}   p90 {}   p99 {}   p99.9 {}   max {}",
+            ms(l.p50),
+            ms(l.p90),
+            ms(l.p99),
+            ms(l.p999),
+            ms(l.max)
         );
         let peak = self
             .latency_histogram

@@ -76,19 +76,7 @@ pub fn age(d: Duration) -> String {
     }
 }
 
-/// Milliseconds with sensible precision: `0.004`, `0.21`, `3.4`, `120`. Sub-10 µs figures
-/// (sold-out answers from memory) keep a third decimal rather than showing as zero.
-pub fn ms(v: f64) -> String {
-    if v > 0.0 && v < 0.01 {
-        format!("{v:.3}")
-    } else if v < 1.0 {
-        format!("{v:.2}")
-    } else if v < 100.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.0}")
-    }
-}
+pub use crate::format::ms;
 
 /// `text` cut to `width` columns, with `…` when cut.
 pub fn fit(text: &str, width: usize) -> String {
@@ -132,7 +120,5 @@ mod tests {
         assert_eq!(fit("Mechanical Keyboard", 10), "Mechanica…");
         assert_eq!(fit("Hub", 10), "Hub");
         assert_eq!(ms(0.213), "0.21");
-        assert_eq!(ms(0.004), "0.004");
-        assert_eq!(ms(0.0), "0.00");
     }
 }
