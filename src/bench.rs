@@ -80,6 +80,13 @@ fn parse_strategies(s: &str) -> Result<Vec<crate::purchase::Strategy>, BenchErro
         .collect()
 }
 
+/// Parses a list of row counts like `10000,1000000`.
+fn parse_counts(s: &str) -> Result<Vec<u32>, String> {
+    s.split(',')
+        .map(|p| crate::config::parse_u32_in(p, 1, 100_000_000))
+        .collect()
+}
+
 /// Parses a list like `1,8,32`.
 fn parse_list(s: &str) -> Result<Vec<u32>, String> {
     s.split(',')

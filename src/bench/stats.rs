@@ -17,7 +17,7 @@ use crate::store::Store;
 #[derive(Debug, Args)]
 pub struct StatsArgs {
     /// Order counts to measure at (each run tops the table up to the count).
-    #[arg(long, default_value = "10000,1000000,10000000", value_parser = super::parse_list)]
+    #[arg(long, default_value = "10000,1000000,10000000", value_parser = super::parse_counts)]
     pub orders: Vec<Vec<u32>>,
     /// New orders between two dashboard refreshes.
     #[arg(long, default_value_t = 50)]

@@ -5,6 +5,7 @@
 mod support;
 
 mod batched;
+mod bench;
 mod burst;
 mod cli;
 mod dashboard;

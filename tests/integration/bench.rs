@@ -1,0 +1,102 @@
+//! The benchmark commands run end to end on a tiny workload, so that BENCHMARKS.md's command
+//! lines keep working; the figures themselves belong to `scripts/bench`, not to tests.
+
+use std::process::Command;
+
+use crate::support::{TestDb, TestRedis};
+
+fn bench(db: &TestDb, args: &[&str]) -> String {
+    let home = tempfile::tempdir().expect("tmp");
+    let out = Command::new(env!("CARGO_BIN_EXE_flashsale"))
+        .arg("bench")
+        .args(args)
+        .args(["--yes", "--database-url", &db.url])
+        .env("FLASHSALE_STATE_DIR", home.path())
+        .env("FLASHSALE_CONFIG_DIR", home.path())
+        .output()
+        .expect("run flashsale bench");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{args:?}: {stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[tokio::test]
+async fn bench_purchases_compares_with_pgbench_and_audits_each_run() {
+    let (db, _store) = TestDb::seeded().await;
+    let report = bench(
+        &db,
+        &[
+            "purchases",
+            "--purchases",
+            "300",
+            "--clients",
+            "4",
+            "--strategies",
+            "batched,atomic",
+        ],
+    );
+    assert!(report.contains("| 4 | pgbench one-statement |"), "{report}");
+    assert_eq!(report.matches("audit OK").count(), 2, "{report}");
+    assert!(report.contains("x |"), "a ratio against pgbench: {report}");
+}
+
+#[tokio::test]
+async fn bench_sold_out_and_stats_run() {
+    let (db, _store) = TestDb::seeded().await;
+    let report = bench(
+        &db,
+        &[
+            "sold-out",
+            "--purchases",
+            "300",
+            "--concurrency",
+            "8",
+            "--strategies",
+            "batched",
+        ],
+    );
+    assert!(report.contains("| batched |"), "{report}");
+    let report = bench(
+        &db,
+        &["stats", "--orders", "1000,2000", "--new-per-refresh", "5"],
+    );
+    assert!(
+        report.contains("| 1000 |") && report.contains("| 2000 |"),
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn bench_limiter_compares_with_redis_benchmark() {
+    let (db, _store) = TestDb::seeded().await;
+    let redis = TestRedis::new().await;
+    let home = tempfile::tempdir().expect("tmp");
+    let out = Command::new(env!("CARGO_BIN_EXE_flashsale"))
+        .args([
+            "bench",
+            "limiter",
+            "--checks",
+            "2000",
+            "--concurrency",
+            "8",
+            "--redis-url",
+            &redis.url,
+            "--database-url",
+            &db.url,
+        ])
+        .env("FLASHSALE_STATE_DIR", home.path())
+        .output()
+        .expect("run flashsale bench limiter");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("redis-benchmark PING_MBULK"), "{stdout}");
+    assert!(stdout.contains("flashsale limiter check"), "{stdout}");
+}
