@@ -82,7 +82,12 @@ fn ms(d: Duration) -> String {
 }
 
 pub async fn run(args: &StatsArgs, settings: &Settings) -> Result<String, BenchError> {
-    let store = Store::open(&settings.database, &settings.pool).await?;
+    // Filling 10^7 rows and scanning them takes far longer than a purchase's statement timeout.
+    let pool = crate::config::PoolSettings {
+        statement_timeout: Duration::from_secs(1_800),
+        ..settings.pool
+    };
+    let store = Store::open(&settings.database, &pool).await?;
     let Store::Postgres(pg) = &store else {
         return Err(BenchError::Setup(
             "the stats benchmark needs a PostgreSQL DATABASE_URL".into(),
