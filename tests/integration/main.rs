@@ -8,6 +8,7 @@ mod batched;
 mod burst;
 mod cli;
 mod dashboard;
+mod dashboard_api;
 mod faults;
 mod hostile;
 mod http_admin;
