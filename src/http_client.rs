@@ -215,6 +215,11 @@ impl HttpPurchaser {
         &self.base
     }
 
+    /// Whether admin calls carry a bearer token.
+    pub fn has_admin_token(&self) -> bool {
+        self.admin_token.is_some()
+    }
+
     /// One purchase. The simulated client address goes in `X-Forwarded-For` (believed only by
     /// a server that lists us in `TRUSTED_PROXIES`); the strategy is the server's to choose.
     pub async fn purchase(&self, req: &PurchaseRequest<'_>) -> Outcome {
@@ -394,13 +399,60 @@ impl HttpPurchaser {
         })
     }
 
-    /// `/api/health`, healthy (200) or not (503): both are answers, not errors.
+    /// `/api/health`, healthy (200) or not (503): both are answers, not errors. Ours, or the
+    /// reference system's documented shape (see [`parse_health`]).
     pub async fn health(&self) -> Result<api::Health, ClientError> {
         match self.get(api::HEALTH, false).await? {
-            (StatusCode::OK | StatusCode::SERVICE_UNAVAILABLE, body) => Self::parse(&body),
+            (StatusCode::OK | StatusCode::SERVICE_UNAVAILABLE, body) => parse_health(&body),
             (status, body) => Err(Self::status_error(status, &body)),
         }
     }
+}
+
+/// A health report: ours, or the reference system's documented one
+/// (`{"status":"healthy","services":{"database":"up","redis":"up"}}`, or
+/// `{"status":"unhealthy","error":...}`), whose unknowns (which dependency is down, the
+/// strategy, the Redis policy) are left `unknown` or empty.
+pub fn parse_health(body: &[u8]) -> Result<api::Health, ClientError> {
+    #[derive(Deserialize)]
+    struct Services {
+        database: Option<String>,
+        redis: Option<String>,
+    }
+    #[derive(Deserialize)]
+    struct Reference {
+        status: String,
+        services: Option<Services>,
+        error: Option<String>,
+    }
+    let ours = serde_json::from_slice::<api::Health>(body);
+    let e = match ours {
+        Ok(h) => return Ok(h),
+        Err(e) => e,
+    };
+    let r: Reference =
+        serde_json::from_slice(body).map_err(|_| ClientError::Body(e.to_string()))?;
+    let healthy = r.status == "healthy";
+    let dependency = |status: Option<String>| api::Dependency {
+        status: status.unwrap_or_else(|| if healthy { "up" } else { "unknown" }.into()),
+        latency_ms: None,
+        error: None,
+    };
+    let services = r.services.unwrap_or(Services {
+        database: None,
+        redis: None,
+    });
+    Ok(api::Health {
+        success: healthy,
+        message: match r.error {
+            Some(e) => format!("{}: {e}", r.status),
+            None => r.status,
+        },
+        database: dependency(services.database),
+        redis: dependency(services.redis),
+        rate_limit_on_redis_down: String::new(),
+        strategy: String::new(),
+    })
 }
 
 #[cfg(test)]
@@ -475,6 +527,31 @@ mod tests {
             outcome_of(StatusCode::INTERNAL_SERVER_ERROR, &none, b"not json"),
             Outcome::Failed(_)
         ));
+    }
+
+    #[test]
+    fn health_reports_in_our_shape_and_the_references_are_read() {
+        let ours = br#"{"success":false,"message":"unhealthy: redis down",
+            "database":{"status":"up","latencyMs":0.4},
+            "redis":{"status":"down","error":"no answer to PING"},
+            "rateLimitOnRedisDown":"fail-open","strategy":"batched"}"#;
+        let h = parse_health(ours).expect("ours");
+        assert!(!h.success && h.redis.is_down() && h.strategy == "batched");
+        let reference = br#"{"status":"healthy","timestamp":"2026-11-25T06:42:52.523Z",
+            "services":{"database":"up","redis":"up"}}"#;
+        let h = parse_health(reference).expect("the reference's");
+        assert!(h.success);
+        assert_eq!(
+            (h.database.status.as_str(), h.redis.status.as_str()),
+            ("up", "up")
+        );
+        assert_eq!(h.strategy, "", "unknown");
+        let down = br#"{"status":"unhealthy","error":"connect ECONNREFUSED","timestamp":"x"}"#;
+        let h = parse_health(down).expect("the reference's, unhealthy");
+        assert!(!h.success);
+        assert_eq!(h.message, "unhealthy: connect ECONNREFUSED");
+        assert_eq!(h.database.status, "unknown");
+        assert!(matches!(parse_health(b"<html>"), Err(ClientError::Body(_))));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Samplers: one task per data source (stock, sales, pool, Redis), each sending owned snapshots
 //! over a channel, with at most one query in flight per source. A failing source reports the
 //! error and retries in [`RETRY`]; nothing here ever ends because a service is down. The core of
-//! the dashboard and of `dashboard --once --json`; it knows no terminal.
+//! the dashboard and of `dashboard --once --json`; it knows no terminal. [`api`] holds the same
+//! samplers over a deployment's HTTP API (`dashboard --api`).
 //!
 //! ```text
 //!  stock   ── products() every period ──────────────────────────┐
@@ -12,6 +13,7 @@
 //! ```
 
 pub mod alerts;
+pub mod api;
 pub mod redis;
 pub mod sales;
 
@@ -32,7 +34,7 @@ use crate::store::{AcquireStats, ActivityCount, PoolStatus, Store};
 
 pub use alerts::{Alert, Severity, Thresholds};
 pub use redis::{LatencySummary, RedisInfo, RedisSnapshot};
-pub use sales::{SalesSnapshot, SalesTally};
+pub use sales::{SalesCoverage, SalesSnapshot, SalesTally};
 
 /// How long a failed source waits before trying again.
 pub const RETRY: Duration = Duration::from_secs(2);
@@ -60,6 +62,8 @@ pub enum Source {
     Sales,
     Pool,
     Redis,
+    /// The server's own report (`/api/health`), over the API.
+    Health,
 }
 
 impl fmt::Display for Source {
@@ -69,6 +73,7 @@ impl fmt::Display for Source {
             Source::Sales => "sales",
             Source::Pool => "pool",
             Source::Redis => "redis",
+            Source::Health => "health",
         })
     }
 }
@@ -93,6 +98,14 @@ pub enum Update {
     Sales(SalesSnapshot),
     Pool(PoolSnapshot),
     Redis(RedisSnapshot),
+    /// The server's health report (over the API).
+    Health(crate::api::Health),
+    /// The source answered but keeps its data to itself (the admin statistics without the
+    /// admin token): not a failure, the reason is shown instead of the data.
+    Withheld {
+        source: Source,
+        reason: String,
+    },
     /// A query failed; the source tries again after `retry_in`.
     Failed {
         source: Source,
@@ -204,6 +217,7 @@ impl Monitor {
                 purchases_last_minute: None,
                 acquire: Some(&pool.acquire),
                 products: stock.as_deref().unwrap_or_default(),
+                server: None,
             },
             thresholds,
         );

@@ -29,6 +29,8 @@ pub mod ui;
 pub use runtime::run;
 
 #[cfg(test)]
+mod api_drive_tests;
+#[cfg(test)]
 mod drive_tests;
 #[cfg(test)]
 mod snapshot_tests;
@@ -37,6 +39,7 @@ use std::time::Duration;
 
 use crate::config::source::Section;
 use crate::config::{DatabaseTarget, Settings};
+use crate::http_client::HttpPurchaser;
 use crate::monitor::Thresholds;
 use state::Connection;
 
@@ -53,9 +56,27 @@ pub const RECONNECT: Duration = Duration::from_secs(2);
 pub enum DataSource {
     /// The database (and Redis) directly, purchases through the shared purchase module.
     Direct(Settings),
-    // `Api(url)`: the HTTP client's mode (`--api`) plugs in here: samplers over its endpoints,
-    // bursts with `Target::Http`. It needs the HTTP client, which is being written separately.
+    /// A deployment through its HTTP API alone (`--api`): samplers over its endpoints
+    /// ([`crate::monitor::api`]), bursts with `Target::Http`.
+    Api(ApiSource),
 }
+
+/// A deployment watched over its HTTP API.
+#[derive(Debug, Clone)]
+pub struct ApiSource {
+    /// The samplers' client (with the admin token, when one is set); bursts go to its URL
+    /// through clients of their own, sized to their concurrency.
+    pub client: HttpPurchaser,
+    /// The admin token and the largest quantity come from here; its database does not, unless
+    /// it was named explicitly (`database`).
+    pub settings: Settings,
+    /// The database named explicitly (`--database-url`, `DATABASE_URL`, config file): restocks
+    /// and the burst audit use it. `None`: the API alone, which has no restock.
+    pub database: Option<DatabaseTarget>,
+}
+
+/// How long any request of `--api` mode may take (samplers and burst purchases alike).
+pub const API_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Everything the dashboard needs to start, already validated.
 #[derive(Debug, Clone)]
@@ -126,5 +147,125 @@ pub fn connection(settings: &Settings, limiter: &str) -> Connection {
         redis: settings.redis_url.as_ref().map(ToString::to_string),
         limiter: limiter.to_string(),
         max_quantity: settings.max_quantity,
+        api: None,
+    }
+}
+
+/// The `--api` URL: `http://host[:port][/prefix]`, no query or fragment (paths are appended to
+/// it). `https://` is refused: the HTTP client is built without TLS, as for `burst --target`.
+pub fn parse_api_url(raw: &str) -> Result<url::Url, String> {
+    let text = raw.trim();
+    let url = url::Url::parse(text).map_err(|_| {
+        // Echoed only without credentials: a malformed URL defeats the masking of its parts.
+        if text.contains('@') {
+            "not a URL (expected http://host:port)".to_string()
+        } else {
+            format!("'{text}' is not a URL (expected http://host:port)")
+        }
+    })?;
+    match url.scheme() {
+        "http" => {}
+        "https" => {
+            return Err(
+                "https:// is not supported: flashsale's HTTP client is built without \
+                 TLS (like burst --target); use http:// to the server or to a local tunnel"
+                    .into(),
+            );
+        }
+        other => {
+            return Err(format!(
+                "unsupported scheme '{other}' (expected http://host:port)"
+            ));
+        }
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("a URL needs a host, e.g. http://127.0.0.1:3000".into());
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(
+            "expected a base URL without ?query or #fragment (paths are added to it)".into(),
+        );
+    }
+    Ok(url)
+}
+
+/// The URL as shown: any user name or password masked, no trailing slash.
+pub fn shown_api_url(url: &url::Url) -> String {
+    let auth = if url.username().is_empty() && url.password().is_none() {
+        ""
+    } else {
+        "***@"
+    };
+    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+    format!(
+        "{}://{auth}{}{port}{}",
+        url.scheme(),
+        url.host_str().unwrap_or_default(),
+        url.path().trim_end_matches('/')
+    )
+}
+
+/// What the header shows about a deployment watched over its API.
+pub fn api_connection(source: &ApiSource) -> Connection {
+    let (url, short) = match url::Url::parse(source.client.base_url()) {
+        Ok(u) => (
+            shown_api_url(&u),
+            format!(
+                "{}:{}",
+                u.host_str().unwrap_or_default(),
+                u.port_or_known_default().unwrap_or(80)
+            ),
+        ),
+        Err(_) => {
+            let shown = crate::redact::redact_url(source.client.base_url());
+            (shown.clone(), shown)
+        }
+    };
+    Connection {
+        backend: source.settings.database.kind(),
+        database: url.clone(),
+        short,
+        embedded: false,
+        redis: None,
+        limiter: "the server's".into(),
+        max_quantity: source.settings.max_quantity,
+        api: Some(state::ApiLink {
+            url,
+            database: source.database.as_ref().map(ToString::to_string),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_urls_are_http_base_urls() {
+        assert!(parse_api_url("http://127.0.0.1:3000").is_ok());
+        assert!(parse_api_url(" http://sale.internal/api-gw/ ").is_ok());
+        let e = parse_api_url("https://sale.example.com").expect_err("no TLS");
+        assert!(
+            e.contains("https:// is not supported") && e.contains("TLS"),
+            "{e}"
+        );
+        assert!(!e.contains('\n'), "one line: {e}");
+        assert!(
+            parse_api_url("ftp://x")
+                .expect_err("scheme")
+                .contains("'ftp'")
+        );
+        assert!(parse_api_url("127.0.0.1:3000").is_err());
+        assert!(parse_api_url("http://h:1/?token=x").is_err());
+        let e = parse_api_url("http//u:hunter2@h").expect_err("not a URL");
+        assert!(!e.contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn the_shown_url_masks_credentials() {
+        let u = parse_api_url("http://ops:hunter2@10.0.0.5:3000/").expect("valid");
+        assert_eq!(shown_api_url(&u), "http://***@10.0.0.5:3000");
+        let u = parse_api_url("http://sale.internal/gw/").expect("valid");
+        assert_eq!(shown_api_url(&u), "http://sale.internal/gw");
     }
 }

@@ -43,6 +43,11 @@ pub struct DashboardArgs {
     /// naive bursts pause this long between read and write, widening the race (demos).
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub naive_delay_ms: Option<u64>,
+    /// Watch a deployment through its HTTP API alone (http://host:port): stock, statistics
+    /// (with ADMIN_TOKEN when the server has one) and health; bursts go over HTTP. Restocks and
+    /// the burst audit need --database-url as well.
+    #[arg(long, value_name = "URL")]
+    pub api: Option<String>,
 }
 
 impl Default for DashboardArgs {
@@ -55,6 +60,7 @@ impl Default for DashboardArgs {
             color: "auto".into(),
             refresh: Duration::from_secs(1),
             naive_delay_ms: None,
+            api: None,
         }
     }
 }
@@ -83,8 +89,18 @@ pub async fn run(settings: &Settings, layer: &Layer, args: &DashboardArgs) -> u8
             }
         }
     };
+    let source = match &args.api {
+        None => crate::tui::DataSource::Direct(settings.clone()),
+        Some(raw) => match api_source(raw, settings, layer) {
+            Ok(source) => crate::tui::DataSource::Api(source),
+            Err(e) => {
+                eprintln!("flashsale: error: --api: {e}");
+                return exit::USAGE;
+            }
+        },
+    };
     let opts = crate::tui::Options {
-        source: crate::tui::DataSource::Direct(settings.clone()),
+        source,
         read_only: args.read_only,
         theme: args.theme.clone(),
         color,
@@ -103,7 +119,38 @@ pub async fn run(settings: &Settings, layer: &Layer, args: &DashboardArgs) -> u8
     };
     let terminal = std::io::stdout().is_terminal();
     if args.once || args.json || !terminal {
-        return crate::tui::headless::print_once(settings, &thresholds).await;
+        return match &opts.source {
+            crate::tui::DataSource::Direct(_) => {
+                crate::tui::headless::print_once(settings, &thresholds).await
+            }
+            crate::tui::DataSource::Api(source) => {
+                crate::tui::headless::print_once_api(source, &thresholds).await
+            }
+        };
     }
     crate::tui::run(opts).await
+}
+
+/// The `--api` source: the URL checked, the admin token from the settings, and the database
+/// only when one was named explicitly (as `burst --target` decides whether to audit).
+fn api_source(
+    raw: &str,
+    settings: &Settings,
+    layer: &Layer,
+) -> Result<crate::tui::ApiSource, String> {
+    let url = crate::tui::parse_api_url(raw)?;
+    // Few connections: the samplers keep at most three requests (and eight stock reads during
+    // a poll) in flight; bursts get clients of their own.
+    let mut client =
+        crate::http_client::HttpPurchaser::new(url.as_str(), 8, crate::tui::API_TIMEOUT)
+            .map_err(|e| e.to_string())?;
+    if let Some(token) = &settings.admin_token {
+        client = client.with_admin_token(token.clone());
+    }
+    let database_given = layer.get(crate::config::keys::DATABASE_URL).is_some();
+    Ok(crate::tui::ApiSource {
+        client,
+        settings: settings.clone(),
+        database: database_given.then(|| settings.database.clone()),
+    })
 }

@@ -61,11 +61,27 @@ pub struct Inputs<'a> {
     pub purchases_last_minute: Option<(u64, u64)>,
     pub acquire: Option<&'a AcquireStats>,
     pub products: &'a [Product],
+    /// The server's health report, when watching over its API.
+    pub server: Option<&'a crate::api::Health>,
 }
 
 /// Every alert that fires, most severe first.
 pub fn evaluate(inputs: &Inputs<'_>, t: &Thresholds) -> Vec<Alert> {
     let mut out = Vec::new();
+    if let Some(h) = inputs.server {
+        for (key, name, dep) in [
+            ("server-database-down", "its database", &h.database),
+            ("server-redis-down", "Redis", &h.redis),
+        ] {
+            if dep.is_down() {
+                out.push(Alert {
+                    key: key.into(),
+                    severity: Severity::Critical,
+                    message: format!("the server reports {name} down"),
+                });
+            }
+        }
+    }
     if let Some(r) = inputs.redis {
         if let Some(since) = r.down_since {
             out.push(Alert {
@@ -166,6 +182,7 @@ mod tests {
             purchases_last_minute: Some((1, 100)),
             acquire: Some(&acquire),
             products: &products,
+            server: None,
         };
         assert!(evaluate(&inputs, &Thresholds::default()).is_empty());
     }
@@ -190,6 +207,7 @@ mod tests {
             purchases_last_minute: Some((6, 100)),
             acquire: Some(&acquire),
             products: &products,
+            server: None,
         };
         let keys: Vec<String> = evaluate(&inputs, &Thresholds::default())
             .into_iter()
@@ -219,6 +237,7 @@ mod tests {
             purchases_last_minute: None,
             acquire: Some(&acquire),
             products: &[],
+            server: None,
         };
         assert!(evaluate(&inputs, &Thresholds::default()).is_empty());
     }
@@ -237,5 +256,39 @@ mod tests {
         let alerts = evaluate(&inputs, &t);
         assert_eq!(alerts.len(), 1);
         assert_eq!(alerts[0].message, "low stock: P1 has 9 left");
+    }
+
+    #[test]
+    fn what_the_server_reports_down_is_critical() {
+        let dep = |status: &str| crate::api::Dependency {
+            status: status.into(),
+            latency_ms: None,
+            error: None,
+        };
+        let health = crate::api::Health {
+            success: false,
+            message: "unhealthy: redis down".into(),
+            database: dep("up"),
+            redis: dep("down"),
+            rate_limit_on_redis_down: "fail-open".into(),
+            strategy: "batched".into(),
+        };
+        let inputs = Inputs {
+            server: Some(&health),
+            ..Inputs::default()
+        };
+        let alerts = evaluate(&inputs, &Thresholds::default());
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].severity, Severity::Critical);
+        assert_eq!(alerts[0].message, "the server reports Redis down");
+        let healthy = crate::api::Health {
+            redis: dep("not configured"),
+            ..health
+        };
+        let inputs = Inputs {
+            server: Some(&healthy),
+            ..Inputs::default()
+        };
+        assert!(evaluate(&inputs, &Thresholds::default()).is_empty());
     }
 }

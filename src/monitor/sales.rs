@@ -48,6 +48,17 @@ pub struct DaySales {
     pub units: i64,
 }
 
+/// What a [`SalesSnapshot`]'s products cover.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SalesCoverage {
+    /// Every product that sold, with its revenue (counted from the orders).
+    #[default]
+    AllProducts,
+    /// Only the server's top products, without their revenue (its statistics over the API);
+    /// any other product's sales are unknown, not zero.
+    TopProducts,
+}
+
 /// What the sales panes show, as of one poll.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
 #[serde(rename_all = "camelCase")]
@@ -64,6 +75,26 @@ pub struct SalesSnapshot {
     pub watching_ids: usize,
     /// Ids given up on after [`GAP_TTL`] (or to stay within [`MAX_MISSING`]).
     pub given_up_ids: u64,
+    #[serde(skip)]
+    pub coverage: SalesCoverage,
+}
+
+impl SalesSnapshot {
+    /// The sales of product `id`: `None` when they are not known (not among the top products
+    /// the server lists), zero when it sold nothing.
+    pub fn of(&self, id: i32) -> Option<ProductSales> {
+        let zero = ProductSales {
+            product_id: id,
+            units: 0,
+            revenue: crate::money::Money::ZERO,
+            units_last_minute: 0,
+        };
+        match self.products.iter().find(|p| p.product_id == id) {
+            Some(p) => Some(*p),
+            None if self.coverage == SalesCoverage::AllProducts => Some(zero),
+            None => None,
+        }
+    }
 }
 
 /// The running aggregate. Pure: every method takes the time, none does I/O.
@@ -244,6 +275,7 @@ impl SalesTally {
             watermark: self.high,
             watching_ids: self.missing.len(),
             given_up_ids: self.given_up,
+            coverage: SalesCoverage::AllProducts,
         }
     }
 }

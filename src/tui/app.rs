@@ -15,7 +15,7 @@ use super::event::Event;
 use super::keymap::Keymap;
 use super::state::editor::EditOutcome;
 use super::state::{
-    BurstPhase, BurstRequest, Confirm, Editor, Level, Notice, Overlay, Pane, Pending,
+    BurstPhase, BurstRequest, Confirm, Editor, Field, Level, Notice, Overlay, Pane, Pending,
     REFRESH_STEPS, State,
 };
 use super::theme::{Theme, ThemeSet};
@@ -78,20 +78,27 @@ impl App {
                 retry_in_secs,
             } => {
                 if s.connect_error.as_ref().map(|(e, _)| e) != Some(&error) {
-                    s.log.push(
-                        wall,
-                        Level::Error,
-                        format!("cannot open the database: {error}"),
-                    );
+                    // Over the API the error says it already ("API unreachable: ...").
+                    let text = if s.over_api() {
+                        error.clone()
+                    } else {
+                        format!("cannot open the database: {error}")
+                    };
+                    s.log.push(wall, Level::Error, text);
                 }
                 s.connect_error = Some((error, retry_in_secs));
             }
             Event::Connected => {
                 s.connect_error = None;
                 s.connected = true;
-                let what = format!("connected to {}", s.conn.database);
+                let what = if s.over_api() {
+                    format!("watching {} over its API", s.conn.database)
+                } else {
+                    format!("connected to {}", s.conn.database)
+                };
                 s.log.push(wall, Level::Ok, what);
             }
+            Event::Note(level, text) => s.log.push(wall, level, text),
             Event::BurstProgress(p) => self.progress(p),
             Event::BurstFinished(result) => self.finished(result),
             Event::Restocked(Ok((id, stock))) => {
@@ -246,6 +253,17 @@ impl App {
                 _ => {}
             },
             Action::Fire => self.fire(effects),
+            Action::CycleStrategy if s.over_api() => {
+                let text = match s.server_strategy() {
+                    Some(name) => format!(
+                        "the strategy is the server's ({name}): it cannot be changed over the API"
+                    ),
+                    None => {
+                        "the strategy is the server's: it cannot be changed over the API".into()
+                    }
+                };
+                self.notice(Level::Info, text);
+            }
             Action::CycleStrategy => {
                 let next = s.burst.params.strategy.next();
                 s.burst.params.strategy = next;
@@ -262,10 +280,29 @@ impl App {
                 if s.burst.is_running() {
                     return self.notice(Level::Warn, "a burst is running (Esc cancels it)");
                 }
-                s.burst.editor = Some(Editor::new(&s.burst.params, s.conn.max_quantity));
+                let editor = Editor::new(&s.burst.params, s.conn.max_quantity);
+                // Over the API the server's strategy applies: no field to pretend otherwise.
+                s.burst.editor = Some(if s.over_api() {
+                    editor.without(Field::Strategy)
+                } else {
+                    editor
+                });
                 s.focus = Pane::Burst;
             }
             Action::Restock => {
+                let database = match &s.conn.api {
+                    None => s.conn.short.clone(),
+                    Some(api) => match &api.database {
+                        Some(db) => format!("{db} (--database-url)"),
+                        None => {
+                            return self.notice(
+                                Level::Warn,
+                                "restock needs the database: the API has none (start with \
+                                 --database-url to restock)",
+                            );
+                        }
+                    },
+                };
                 let Some(p) = s.selected_product() else {
                     return self.notice(Level::Warn, "no product selected");
                 };
@@ -274,7 +311,7 @@ impl App {
                     title: "Restock".into(),
                     lines: vec![
                         format!("Set the stock of {} (#{}) to {stock}?", p.name, p.id),
-                        format!("It is {} now. Database: {}", p.stock, s.conn.short),
+                        format!("It is {} now. Database: {database}", p.stock),
                     ],
                     on_yes: Pending::Restock {
                         product_id: p.id,
@@ -329,7 +366,12 @@ impl App {
             );
         }
         if !s.connected {
-            return self.notice(Level::Warn, "not connected to the database yet");
+            let what = if s.over_api() {
+                "the API"
+            } else {
+                "the database"
+            };
+            return self.notice(Level::Warn, format!("not connected to {what} yet"));
         }
         if s.burst.is_running() {
             return self.notice(Level::Warn, "a burst is already running (Esc cancels it)");
@@ -345,18 +387,28 @@ impl App {
         if s.conn.embedded {
             return self.carry_out(Pending::Burst(request), effects);
         }
+        let strategy = match (&s.conn.api, s.server_strategy()) {
+            (None, _) => format!("strategy {}", request.params.strategy.label()),
+            (Some(_), Some(name)) => format!("the server's strategy ({name})"),
+            (Some(_), None) => "the server's strategy".to_string(),
+        };
         let mut lines = vec![
             format!(
-                "{} purchases of {} (#{}) at concurrency {}, strategy {}",
+                "{} purchases of {} (#{}) at concurrency {}, {strategy}",
                 request.params.buyers,
                 request.product_name,
                 request.product_id,
                 request.params.concurrency,
-                request.params.strategy.label()
             ),
             format!("against {} — these are real orders.", s.conn.database),
         ];
-        if request.params.strategy.is_unsafe() {
+        if let Some(api) = &s.conn.api {
+            lines.push(match &api.database {
+                Some(db) => format!("Over HTTP; audited against {db}."),
+                None => "Over HTTP; not audited (no --database-url).".to_string(),
+            });
+        }
+        if request.params.strategy.is_unsafe() && !s.over_api() {
             lines.push("naive is UNSAFE: expect an oversell.".into());
         }
         self.state.overlay = Some(Overlay::Confirm(Confirm {
@@ -373,9 +425,10 @@ impl App {
                 if s.burst.is_running() {
                     return self.notice(Level::Warn, "a burst is already running");
                 }
+                let over_api = s.over_api();
                 s.log.push(
                     s.wall,
-                    if request.params.strategy.is_unsafe() {
+                    if request.params.strategy.is_unsafe() && !over_api {
                         Level::Warn
                     } else {
                         Level::Info
@@ -384,7 +437,11 @@ impl App {
                         "burst started: {} buyers on {}, {}",
                         request.params.buyers,
                         request.product_name,
-                        request.params.strategy.label()
+                        if over_api {
+                            "over HTTP".to_string()
+                        } else {
+                            request.params.strategy.label().to_string()
+                        }
                     ),
                 );
                 s.burst.throughput.clear();

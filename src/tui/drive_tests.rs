@@ -15,20 +15,20 @@ use super::ui;
 use crate::monitor::{Source, Update};
 use crate::purchase::Strategy;
 
-fn key(code: KeyCode) -> Event {
+pub(super) fn key(code: KeyCode) -> Event {
     Event::Key(KeyEvent::new(code, KeyModifiers::NONE))
 }
 
-fn ch(c: char) -> Event {
+pub(super) fn ch(c: char) -> Event {
     key(KeyCode::Char(c))
 }
 
-fn send(app: &mut App, ev: Event) -> Vec<Effect> {
+pub(super) fn send(app: &mut App, ev: Event) -> Vec<Effect> {
     let (now, wall) = (app.state.now, app.state.wall);
     app.update(ev, now, wall)
 }
 
-fn draw(app: &App, w: u16, h: u16) -> String {
+pub(super) fn draw(app: &App, w: u16, h: u16) -> String {
     let mut term = Terminal::new(TestBackend::new(w, h)).expect("test terminal");
     term.draw(|f| ui::draw(f, &app.state, app.theme(), &app.keymap))
         .expect("draw");
@@ -36,7 +36,7 @@ fn draw(app: &App, w: u16, h: u16) -> String {
 }
 
 /// Every key a user might press, bound or not.
-fn all_keys() -> Vec<Event> {
+pub(super) fn all_keys() -> Vec<Event> {
     let mut keys: Vec<Event> = "qQ?bBeEsSrRtT +-=jkhlyYnNx0159.aZ/\\"
         .chars()
         .map(ch)

@@ -3,6 +3,7 @@
 
 use crossterm::event::KeyEvent;
 
+use super::state::Level;
 use crate::burst::{BurstReport, Progress};
 use crate::monitor::Update;
 
@@ -28,6 +29,9 @@ pub enum Event {
     Restocked(Result<(i32, i32), String>),
     /// SIGTERM, SIGINT or SIGHUP: leave cleanly.
     Signal(&'static str),
+    /// Something for the events pane from the runtime (the `--database-url` of `--api` mode
+    /// opening or failing to).
+    Note(Level, String),
 }
 
 impl From<Update> for Event {

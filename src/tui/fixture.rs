@@ -9,11 +9,14 @@ use super::app::App;
 use super::keymap::Keymap;
 use super::state::{BurstPhase, BurstRequest, Connection, Level, State};
 use super::theme::{ColorMode, ThemeSet};
+use crate::api::{Dependency, Health};
 use crate::audit::Audit;
 use crate::burst::{BurstReport, Counts, Latency, Progress, StopReason};
 use crate::config::BackendKind;
 use crate::model::Product;
+use crate::model::{DayRevenue, Stats, TopProduct};
 use crate::money::Money;
+use crate::monitor::api::sales_from_stats;
 use crate::monitor::{
     LatencySummary, PoolSnapshot, RedisInfo, RedisSnapshot, SalesSnapshot, Update,
     sales::{DaySales, ProductSales},
@@ -37,6 +40,7 @@ pub fn embedded() -> Connection {
         redis: None,
         limiter: "5 per user, 10 per IP per 1 min (in-process limiter)".into(),
         max_quantity: 10,
+        api: None,
     }
 }
 
@@ -50,6 +54,7 @@ pub fn postgres() -> Connection {
         limiter: "5 per user, 10 per IP per 1 min (redis, fail-open when down, timeout 250 ms)"
             .into(),
         max_quantity: 10,
+        api: None,
     }
 }
 
@@ -102,6 +107,7 @@ pub fn sales() -> SalesSnapshot {
         watermark: 79,
         watching_ids: 0,
         given_up_ids: 0,
+        coverage: crate::monitor::SalesCoverage::AllProducts,
     }
 }
 
@@ -275,12 +281,59 @@ pub fn finished(app: &mut App, oversold: bool) {
     } else {
         Strategy::Atomic
     };
+    let report = report(oversold);
+    let audit = report.audit.unwrap_or_default();
+    let purchased = report.purchased;
+    let s = &mut app.state;
+    s.burst.throughput = (0..40).map(|i| 300 + (i * 29 % 13) * 30).collect();
+    s.burst.params.strategy = strategy;
+    s.burst.phase = BurstPhase::Finished {
+        request: request(strategy),
+        report: Box::new(report),
+        at: wall(),
+    };
+    let verdict = if oversold {
+        audit.verdict()
+    } else {
+        "audit OK".into()
+    };
+    s.log.push(
+        wall(),
+        if oversold { Level::Error } else { Level::Ok },
+        format!("burst finished: {verdict}; {purchased} purchased of 200, 485/s"),
+    );
+    s.focus = super::state::Pane::Burst;
+}
+
+/// A burst sent over HTTP (`--api` without `--database-url`) finished: its report comes in as
+/// the runtime delivers it, unaudited.
+pub fn finished_over_http(app: &mut App) {
+    running(app, Strategy::default());
+    let mut report = report(false);
+    report.strategy = None;
+    report.target = "http://sale.internal:3000".into();
+    report.audit = None;
+    report.audit_error = Some("no database access to audit against".into());
+    app.update(
+        super::event::Event::BurstFinished(Ok(Box::new(report))),
+        app.state.now,
+        wall(),
+    );
+}
+
+/// The report of a finished burst of 200 on stock 15: honest, or naive (oversold by 38).
+pub fn report(oversold: bool) -> BurstReport {
+    let strategy = if oversold {
+        Strategy::Naive
+    } else {
+        Strategy::Atomic
+    };
     let (audit, purchased) = if oversold {
         (Audit::compute(15, 0, 53, 0, 0), 53)
     } else {
         (Audit::compute(15, 0, 15, 0, 0), 15)
     };
-    let report = BurstReport {
+    BurstReport {
         strategy: Some(strategy),
         unsafe_strategy: strategy.is_unsafe(),
         target: "in-process sqlite".into(),
@@ -310,26 +363,7 @@ pub fn finished(app: &mut App, oversold: bool) {
         user_prefix: "burst-1-".into(),
         seed: 7,
         latency_histogram: Vec::new(),
-    };
-    let s = &mut app.state;
-    s.burst.throughput = (0..40).map(|i| 300 + (i * 29 % 13) * 30).collect();
-    s.burst.params.strategy = strategy;
-    s.burst.phase = BurstPhase::Finished {
-        request: request(strategy),
-        report: Box::new(report),
-        at: wall(),
-    };
-    let verdict = if oversold {
-        audit.verdict()
-    } else {
-        "audit OK".into()
-    };
-    s.log.push(
-        wall(),
-        if oversold { Level::Error } else { Level::Ok },
-        format!("burst finished: {verdict}; {purchased} purchased of 200, 485/s"),
-    );
-    s.focus = super::state::Pane::Burst;
+    }
 }
 
 /// The database stopped answering 12 s ago: panes keep their last data, marked stale.
@@ -352,4 +386,106 @@ pub fn database_down(app: &mut App, t0: Instant) {
             wall(),
         );
     }
+}
+
+/// A deployment watched over its API; `database` is the `--database-url` given, if any.
+pub fn api(database: Option<&str>) -> Connection {
+    Connection {
+        backend: BackendKind::Sqlite,
+        database: "http://sale.internal:3000".into(),
+        short: "sale.internal:3000".into(),
+        embedded: false,
+        redis: None,
+        limiter: "the server's".into(),
+        max_quantity: 10,
+        api: Some(super::state::ApiLink {
+            url: "http://sale.internal:3000".into(),
+            database: database.map(str::to_string),
+        }),
+    }
+}
+
+/// `/api/admin/stats` as the server sends it: the fixture's sales, top three only.
+pub fn stats() -> Stats {
+    let s = sales();
+    Stats {
+        total_revenue: s.total_revenue,
+        total_units_sold: s.total_units_sold,
+        top_products: s
+            .products
+            .iter()
+            .take(crate::model::TOP_PRODUCTS)
+            .map(|p| TopProduct {
+                id: p.product_id,
+                name: format!("#{}", p.product_id),
+                total_sold: p.units,
+                revenue: Money::ZERO,
+            })
+            .collect(),
+        revenue_by_day: s
+            .revenue_by_day
+            .iter()
+            .map(|d| DayRevenue {
+                date: d.date.clone(),
+                revenue: d.revenue,
+                units: 0,
+            })
+            .collect(),
+    }
+}
+
+/// `/api/health`: the database up, Redis as `redis` says (`up`, `down`, `not configured`).
+pub fn health(redis: &str) -> Health {
+    let dep = |status: &str, ms: f64| Dependency {
+        status: status.into(),
+        latency_ms: (status == "up").then_some(ms),
+        error: (status == "down").then(|| "no answer to PING".into()),
+    };
+    Health {
+        success: redis != "down",
+        message: if redis == "down" {
+            "unhealthy: redis down".into()
+        } else {
+            "healthy".into()
+        },
+        database: dep("up", 0.42),
+        redis: dep(redis, 0.18),
+        rate_limit_on_redis_down: "fail-open".into(),
+        strategy: "batched".into(),
+    }
+}
+
+/// An app watching over the API at `t0`: stock, two statistics polls half a minute apart (so
+/// the top products have sell rates) and a healthy server with Redis.
+pub fn app_api(database: Option<&str>, t0: Instant, theme: &str) -> App {
+    let themes = ThemeSet::embedded(ColorMode::TrueColor);
+    let mut state = State::new(api(database), t0, wall(), Utc.fix());
+    state.theme = themes.index_of(theme).unwrap_or(0);
+    let mut app = App::new(state, Keymap::default(), themes);
+    let w = wall() - chrono::Duration::seconds(40);
+    app.update(super::event::Event::Connected, t0, w);
+    // Half a minute earlier the stock was higher by the direct fixture's last-minute sales:
+    // the same sell rates, read off the stock polls.
+    let earlier = t0.checked_sub(Duration::from_secs(30)).unwrap_or(t0);
+    let before: Vec<Product> = products()
+        .into_iter()
+        .map(|p| Product {
+            stock: p.stock + sales().of(p.id).map_or(0, |s| s.units_last_minute as i32),
+            ..p
+        })
+        .collect();
+    app.update(Update::Stock(before).into(), earlier, w);
+    for update in [
+        Update::Stock(products()),
+        Update::Sales(sales_from_stats(&stats())),
+        Update::Health(health("up")),
+    ] {
+        app.update(update.into(), t0, w);
+    }
+    for (id, start) in [(1, 100), (2, 25), (3, 15), (4, 8), (5, 30)] {
+        app.state.start_stock.insert(id, start);
+    }
+    app.state.now = t0;
+    app.state.wall = wall();
+    app
 }

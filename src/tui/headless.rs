@@ -115,6 +115,42 @@ pub async fn print_once(settings: &Settings, thresholds: &Thresholds) -> u8 {
     }
 }
 
+/// One snapshot over the API, with where it was taken.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiOnceReport {
+    /// The API's base URL, credentials masked.
+    pub api: String,
+    pub thresholds: Thresholds,
+    #[serde(flatten)]
+    pub snapshot: crate::monitor::api::ApiSnapshot,
+}
+
+/// Prints the snapshot taken over the API as JSON; exit 0 when every source answered and the
+/// server reports itself healthy, 1 otherwise (the JSON is printed either way).
+pub async fn print_once_api(source: &crate::tui::ApiSource, thresholds: &Thresholds) -> u8 {
+    let monitor = crate::monitor::api::ApiMonitor::new(source.client.clone());
+    let report = ApiOnceReport {
+        api: crate::tui::api_connection(source).database,
+        thresholds: *thresholds,
+        snapshot: monitor.snapshot_once(thresholds).await,
+    };
+    match serde_json::to_string_pretty(&report) {
+        Ok(text) => {
+            println!("{text}");
+            if report.snapshot.all_well() {
+                exit::OK
+            } else {
+                exit::ERROR
+            }
+        }
+        Err(e) => {
+            eprintln!("flashsale: error: {e}");
+            exit::ERROR
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

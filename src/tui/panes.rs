@@ -78,8 +78,11 @@ impl<'a> Ctx<'a> {
         out
     }
 
-    /// The text shown while a source has never answered.
+    /// The text shown while a source has never answered, or withholds its data.
     pub fn waiting<T>(&self, sampled: &Sampled<T>) -> Line<'a> {
+        if let Some(reason) = &sampled.withheld {
+            return Line::styled(reason.clone(), self.theme.info);
+        }
         match &sampled.error {
             Some(e) => Line::from(vec![
                 Span::styled("no data: ", self.theme.warn),
@@ -87,6 +90,36 @@ impl<'a> Ctx<'a> {
             ]),
             None => Line::styled("waiting for the first sample…", self.theme.muted),
         }
+    }
+}
+
+/// What panes that need direct access say over the API (`--api`).
+pub const NEEDS_DIRECT: &str = "watching over the API";
+
+/// A dependency as the server's health report gives it: `up 0.42 ms`, `DOWN since 12:33:41`,
+/// `not configured`; styled for what it says.
+pub fn dependency<'a>(
+    ctx: &Ctx<'a>,
+    dep: &crate::api::Dependency,
+    down_since: Option<chrono::DateTime<chrono::Utc>>,
+) -> Span<'a> {
+    let t = ctx.theme;
+    match dep.status.as_str() {
+        "up" => Span::styled(
+            match dep.latency_ms {
+                Some(ms) => format!("up {} ms", format::ms(ms)),
+                None => "up".into(),
+            },
+            t.ok,
+        ),
+        "down" => Span::styled(
+            match down_since {
+                Some(since) => format!("DOWN since {}", ctx.state.local(since).format("%H:%M:%S")),
+                None => "DOWN".into(),
+            },
+            t.critical,
+        ),
+        other => Span::styled(other.to_string(), t.info),
     }
 }
 

@@ -1,19 +1,24 @@
 //! The dashboard's runtime: opens the database (retrying), starts the samplers, reads the
 //! terminal and signals, and runs the one loop: drain events, update, carry out effects, draw
-//! at most every [`FRAME`](super::FRAME) when something changed.
+//! at most every [`FRAME`](super::FRAME) when something changed. Over the API (`--api`), `api.rs`
+//! reaches the server and opens the optional database instead.
+
+mod api;
 
 use std::time::Duration;
 
 use chrono::Utc;
 use futures::StreamExt;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::app::{App, Effect};
 use super::event::Event;
 use super::state::State;
-use super::{DataSource, FRAME, Options, RECONNECT, connection, prepare, terminal, ui};
+use super::{
+    DataSource, FRAME, Options, RECONNECT, api_connection, connection, prepare, terminal, ui,
+};
 use crate::burst::{self, Target};
 use crate::cli::exit;
 use crate::config::{DatabaseTarget, PoolSettings, Settings};
@@ -22,17 +27,13 @@ use crate::purchase::{Purchaser, RaceHook};
 use crate::ratelimit::RateLimiter;
 use crate::store::Store;
 
-/// What the runtime holds once the database is open.
-struct Services {
-    store: Store,
-}
-
-/// Opens the database, retrying every [`RECONNECT`]; starts the samplers once it is open.
+/// Opens the database, retrying every [`RECONNECT`]; starts the samplers once it is open and
+/// hands the store over `done`.
 async fn connect(
     settings: Settings,
     tx: mpsc::Sender<Event>,
     control: watch::Receiver<Control>,
-    done: oneshot::Sender<Services>,
+    done: mpsc::Sender<Store>,
 ) {
     loop {
         match Store::open(&settings.database, &settings.pool).await {
@@ -62,7 +63,7 @@ async fn connect(
                 // The tasks end by themselves when the event channel closes.
                 let _tasks = monitor.spawn(tx.clone(), control);
                 let _ = tx.send(Event::Connected).await;
-                let _ = done.send(Services { store });
+                let _ = done.send(store).await;
                 return;
             }
             Err(e) => {
@@ -125,26 +126,28 @@ pub async fn run(opts: Options) -> u8 {
             return exit::USAGE;
         }
     };
-    let DataSource::Direct(settings) = opts.source.clone();
-    let limiter = match RateLimiter::new(settings.limits.clone(), settings.redis_url.as_ref()) {
-        Ok(l) => l.describe(),
-        Err(e) => {
-            eprintln!("flashsale: error: {e}");
-            return exit::ERROR;
+    let (conn, strategy) = match &opts.source {
+        DataSource::Direct(settings) => {
+            match RateLimiter::new(settings.limits.clone(), settings.redis_url.as_ref()) {
+                Ok(l) => (connection(settings, &l.describe()), Some(settings.strategy)),
+                Err(e) => {
+                    eprintln!("flashsale: error: {e}");
+                    return exit::ERROR;
+                }
+            }
         }
+        // The server applies its own strategy; ours stays at the default, unused.
+        DataSource::Api(source) => (api_connection(source), None),
     };
     let tz = *chrono::Local::now().offset();
-    let mut state = State::new(
-        connection(&settings, &limiter),
-        std::time::Instant::now(),
-        Utc::now(),
-        tz,
-    );
+    let mut state = State::new(conn, std::time::Instant::now(), Utc::now(), tz);
     state.read_only = opts.read_only;
     state.refresh = opts.refresh;
     state.thresholds = thresholds;
     state.theme = theme;
-    state.burst.params.strategy = settings.strategy;
+    if let Some(strategy) = strategy {
+        state.burst.params.strategy = strategy;
+    }
     let mut app = App::new(state, keymap, themes);
 
     let mut term = match terminal::TerminalGuard::enter() {
@@ -159,18 +162,24 @@ pub async fn run(opts: Options) -> u8 {
         paused: false,
         period: opts.refresh,
     });
-    let (services_tx, mut services_rx) = oneshot::channel();
+    // The store, once open: the database directly, or the one given with `--api`.
+    let (store_tx, mut store_rx) = mpsc::channel::<Store>(1);
     let mut tasks = vec![
         tokio::spawn(read_input(tx.clone())),
         tokio::spawn(signals(tx.clone())),
-        tokio::spawn(connect(
-            settings.clone(),
-            tx.clone(),
-            control_rx,
-            services_tx,
-        )),
+        match &opts.source {
+            DataSource::Direct(settings) => {
+                tokio::spawn(connect(settings.clone(), tx.clone(), control_rx, store_tx))
+            }
+            DataSource::Api(source) => tokio::spawn(api::connect(
+                source.clone(),
+                tx.clone(),
+                control_rx,
+                store_tx,
+            )),
+        },
     ];
-    let mut services: Option<Services> = None;
+    let mut store: Option<Store> = None;
     let mut burst_cancel: Option<CancellationToken> = None;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -190,18 +199,14 @@ pub async fn run(opts: Options) -> u8 {
                 }
             }
             _ = tick.tick() => events.push(Event::Tick),
-            s = &mut services_rx, if services.is_none() => {
-                if let Ok(s) = s {
-                    services = Some(s);
-                }
-            }
+            Some(s) = store_rx.recv(), if store.is_none() => store = Some(s),
             _ = tokio::time::sleep_until(due), if dirty => {}
         }
         for ev in events {
             dirty = true;
             let effects = app.update(ev, std::time::Instant::now(), Utc::now());
             for effect in effects {
-                carry_out(effect, &services, &settings, &opts, &tx, &mut burst_cancel);
+                carry_out(effect, store.as_ref(), &opts, &tx, &mut burst_cancel);
             }
         }
         control_tx.send_if_modified(|c| {
@@ -237,8 +242,8 @@ pub async fn run(opts: Options) -> u8 {
     for t in &mut tasks {
         t.abort();
     }
-    if let Some(s) = services {
-        let _ = tokio::time::timeout(Duration::from_secs(1), s.store.close()).await;
+    if let Some(s) = store {
+        let _ = tokio::time::timeout(Duration::from_secs(1), s.close()).await;
     }
     app.state.quit.unwrap_or(exit::OK)
 }
@@ -246,52 +251,32 @@ pub async fn run(opts: Options) -> u8 {
 /// Starts what an effect asks for; results come back as events.
 fn carry_out(
     effect: Effect,
-    services: &Option<Services>,
-    settings: &Settings,
+    store: Option<&Store>,
     opts: &Options,
     tx: &mpsc::Sender<Event>,
     burst_cancel: &mut Option<CancellationToken>,
 ) {
     let tx = tx.clone();
-    let Some(services) = services else {
-        let error = "not connected to the database yet".to_string();
+    let refuse = |event: Event| {
+        let tx = tx.clone();
         tokio::spawn(async move {
-            let _ = match effect {
-                Effect::StartBurst(_) => tx.send(Event::BurstFinished(Err(error))).await,
-                Effect::Restock { .. } => tx.send(Event::Restocked(Err(error))).await,
-                Effect::CancelBurst => Ok(()),
-            };
+            let _ = tx.send(event).await;
         });
-        return;
     };
     match effect {
         Effect::StartBurst(request) => {
-            let store = services.store.clone();
-            let limiter =
-                match RateLimiter::new(settings.limits.clone(), settings.redis_url.as_ref()) {
-                    Ok(l) => l,
-                    Err(e) => {
-                        let _ = tx.try_send(Event::BurstFinished(Err(e.to_string())));
-                        return;
-                    }
-                };
-            let purchaser = match opts.naive_delay {
-                Some(d) if request.params.strategy.is_unsafe() => Purchaser::with_race_hook(
-                    store.clone(),
-                    limiter,
-                    settings.max_quantity,
-                    RaceHook::Delay(d),
-                ),
-                _ => Purchaser::new(store.clone(), limiter, settings.max_quantity),
+            let started = match &opts.source {
+                DataSource::Direct(settings) => {
+                    local_burst(&request, store, settings, opts.naive_delay)
+                }
+                DataSource::Api(source) => api::burst(&request, store, source),
             };
-            match burst::start(request.spec(), Target::Local(purchaser), Some(store)) {
+            match started {
                 Ok(handle) => {
                     *burst_cancel = Some(handle.cancel_token());
                     tokio::spawn(follow_burst(handle, tx));
                 }
-                Err(e) => {
-                    let _ = tx.try_send(Event::BurstFinished(Err(e.to_string())));
-                }
+                Err(e) => refuse(Event::BurstFinished(Err(e))),
             }
         }
         Effect::CancelBurst => {
@@ -300,7 +285,17 @@ fn carry_out(
             }
         }
         Effect::Restock { product_id, stock } => {
-            let store = services.store.clone();
+            let store = match (store, &opts.source) {
+                (Some(s), _) => s.clone(),
+                (None, DataSource::Direct(_)) => {
+                    return refuse(Event::Restocked(Err(
+                        "not connected to the database yet".into()
+                    )));
+                }
+                (None, DataSource::Api(source)) => {
+                    return refuse(Event::Restocked(Err(api::no_database(source))));
+                }
+            };
             tokio::spawn(async move {
                 let result = match store.set_stock(product_id, stock).await {
                     Ok(true) => Ok((product_id, stock)),
@@ -311,6 +306,28 @@ fn carry_out(
             });
         }
     }
+}
+
+/// A burst through the shared purchase module, audited against the same database.
+fn local_burst(
+    request: &super::state::BurstRequest,
+    store: Option<&Store>,
+    settings: &Settings,
+    naive_delay: Option<Duration>,
+) -> Result<burst::BurstHandle, String> {
+    let store = store.ok_or("not connected to the database yet")?.clone();
+    let limiter = RateLimiter::new(settings.limits.clone(), settings.redis_url.as_ref())
+        .map_err(|e| e.to_string())?;
+    let purchaser = match naive_delay {
+        Some(d) if request.params.strategy.is_unsafe() => Purchaser::with_race_hook(
+            store.clone(),
+            limiter,
+            settings.max_quantity,
+            RaceHook::Delay(d),
+        ),
+        _ => Purchaser::new(store.clone(), limiter, settings.max_quantity),
+    };
+    burst::start(request.spec(), Target::Local(purchaser), Some(store)).map_err(|e| e.to_string())
 }
 
 /// Forwards a burst's progress, then its report.

@@ -208,3 +208,134 @@ fn overlays_and_modes() {
     let app = fixture::app(t0);
     insta::assert_snapshot!("too_small_40x10", screen(&app, 40, 10));
 }
+
+/// Watching over the API (`--api`): the header names the URL and the server's strategy, the
+/// status line its health, the pool and Redis panes say what needs direct access.
+#[test]
+fn api_mode_whole_screen() {
+    let app = fixture::app_api(None, Instant::now(), "dark");
+    for (w, h) in SIZES {
+        let s = screen(&app, w, h);
+        for expected in [
+            "sale.internal:3000 │",
+            "batched (server's)",
+            "server's database up 0.42 ms",
+            "needs direct database access:",
+            "watching over the API",
+            "direct Redis access",
+        ] {
+            assert!(s.contains(expected), "{expected} at {w}x{h}:\n{s}");
+        }
+        if w >= 120 {
+            // The wide status line has room for the health report beside the alerts' row.
+            assert!(s.contains("server healthy · database up 0.42 ms"), "{s}");
+        }
+        assert!(!s.contains("✖"), "nothing failed:\n{s}");
+        insta::assert_snapshot!(format!("api_{w}x{h}"), s);
+    }
+}
+
+#[test]
+fn api_mode_each_affected_pane_at_both_sizes() {
+    let app = fixture::app_api(None, Instant::now(), "dark");
+    for (w, h) in SIZES {
+        let buf = render(&app, w, h);
+        let a = layout::areas(buf.area, 5).expect("fits");
+        for (name, area) in [
+            (
+                "header",
+                Rect {
+                    height: 2,
+                    ..a.header
+                },
+            ),
+            ("stock", a.stock),
+            ("burst", a.burst),
+            ("revenue", a.revenue),
+            ("top", a.top),
+            ("pool", a.pool),
+            ("redis", a.redis),
+        ] {
+            insta::assert_snapshot!(format!("api_pane_{name}_{w}x{h}"), text(&buf, area));
+        }
+    }
+}
+
+#[test]
+fn api_mode_without_the_admin_token_says_so_in_the_sales_panes() {
+    let t0 = Instant::now();
+    let mut app = fixture::app_api(None, t0, "dark");
+    let withheld = Update::Withheld {
+        source: crate::monitor::Source::Sales,
+        reason: "admin token needed (ADMIN_TOKEN)".into(),
+    };
+    app.update(withheld.into(), t0, fixture::wall());
+    for (w, h) in SIZES {
+        let buf = render(&app, w, h);
+        let a = layout::areas(buf.area, 5).expect("fits");
+        for area in [a.revenue, a.top] {
+            let pane = text(&buf, area);
+            assert!(pane.contains("admin token needed (ADMIN_TOKEN)"), "{pane}");
+        }
+        let s = text(&buf, buf.area);
+        assert!(!s.contains("✖"), "not a failure:\n{s}");
+        insta::assert_snapshot!(format!("api_admin_token_needed_{w}x{h}"), s);
+    }
+}
+
+#[test]
+fn api_mode_server_reporting_redis_down() {
+    let t0 = Instant::now();
+    let mut app = fixture::app_api(None, t0, "dark");
+    let down_at = fixture::wall() - chrono::Duration::seconds(75);
+    app.update(Update::Health(fixture::health("down")).into(), t0, down_at);
+    app.state.wall = fixture::wall();
+    for (w, h) in SIZES {
+        let s = screen(&app, w, h);
+        assert!(s.contains("DOWN since 12:33:41"), "{s}");
+        insta::assert_snapshot!(format!("api_redis_down_{w}x{h}"), s);
+    }
+}
+
+#[test]
+fn api_mode_burst_confirm_and_unaudited_report() {
+    let key = |c: char| {
+        Event::Key(crossterm::event::KeyEvent::from(
+            crossterm::event::KeyCode::Char(c),
+        ))
+    };
+    let t0 = Instant::now();
+    let mut app = fixture::app_api(None, t0, "dark");
+    app.update(key('b'), t0, fixture::wall());
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("Over HTTP; not audited"), "{s}");
+    insta::assert_snapshot!("api_confirm_burst_80x24", s);
+
+    let mut app = fixture::app_api(None, t0, "dark");
+    fixture::finished_over_http(&mut app);
+    for (w, h) in SIZES {
+        let s = screen(&app, w, h);
+        assert!(s.contains("AUDIT NOT RUN"), "{s}");
+        assert!(s.contains("give --database-url to audit"), "{s}");
+        insta::assert_snapshot!(format!("api_burst_not_audited_{w}x{h}"), s);
+    }
+}
+
+#[test]
+fn api_mode_server_without_redis() {
+    let t0 = Instant::now();
+    let mut app = fixture::app_api(None, t0, "dark");
+    let health = fixture::health("not configured");
+    app.update(Update::Health(health).into(), t0, fixture::wall());
+    for (w, h) in SIZES {
+        let buf = render(&app, w, h);
+        let a = layout::areas(buf.area, 5).expect("fits");
+        let pane = text(&buf, a.redis);
+        assert!(pane.contains("not configured"), "{pane}");
+        assert!(
+            !pane.contains("PING history"),
+            "nothing to watch directly: {pane}"
+        );
+        insta::assert_snapshot!(format!("api_pane_redis_not_configured_{w}x{h}"), pane);
+    }
+}

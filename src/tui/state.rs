@@ -4,6 +4,7 @@
 pub mod burst;
 pub mod editor;
 pub mod log;
+pub mod rates;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -17,6 +18,7 @@ use crate::monitor::{Alert, PoolSnapshot, RedisSnapshot, SalesSnapshot, Threshol
 pub use burst::{BurstParams, BurstPhase, BurstRequest, BurstState};
 pub use editor::{Editor, Field};
 pub use log::{Level, Log, LogEntry};
+pub use rates::SellRates;
 
 /// The refresh periods `+` and `-` step through.
 pub const REFRESH_STEPS: [Duration; 6] = [
@@ -34,6 +36,8 @@ pub struct Sampled<T> {
     pub value: Option<T>,
     pub at: Option<Instant>,
     pub error: Option<String>,
+    /// The source answers but keeps its data to itself: why (shown instead of the data).
+    pub withheld: Option<String>,
 }
 
 impl<T> Default for Sampled<T> {
@@ -42,6 +46,7 @@ impl<T> Default for Sampled<T> {
             value: None,
             at: None,
             error: None,
+            withheld: None,
         }
     }
 }
@@ -51,6 +56,15 @@ impl<T> Sampled<T> {
         self.value = Some(value);
         self.at = Some(now);
         self.error = None;
+        self.withheld = None;
+    }
+
+    /// The source withholds its data: the last value goes (it would pass for current).
+    pub fn withhold(&mut self, reason: String) {
+        self.value = None;
+        self.at = None;
+        self.error = None;
+        self.withheld = Some(reason);
     }
 
     /// How old the value is.
@@ -99,6 +113,16 @@ impl Pane {
     }
 }
 
+/// A deployment watched over its HTTP API (`dashboard --api`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiLink {
+    /// The base URL, any password masked.
+    pub url: String,
+    /// The database given explicitly (`--database-url`, masked), which restocks and the burst
+    /// audit use; `None`: the API alone, which has no restock and cannot audit.
+    pub database: Option<String>,
+}
+
 /// What the dashboard is connected to, passwords already masked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Connection {
@@ -114,6 +138,17 @@ pub struct Connection {
     /// The rate-limit policy in words.
     pub limiter: String,
     pub max_quantity: u32,
+    /// Watching over the API: `database` and `short` are then the URL and `host:port`, and
+    /// `backend`, `redis` and `limiter` are unknown (the server's own).
+    pub api: Option<ApiLink>,
+}
+
+/// The server's health report (over the API) and since when what it reports down has been down.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerHealth {
+    pub report: crate::api::Health,
+    pub database_down_since: Option<DateTime<Utc>>,
+    pub redis_down_since: Option<DateTime<Utc>>,
 }
 
 /// A message in the status line for a few seconds.
@@ -168,11 +203,15 @@ pub struct State {
     pub stock: Sampled<Vec<Product>>,
     /// Each product's stock when first seen, or as last restocked: the gauges' 100%.
     pub start_stock: BTreeMap<i32, i32>,
+    /// Over the API: sell rates from the stock polls (the statistics give none).
+    pub sell_rates: SellRates,
     /// Index into the stock list: the burst target.
     pub selected: usize,
     pub sales: Sampled<SalesSnapshot>,
     pub pool: Sampled<PoolSnapshot>,
     pub redis: Sampled<RedisSnapshot>,
+    /// Over the API: the server's `/api/health`.
+    pub health: Sampled<ServerHealth>,
     pub burst: BurstState,
     pub log: Log,
     pub alerts: Vec<Alert>,
@@ -202,10 +241,12 @@ impl State {
             focus: Pane::Stock,
             stock: Sampled::default(),
             start_stock: BTreeMap::new(),
+            sell_rates: SellRates::default(),
             selected: 0,
             sales: Sampled::default(),
             pool: Sampled::default(),
             redis: Sampled::default(),
+            health: Sampled::default(),
             burst: BurstState::default(),
             log: Log::default(),
             alerts: Vec::new(),
@@ -219,12 +260,27 @@ impl State {
         }
     }
 
+    /// Watching over the API.
+    pub fn over_api(&self) -> bool {
+        self.conn.api.is_some()
+    }
+
+    /// The server's strategy, when watching over the API and its health report told it.
+    pub fn server_strategy(&self) -> Option<&str> {
+        self.health
+            .value
+            .as_ref()
+            .map(|h| h.report.strategy.as_str())
+            .filter(|s| !s.is_empty())
+    }
+
     /// The selected product, if the stock list has one.
     pub fn selected_product(&self) -> Option<&Product> {
         self.stock.value.as_ref()?.get(self.selected)
     }
 
-    /// The first database error of any source (stock, sales, pool), for the status line.
+    /// The first error reaching the data (connecting; stock, sales, pool; over the API, its
+    /// health endpoint), for the status line.
     pub fn database_error(&self) -> Option<&str> {
         if let Some((e, _)) = &self.connect_error {
             return Some(e);
@@ -233,6 +289,7 @@ impl State {
             self.stock.error.as_deref(),
             self.sales.error.as_deref(),
             self.pool.error.as_deref(),
+            self.health.error.as_deref(),
         ]
         .into_iter()
         .flatten()

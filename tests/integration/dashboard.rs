@@ -12,13 +12,13 @@ use serde_json::Value;
 use crate::support::{TestDb, TestRedis, unique};
 
 /// A private tmux server running the dashboard in one pane, then `stty -a` into a file.
-struct Tmux {
+pub(crate) struct Tmux {
     socket: String,
     home: tempfile::TempDir,
 }
 
 impl Tmux {
-    fn start(args: &[&str], env: &[(&str, &str)], width: u16, height: u16) -> Tmux {
+    pub(crate) fn start(args: &[&str], env: &[(&str, &str)], width: u16, height: u16) -> Tmux {
         let home = tempfile::tempdir().expect("tmp");
         let socket = unique("fs_tmux_");
         let h = home.path().display().to_string();
@@ -63,13 +63,13 @@ impl Tmux {
         t
     }
 
-    fn tmux(&self) -> Command {
+    pub(crate) fn tmux(&self) -> Command {
         let mut c = Command::new("tmux");
         c.args(["-L", &self.socket, "-f", "/dev/null"]);
         c
     }
 
-    fn screen(&self) -> String {
+    pub(crate) fn screen(&self) -> String {
         let out = self
             .tmux()
             .args(["capture-pane", "-p", "-t", "t"])
@@ -78,7 +78,7 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    fn format(&self, f: &str) -> String {
+    pub(crate) fn format(&self, f: &str) -> String {
         let out = self
             .tmux()
             .args(["display", "-p", "-t", "t", f])
@@ -87,7 +87,7 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
-    fn keys(&self, keys: &[&str]) {
+    pub(crate) fn keys(&self, keys: &[&str]) {
         for k in keys {
             let ok = self
                 .tmux()
@@ -100,7 +100,7 @@ impl Tmux {
         }
     }
 
-    fn literal(&self, text: &str) {
+    pub(crate) fn literal(&self, text: &str) {
         let ok = self
             .tmux()
             .args(["send-keys", "-t", "t", "-l", text])
@@ -110,7 +110,7 @@ impl Tmux {
         std::thread::sleep(Duration::from_millis(60));
     }
 
-    fn wait_for(&self, text: &str, within: Duration) -> String {
+    pub(crate) fn wait_for(&self, text: &str, within: Duration) -> String {
         let deadline = Instant::now() + within;
         loop {
             let s = self.screen();
@@ -125,12 +125,12 @@ impl Tmux {
         }
     }
 
-    fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.home.path().join(name)
     }
 
     /// Waits for the dashboard to end; its exit code and `stty -a` after it.
-    fn wait_exit(&self) -> (String, String) {
+    pub(crate) fn wait_exit(&self) -> (String, String) {
         let deadline = Instant::now() + Duration::from_secs(15);
         while !(self.path("stty").exists()
             && std::fs::metadata(self.path("stty")).is_ok_and(|m| m.len() > 0))
@@ -149,7 +149,7 @@ impl Tmux {
     }
 
     /// The dashboard's pid: the child of the pane's shell.
-    fn dashboard_pid(&self) -> u32 {
+    pub(crate) fn dashboard_pid(&self) -> u32 {
         let shell: u32 = self.format("#{pane_pid}").parse().expect("pane pid");
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
@@ -182,7 +182,7 @@ fn shell_quote(s: &str) -> String {
 }
 
 /// The terminal is back to normal: cooked mode with echo, main screen, cursor shown.
-fn assert_restored(t: &Tmux, stty: &str) {
+pub(crate) fn assert_restored(t: &Tmux, stty: &str) {
     let words: Vec<&str> = stty.split_whitespace().collect();
     assert!(
         words.contains(&"icanon") && words.contains(&"echo"),
@@ -196,7 +196,7 @@ fn assert_restored(t: &Tmux, stty: &str) {
     assert_eq!(t.format("#{cursor_flag}"), "1", "cursor still hidden");
 }
 
-const START: Duration = Duration::from_secs(20);
+pub(crate) const START: Duration = Duration::from_secs(20);
 
 #[test]
 fn a_burst_fired_with_keys_shows_its_audit_verdict_and_q_restores_the_terminal() {
@@ -308,7 +308,7 @@ fn a_database_that_is_down_is_shown_not_fatal() {
     assert_restored(&t, &stty);
 }
 
-fn flashsale(home: &Path) -> Command {
+pub(crate) fn flashsale(home: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_flashsale"));
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())

@@ -9,6 +9,7 @@ mod bench;
 mod burst;
 mod cli;
 mod dashboard;
+mod dashboard_api;
 mod faults;
 mod hostile;
 mod http_admin;

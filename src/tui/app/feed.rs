@@ -4,9 +4,11 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
 use super::App;
 use crate::monitor::{Source, Update, alerts};
-use crate::tui::state::{BurstPhase, Level, State};
+use crate::tui::state::{BurstPhase, Level, ServerHealth, State};
 
 impl App {
     pub(super) fn progress(&mut self, p: crate::burst::Progress) {
@@ -96,6 +98,9 @@ impl App {
                         *start = p.stock;
                     }
                 }
+                if s.conn.api.is_some() {
+                    s.sell_rates.record(now, &products);
+                }
                 s.selected = s.selected.min(products.len().saturating_sub(1));
                 let had = s.stock.error.take();
                 s.stock.set(products, now);
@@ -133,12 +138,86 @@ impl App {
                 }
                 s.redis.set(snap, now);
             }
+            Update::Health(report) => {
+                let before = s.health.value.take();
+                let since =
+                    |down: bool, was: Option<DateTime<Utc>>| down.then(|| was.unwrap_or(wall));
+                let health = ServerHealth {
+                    database_down_since: since(
+                        report.database.is_down(),
+                        before.as_ref().and_then(|b| b.database_down_since),
+                    ),
+                    redis_down_since: since(
+                        report.redis.is_down(),
+                        before.as_ref().and_then(|b| b.redis_down_since),
+                    ),
+                    report,
+                };
+                for (name, was, now, dep) in [
+                    (
+                        "its database",
+                        before
+                            .as_ref()
+                            .is_some_and(|b| b.database_down_since.is_some()),
+                        health.database_down_since.is_some(),
+                        &health.report.database,
+                    ),
+                    (
+                        "Redis",
+                        before
+                            .as_ref()
+                            .is_some_and(|b| b.redis_down_since.is_some()),
+                        health.redis_down_since.is_some(),
+                        &health.report.redis,
+                    ),
+                ] {
+                    match (was, now) {
+                        (false, true) => s.log.push(
+                            wall,
+                            Level::Error,
+                            format!(
+                                "the server reports {name} down: {}",
+                                dep.error.as_deref().unwrap_or("no reason given")
+                            ),
+                        ),
+                        (true, false) => s.log.push(
+                            wall,
+                            Level::Ok,
+                            format!("the server reports {name} up again"),
+                        ),
+                        _ => {}
+                    }
+                }
+                let had = s.health.error.take();
+                s.health.set(health, now);
+                recovered(s, had, Source::Health);
+            }
+            Update::Withheld { source, reason } => {
+                let shown = match source {
+                    Source::Stock => s.stock.withheld.clone(),
+                    Source::Sales => s.sales.withheld.clone(),
+                    Source::Pool => s.pool.withheld.clone(),
+                    Source::Redis => s.redis.withheld.clone(),
+                    Source::Health => s.health.withheld.clone(),
+                };
+                if shown.as_ref() != Some(&reason) {
+                    s.log.push(wall, Level::Warn, format!("{source}: {reason}"));
+                }
+                match source {
+                    Source::Stock => s.stock.withhold(reason),
+                    Source::Sales => s.sales.withhold(reason),
+                    Source::Pool => s.pool.withhold(reason),
+                    Source::Redis => s.redis.withhold(reason),
+                    Source::Health => s.health.withhold(reason),
+                }
+            }
             Update::Failed { source, error, .. } => {
                 let slot = match source {
                     Source::Stock => &mut s.stock.error,
                     Source::Sales => &mut s.sales.error,
                     Source::Pool => &mut s.pool.error,
                     Source::Redis => &mut s.redis.error,
+                    Source::Health => &mut s.health.error,
                 };
                 if slot.as_ref() != Some(&error) {
                     s.log.push(wall, Level::Error, format!("{source}: {error}"));
@@ -158,6 +237,7 @@ impl App {
                 purchases_last_minute: purchases,
                 acquire: s.pool.value.as_ref().map(|p| &p.acquire),
                 products: s.stock.value.as_deref().unwrap_or_default(),
+                server: s.health.value.as_ref().map(|h| &h.report),
             },
             &s.thresholds,
         );

@@ -73,8 +73,13 @@ impl<'a> BurstPane<'a> {
         let ips = p.ips.map_or("1 per buyer".to_string(), |n| n.to_string());
         let mut target_line = vec![Span::styled("▶ ", t.muted), Span::styled(target, t.text)];
         if self.ctx.wide {
+            let no_restock = s.conn.api.as_ref().is_some_and(|a| a.database.is_none());
             target_line.push(Span::styled(
-                format!("   restock to {}", p.restock_to),
+                if no_restock {
+                    "   restock needs --database-url".to_string()
+                } else {
+                    format!("   restock to {}", p.restock_to)
+                },
                 t.muted,
             ));
         }
@@ -90,7 +95,17 @@ impl<'a> BurstPane<'a> {
             Line::from(sizes),
             Line::from(vec![
                 Span::styled("strategy ", t.muted),
-                self.strategy_span(p.strategy),
+                if s.over_api() {
+                    Span::styled(
+                        s.server_strategy()
+                            .map_or("the server's".to_string(), |name| {
+                                format!("{name} (server's)")
+                            }),
+                        t.text,
+                    )
+                } else {
+                    self.strategy_span(p.strategy)
+                },
             ]),
         ]
     }
@@ -103,15 +118,23 @@ impl<'a> BurstPane<'a> {
             lines.push(Line::styled("read-only: bursts are disabled", t.muted));
         } else {
             let k = |a| self.ctx.keymap.keys(a);
-            lines.push(Line::from(vec![
+            let mut keys = vec![
                 Span::styled(k(Action::Fire), t.key),
                 Span::styled(" fire  ", t.muted),
                 Span::styled(k(Action::Edit), t.key),
-                Span::styled(" edit  ", t.muted),
-                Span::styled(k(Action::CycleStrategy), t.key),
-                Span::styled(" strategy", t.muted),
-            ]));
-            if !s.conn.embedded {
+                Span::styled(" edit", t.muted),
+            ];
+            if !s.over_api() {
+                keys.extend([
+                    Span::styled("  ", t.muted),
+                    Span::styled(k(Action::CycleStrategy), t.key),
+                    Span::styled(" strategy", t.muted),
+                ]);
+            }
+            lines.push(Line::from(keys));
+            if s.over_api() {
+                lines.push(Line::styled("over HTTP; asks before firing", t.muted));
+            } else if !s.conn.embedded {
                 lines.push(Line::styled("asks before firing here", t.muted));
             }
         }
@@ -327,7 +350,12 @@ impl<'a> BurstPane<'a> {
             (None, e) => (
                 "AUDIT NOT RUN".to_string(),
                 t.warn.add_modifier(ratatui::style::Modifier::REVERSED),
-                e.clone().unwrap_or_default(),
+                match &self.ctx.state.conn.api {
+                    // Over the API alone there was never a database to audit against: say how
+                    // to get one.
+                    Some(api) if api.database.is_none() => "give --database-url to audit".into(),
+                    _ => e.clone().unwrap_or_default(),
+                },
             ),
         };
         self.verdict(frame, verdict, &text, style, &detail);

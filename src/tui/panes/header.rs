@@ -21,6 +21,13 @@ impl Header<'_> {
         let (s, t) = (self.ctx.state, self.ctx.theme);
         let sep = || Span::styled(" │ ", t.header);
         let strategy = s.burst.params.strategy;
+        // Over the API the server applies its own strategy (its health report names it); when
+        // room is short the name alone, so that the URL stays (the burst pane says whose).
+        let server_strategy = |tight: u8| match s.server_strategy() {
+            Some(name) if tight == 0 => format!("{name} (server's)"),
+            Some(name) => name.to_string(),
+            None => "server's strategy".to_string(),
+        };
         let strategy_span = if strategy.is_unsafe() {
             Span::styled(format!(" {strategy} UNSAFE "), t.unsafe_strategy)
         } else {
@@ -43,7 +50,13 @@ impl Header<'_> {
             } else {
                 ""
             };
-            if tight > 1 {
+            if s.over_api() {
+                match tight {
+                    0 if full => format!("api {}", s.conn.database),
+                    0 | 1 => format!("api {}", s.conn.short),
+                    _ => "api".to_string(),
+                }
+            } else if tight > 1 {
                 s.conn.backend.to_string()
             } else if full {
                 format!("{} {}{embedded}", s.conn.backend, s.conn.database)
@@ -65,7 +78,11 @@ impl Header<'_> {
             }
             spans.extend([
                 sep(),
-                strategy_span.clone(),
+                if s.over_api() {
+                    Span::styled(server_strategy(tight), t.header)
+                } else {
+                    strategy_span.clone()
+                },
                 sep(),
                 Span::styled(
                     if full {
@@ -132,6 +149,8 @@ impl Header<'_> {
                 Level::Info => t.info,
             };
             Line::from(Span::styled(format!(" {}", n.text), style))
+        } else if s.over_api() {
+            health_line(self.ctx)
         } else {
             Line::from(Span::styled(" all sources answering", t.muted))
         };
@@ -147,6 +166,34 @@ impl Header<'_> {
         };
         frame.render_widget(Paragraph::new(line).style(self.ctx.theme.base), area);
     }
+}
+
+/// Over the API, the server's own health report: what it says is up or down.
+fn health_line<'a>(ctx: Ctx<'a>) -> Line<'a> {
+    let (s, t) = (ctx.state, ctx.theme);
+    let Some(h) = &s.health.value else {
+        return Line::from(Span::styled(
+            match &s.health.withheld {
+                Some(reason) => format!(" {reason}"),
+                None => " waiting for the server's health report".to_string(),
+            },
+            t.muted,
+        ));
+    };
+    let mut spans = if h.report.success {
+        vec![Span::styled(" server healthy", t.ok)]
+    } else {
+        vec![Span::styled(" ✖ server unhealthy", t.critical)]
+    };
+    spans.push(Span::styled(" · database ", t.muted));
+    spans.push(super::dependency(
+        &ctx,
+        &h.report.database,
+        h.database_down_since,
+    ));
+    spans.push(Span::styled(" · redis ", t.muted));
+    spans.push(super::dependency(&ctx, &h.report.redis, h.redis_down_since));
+    Line::from(spans)
 }
 
 fn alert_line(ctx: Ctx<'_>) -> Line<'static> {

@@ -5,7 +5,7 @@
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::Paragraph;
+use ratatui::widgets::{Paragraph, Wrap};
 
 use super::{Ctx, kv};
 use crate::config::BackendKind;
@@ -19,6 +19,9 @@ pub struct PoolPane<'a> {
 impl PoolPane<'_> {
     pub fn draw(&self, frame: &mut Frame, area: Rect) {
         let (s, t) = (self.ctx.state, self.ctx.theme);
+        if s.over_api() {
+            return self.over_api(frame, area);
+        }
         let block = self
             .ctx
             .block(Pane::Pool, "Connection pool", self.ctx.freshness(&s.pool));
@@ -105,5 +108,36 @@ impl PoolPane<'_> {
             ))),
         }
         frame.render_widget(Paragraph::new(lines), inner);
+    }
+
+    /// Over the API there is no pool to read: the pane says so, and what the server's health
+    /// report says of its database.
+    fn over_api(&self, frame: &mut Frame, area: Rect) {
+        let (s, t) = (self.ctx.state, self.ctx.theme);
+        let block = self
+            .ctx
+            .block(Pane::Pool, "Connection pool", self.ctx.freshness(&s.health));
+        let inner = block.inner(area);
+        frame.render_widget(block, area);
+        let mut lines = vec![
+            Line::styled("needs direct database access:", t.info),
+            Line::styled(super::NEEDS_DIRECT, t.info),
+        ];
+        match &s.health.value {
+            Some(h) => lines.push(Line::from(vec![
+                Span::styled("server's database ", t.muted),
+                super::dependency(&self.ctx, &h.report.database, h.database_down_since),
+            ])),
+            None => lines.push(self.ctx.waiting(&s.health)),
+        }
+        if let Some(db) = s.conn.api.as_ref().and_then(|a| a.database.as_deref())
+            && self.ctx.wide
+        {
+            lines.push(Line::styled(
+                format!("restocks and the audit use {db}"),
+                t.muted,
+            ));
+        }
+        frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), inner);
     }
 }

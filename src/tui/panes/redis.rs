@@ -18,6 +18,9 @@ pub struct RedisPane<'a> {
 impl RedisPane<'_> {
     pub fn draw(&self, frame: &mut Frame, area: Rect) {
         let (s, t) = (self.ctx.state, self.ctx.theme);
+        if s.over_api() {
+            return self.over_api(frame, area);
+        }
         let extra = if s.conn.redis.is_some() {
             self.ctx.freshness(&s.redis)
         } else {
@@ -139,5 +142,58 @@ impl RedisPane<'_> {
         };
         frame.render_widget(Paragraph::new(info_line), info);
         frame.render_widget(Paragraph::new(policy).wrap(Wrap { trim: true }), pol);
+    }
+
+    /// Over the API: Redis as the server's health report gives it (up with its PING, DOWN, or
+    /// not configured), its policy when Redis is down, and that the PING history and `INFO`
+    /// need direct access.
+    fn over_api(&self, frame: &mut Frame, area: Rect) {
+        let (s, t) = (self.ctx.state, self.ctx.theme);
+        let block = self
+            .ctx
+            .block(Pane::Redis, "Redis", self.ctx.freshness(&s.health));
+        let inner = block.inner(area);
+        frame.render_widget(block, area);
+        let Some(h) = &s.health.value else {
+            frame.render_widget(Paragraph::new(self.ctx.waiting(&s.health)), inner);
+            return;
+        };
+        let r = &h.report.redis;
+        let mut status = vec![
+            Span::styled(
+                if self.ctx.wide {
+                    "the server's check: "
+                } else {
+                    "server: "
+                },
+                t.muted,
+            ),
+            super::dependency(&self.ctx, r, h.redis_down_since),
+        ];
+        // Narrow: the reason is in the events.
+        if let Some(e) = r.error.as_deref().filter(|_| r.is_down() && self.ctx.wide) {
+            status.push(Span::styled(format!(": {e}"), t.muted));
+        }
+        let mut lines = vec![Line::from(status)];
+        if r.status == "not configured" {
+            // No Redis: nothing that direct access would show either.
+            lines.push(Line::styled("(the server limits in process)", t.muted));
+        } else {
+            // The reference system's report does not say.
+            if !h.report.rate_limit_on_redis_down.is_empty() {
+                lines.push(Line::from(vec![
+                    Span::styled("if Redis is down: ", t.muted),
+                    Span::styled(h.report.rate_limit_on_redis_down.clone(), t.text),
+                ]));
+            }
+            lines.push(Line::styled(
+                format!(
+                    "PING history and INFO need direct Redis access: {}",
+                    super::NEEDS_DIRECT
+                ),
+                t.info,
+            ));
+        }
+        frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), inner);
     }
 }

@@ -63,9 +63,29 @@ impl StockPane<'_> {
         let gauge_w = fixed[2] as usize;
         let rows = products.iter().enumerate().map(|(i, p)| {
             let start = s.start_stock.get(&p.id).copied().unwrap_or(p.stock).max(1);
-            let sold = sales.and_then(|x| x.products.iter().find(|q| q.product_id == p.id));
-            let units = sold.map_or(0, |q| q.units);
-            let per_min = sold.map_or(0, |q| q.units_last_minute);
+            // Over the API only the server's top products' sales are known: the others show
+            // `—`, not a zero that would be a guess.
+            let sold = match sales {
+                Some(x) => x.of(p.id),
+                None if s.over_api() => None,
+                None => Some(crate::monitor::sales::ProductSales {
+                    product_id: p.id,
+                    units: 0,
+                    revenue: crate::money::Money::ZERO,
+                    units_last_minute: 0,
+                }),
+            };
+            // Over the API, sell rates come from the stock polls, for every product.
+            let per_min = if s.over_api() {
+                s.sell_rates.per_minute(p.id)
+            } else {
+                sold.map(|q| q.units_last_minute)
+            };
+            let units_cell = sold.map_or("—".to_string(), |q| {
+                format::count_short(q.units.max(0) as u64)
+            });
+            let per_min_cell = per_min.map_or("—".to_string(), |n| n.to_string());
+            let per_min = per_min.unwrap_or(0);
             let (fill, rest) = gauge_cells(f64::from(p.stock) / f64::from(start), gauge_w);
             let low = p.stock < s.thresholds.low_stock;
             let gauge_style = if p.stock == 0 {
@@ -113,8 +133,8 @@ impl StockPane<'_> {
                     Span::styled(fill, gauge_style),
                     Span::styled(rest, t.muted),
                 ])),
-                Cell::from(Line::from(format::count_short(units.max(0) as u64)).right_aligned()),
-                Cell::from(Line::from(per_min.to_string()).right_aligned()),
+                Cell::from(Line::from(units_cell).right_aligned()),
+                Cell::from(Line::from(per_min_cell).right_aligned()),
                 Cell::from(Line::from(Span::styled(out, out_style)).right_aligned()),
             ]);
             if selected && s.focus == Pane::Stock {

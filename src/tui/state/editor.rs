@@ -52,11 +52,13 @@ impl Field {
 }
 
 /// The editor's fields and cursor.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Editor {
     pub fields: Vec<(Field, String)>,
     pub cursor: usize,
     max_quantity: u32,
+    /// The parameters being edited: what a field left out keeps.
+    base: BurstParams,
 }
 
 /// What a key did.
@@ -90,7 +92,15 @@ impl Editor {
             fields,
             cursor: 0,
             max_quantity,
+            base: p.clone(),
         }
+    }
+
+    /// The editor without `field` (its value stays as it was).
+    pub fn without(mut self, field: Field) -> Editor {
+        self.fields.retain(|(f, _)| *f != field);
+        self.cursor = self.cursor.min(self.fields.len().saturating_sub(1));
+        self
     }
 
     /// The error of field `i`, if its text is not valid.
@@ -148,7 +158,7 @@ impl Editor {
     }
 
     fn commit(&mut self) -> EditOutcome {
-        let mut p = BurstParams::default();
+        let mut p = self.base.clone();
         for (i, (field, text)) in self.fields.iter().enumerate() {
             if let Err(e) = apply(&mut p, *field, text, self.max_quantity) {
                 self.cursor = i;
@@ -242,6 +252,25 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(e.cursor, 0, "the cursor goes to the first bad field");
+    }
+
+    #[test]
+    fn a_field_left_out_keeps_its_value() {
+        let params = BurstParams {
+            strategy: Strategy::RowLock,
+            ..BurstParams::default()
+        };
+        let mut e = Editor::new(&params, 10).without(Field::Strategy);
+        assert!(e.fields.iter().all(|(f, _)| *f != Field::Strategy));
+        assert_eq!(e.fields.len(), Field::ALL.len() - 1);
+        type_text(&mut e, "0");
+        match press(&mut e, KeyCode::Enter) {
+            EditOutcome::Applied(p) => {
+                assert_eq!(p.buyers, 2000);
+                assert_eq!(p.strategy, Strategy::RowLock);
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
