@@ -11,6 +11,10 @@ use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER};
 use serde::Deserialize;
 
+mod wire;
+
+use wire::{WireInt, WireMoney};
+
 use crate::api;
 use crate::model::{DayRevenue, Order, ProductDetail, Stats, TopProduct};
 use crate::money::Money;
@@ -62,7 +66,7 @@ struct WireOrder {
     product_id: i32,
     product_name: String,
     quantity: i32,
-    total_price: f64,
+    total_price: WireMoney,
     remaining_stock: i32,
     created_at: String,
 }
@@ -74,16 +78,11 @@ impl WireOrder {
             product_id: self.product_id,
             product_name: self.product_name,
             quantity: self.quantity,
-            total_price: money(self.total_price),
+            total_price: self.total_price.0,
             remaining_stock: self.remaining_stock,
             created_at: parse_time(&self.created_at)?,
         })
     }
-}
-
-/// Amounts arrive as JSON numbers with two decimals; the nearest cent is the exact amount.
-fn money(x: f64) -> Money {
-    Money::from_cents((x * 100.0).round() as i64)
 }
 
 fn parse_time(s: &str) -> Result<NaiveDateTime, String> {
@@ -319,7 +318,7 @@ impl HttpPurchaser {
             description: Option<String>,
             image_url: Option<String>,
             stock: i32,
-            price: f64,
+            price: WireMoney,
         }
         #[derive(Deserialize)]
         struct Body {
@@ -334,7 +333,7 @@ impl HttpPurchaser {
                     description: w.description,
                     image_url: w.image_url,
                     stock: w.stock,
-                    price: money(w.price),
+                    price: w.price.0,
                 }))
             }
             (StatusCode::NOT_FOUND, _) => Ok(None),
@@ -350,18 +349,18 @@ impl HttpPurchaser {
         struct Top {
             id: i32,
             name: String,
-            total_sold: i64,
+            total_sold: WireInt,
         }
         #[derive(Deserialize)]
         struct Day {
             date: String,
-            revenue: f64,
+            revenue: WireMoney,
         }
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
         struct Data {
-            total_revenue: f64,
-            total_units_sold: i64,
+            total_revenue: WireMoney,
+            total_units_sold: WireInt,
             top_products: Vec<Top>,
             revenue_by_day: Vec<Day>,
         }
@@ -375,15 +374,15 @@ impl HttpPurchaser {
         }
         let d = Self::parse::<Body>(&body)?.data;
         Ok(Stats {
-            total_revenue: money(d.total_revenue),
-            total_units_sold: d.total_units_sold,
+            total_revenue: d.total_revenue.0,
+            total_units_sold: d.total_units_sold.0,
             top_products: d
                 .top_products
                 .into_iter()
                 .map(|t| TopProduct {
                     id: t.id,
                     name: t.name,
-                    total_sold: t.total_sold,
+                    total_sold: t.total_sold.0,
                     revenue: Money::ZERO,
                 })
                 .collect(),
@@ -391,8 +390,8 @@ impl HttpPurchaser {
                 .revenue_by_day
                 .into_iter()
                 .map(|day| DayRevenue {
-                    date: day.date,
-                    revenue: money(day.revenue),
+                    date: wire::day(&day.date),
+                    revenue: day.revenue.0,
                     units: 0,
                 })
                 .collect(),

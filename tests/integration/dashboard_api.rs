@@ -344,7 +344,7 @@ async fn reference_like(health: bool) -> (String, tokio::task::JoinHandle<()>) {
     let product = |id: i64| {
         (id <= 2).then(|| {
             json!({"id": id, "name": format!("Item {id}"), "description": null,
-                   "imageUrl": null, "stock": 10 * id, "price": 9.99})
+                   "imageUrl": null, "stock": 10 * id, "price": "9.99"})
         })
     };
     let mut app = axum::Router::new()
@@ -369,10 +369,11 @@ async fn reference_like(health: bool) -> (String, tokio::task::JoinHandle<()>) {
         .route(
             "/api/admin/stats",
             get(|| async {
+                // node-pg's shapes: DECIMAL and SUM() as strings, DATE as a midnight timestamp.
                 json_reply(json!({"success": true, "data": {
-                    "totalRevenue": 19.98, "totalUnitsSold": 2,
-                    "topProducts": [{"id": 1, "name": "Item 1", "totalSold": 2}],
-                    "revenueByDay": [{"date": "2026-11-25", "revenue": 19.98}]},
+                    "totalRevenue": "19.98", "totalUnitsSold": "2",
+                    "topProducts": [{"id": 1, "name": "Item 1", "totalSold": "2"}],
+                    "revenueByDay": [{"date": "2026-11-25T00:00:00.000Z", "revenue": "19.98"}]},
                     "meta": {"queryTimeMs": 3}}))
             }),
         );
@@ -411,6 +412,11 @@ async fn a_server_with_only_the_reference_contract_is_watched_too() {
     assert_eq!(v["stock"].as_array().map(Vec::len), Some(2), "{v}");
     assert_eq!(v["stock"][1]["stock"], 20);
     assert_eq!(v["stats"]["totalUnitsSold"], 2);
+    assert_eq!(
+        v["stats"]["totalRevenue"], 19.98,
+        "decimal strings read exactly: {v}"
+    );
+    assert_eq!(v["stock"][0]["price"], 9.99, "{v}");
     assert_eq!(v["health"]["success"], true);
     assert_eq!(v["health"]["redis"]["status"], "up");
 
