@@ -100,7 +100,7 @@ impl Purchaser {
 
     /// Runs one purchase to its outcome. Never panics, never waits unboundedly: the pool's
     /// acquire timeout, the statement timeout and the Redis timeout bound every step.
-    #[tracing::instrument(skip_all, fields(product = req.product_id, strategy = %req.strategy))]
+    #[tracing::instrument(level = "debug", skip_all, fields(product = req.product_id, strategy = %req.strategy))]
     pub async fn purchase(&self, req: PurchaseRequest<'_>) -> Receipt {
         let valid = match validate(&req, self.inner.max_quantity) {
             Ok(v) => v,

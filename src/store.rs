@@ -225,17 +225,26 @@ impl Store {
                 // A sold-out product costs no lock and no write: memory, or one plain read.
                 match s.batcher().sold_out(p.product_id) {
                     batch::SoldOut::Known => return Ok(Sale::SoldOut { available: 0 }),
-                    batch::SoldOut::Stale => match s.stock(p.product_id).await? {
-                        Some(available) if available < p.quantity => {
-                            if available == 0 {
-                                s.batcher().remember_sold_out(p.product_id);
-                            } else {
-                                s.batcher().forget(p.product_id);
-                            }
-                            return Ok(Sale::SoldOut { available });
+                    batch::SoldOut::Stale => match s.stock(p.product_id).await {
+                        Ok(Some(0)) => {
+                            s.batcher().remember_sold_out(p.product_id);
+                            return Ok(Sale::SoldOut { available: 0 });
                         }
-                        None => return Ok(Sale::NotFound),
-                        Some(_) => s.batcher().forget(p.product_id),
+                        Ok(Some(available)) => {
+                            s.batcher().forget(p.product_id);
+                            if available < p.quantity {
+                                return Ok(Sale::SoldOut { available });
+                            }
+                        }
+                        Ok(None) => {
+                            s.batcher().forget(p.product_id);
+                            return Ok(Sale::NotFound);
+                        }
+                        Err(e) => {
+                            // Let the next purchase try the confirming read again.
+                            s.batcher().confirm_failed(p.product_id);
+                            return Err(e);
+                        }
                     },
                     batch::SoldOut::Unknown => {}
                 }

@@ -163,3 +163,84 @@ mod tests {
         assert!(own_cpu_seconds() > before, "CPU time advances while busy");
     }
 }
+
+/// What PostgreSQL's backends on one database were doing over a run, sampled from
+/// `pg_stat_activity` every 20 ms: the average number waiting on row locks, on WAL I/O, on other
+/// waits, and running. Lock waits and WAL waits are what bound a hot row.
+pub struct WaitSampler {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<WaitProfile>,
+}
+
+/// Average backends in each state over a run.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct WaitProfile {
+    pub lock: f64,
+    pub wal: f64,
+    pub other_wait: f64,
+    pub running: f64,
+}
+
+impl WaitProfile {
+    pub fn summary(&self) -> String {
+        format!(
+            "backends on average: {:.1} waiting on locks, {:.1} on WAL, {:.1} on other waits, {:.1} running",
+            self.lock, self.wal, self.other_wait, self.running
+        )
+    }
+}
+
+impl WaitSampler {
+    /// Starts sampling the backends of `pool`'s database (excluding the sampler's own), on a
+    /// connection of its own so that it takes nothing from the pool under test.
+    pub fn start(pool: &sqlx::PgPool) -> WaitSampler {
+        let options = pool.connect_options().as_ref().clone();
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect_lazy_with(options);
+        let (stop, mut stopped) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(async move {
+            let mut sum = WaitProfile::default();
+            let mut samples = 0u32;
+            loop {
+                let row: Result<(i64, i64, i64, i64), _> = sqlx::query_as(
+                    "SELECT count(*) FILTER (WHERE wait_event_type = 'Lock'),
+                            count(*) FILTER (WHERE wait_event IN ('WALSync', 'WALWrite', 'WalSync', 'WalWrite')
+                                             OR (wait_event_type = 'LWLock' AND wait_event LIKE 'WAL%')),
+                            count(*) FILTER (WHERE wait_event_type IS NOT NULL AND wait_event_type <> 'Lock'
+                                             AND wait_event_type <> 'Client' AND wait_event NOT LIKE 'WAL%'
+                                             AND wait_event NOT LIKE 'Wal%'),
+                            count(*) FILTER (WHERE wait_event_type IS NULL)
+                     FROM pg_stat_activity
+                     WHERE datname = current_database() AND state = 'active' AND pid <> pg_backend_pid()",
+                )
+                .fetch_one(&pool)
+                .await;
+                if let Ok((lock, wal, other, running)) = row {
+                    sum.lock += lock as f64;
+                    sum.wal += wal as f64;
+                    sum.other_wait += other as f64;
+                    sum.running += running as f64;
+                    samples += 1;
+                }
+                tokio::select! {
+                    _ = &mut stopped => break,
+                    _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+                }
+            }
+            let n = f64::from(samples.max(1));
+            WaitProfile {
+                lock: sum.lock / n,
+                wal: sum.wal / n,
+                other_wait: sum.other_wait / n,
+                running: sum.running / n,
+            }
+        });
+        WaitSampler { stop, task }
+    }
+
+    pub async fn finish(self) -> WaitProfile {
+        let _ = self.stop.send(());
+        self.task.await.unwrap_or_default()
+    }
+}

@@ -108,10 +108,18 @@ pub async fn run(args: &PurchasesArgs, settings: &Settings) -> Result<String, Be
             let purchaser =
                 Purchaser::new(store.clone(), RateLimiter::off(), settings.max_quantity);
             let syncs_before = store.wal_syncs().await?;
+            let waits = match &store {
+                Store::Postgres(pg) => Some(super::probe::WaitSampler::start(pg.pool())),
+                Store::Sqlite(_) => None,
+            };
             let probe = Probe::start();
             let report =
                 burst::run_to_end(spec, Target::Local(purchaser), Some(store.clone())).await?;
             let cpu = probe.finish();
+            let waits = match waits {
+                Some(w) => Some(w.finish().await),
+                None => None,
+            };
             // Backends publish their WAL statistics once idle for a second; wait for that.
             if syncs_before.is_some() {
                 tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
@@ -135,6 +143,9 @@ pub async fn run(args: &PurchasesArgs, settings: &Settings) -> Result<String, Be
                     ", {:.1} purchases per WAL sync",
                     report.purchased as f64 / syncs as f64
                 );
+            }
+            if let Some(w) = waits {
+                let _ = write!(note, "; {}", w.summary());
             }
             rows.push(Row {
                 label: strategy.to_string(),

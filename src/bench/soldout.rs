@@ -17,6 +17,10 @@ pub struct SoldOutArgs {
     /// Purchases per run (the selling run sells exactly this many units).
     #[arg(long, default_value_t = 100_000)]
     pub purchases: u32,
+    /// Purchases of the sold-out product: enough that the run lasts long enough to measure (a
+    /// memory answer takes about a microsecond).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub rejections: u32,
     /// Purchases in flight.
     #[arg(long, default_value_t = 64)]
     pub concurrency: u32,
@@ -32,9 +36,10 @@ pub async fn run(args: &SoldOutArgs, settings: &Settings) -> Result<String, Benc
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "Product {}, {} purchases per run at concurrency {}, database {}, machine {}.\n",
+        "Product {}, {} purchases selling it out then {} meeting it at zero, at concurrency {}, database {}, machine {}.\n",
         args.product,
         args.purchases,
+        args.rejections,
         args.concurrency,
         settings.database,
         machine()
@@ -55,15 +60,15 @@ pub async fn run(args: &SoldOutArgs, settings: &Settings) -> Result<String, Benc
         selling.ips = 1;
         let sold = fire(selling).await?;
         let mut rejecting =
-            BurstSpec::new(args.product, args.purchases, args.concurrency, strategy);
+            BurstSpec::new(args.product, args.rejections, args.concurrency, strategy);
         rejecting.ips = 1;
         let probe = Probe::start();
         let refused = fire(rejecting).await?;
         let cpu = probe.finish();
-        if refused.sold_out != u64::from(args.purchases) {
+        if refused.sold_out != u64::from(args.rejections) {
             return Err(BenchError::Setup(format!(
                 "{strategy}: expected every purchase refused as sold out, got {} of {}",
-                refused.sold_out, args.purchases
+                refused.sold_out, args.rejections
             )));
         }
         let _ = writeln!(

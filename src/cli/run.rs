@@ -25,7 +25,13 @@ pub async fn run(cli: Cli, settings: Settings, layer: Layer) -> u8 {
     let Some(command) = cli.command else {
         // On a terminal, the dashboard; in a pipe or a script, the text overview.
         if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
-            let args = cli::dashboard::DashboardArgs::default();
+            // The same environment a `flashsale dashboard` would read.
+            let args = cli::dashboard::DashboardArgs {
+                theme: std::env::var("FLASHSALE_THEME")
+                    .ok()
+                    .filter(|t| !t.is_empty()),
+                ..cli::dashboard::DashboardArgs::default()
+            };
             return cli::dashboard::run(&settings, &layer, &args).await;
         }
         return overview(&settings).await;

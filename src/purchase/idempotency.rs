@@ -109,7 +109,7 @@ impl Purchaser {
     /// up (a replay costs no rate-limit budget); rate-limit; purchase with the key committed in
     /// the order's transaction. Sold-out and not-found outcomes are recorded afterwards, best
     /// effort; rate-limited, busy and failed ones are not, so a retry really retries.
-    #[tracing::instrument(skip_all, fields(product = req.product_id, strategy = %req.strategy))]
+    #[tracing::instrument(level = "debug", skip_all, fields(product = req.product_id, strategy = %req.strategy))]
     pub async fn purchase_idempotent(
         &self,
         req: PurchaseRequest<'_>,

@@ -51,6 +51,9 @@ struct Job {
 struct Lane {
     sender: Option<mpsc::UnboundedSender<Job>>,
     sold_out_at: Option<Instant>,
+    /// One purchase is confirming a stale sold-out with a read; the others keep answering from
+    /// memory meanwhile, so an expiry costs one read, not one per purchase in flight.
+    confirming: bool,
 }
 
 /// The gatherers of one store, shared by its clones.
@@ -85,22 +88,41 @@ impl Batcher {
 
     /// What is known about a product's being sold out.
     pub fn sold_out(&self, product_id: i32) -> SoldOut {
-        match self.lanes().get(&product_id).and_then(|l| l.sold_out_at) {
+        let mut lanes = self.lanes();
+        let Some(lane) = lanes.get_mut(&product_id) else {
+            return SoldOut::Unknown;
+        };
+        match lane.sold_out_at {
             Some(at) if at.elapsed() < SOLD_OUT_MEMORY => SoldOut::Known,
-            Some(_) => SoldOut::Stale,
+            Some(_) if lane.confirming => SoldOut::Known,
+            Some(_) => {
+                lane.confirming = true;
+                SoldOut::Stale
+            }
             None => SoldOut::Unknown,
         }
     }
 
     /// Records that the product was just seen with no stock.
     pub fn remember_sold_out(&self, product_id: i32) {
-        self.lanes().entry(product_id).or_default().sold_out_at = Some(Instant::now());
+        let mut lanes = self.lanes();
+        let lane = lanes.entry(product_id).or_default();
+        lane.sold_out_at = Some(Instant::now());
+        lane.confirming = false;
+    }
+
+    /// The confirming read failed: the next purchase of the product tries it again.
+    pub fn confirm_failed(&self, product_id: i32) {
+        if let Some(lane) = self.lanes().get_mut(&product_id) {
+            lane.confirming = false;
+        }
     }
 
     /// Forgets what is known about a product's stock (after a restock).
     pub fn forget(&self, product_id: i32) {
         if let Some(lane) = self.lanes().get_mut(&product_id) {
             lane.sold_out_at = None;
+            lane.confirming = false;
         }
     }
 
@@ -110,6 +132,7 @@ impl Batcher {
                 Some(0) => Some(Instant::now()),
                 _ => None,
             };
+            lane.confirming = false;
         }
     }
 
@@ -258,6 +281,37 @@ mod tests {
                 quantity: *q,
             })
             .collect()
+    }
+
+    #[test]
+    fn an_expired_sold_out_is_confirmed_by_one_purchase_while_the_rest_use_memory() {
+        let b = Batcher::new(8, Duration::from_secs(1));
+        assert_eq!(b.sold_out(7), SoldOut::Unknown);
+        b.remember_sold_out(7);
+        assert_eq!(b.sold_out(7), SoldOut::Known);
+        if let Some(lane) = b.lanes().get_mut(&7) {
+            lane.sold_out_at = Instant::now().checked_sub(SOLD_OUT_MEMORY * 2);
+        }
+        assert_eq!(
+            b.sold_out(7),
+            SoldOut::Stale,
+            "the first after expiry confirms"
+        );
+        assert_eq!(
+            b.sold_out(7),
+            SoldOut::Known,
+            "the others answer from memory meanwhile"
+        );
+        b.confirm_failed(7);
+        assert_eq!(
+            b.sold_out(7),
+            SoldOut::Stale,
+            "a failed confirmation is tried again"
+        );
+        b.remember_sold_out(7);
+        assert_eq!(b.sold_out(7), SoldOut::Known);
+        b.forget(7);
+        assert_eq!(b.sold_out(7), SoldOut::Unknown);
     }
 
     #[test]

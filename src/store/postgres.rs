@@ -9,11 +9,14 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, Postgres};
 use sqlx::{Connection, Executor};
 
+mod batched;
 mod idempotency;
+mod sales;
 
-use super::batch::{self, BatchItem, Batcher};
+pub use sales::ORDERS_SINCE_SQL;
+
+use super::batch::Batcher;
 use super::metrics::PoolMetrics;
-use super::sales::{ActivityCount, OrderRow, SalesBaseline};
 use super::{
     DetailRow, KeyRecord, NewPurchase, OrderRef, PoolStatus, Sale, SeedReport, StatsParts,
     StoreError, seed,
@@ -63,17 +66,6 @@ struct LockedProduct {
 struct InsertedOrder {
     id: i64,
     created_at: NaiveDateTime,
-}
-
-#[derive(sqlx::FromRow)]
-struct BatchRow {
-    id: i64,
-    user_id: String,
-    quantity: i32,
-    total_cents: i64,
-    created_at: NaiveDateTime,
-    name: String,
-    stock: i32,
 }
 
 #[derive(sqlx::FromRow)]
@@ -456,171 +448,6 @@ impl PgStore {
         }))
     }
 
-    /// The `batched` strategy. First, optimistically, one statement: when the batch's total fits
-    /// in the stock (the common case while a sale lasts), a guarded decrement of the total and
-    /// the insert of every order, one round trip, no explicit transaction. Otherwise (or for an
-    /// unknown product) the locked path allocates in arrival order.
-    pub(super) async fn apply_batch(
-        &self,
-        product_id: i32,
-        items: &[BatchItem],
-    ) -> Result<(Vec<Sale>, Option<i32>), StoreError> {
-        let mut conn = self.acquire_live().await?;
-        let total: i64 = items.iter().map(|i| i64::from(i.quantity)).sum();
-        let Ok(total) = i32::try_from(total) else {
-            return self.apply_batch_locked(&mut conn, product_id, items).await;
-        };
-        let users: Vec<&str> = items.iter().map(|i| i.user_id.as_str()).collect();
-        let quantities: Vec<i32> = items.iter().map(|i| i.quantity).collect();
-        let rows: Vec<BatchRow> = sqlx::query_as(
-            "WITH u AS (
-                 UPDATE products SET stock = stock - $2, updated_at = CURRENT_TIMESTAMP
-                 WHERE id = $1 AND stock >= $2
-                 RETURNING id, name, stock, price
-             ), o AS (
-                 INSERT INTO orders (user_id, product_id, quantity, total_price)
-                 SELECT t.user_id, u.id, t.quantity, u.price * t.quantity
-                 FROM u, unnest($3::text[], $4::int4[]) WITH ORDINALITY AS t(user_id, quantity, ord)
-                 ORDER BY t.ord
-                 RETURNING id, user_id, quantity, total_price, created_at
-             )
-             SELECT o.id::int8 AS id, o.user_id, o.quantity, (o.total_price * 100)::int8 AS total_cents,
-                    o.created_at, u.name, u.stock
-             FROM o CROSS JOIN u ORDER BY o.id",
-        )
-        .bind(product_id)
-        .bind(total)
-        .bind(&users)
-        .bind(&quantities)
-        .fetch_all(&mut *conn)
-        .await?;
-        if rows.is_empty() {
-            return self.apply_batch_locked(&mut conn, product_id, items).await;
-        }
-        // Ids come from one sequence in insertion order, and insertion follows arrival order;
-        // check rather than trust, because a mismatch would hand one buyer another's order. The
-        // statement has committed by now, so a mismatch is reported, never silently absorbed.
-        let in_order = rows.len() == items.len()
-            && rows
-                .iter()
-                .zip(items)
-                .all(|(r, item)| r.user_id == item.user_id && r.quantity == item.quantity);
-        if !in_order {
-            tracing::error!(product_id, "batch rows out of order; orders were committed");
-            return Err(StoreError::Other("batch result out of order".into()));
-        }
-        let stock_left = rows[0].stock;
-        let mut remaining = stock_left + total;
-        let sales = rows
-            .into_iter()
-            .map(|r| {
-                remaining -= r.quantity;
-                Sale::Purchased(Order {
-                    id: r.id,
-                    product_id,
-                    product_name: r.name,
-                    quantity: r.quantity,
-                    total_price: Money::from_cents(r.total_cents),
-                    remaining_stock: remaining,
-                    created_at: r.created_at,
-                })
-            })
-            .collect();
-        Ok((sales, Some(stock_left)))
-    }
-
-    /// The batch when its total does not fit: lock the row, allocate in arrival order (each as
-    /// if alone), one guarded decrement, one multi-row insert, in one transaction.
-    async fn apply_batch_locked(
-        &self,
-        conn: &mut PoolConnection<Postgres>,
-        product_id: i32,
-        items: &[BatchItem],
-    ) -> Result<(Vec<Sale>, Option<i32>), StoreError> {
-        let mut tx = conn.begin().await?;
-        let product: Option<(String, i32, i64, NaiveDateTime)> = sqlx::query_as(
-            "SELECT name, stock, (price * 100)::int8, CURRENT_TIMESTAMP::timestamp
-             FROM products WHERE id = $1 FOR UPDATE",
-        )
-        .bind(product_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some((name, stock, price_cents, now)) = product else {
-            tx.rollback().await?;
-            return Ok((items.iter().map(|_| Sale::NotFound).collect(), None));
-        };
-        let (allocation, sold) = batch::allocate(stock, items);
-        let price = Money::from_cents(price_cents);
-        let accepted: Vec<&BatchItem> = items
-            .iter()
-            .zip(&allocation)
-            .filter(|(_, a)| a.is_ok())
-            .map(|(i, _)| i)
-            .collect();
-        let mut ids = Vec::with_capacity(accepted.len());
-        if !accepted.is_empty() {
-            let users: Vec<&str> = accepted.iter().map(|i| i.user_id.as_str()).collect();
-            let quantities: Vec<i32> = accepted.iter().map(|i| i.quantity).collect();
-            let totals: Vec<i64> = accepted
-                .iter()
-                .map(|i| price.times(i64::from(i.quantity)).cents())
-                .collect();
-            let rows: Vec<(i64, String, i32)> = sqlx::query_as(
-                "WITH u AS (
-                     UPDATE products SET stock = stock - $2, updated_at = CURRENT_TIMESTAMP
-                     WHERE id = $1 AND stock >= $2 RETURNING id
-                 )
-                 INSERT INTO orders (user_id, product_id, quantity, total_price)
-                 SELECT t.user_id, u.id, t.quantity, t.cents::numeric / 100
-                 FROM u, unnest($3::text[], $4::int4[], $5::int8[]) WITH ORDINALITY
-                      AS t(user_id, quantity, cents, ord)
-                 ORDER BY t.ord
-                 RETURNING id::int8, user_id, quantity",
-            )
-            .bind(product_id)
-            .bind(sold)
-            .bind(&users)
-            .bind(&quantities)
-            .bind(&totals)
-            .fetch_all(&mut *tx)
-            .await?;
-            // PostgreSQL returns inserted rows in the order the SELECT fed them; check it rather
-            // than trust it, because a mismatch would hand one buyer another's order.
-            let in_order = rows.len() == accepted.len()
-                && rows
-                    .iter()
-                    .zip(&accepted)
-                    .all(|((_, u, q), item)| *u == item.user_id && *q == item.quantity);
-            if !in_order {
-                tx.rollback().await?;
-                return Err(StoreError::Other(
-                    "batch insert did not line up; rolled back".into(),
-                ));
-            }
-            ids = rows.into_iter().map(|(id, _, _)| id).collect();
-        }
-        tx.commit().await?;
-        let mut ids = ids.into_iter();
-        let mut sales = Vec::with_capacity(items.len());
-        for (item, a) in items.iter().zip(allocation) {
-            sales.push(match a {
-                Ok(remaining) => Sale::Purchased(Order {
-                    id: ids
-                        .next()
-                        .ok_or_else(|| StoreError::Other("batch order missing".into()))?,
-                    product_id,
-                    product_name: name.clone(),
-                    quantity: item.quantity,
-                    total_price: price.times(i64::from(item.quantity)),
-                    remaining_stock: remaining,
-                    created_at: now,
-                }),
-                Err(available) => Sale::SoldOut { available },
-            });
-        }
-        Ok((sales, Some(stock - sold)))
-    }
-
     pub(super) async fn stats_parts(&self, since: NaiveDate) -> Result<StatsParts, StoreError> {
         let since = since.and_hms_opt(0, 0, 0).unwrap_or_default();
         let (total_revenue_cents, total_units): (i64, i64) = sqlx::query_as(
@@ -697,87 +524,4 @@ impl PgStore {
     pub(super) async fn close(&self) {
         self.pool.close().await;
     }
-
-    /// The dashboard's starting aggregates, all from one REPEATABLE READ snapshot so that the
-    /// totals and the watermark agree.
-    pub(super) async fn sales_baseline(
-        &self,
-        since: NaiveDate,
-        gap_window: i64,
-    ) -> Result<SalesBaseline, StoreError> {
-        let since = since.and_hms_opt(0, 0, 0).unwrap_or_default();
-        let mut tx = self.pool.begin().await?;
-        tx.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            .await?;
-        let max_id: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0)::int8 FROM orders")
-            .fetch_one(&mut *tx)
-            .await?;
-        let per_product = sqlx::query_as(
-            "SELECT product_id, SUM(quantity)::int8 AS units,
-                    (SUM(total_price) * 100)::int8 AS cents
-             FROM orders GROUP BY product_id ORDER BY product_id",
-        )
-        .fetch_all(&mut *tx)
-        .await?;
-        let per_day = sqlx::query_as(
-            "SELECT to_char(created_at, 'YYYY-MM-DD') AS day,
-                    (SUM(total_price) * 100)::int8 AS cents, SUM(quantity)::int8 AS units
-             FROM orders WHERE created_at >= $1 GROUP BY day ORDER BY day",
-        )
-        .bind(since)
-        .fetch_all(&mut *tx)
-        .await?;
-        let present_near_top = sqlx::query_scalar(
-            "SELECT id::int8 FROM orders WHERE id > $1 AND id <= $2 ORDER BY id",
-        )
-        .bind(max_id.saturating_sub(gap_window))
-        .bind(max_id)
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(SalesBaseline {
-            max_id,
-            per_product,
-            per_day,
-            present_near_top,
-        })
-    }
-
-    /// Orders above `after` (the first `limit` of them, by id) and those among `missing`. Two
-    /// index range scans in a UNION ALL: an `OR` would let the planner walk the whole primary key.
-    pub(super) async fn orders_since(
-        &self,
-        after: i64,
-        missing: &[i64],
-        limit: i64,
-    ) -> Result<Vec<OrderRow>, StoreError> {
-        Ok(sqlx::query_as(ORDERS_SINCE_SQL)
-            .bind(after)
-            .bind(missing)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?)
-    }
-
-    /// `pg_stat_activity` for this database, counted by state.
-    pub(super) async fn server_activity(&self) -> Result<Vec<ActivityCount>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT COALESCE(state, 'background') AS state, count(*)::int8 AS count
-             FROM pg_stat_activity WHERE datname = current_database()
-             GROUP BY 1 ORDER BY 1",
-        )
-        .fetch_all(&self.pool)
-        .await?)
-    }
 }
-
-/// The dashboard's incremental step ($1 watermark, $2 missing ids, $3 batch). Public so that
-/// tests can check its plan: two index scans, never a scan of the table.
-pub const ORDERS_SINCE_SQL: &str =
-    "(SELECT id::int8 AS id, product_id, quantity, (total_price * 100)::int8 AS cents,
-                     to_char(created_at, 'YYYY-MM-DD') AS day
-              FROM orders WHERE id > $1 ORDER BY id LIMIT $3)
-             UNION ALL
-             (SELECT id::int8, product_id, quantity, (total_price * 100)::int8,
-                     to_char(created_at, 'YYYY-MM-DD')
-              FROM orders WHERE id = ANY($2))";

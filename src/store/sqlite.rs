@@ -15,11 +15,12 @@ use sqlx::sqlite::{
 };
 use sqlx::{Connection, Executor};
 
+mod batched;
 mod idempotency;
+mod sales;
 
-use super::batch::{self, BatchItem, Batcher};
+use super::batch::Batcher;
 use super::metrics::PoolMetrics;
-use super::sales::{OrderRow, SalesBaseline};
 use super::{
     DetailRow, KeyRecord, NewPurchase, OrderRef, PoolStatus, Sale, SeedReport, StatsParts,
     StoreError, seed,
@@ -422,85 +423,6 @@ impl SqliteStore {
         )))
     }
 
-    /// The `batched` strategy's transaction: `BEGIN IMMEDIATE`, one read, allocation in arrival
-    /// order, one guarded decrement, then the orders (single-row inserts cost no round trip here).
-    pub(super) async fn apply_batch(
-        &self,
-        product_id: i32,
-        items: &[BatchItem],
-    ) -> Result<(Vec<Sale>, Option<i32>), StoreError> {
-        let mut conn = self.acquire_writer().await?;
-        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-        let product: Option<ProductRow> =
-            sqlx::query_as("SELECT name, stock, price_cents FROM products WHERE id = ?1")
-                .bind(product_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let Some(product) = product else {
-            tx.rollback().await?;
-            return Ok((items.iter().map(|_| Sale::NotFound).collect(), None));
-        };
-        let (allocation, sold) = batch::allocate(product.stock, items);
-        let price = Money::from_cents(product.price_cents);
-        let mut orders = Vec::new();
-        if sold > 0 {
-            let done = sqlx::query(
-                "UPDATE products SET stock = stock - ?2, updated_at = strftime('%Y-%m-%d %H:%M:%f', 'now')
-                 WHERE id = ?1 AND stock >= ?2",
-            )
-            .bind(product_id)
-            .bind(sold)
-            .execute(&mut *tx)
-            .await?;
-            if done.rows_affected() != 1 {
-                tx.rollback().await?;
-                return Err(StoreError::Other(
-                    "batch decrement refused; rolled back".into(),
-                ));
-            }
-            for (item, a) in items.iter().zip(&allocation) {
-                if a.is_ok() {
-                    let p = NewPurchase {
-                        product_id,
-                        user_id: &item.user_id,
-                        quantity: item.quantity,
-                    };
-                    orders.push(
-                        Self::insert_order(&mut tx, p, price.times(i64::from(item.quantity)))
-                            .await?,
-                    );
-                }
-            }
-        }
-        tx.commit().await?;
-        let mut orders = orders.into_iter();
-        let mut sales = Vec::with_capacity(items.len());
-        for (item, a) in items.iter().zip(allocation) {
-            sales.push(match a {
-                Ok(remaining) => {
-                    let order = orders
-                        .next()
-                        .ok_or_else(|| StoreError::Other("batch order missing".into()))?;
-                    let p = NewPurchase {
-                        product_id,
-                        user_id: &item.user_id,
-                        quantity: item.quantity,
-                    };
-                    let total = price.times(i64::from(item.quantity));
-                    Sale::Purchased(Self::order(
-                        p,
-                        product.name.clone(),
-                        total,
-                        remaining,
-                        order,
-                    ))
-                }
-                Err(available) => Sale::SoldOut { available },
-            });
-        }
-        Ok((sales, Some(product.stock - sold)))
-    }
-
     pub(super) async fn stats_parts(&self, since: NaiveDate) -> Result<StatsParts, StoreError> {
         let since = since.format("%Y-%m-%d").to_string();
         let (total_revenue_cents, total_units): (i64, i64) = sqlx::query_as(
@@ -577,70 +499,5 @@ impl SqliteStore {
     pub(super) async fn close(&self) {
         self.writer.close().await;
         self.readers.close().await;
-    }
-
-    /// The dashboard's starting aggregates, read in one transaction (one WAL snapshot).
-    pub(super) async fn sales_baseline(
-        &self,
-        since: NaiveDate,
-        gap_window: i64,
-    ) -> Result<SalesBaseline, StoreError> {
-        let since = since.format("%Y-%m-%d").to_string();
-        let mut conn = self.readers.acquire().await?;
-        let mut tx = conn.begin().await?;
-        let max_id: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM orders")
-            .fetch_one(&mut *tx)
-            .await?;
-        let per_product = sqlx::query_as(
-            "SELECT product_id, SUM(quantity) AS units, SUM(total_price_cents) AS cents
-             FROM orders GROUP BY product_id ORDER BY product_id",
-        )
-        .fetch_all(&mut *tx)
-        .await?;
-        let per_day = sqlx::query_as(
-            "SELECT substr(created_at, 1, 10) AS day, SUM(total_price_cents) AS cents,
-                    SUM(quantity) AS units
-             FROM orders WHERE created_at >= ?1 GROUP BY day ORDER BY day",
-        )
-        .bind(since)
-        .fetch_all(&mut *tx)
-        .await?;
-        let present_near_top =
-            sqlx::query_scalar("SELECT id FROM orders WHERE id > ?1 AND id <= ?2 ORDER BY id")
-                .bind(max_id.saturating_sub(gap_window))
-                .bind(max_id)
-                .fetch_all(&mut *tx)
-                .await?;
-        tx.commit().await?;
-        Ok(SalesBaseline {
-            max_id,
-            per_product,
-            per_day,
-            present_near_top,
-        })
-    }
-
-    /// Orders above `after` (the first `limit`, by id) and those among `missing`, each part a
-    /// rowid range or lookup.
-    pub(super) async fn orders_since(
-        &self,
-        after: i64,
-        missing: &[i64],
-        limit: i64,
-    ) -> Result<Vec<OrderRow>, StoreError> {
-        let missing = serde_json::to_string(missing).unwrap_or_else(|_| "[]".into());
-        Ok(sqlx::query_as(
-            "SELECT * FROM (SELECT id, product_id, quantity, total_price_cents AS cents,
-                                   substr(created_at, 1, 10) AS day
-                            FROM orders WHERE id > ?1 ORDER BY id LIMIT ?3)
-             UNION ALL
-             SELECT id, product_id, quantity, total_price_cents, substr(created_at, 1, 10)
-             FROM orders WHERE id IN (SELECT value FROM json_each(?2))",
-        )
-        .bind(after)
-        .bind(missing)
-        .bind(limit)
-        .fetch_all(&self.readers)
-        .await?)
     }
 }
