@@ -9,6 +9,30 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, Postgres};
 use sqlx::{Connection, Executor};
 
+/// Runs `$body` with `$conn`, a pooled connection, under a client-side deadline. The server's
+/// `statement_timeout` cannot fire for a query that never reaches it (a stalled network, a
+/// black-holed connection): without this, such a purchase would wait for ever. A connection
+/// that ran past the deadline is in an unknown state and is closed, never reused. Whether the
+/// operation took effect is unknown too: it ends as `Unavailable` (a purchase: `Failed`).
+macro_rules! bounded {
+    ($self:ident, $conn:ident = $get:expr => $body:block) => {{
+        #[allow(unused_mut)]
+        let mut $conn = $get;
+        let deadline = $self.deadline;
+        let result = tokio::time::timeout(deadline, async $body).await;
+        match result {
+            Ok(r) => r,
+            Err(_) => {
+                $conn.close_on_drop();
+                Err(StoreError::Unavailable(format!(
+                    "no answer from the database within {} ms",
+                    deadline.as_millis()
+                )))
+            }
+        }
+    }};
+}
+
 mod batched;
 mod idempotency;
 mod sales;
@@ -53,6 +77,8 @@ pub struct PgStore {
     pool: PgPool,
     metrics: Arc<PoolMetrics>,
     batcher: Arc<Batcher>,
+    /// The client-side bound of one operation: the statement timeout plus network slack.
+    deadline: Duration,
 }
 
 #[derive(sqlx::FromRow)]
@@ -109,6 +135,7 @@ impl PgStore {
             .connect_lazy_with(options);
         Ok(Self {
             pool,
+            deadline: settings.statement_timeout + Duration::from_secs(1),
             metrics: Arc::new(PoolMetrics::new()),
             batcher: Arc::new(Batcher::new(
                 settings.batch_max as usize,
@@ -145,11 +172,13 @@ impl PgStore {
     async fn acquire_live(&self) -> Result<PoolConnection<Postgres>, StoreError> {
         for _ in 0..3 {
             let mut conn = self.acquire().await?;
-            if conn.ping().await.is_ok() {
-                return Ok(conn);
+            match tokio::time::timeout(self.deadline, conn.ping()).await {
+                Ok(Ok(())) => return Ok(conn),
+                // Not back into the pool: it is dead.
+                Ok(Err(_)) => drop(conn.detach()),
+                // Stalled: closed, never reused.
+                Err(_) => conn.close_on_drop(),
             }
-            // Not back into the pool: it is dead.
-            drop(conn.detach());
         }
         self.acquire().await
     }
@@ -224,53 +253,61 @@ impl PgStore {
     }
 
     pub(super) async fn products(&self) -> Result<Vec<Product>, StoreError> {
-        let rows: Vec<(i32, String, i64, i32)> =
-            sqlx::query_as("SELECT id, name, (price * 100)::int8, stock FROM products ORDER BY id")
-                .fetch_all(&self.pool)
-                .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, name, cents, stock)| Product {
-                id,
-                name,
-                price: Money::from_cents(cents),
-                stock,
-            })
-            .collect())
+        bounded!(self, conn = self.acquire().await? => {
+            let rows: Vec<(i32, String, i64, i32)> =
+                sqlx::query_as("SELECT id, name, (price * 100)::int8, stock FROM products ORDER BY id")
+                    .fetch_all(&mut *conn)
+                    .await?;
+            Ok(rows
+                .into_iter()
+                .map(|(id, name, cents, stock)| Product {
+                    id,
+                    name,
+                    price: Money::from_cents(cents),
+                    stock,
+                })
+                .collect())
+        })
     }
 
     pub(super) async fn product_detail(
         &self,
         id: i32,
     ) -> Result<Option<ProductDetail>, StoreError> {
-        let row: Option<DetailRow> = sqlx::query_as(
-            "SELECT id, name, description, image_url, stock, (price * 100)::int8 AS price_cents
-             FROM products WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(ProductDetail::from))
+        bounded!(self, conn = self.acquire().await? => {
+            let row: Option<DetailRow> = sqlx::query_as(
+                "SELECT id, name, description, image_url, stock, (price * 100)::int8 AS price_cents
+                 FROM products WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+            Ok(row.map(ProductDetail::from))
+        })
     }
 
     pub(super) async fn stock(&self, id: i32) -> Result<Option<i32>, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT stock FROM products WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?,
-        )
+        bounded!(self, conn = self.acquire().await? => {
+            Ok(
+                sqlx::query_scalar("SELECT stock FROM products WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut *conn)
+                    .await?,
+            )
+        })
     }
 
     pub(super) async fn set_stock(&self, id: i32, stock: i32) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE products SET stock = $2, updated_at = CURRENT_TIMESTAMP WHERE id = $1",
-        )
-        .bind(id)
-        .bind(stock)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        bounded!(self, conn = self.acquire().await? => {
+            let done = sqlx::query(
+                "UPDATE products SET stock = $2, updated_at = CURRENT_TIMESTAMP WHERE id = $1",
+            )
+            .bind(id)
+            .bind(stock)
+            .execute(&mut *conn)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        })
     }
 
     /// BEGIN; SELECT ... FOR UPDATE; guarded UPDATE; INSERT; COMMIT — all on one connection,
@@ -281,65 +318,66 @@ impl PgStore {
         p: NewPurchase<'_>,
         key: Option<KeyRecord<'_>>,
     ) -> Result<Sale, StoreError> {
-        let mut conn = self.acquire().await?;
-        let mut tx = conn.begin().await?;
-        let product: Option<LockedProduct> = sqlx::query_as(
-            "SELECT name, stock, (price * 100)::int8 AS price_cents
-             FROM products WHERE id = $1 FOR UPDATE",
-        )
-        .bind(p.product_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(product) = product else {
-            tx.rollback().await?;
-            return Ok(Sale::NotFound);
-        };
-        if product.stock < p.quantity {
-            tx.rollback().await?;
-            return Ok(Sale::SoldOut {
-                available: product.stock,
-            });
-        }
-        // The guard is redundant under the lock and kept anyway: a decrement that could go
-        // wrong silently is worth one comparison.
-        let remaining: Option<i32> = sqlx::query_scalar(
-            "UPDATE products SET stock = stock - $2, updated_at = CURRENT_TIMESTAMP
-             WHERE id = $1 AND stock >= $2 RETURNING stock",
-        )
-        .bind(p.product_id)
-        .bind(p.quantity)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(remaining) = remaining else {
-            tx.rollback().await?;
-            return Ok(Sale::SoldOut {
-                available: product.stock,
-            });
-        };
-        let total = Money::from_cents(product.price_cents).times(i64::from(p.quantity));
-        let order: InsertedOrder = sqlx::query_as(
-            "INSERT INTO orders (user_id, product_id, quantity, total_price)
-             VALUES ($1, $2, $3, $4::int8::numeric / 100) RETURNING id::int8 AS id, created_at",
-        )
-        .bind(p.user_id)
-        .bind(p.product_id)
-        .bind(p.quantity)
-        .bind(total.cents())
-        .fetch_one(&mut *tx)
-        .await?;
-        if let Some(key) = key {
-            idempotency::insert_purchased(&mut tx, key, order.id, remaining).await?;
-        }
-        tx.commit().await?;
-        Ok(Sale::Purchased(Order {
-            id: order.id,
-            product_id: p.product_id,
-            product_name: product.name,
-            quantity: p.quantity,
-            total_price: total,
-            remaining_stock: remaining,
-            created_at: order.created_at,
-        }))
+        bounded!(self, conn = self.acquire().await? => {
+            let mut tx = conn.begin().await?;
+            let product: Option<LockedProduct> = sqlx::query_as(
+                "SELECT name, stock, (price * 100)::int8 AS price_cents
+                 FROM products WHERE id = $1 FOR UPDATE",
+            )
+            .bind(p.product_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(product) = product else {
+                tx.rollback().await?;
+                return Ok(Sale::NotFound);
+            };
+            if product.stock < p.quantity {
+                tx.rollback().await?;
+                return Ok(Sale::SoldOut {
+                    available: product.stock,
+                });
+            }
+            // The guard is redundant under the lock and kept anyway: a decrement that could go
+            // wrong silently is worth one comparison.
+            let remaining: Option<i32> = sqlx::query_scalar(
+                "UPDATE products SET stock = stock - $2, updated_at = CURRENT_TIMESTAMP
+                 WHERE id = $1 AND stock >= $2 RETURNING stock",
+            )
+            .bind(p.product_id)
+            .bind(p.quantity)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(remaining) = remaining else {
+                tx.rollback().await?;
+                return Ok(Sale::SoldOut {
+                    available: product.stock,
+                });
+            };
+            let total = Money::from_cents(product.price_cents).times(i64::from(p.quantity));
+            let order: InsertedOrder = sqlx::query_as(
+                "INSERT INTO orders (user_id, product_id, quantity, total_price)
+                 VALUES ($1, $2, $3, $4::int8::numeric / 100) RETURNING id::int8 AS id, created_at",
+            )
+            .bind(p.user_id)
+            .bind(p.product_id)
+            .bind(p.quantity)
+            .bind(total.cents())
+            .fetch_one(&mut *tx)
+            .await?;
+            if let Some(key) = key {
+                idempotency::insert_purchased(&mut tx, key, order.id, remaining).await?;
+            }
+            tx.commit().await?;
+            Ok(Sale::Purchased(Order {
+                id: order.id,
+                product_id: p.product_id,
+                product_name: product.name,
+                quantity: p.quantity,
+                total_price: total,
+                remaining_stock: remaining,
+                created_at: order.created_at,
+            }))
+        })
     }
 
     /// One statement: the guarded decrement and the insert of the order from its RETURNING row.
@@ -360,30 +398,31 @@ impl PgStore {
         if let Some(k) = key {
             query = query.bind(k.key).bind(k.request_hash);
         }
-        let mut conn = self.acquire().await?;
-        let row = query.fetch_optional(&mut *conn).await?;
-        match row {
-            Some(r) => Ok(Sale::Purchased(Order {
-                id: r.id,
-                product_id: p.product_id,
-                product_name: r.name,
-                quantity: p.quantity,
-                total_price: Money::from_cents(r.total_cents),
-                remaining_stock: r.stock,
-                created_at: r.created_at,
-            })),
-            // Nothing was written; only now is it worth a second query to say why.
-            None => Ok(
-                match sqlx::query_scalar("SELECT stock FROM products WHERE id = $1")
-                    .bind(p.product_id)
-                    .fetch_optional(&mut *conn)
-                    .await?
-                {
-                    Some(available) => Sale::SoldOut { available },
-                    None => Sale::NotFound,
-                },
-            ),
-        }
+        bounded!(self, conn = self.acquire().await? => {
+            let row = query.fetch_optional(&mut *conn).await?;
+            match row {
+                Some(r) => Ok(Sale::Purchased(Order {
+                    id: r.id,
+                    product_id: p.product_id,
+                    product_name: r.name,
+                    quantity: p.quantity,
+                    total_price: Money::from_cents(r.total_cents),
+                    remaining_stock: r.stock,
+                    created_at: r.created_at,
+                })),
+                // Nothing was written; only now is it worth a second query to say why.
+                None => Ok(
+                    match sqlx::query_scalar("SELECT stock FROM products WHERE id = $1")
+                        .bind(p.product_id)
+                        .fetch_optional(&mut *conn)
+                        .await?
+                    {
+                        Some(available) => Sale::SoldOut { available },
+                        None => Sale::NotFound,
+                    },
+                ),
+            }
+        })
     }
 
     /// UNSAFE by design: the reference system's lost update. Reads, waits on the race hook,
@@ -395,99 +434,104 @@ impl PgStore {
         race: Option<&RaceHook>,
         key: Option<KeyRecord<'_>>,
     ) -> Result<Sale, StoreError> {
-        let mut conn = self.acquire().await?;
-        let product: Option<LockedProduct> = sqlx::query_as(
-            "SELECT name, stock, (price * 100)::int8 AS price_cents FROM products WHERE id = $1",
-        )
-        .bind(p.product_id)
-        .fetch_optional(&mut *conn)
-        .await?;
-        let Some(product) = product else {
-            return Ok(Sale::NotFound);
-        };
-        if product.stock < p.quantity {
-            return Ok(Sale::SoldOut {
-                available: product.stock,
-            });
-        }
-        if let Some(hook) = race {
-            hook.wait().await;
-        }
-        let remaining = product.stock - p.quantity;
-        sqlx::query("UPDATE products SET stock = $2, updated_at = CURRENT_TIMESTAMP WHERE id = $1")
+        bounded!(self, conn = self.acquire().await? => {
+            let product: Option<LockedProduct> = sqlx::query_as(
+                "SELECT name, stock, (price * 100)::int8 AS price_cents FROM products WHERE id = $1",
+            )
             .bind(p.product_id)
-            .bind(remaining)
-            .execute(&mut *conn)
+            .fetch_optional(&mut *conn)
             .await?;
-        let total = Money::from_cents(product.price_cents).times(i64::from(p.quantity));
-        let order: InsertedOrder = sqlx::query_as(
-            "INSERT INTO orders (user_id, product_id, quantity, total_price)
-             VALUES ($1, $2, $3, $4::int8::numeric / 100) RETURNING id::int8 AS id, created_at",
-        )
-        .bind(p.user_id)
-        .bind(p.product_id)
-        .bind(p.quantity)
-        .bind(total.cents())
-        .fetch_one(&mut *conn)
-        .await?;
-        if let Some(key) = key
-            && let Err(e) = self
-                .record_key_for_order(key, "purchased", Some(order.id), Some(remaining))
-                .await
-        {
-            tracing::warn!(error = %e, "naive purchase: idempotency key not recorded");
-        }
-        Ok(Sale::Purchased(Order {
-            id: order.id,
-            product_id: p.product_id,
-            product_name: product.name,
-            quantity: p.quantity,
-            total_price: total,
-            remaining_stock: remaining,
-            created_at: order.created_at,
-        }))
+            let Some(product) = product else {
+                return Ok(Sale::NotFound);
+            };
+            if product.stock < p.quantity {
+                return Ok(Sale::SoldOut {
+                    available: product.stock,
+                });
+            }
+            if let Some(hook) = race {
+                hook.wait().await;
+            }
+            let remaining = product.stock - p.quantity;
+            sqlx::query("UPDATE products SET stock = $2, updated_at = CURRENT_TIMESTAMP WHERE id = $1")
+                .bind(p.product_id)
+                .bind(remaining)
+                .execute(&mut *conn)
+                .await?;
+            let total = Money::from_cents(product.price_cents).times(i64::from(p.quantity));
+            let order: InsertedOrder = sqlx::query_as(
+                "INSERT INTO orders (user_id, product_id, quantity, total_price)
+                 VALUES ($1, $2, $3, $4::int8::numeric / 100) RETURNING id::int8 AS id, created_at",
+            )
+            .bind(p.user_id)
+            .bind(p.product_id)
+            .bind(p.quantity)
+            .bind(total.cents())
+            .fetch_one(&mut *conn)
+            .await?;
+            if let Some(key) = key
+                && let Err(e) = self
+                    .record_key_for_order(key, "purchased", Some(order.id), Some(remaining))
+                    .await
+            {
+                tracing::warn!(error = %e, "naive purchase: idempotency key not recorded");
+            }
+            Ok(Sale::Purchased(Order {
+                id: order.id,
+                product_id: p.product_id,
+                product_name: product.name,
+                quantity: p.quantity,
+                total_price: total,
+                remaining_stock: remaining,
+                created_at: order.created_at,
+            }))
+        })
     }
 
     pub(super) async fn stats_parts(&self, since: NaiveDate) -> Result<StatsParts, StoreError> {
-        let since = since.and_hms_opt(0, 0, 0).unwrap_or_default();
-        let (total_revenue_cents, total_units): (i64, i64) = sqlx::query_as(
-            "SELECT COALESCE((SUM(total_price) * 100)::int8, 0), COALESCE(SUM(quantity), 0)::int8
-             FROM orders",
-        )
-        .fetch_one(&self.pool)
-        .await?;
-        let top = sqlx::query_as(
-            "SELECT p.id, p.name, t.units, t.cents FROM (
-                 SELECT product_id, SUM(quantity)::int8 AS units,
-                        (SUM(total_price) * 100)::int8 AS cents
-                 FROM orders GROUP BY product_id
-             ) t JOIN products p ON p.id = t.product_id
-             ORDER BY t.units DESC, p.id LIMIT 3",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        let days = sqlx::query_as(
-            "SELECT to_char(created_at, 'YYYY-MM-DD') AS day,
-                    (SUM(total_price) * 100)::int8, SUM(quantity)::int8
-             FROM orders WHERE created_at >= $1 GROUP BY day ORDER BY day",
-        )
-        .bind(since)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(StatsParts {
-            total_revenue_cents,
-            total_units,
-            top,
-            days,
+        bounded!(self, conn = self.acquire().await? => {
+            let since = since.and_hms_opt(0, 0, 0).unwrap_or_default();
+            let (total_revenue_cents, total_units): (i64, i64) = sqlx::query_as(
+                "SELECT COALESCE((SUM(total_price) * 100)::int8, 0), COALESCE(SUM(quantity), 0)::int8
+                 FROM orders",
+            )
+            .fetch_one(&mut *conn)
+            .await?;
+            let top = sqlx::query_as(
+                "SELECT p.id, p.name, t.units, t.cents FROM (
+                     SELECT product_id, SUM(quantity)::int8 AS units,
+                            (SUM(total_price) * 100)::int8 AS cents
+                     FROM orders GROUP BY product_id
+                 ) t JOIN products p ON p.id = t.product_id
+                 ORDER BY t.units DESC, p.id LIMIT 3",
+            )
+            .fetch_all(&mut *conn)
+            .await?;
+            let days = sqlx::query_as(
+                "SELECT to_char(created_at, 'YYYY-MM-DD') AS day,
+                        (SUM(total_price) * 100)::int8, SUM(quantity)::int8
+                 FROM orders WHERE created_at >= $1 GROUP BY day ORDER BY day",
+            )
+            .bind(since)
+            .fetch_all(&mut *conn)
+            .await?;
+            Ok(StatsParts {
+                total_revenue_cents,
+                total_units,
+                top,
+                days,
+            })
         })
     }
 
     pub(super) async fn max_order_id(&self) -> Result<i64, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT COALESCE(MAX(id), 0)::int8 FROM orders")
-                .fetch_one(&self.pool)
-                .await?,
-        )
+        bounded!(self, conn = self.acquire().await? => {
+            Ok(
+                sqlx::query_scalar("SELECT COALESCE(MAX(id), 0)::int8 FROM orders")
+                    .fetch_one(&mut *conn)
+                    .await?,
+            )
+        })
     }
 
     pub(super) async fn orders_after(
@@ -496,15 +540,17 @@ impl PgStore {
         after_id: i64,
         pattern: &str,
     ) -> Result<Vec<OrderRef>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT id::int8 AS id, quantity FROM orders
-             WHERE id > $2 AND product_id = $1 AND user_id LIKE $3 ESCAPE '\\' ORDER BY id",
-        )
-        .bind(product_id)
-        .bind(after_id)
-        .bind(pattern)
-        .fetch_all(&self.pool)
-        .await?)
+        bounded!(self, conn = self.acquire().await? => {
+            Ok(sqlx::query_as(
+                "SELECT id::int8 AS id, quantity FROM orders
+                 WHERE id > $2 AND product_id = $1 AND user_id LIKE $3 ESCAPE '\\' ORDER BY id",
+            )
+            .bind(product_id)
+            .bind(after_id)
+            .bind(pattern)
+            .fetch_all(&mut *conn)
+            .await?)
+        })
     }
 
     pub(super) async fn ping(&self) -> Result<(), StoreError> {

@@ -22,9 +22,9 @@ use crate::support::pg_server::PgServer;
 use crate::support::proxy::FaultProxy;
 use crate::support::{RedisServer, TestDb, TestSqlite, unlimited};
 
-const PRODUCT: i32 = 1;
+pub(crate) const PRODUCT: i32 = 1;
 
-fn req(user: &str, i: u32) -> PurchaseRequest<'_> {
+pub(crate) fn req(user: &str, i: u32) -> PurchaseRequest<'_> {
     PurchaseRequest {
         product_id: i64::from(PRODUCT),
         user_id: user,
@@ -90,7 +90,11 @@ fn start_killer(
 
 /// The invariant after a storm: stock before == stock after + units in orders, no oversell, no
 /// phantom; returns the audit (unacknowledged orders are allowed after faults).
-async fn check_invariant(store: &Store, scope: &AuditScope, outcomes: &[Outcome]) -> Audit {
+pub(crate) async fn check_invariant(
+    store: &Store,
+    scope: &AuditScope,
+    outcomes: &[Outcome],
+) -> Audit {
     let acknowledged: Vec<i64> = outcomes
         .iter()
         .filter_map(|o| o.order().map(|o| o.id))

@@ -11,6 +11,7 @@ mod cli;
 mod dashboard;
 mod dashboard_api;
 mod faults;
+mod faults_matrix;
 mod hostile;
 mod http_admin;
 mod http_burst;

@@ -35,72 +35,73 @@ impl PgStore {
     ) -> Result<(Vec<Sale>, Option<i32>), StoreError> {
         // A batch of several checks its connection first, so a backend closed while idle does
         // not fail all of them; a lone purchase skips the ping, like `atomic`.
-        let mut conn = if items.len() > 1 {
+        bounded!(self, conn = if items.len() > 1 {
             self.acquire_live().await?
         } else {
             self.acquire().await?
-        };
-        let total: i64 = items.iter().map(|i| i64::from(i.quantity)).sum();
-        let Ok(total) = i32::try_from(total) else {
-            return self.apply_batch_locked(&mut conn, product_id, items).await;
-        };
-        let users: Vec<&str> = items.iter().map(|i| i.user_id.as_str()).collect();
-        let quantities: Vec<i32> = items.iter().map(|i| i.quantity).collect();
-        let rows: Vec<BatchRow> = sqlx::query_as(
-            "WITH u AS (
-                 UPDATE products SET stock = stock - $2, updated_at = CURRENT_TIMESTAMP
-                 WHERE id = $1 AND stock >= $2
-                 RETURNING id, name, stock, price
-             ), o AS (
-                 INSERT INTO orders (user_id, product_id, quantity, total_price)
-                 SELECT t.user_id, u.id, t.quantity, u.price * t.quantity
-                 FROM u, unnest($3::text[], $4::int4[]) WITH ORDINALITY AS t(user_id, quantity, ord)
-                 ORDER BY t.ord
-                 RETURNING id, user_id, quantity, total_price, created_at
-             )
-             SELECT o.id::int8 AS id, o.user_id, o.quantity, (o.total_price * 100)::int8 AS total_cents,
-                    o.created_at, u.name, u.stock
-             FROM o CROSS JOIN u ORDER BY o.id",
-        )
-        .bind(product_id)
-        .bind(total)
-        .bind(&users)
-        .bind(&quantities)
-        .fetch_all(&mut *conn)
-        .await?;
-        if rows.is_empty() {
-            return self.apply_batch_locked(&mut conn, product_id, items).await;
-        }
-        // Ids come from one sequence in insertion order, and insertion follows arrival order;
-        // check rather than trust, because a mismatch would hand one buyer another's order. The
-        // statement has committed by now, so a mismatch is reported, never silently absorbed.
-        let in_order = rows.len() == items.len()
-            && rows
-                .iter()
-                .zip(items)
-                .all(|(r, item)| r.user_id == item.user_id && r.quantity == item.quantity);
-        if !in_order {
-            tracing::error!(product_id, "batch rows out of order; orders were committed");
-            return Err(StoreError::Other("batch result out of order".into()));
-        }
-        let stock_left = rows[0].stock;
-        let mut remaining = stock_left + total;
-        let sales = rows
-            .into_iter()
-            .map(|r| {
-                remaining -= r.quantity;
-                Sale::Purchased(Order {
-                    id: r.id,
-                    product_id,
-                    product_name: r.name,
-                    quantity: r.quantity,
-                    total_price: Money::from_cents(r.total_cents),
-                    remaining_stock: remaining,
-                    created_at: r.created_at,
+        } => {
+            let total: i64 = items.iter().map(|i| i64::from(i.quantity)).sum();
+            let Ok(total) = i32::try_from(total) else {
+                return self.apply_batch_locked(&mut conn, product_id, items).await;
+            };
+            let users: Vec<&str> = items.iter().map(|i| i.user_id.as_str()).collect();
+            let quantities: Vec<i32> = items.iter().map(|i| i.quantity).collect();
+            let rows: Vec<BatchRow> = sqlx::query_as(
+                "WITH u AS (
+                     UPDATE products SET stock = stock - $2, updated_at = CURRENT_TIMESTAMP
+                     WHERE id = $1 AND stock >= $2
+                     RETURNING id, name, stock, price
+                 ), o AS (
+                     INSERT INTO orders (user_id, product_id, quantity, total_price)
+                     SELECT t.user_id, u.id, t.quantity, u.price * t.quantity
+                     FROM u, unnest($3::text[], $4::int4[]) WITH ORDINALITY AS t(user_id, quantity, ord)
+                     ORDER BY t.ord
+                     RETURNING id, user_id, quantity, total_price, created_at
+                 )
+                 SELECT o.id::int8 AS id, o.user_id, o.quantity, (o.total_price * 100)::int8 AS total_cents,
+                        o.created_at, u.name, u.stock
+                 FROM o CROSS JOIN u ORDER BY o.id",
+            )
+            .bind(product_id)
+            .bind(total)
+            .bind(&users)
+            .bind(&quantities)
+            .fetch_all(&mut *conn)
+            .await?;
+            if rows.is_empty() {
+                return self.apply_batch_locked(&mut conn, product_id, items).await;
+            }
+            // Ids come from one sequence in insertion order, and insertion follows arrival order;
+            // check rather than trust, because a mismatch would hand one buyer another's order. The
+            // statement has committed by now, so a mismatch is reported, never silently absorbed.
+            let in_order = rows.len() == items.len()
+                && rows
+                    .iter()
+                    .zip(items)
+                    .all(|(r, item)| r.user_id == item.user_id && r.quantity == item.quantity);
+            if !in_order {
+                tracing::error!(product_id, "batch rows out of order; orders were committed");
+                return Err(StoreError::Other("batch result out of order".into()));
+            }
+            let stock_left = rows[0].stock;
+            let mut remaining = stock_left + total;
+            let sales = rows
+                .into_iter()
+                .map(|r| {
+                    remaining -= r.quantity;
+                    Sale::Purchased(Order {
+                        id: r.id,
+                        product_id,
+                        product_name: r.name,
+                        quantity: r.quantity,
+                        total_price: Money::from_cents(r.total_cents),
+                        remaining_stock: remaining,
+                        created_at: r.created_at,
+                    })
                 })
-            })
-            .collect();
-        Ok((sales, Some(stock_left)))
+                .collect();
+            Ok((sales, Some(stock_left)))
+        })
     }
 
     /// The batch when its total does not fit: lock the row, allocate in arrival order (each as

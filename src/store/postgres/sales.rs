@@ -2,7 +2,7 @@
 //! server's view of our connections.
 
 use chrono::NaiveDate;
-use sqlx::Executor;
+use sqlx::{Connection, Executor};
 
 use super::PgStore;
 use crate::store::StoreError;
@@ -16,41 +16,43 @@ impl PgStore {
         since: NaiveDate,
         gap_window: i64,
     ) -> Result<SalesBaseline, StoreError> {
-        let since = since.and_hms_opt(0, 0, 0).unwrap_or_default();
-        let mut tx = self.pool.begin().await?;
-        tx.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        bounded!(self, conn = self.acquire().await? => {
+            let since = since.and_hms_opt(0, 0, 0).unwrap_or_default();
+            let mut tx = conn.begin().await?;
+            tx.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                .await?;
+            let max_id: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0)::int8 FROM orders")
+                .fetch_one(&mut *tx)
+                .await?;
+            let per_product = sqlx::query_as(
+                "SELECT product_id, SUM(quantity)::int8 AS units,
+                        (SUM(total_price) * 100)::int8 AS cents
+                 FROM orders GROUP BY product_id ORDER BY product_id",
+            )
+            .fetch_all(&mut *tx)
             .await?;
-        let max_id: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0)::int8 FROM orders")
-            .fetch_one(&mut *tx)
+            let per_day = sqlx::query_as(
+                "SELECT to_char(created_at, 'YYYY-MM-DD') AS day,
+                        (SUM(total_price) * 100)::int8 AS cents, SUM(quantity)::int8 AS units
+                 FROM orders WHERE created_at >= $1 GROUP BY day ORDER BY day",
+            )
+            .bind(since)
+            .fetch_all(&mut *tx)
             .await?;
-        let per_product = sqlx::query_as(
-            "SELECT product_id, SUM(quantity)::int8 AS units,
-                    (SUM(total_price) * 100)::int8 AS cents
-             FROM orders GROUP BY product_id ORDER BY product_id",
-        )
-        .fetch_all(&mut *tx)
-        .await?;
-        let per_day = sqlx::query_as(
-            "SELECT to_char(created_at, 'YYYY-MM-DD') AS day,
-                    (SUM(total_price) * 100)::int8 AS cents, SUM(quantity)::int8 AS units
-             FROM orders WHERE created_at >= $1 GROUP BY day ORDER BY day",
-        )
-        .bind(since)
-        .fetch_all(&mut *tx)
-        .await?;
-        let present_near_top = sqlx::query_scalar(
-            "SELECT id::int8 FROM orders WHERE id > $1 AND id <= $2 ORDER BY id",
-        )
-        .bind(max_id.saturating_sub(gap_window))
-        .bind(max_id)
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(SalesBaseline {
-            max_id,
-            per_product,
-            per_day,
-            present_near_top,
+            let present_near_top = sqlx::query_scalar(
+                "SELECT id::int8 FROM orders WHERE id > $1 AND id <= $2 ORDER BY id",
+            )
+            .bind(max_id.saturating_sub(gap_window))
+            .bind(max_id)
+            .fetch_all(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(SalesBaseline {
+                max_id,
+                per_product,
+                per_day,
+                present_near_top,
+            })
         })
     }
 
@@ -62,23 +64,27 @@ impl PgStore {
         missing: &[i64],
         limit: i64,
     ) -> Result<Vec<OrderRow>, StoreError> {
-        Ok(sqlx::query_as(ORDERS_SINCE_SQL)
-            .bind(after)
-            .bind(missing)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?)
+        bounded!(self, conn = self.acquire().await? => {
+            Ok(sqlx::query_as(ORDERS_SINCE_SQL)
+                .bind(after)
+                .bind(missing)
+                .bind(limit)
+                .fetch_all(&mut *conn)
+                .await?)
+        })
     }
 
     /// `pg_stat_activity` for this database, counted by state.
     pub(in crate::store) async fn server_activity(&self) -> Result<Vec<ActivityCount>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT COALESCE(state, 'background') AS state, count(*)::int8 AS count
-             FROM pg_stat_activity WHERE datname = current_database()
-             GROUP BY 1 ORDER BY 1",
-        )
-        .fetch_all(&self.pool)
-        .await?)
+        bounded!(self, conn = self.acquire().await? => {
+            Ok(sqlx::query_as(
+                "SELECT COALESCE(state, 'background') AS state, count(*)::int8 AS count
+                 FROM pg_stat_activity WHERE datname = current_database()
+                 GROUP BY 1 ORDER BY 1",
+            )
+            .fetch_all(&mut *conn)
+            .await?)
+        })
     }
 }
 
