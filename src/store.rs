@@ -223,7 +223,12 @@ impl Store {
             Strategy::Batched if key.is_some() => s.purchase_atomic(p, key).await,
             Strategy::Batched => {
                 // A sold-out product costs no lock and no write: memory, or one plain read.
-                match s.batcher().sold_out(p.product_id) {
+                let known = s.batcher().sold_out(p.product_id);
+                if known != batch::SoldOut::Unknown {
+                    // The memory is in use: let restocks elsewhere clear it.
+                    s.watch_restocks();
+                }
+                match known {
                     batch::SoldOut::Known => return Ok(Sale::SoldOut { available: 0 }),
                     batch::SoldOut::Stale => match s.stock(p.product_id).await {
                         Ok(Some(0)) => {
@@ -266,6 +271,13 @@ impl Store {
 
     pub(crate) fn batcher(&self) -> &batch::Batcher {
         dispatch!(self, s => s.batcher())
+    }
+
+    /// Sets how long the `batched` strategy answers a sold-out product from memory. Tests
+    /// lengthen it to show that a restock, not the timer, clears it.
+    #[doc(hidden)]
+    pub fn set_sold_out_memory(&self, memory: std::time::Duration) {
+        self.batcher().set_sold_out_memory(memory);
     }
 
     /// What `key` recorded, if anything: the original order (joined with its product) or the

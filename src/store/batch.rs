@@ -4,10 +4,12 @@
 //! outcome, as if it had bought alone, in arrival order.
 //!
 //! A product found sold out is remembered for a moment: purchases of it are answered `SoldOut`
-//! without a lock or a write until the memory expires or a restock through this store clears it.
+//! without a lock or a write until the memory expires or a restock clears it (one through this
+//! store at once; on PostgreSQL one by another process too, as soon as its notification arrives).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
@@ -15,8 +17,8 @@ use tokio::sync::{mpsc, oneshot};
 use super::{Sale, Store, StoreError};
 
 /// How long a sold-out product is answered from memory alone; after that, one lock-free read
-/// confirms it (a restock by another process is seen within this; one through this store at
-/// once).
+/// confirms it. The bound on how late a restock nobody was told of is seen (one by another
+/// tool, or by another process while the PostgreSQL restock listener is down).
 pub const SOLD_OUT_MEMORY: Duration = Duration::from_millis(100);
 /// A gatherer with nothing to do for this long ends; the next purchase starts a new one.
 const IDLE_EXIT: Duration = Duration::from_secs(10);
@@ -51,6 +53,9 @@ struct Job {
 struct Lane {
     sender: Option<mpsc::UnboundedSender<Job>>,
     sold_out_at: Option<Instant>,
+    /// The memory is doubted before its time (a restock may have been missed): the next
+    /// purchase confirms it with a read.
+    doubted: bool,
     /// One purchase is confirming a stale sold-out with a read; the others keep answering from
     /// memory meanwhile, so an expiry costs one read, not one per purchase in flight.
     confirming: bool,
@@ -62,6 +67,8 @@ pub struct Batcher {
     max_batch: usize,
     /// A purchase that waited longer than this for its batch to start answers Busy unapplied.
     max_wait: Duration,
+    /// [`SOLD_OUT_MEMORY`], in milliseconds; tests lengthen it to see what clears it.
+    memory_ms: AtomicU64,
 }
 
 impl std::fmt::Debug for Batcher {
@@ -78,7 +85,16 @@ impl Batcher {
             lanes: Mutex::new(HashMap::new()),
             max_batch: max_batch.max(1),
             max_wait,
+            memory_ms: AtomicU64::new(SOLD_OUT_MEMORY.as_millis() as u64),
         }
+    }
+
+    /// Sets how long a sold-out product is answered from memory. For tests: a long memory
+    /// shows whether a restock really clears it, instead of the timer.
+    #[doc(hidden)]
+    pub fn set_sold_out_memory(&self, memory: Duration) {
+        self.memory_ms
+            .store(memory.as_millis() as u64, Ordering::Relaxed);
     }
 
     fn lanes(&self) -> std::sync::MutexGuard<'_, HashMap<i32, Lane>> {
@@ -92,8 +108,9 @@ impl Batcher {
         let Some(lane) = lanes.get_mut(&product_id) else {
             return SoldOut::Unknown;
         };
+        let memory = Duration::from_millis(self.memory_ms.load(Ordering::Relaxed));
         match lane.sold_out_at {
-            Some(at) if at.elapsed() < SOLD_OUT_MEMORY => SoldOut::Known,
+            Some(at) if !lane.doubted && at.elapsed() < memory => SoldOut::Known,
             Some(_) if lane.confirming => SoldOut::Known,
             Some(_) => {
                 lane.confirming = true;
@@ -109,6 +126,7 @@ impl Batcher {
         let lane = lanes.entry(product_id).or_default();
         lane.sold_out_at = Some(Instant::now());
         lane.confirming = false;
+        lane.doubted = false;
     }
 
     /// The confirming read failed: the next purchase of the product tries it again.
@@ -123,6 +141,15 @@ impl Batcher {
         if let Some(lane) = self.lanes().get_mut(&product_id) {
             lane.sold_out_at = None;
             lane.confirming = false;
+            lane.doubted = false;
+        }
+    }
+
+    /// Doubts every remembered sell-out (a restock may have been missed): each is confirmed by
+    /// one lock-free read before it is trusted again.
+    pub fn doubt_all(&self) {
+        for lane in self.lanes().values_mut() {
+            lane.doubted = true;
         }
     }
 
@@ -133,6 +160,7 @@ impl Batcher {
                 _ => None,
             };
             lane.confirming = false;
+            lane.doubted = false;
         }
     }
 
@@ -310,6 +338,18 @@ mod tests {
         );
         b.remember_sold_out(7);
         assert_eq!(b.sold_out(7), SoldOut::Known);
+        b.doubt_all();
+        assert_eq!(
+            b.sold_out(7),
+            SoldOut::Stale,
+            "a doubted sell-out is confirmed"
+        );
+        b.remember_sold_out(7);
+        assert_eq!(
+            b.sold_out(7),
+            SoldOut::Known,
+            "and trusted again once confirmed"
+        );
         b.forget(7);
         assert_eq!(b.sold_out(7), SoldOut::Unknown);
     }

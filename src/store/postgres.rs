@@ -35,6 +35,7 @@ macro_rules! bounded {
 
 mod batched;
 mod idempotency;
+mod restocks;
 mod sales;
 
 pub use sales::ORDERS_SINCE_SQL;
@@ -77,6 +78,8 @@ pub struct PgStore {
     pool: PgPool,
     metrics: Arc<PoolMetrics>,
     batcher: Arc<Batcher>,
+    /// Hears restocks made by other processes (started when a sold-out is first remembered).
+    restocks: Arc<restocks::RestockWatch>,
     /// The client-side bound of one operation: the statement timeout plus network slack.
     deadline: Duration,
 }
@@ -136,6 +139,7 @@ impl PgStore {
         Ok(Self {
             pool,
             deadline: settings.statement_timeout + Duration::from_secs(1),
+            restocks: Arc::default(),
             metrics: Arc::new(PoolMetrics::new()),
             batcher: Arc::new(Batcher::new(
                 settings.batch_max as usize,
@@ -155,6 +159,12 @@ impl PgStore {
 
     pub(super) fn batcher(&self) -> &Batcher {
         &self.batcher
+    }
+
+    /// Makes sure restocks by other processes clear the sold-out memory as they happen.
+    pub(super) fn watch_restocks(&self) {
+        self.restocks
+            .ensure(|| (*self.pool.connect_options()).clone(), &self.batcher);
     }
 
     /// A connection for the purchase path, its wait recorded for the pool pane.
@@ -299,14 +309,21 @@ impl PgStore {
 
     pub(super) async fn set_stock(&self, id: i32, stock: i32) -> Result<bool, StoreError> {
         bounded!(self, conn = self.acquire().await? => {
-            let done = sqlx::query(
-                "UPDATE products SET stock = $2, updated_at = CURRENT_TIMESTAMP WHERE id = $1",
+            // The notification goes out with the commit, to every store remembering the
+            // product sold out (see `restocks`).
+            let done: Vec<(i32,)> = sqlx::query_as(
+                "WITH restocked AS (
+                     UPDATE products SET stock = $2, updated_at = CURRENT_TIMESTAMP WHERE id = $1
+                     RETURNING id
+                 )
+                 SELECT id FROM restocked, pg_notify($3, id::text)",
             )
             .bind(id)
             .bind(stock)
-            .execute(&mut *conn)
+            .bind(restocks::CHANNEL)
+            .fetch_all(&mut *conn)
             .await?;
-            Ok(done.rows_affected() == 1)
+            Ok(done.len() == 1)
         })
     }
 

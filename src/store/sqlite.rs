@@ -115,6 +115,10 @@ impl SqliteStore {
         &self.batcher
     }
 
+    /// Nothing to listen to: SQLite has no notifications. A restock by another process on the
+    /// same file is seen when the sold-out memory expires.
+    pub(super) fn watch_restocks(&self) {}
+
     /// The writer connection for the purchase path, its wait recorded for the pool pane.
     async fn acquire_writer(&self) -> Result<PoolConnection<Sqlite>, StoreError> {
         let wait = self.metrics.start_wait();

@@ -181,3 +181,58 @@ async fn batched_purchases_of_several_products_stay_separate() {
         50
     );
 }
+
+/// Two stores on one database stand for two processes (a `serve` and the dashboard beside it).
+/// The buyer's store remembers the sell-out for ten minutes, so only the restock's notification
+/// can reopen the product within the test.
+#[tokio::test]
+async fn a_restock_by_another_process_reopens_a_sold_out_product_at_once() {
+    let (db, seller) = TestDb::seeded().await;
+    seller.set_sold_out_memory(Duration::from_secs(600));
+    seller.set_stock(4, 1).await.expect("restock");
+    let p = Purchaser::new(seller.clone(), RateLimiter::off(), 10);
+    assert!(matches!(buy(&p, 4, "first").await, Outcome::Purchased(_)));
+    assert_eq!(
+        buy(&p, 4, "second").await,
+        Outcome::SoldOut { available: 0 }
+    );
+
+    // The seller's store listens from the moment its memory is in use; wait for that.
+    let mut conn = db.conn().await;
+    let listening = async {
+        loop {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE datname = current_database() AND query = 'LISTEN \"flashsale_restock\"'",
+            )
+            .fetch_one(&mut conn)
+            .await
+            .expect("pg_stat_activity");
+            if n > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), listening)
+        .await
+        .expect("the seller's store listens for restocks");
+
+    let other_process = db.store_with(PoolSettings::default()).await;
+    assert!(other_process.set_stock(4, 3).await.expect("restock"));
+    let reopened = async {
+        for i in 0.. {
+            match buy(&p, 4, &format!("after_restock_{i}")).await {
+                Outcome::Purchased(order) => return order,
+                Outcome::SoldOut { .. } => tokio::time::sleep(Duration::from_millis(5)).await,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        unreachable!()
+    };
+    let order = tokio::time::timeout(Duration::from_secs(10), reopened)
+        .await
+        .expect("the restock elsewhere reopened the product long before the memory lapsed");
+    assert_eq!(order.remaining_stock, 2);
+    let _ = conn.close().await;
+}
