@@ -40,11 +40,16 @@ pub fn redis_url() -> String {
 pub fn unique(prefix: &str) -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = SystemTime::now()
+    let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!("{prefix}{}_{n}_{:x}", std::process::id(), nanos)
+        .unwrap_or_default();
+    // Unix seconds first: `scripts/test` drops databases and roles of killed runs by their age.
+    format!(
+        "{prefix}{}_{}_{n}_{:x}",
+        now.as_secs(),
+        std::process::id(),
+        now.subsec_nanos()
+    )
 }
 
 fn unreachable(what: &str, url: &str, err: impl std::fmt::Display) -> ! {
