@@ -45,6 +45,32 @@ pub async fn buy(purchaser: &Purchaser, args: &BuyArgs, default: Strategy) -> Re
         .await
 }
 
+/// `buy --json`'s body: the receipt, the strategy that ran it, and `"unsafe": true` when that
+/// strategy can oversell.
+#[derive(serde::Serialize)]
+pub struct BuyJson<'a> {
+    #[serde(flatten)]
+    pub receipt: crate::purchase::ReceiptJson<'a>,
+    pub strategy: Strategy,
+    #[serde(rename = "unsafe", skip_serializing_if = "std::ops::Not::not")]
+    pub is_unsafe: bool,
+}
+
+impl<'a> BuyJson<'a> {
+    pub fn new(receipt: &'a Receipt, strategy: Strategy) -> Self {
+        Self {
+            receipt: receipt.to_json(),
+            strategy,
+            is_unsafe: strategy.is_unsafe(),
+        }
+    }
+}
+
+/// The line `buy` prints on stderr before a purchase with an unsafe strategy, whatever its
+/// outcome and output format.
+pub const NAIVE_WARNING: &str =
+    "warning: strategy naive is UNSAFE (no lock; it can oversell): for demonstrations only";
+
 /// A receipt as one line of text, with the UNSAFE warning where due.
 pub fn receipt_text(receipt: &Receipt, strategy: Strategy) -> String {
     let mut line = receipt.outcome.to_string();
@@ -124,6 +150,8 @@ pub fn config_report(settings: &Settings, layer: &Layer) -> Vec<(String, String,
                 .map(|t| t.to_string())
                 .unwrap_or_else(|| "none (admin endpoints on loopback only)".into()),
             keys::TRUSTED_PROXIES => settings.trusted_proxies.to_string(),
+            // Wherever it was set, `naive` is shown as what it is.
+            keys::STRATEGY => settings.strategy.label(),
             _ => layer
                 .get(key)
                 .map(|r| redact_url(&r.value))

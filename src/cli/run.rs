@@ -82,9 +82,12 @@ pub async fn run(cli: Cli, settings: Settings, layer: Layer) -> u8 {
                 Err(code) => return code,
             };
             let strategy = args.strategy.unwrap_or(settings.strategy);
+            if strategy.is_unsafe() {
+                eprintln!("{}", cli::report::NAIVE_WARNING);
+            }
             let receipt = cli::report::buy(&purchaser, &args, settings.strategy).await;
             if args.json {
-                if let Err(e) = print_json(&receipt.to_json()) {
+                if let Err(e) = print_json(&cli::report::BuyJson::new(&receipt, strategy)) {
                     return fail(e);
                 }
             } else {

@@ -100,6 +100,59 @@ async fn buy_json_reports_the_order_and_exit_codes_tell_outcomes_apart() {
     assert_eq!(receipt["message"], "Out of stock");
 }
 
+/// `naive` is labelled unsafe wherever it is shown or accepted, whatever its outcome.
+#[test]
+fn the_naive_strategy_is_called_unsafe_by_buy_and_config() {
+    let home = tempfile::tempdir().expect("tmp");
+    let buy = |product: &str, user: &str| {
+        run(flashsale(home.path()).args([
+            "buy",
+            "--product",
+            product,
+            "--user",
+            user,
+            "--strategy",
+            "naive",
+            "--json",
+        ]))
+    };
+    let (out, stdout, stderr) = buy("2", "naive_buyer");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let receipt: Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(receipt["strategy"], "naive");
+    assert_eq!(receipt["unsafe"], true);
+    assert!(stderr.contains("naive is UNSAFE"), "{stderr}");
+
+    // Not bought (no such product): still warned.
+    let (out, stdout, stderr) = buy("999", "naive_buyer_2");
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    let receipt: Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(receipt["unsafe"], true);
+    assert!(stderr.contains("naive is UNSAFE"), "{stderr}");
+
+    // A safe strategy says which it was, and nothing about safety.
+    let (out, stdout, stderr) = run(flashsale(home.path()).args([
+        "buy",
+        "--product",
+        "2",
+        "--user",
+        "safe_buyer",
+        "--json",
+    ]));
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let receipt: Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(receipt["strategy"], "batched");
+    assert!(receipt.get("unsafe").is_none(), "{receipt}");
+    assert!(!stderr.contains("UNSAFE"), "{stderr}");
+
+    let (out, stdout, stderr) = run(flashsale(home.path())
+        .args(["config", "--json"])
+        .env("FLASHSALE_STRATEGY", "naive"));
+    assert!(out.status.success(), "{stderr}");
+    let cfg: Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(cfg["strategy"]["value"], "naive (UNSAFE: oversells)");
+}
+
 #[tokio::test]
 async fn buy_on_the_embedded_default_needs_no_setup() {
     let home = tempfile::tempdir().expect("tmp");
