@@ -51,7 +51,49 @@ impl Dependency {
     }
 }
 
-/// The body of `/api/health`, 200 or 503 alike.
+/// What `/api/health` sends: our report, and beside it the fields the reference system's
+/// documentation gives its health check (`status`, `timestamp`, `services`, and `error` when
+/// unhealthy), so a probe written for that reads ours unchanged.
+#[derive(Debug, serde::Serialize)]
+pub struct HealthBody<'a> {
+    #[serde(flatten)]
+    pub health: &'a Health,
+    /// `healthy` or `unhealthy`.
+    pub status: &'static str,
+    /// ISO 8601 with milliseconds, UTC (`2026-11-25T10:00:00.000Z`).
+    pub timestamp: String,
+    pub services: Services<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<&'a str>,
+}
+
+/// The reference's `services`: each dependency's status alone.
+#[derive(Debug, serde::Serialize)]
+pub struct Services<'a> {
+    pub database: &'a str,
+    pub redis: &'a str,
+}
+
+impl<'a> HealthBody<'a> {
+    pub fn new(health: &'a Health, now: chrono::DateTime<chrono::Utc>) -> Self {
+        Self {
+            health,
+            status: if health.success {
+                "healthy"
+            } else {
+                "unhealthy"
+            },
+            timestamp: now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            services: Services {
+                database: &health.database.status,
+                redis: &health.redis.status,
+            },
+            error: (!health.success).then_some(health.message.as_str()),
+        }
+    }
+}
+
+/// Our report in the body of `/api/health`, 200 or 503 alike.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Health {

@@ -310,17 +310,15 @@ pub async fn health(State(state): State<AppState>) -> Response {
             format!("unhealthy: {} down", down.join(" and ")),
         )
     };
-    json(
-        status,
-        &api::Health {
-            success: down.is_empty(),
-            message,
-            database,
-            redis: redis_dep,
-            rate_limit_on_redis_down: purchaser.limiter().on_unavailable().to_string(),
-            strategy: state.config().strategy.as_str().to_string(),
-        },
-    )
+    let health = api::Health {
+        success: down.is_empty(),
+        message,
+        database,
+        redis: redis_dep,
+        rate_limit_on_redis_down: purchaser.limiter().on_unavailable().to_string(),
+        strategy: state.config().strategy.as_str().to_string(),
+    };
+    json(status, &api::HealthBody::new(&health, chrono::Utc::now()))
 }
 
 /// `GET /api/ready`: whether to send this instance traffic. Not while draining, not without a

@@ -351,6 +351,16 @@ async fn health_ready_and_unknown_routes_answer_json() {
     assert_eq!(a.body["success"], true);
     assert_eq!(a.body["database"]["status"], "up");
     assert_eq!(a.body["redis"]["status"], "not configured");
+    // The reference's documented fields, beside ours.
+    assert_eq!(a.body["status"], "healthy");
+    assert_eq!(a.body["services"]["database"], "up");
+    assert_eq!(a.body["services"]["redis"], "not configured");
+    let stamp = a.body["timestamp"].as_str().expect("timestamp");
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(stamp).is_ok() && stamp.ends_with('Z'),
+        "{stamp}"
+    );
+    assert!(a.body.get("error").is_none(), "{}", a.body);
     let a = get(&s.url, "/api/ready").await;
     assert_eq!(a.status, StatusCode::OK);
     assert_eq!(a.body["success"], true);
@@ -470,4 +480,22 @@ async fn slow_requests_are_logged_as_warnings_with_route_and_outcome() {
     assert!(line.contains("/api/purchase"), "{line}");
     assert!(line.contains("outcome=\"purchased\""), "{line}");
     assert!(line.contains("status=200"), "{line}");
+}
+
+#[tokio::test]
+async fn health_is_503_naming_the_database_when_it_is_gone() {
+    let (db, store) = TestDb::seeded().await;
+    let s = server(&store).await;
+    assert_eq!(get(&s.url, "/api/health").await.status, StatusCode::OK);
+    // The database dropped under the running server (its connections terminated with it).
+    drop(db);
+    let a = get(&s.url, "/api/health").await;
+    assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE, "{}", a.body);
+    assert_eq!(a.body["success"], false);
+    assert_eq!(a.body["status"], "unhealthy");
+    assert_eq!(a.body["database"]["status"], "down");
+    assert_eq!(a.body["services"]["database"], "down");
+    assert_eq!(a.body["error"], "unhealthy: database down");
+    let a = get(&s.url, "/api/ready").await;
+    assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE, "{}", a.body);
 }
