@@ -89,7 +89,9 @@ fn start_killer(
 }
 
 /// The invariant after a storm: stock before == stock after + units in orders, no oversell, no
-/// phantom; returns the audit (unacknowledged orders are allowed after faults).
+/// phantom; returns the audit. Unacknowledged orders are allowed after faults, but only as many
+/// as buyers who heard an error: an order nobody was told of belongs to a buyer whose answer
+/// was lost with a connection, never to one who was told something else.
 pub(crate) async fn check_invariant(
     store: &Store,
     scope: &AuditScope,
@@ -125,6 +127,15 @@ pub(crate) async fn check_invariant(
             "{o:?}"
         );
     }
+    let errors = outcomes
+        .iter()
+        .filter(|o| matches!(o, Outcome::Busy(_) | Outcome::Failed(_)))
+        .count();
+    assert!(
+        audit.unacknowledged as usize <= errors,
+        "{} orders nobody was told of, but only {errors} buyers heard an error: {audit:?}",
+        audit.unacknowledged
+    );
     audit
 }
 

@@ -446,4 +446,106 @@ mod tests {
             "{e}"
         );
     }
+
+    /// Every error names `<file>.toml:<line>:` with a line inside the file (or one past it,
+    /// for an error at its end).
+    fn assert_names_file_and_line(e: &ThemeError, files: &[(String, String)]) {
+        let text = files
+            .iter()
+            .find(|(name, _)| e.file == format!("{name}.toml"))
+            .map(|(_, t)| t)
+            .unwrap_or_else(|| panic!("the error names one of the files: {e}"));
+        let lines = text.lines().count().max(1);
+        assert!(
+            e.line >= 1 && e.line <= lines + 1,
+            "line {} of {lines}: {e}",
+            e.line
+        );
+        assert!(
+            e.to_string()
+                .starts_with(&format!("{}:{}: ", e.file, e.line)),
+            "{e}"
+        );
+    }
+
+    fn load_all(files: &[(String, String)]) -> Result<ThemeSet, ThemeError> {
+        let borrowed: Vec<(&str, &str)> = files
+            .iter()
+            .map(|(n, t)| (n.as_str(), t.as_str()))
+            .collect();
+        set_with(&borrowed)
+    }
+
+    use proptest::prelude::*;
+
+    /// A line a theme file might hold, mostly well-formed, some of it wrong.
+    fn theme_line() -> impl Strategy<Value = String> {
+        let role = prop_oneof![
+            proptest::sample::select(super::super::ROLES.to_vec()).prop_map(str::to_string),
+            "[a-z_]{1,10}",
+        ];
+        let colour = prop_oneof![
+            Just("red".to_string()),
+            Just("fg".to_string()),
+            Just("reset".to_string()),
+            "#[0-9a-fA-F]{6}",
+            "#[0-9a-z]{0,8}",
+            "[a-zé_]{0,8}",
+            (0u16..300).prop_map(|n| n.to_string()),
+        ];
+        let field = prop_oneof![
+            Just("fg"),
+            Just("bg"),
+            Just("bold"),
+            Just("dim"),
+            Just("blink"),
+            Just("italic"),
+        ];
+        prop_oneof![
+            Just("[palette]".to_string()),
+            Just("[styles]".to_string()),
+            Just("[other]".to_string()),
+            proptest::sample::select(vec!["dark", "light", "a", "b", "nope", ""])
+                .prop_map(|p| format!("inherits = \"{p}\"")),
+            ("[a-z]{1,6}", colour.clone()).prop_map(|(k, c)| format!("{k} = \"{c}\"")),
+            (role.clone(), field.clone(), colour.clone())
+                .prop_map(|(r, f, c)| format!("{r} = {{ {f} = \"{c}\" }}")),
+            (role, field, any::<bool>()).prop_map(|(r, f, b)| format!("{r} = {{ {f} = {b} }}")),
+            "\\PC{0,30}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Random text as a theme file: loaded or refused by file and line, never a panic.
+        #[test]
+        fn random_text_as_a_theme_file_is_loaded_or_refused_by_file_and_line(
+            text in "\\PC{0,200}",
+        ) {
+            let files = vec![("user".to_string(), text)];
+            if let Err(e) = load_all(&files) {
+                assert_names_file_and_line(&e, &files);
+            }
+        }
+
+        /// Themes built from plausible lines, inheriting from each other (cycles included):
+        /// each set loads, or its error names a file, a line in it and, past parsing, the key.
+        #[test]
+        fn random_theme_lines_are_loaded_or_refused_by_file_line_and_key(
+            a in proptest::collection::vec(theme_line(), 0..12),
+            b in proptest::collection::vec(theme_line(), 0..12),
+        ) {
+            let files = vec![
+                ("a".to_string(), a.join("\n")),
+                ("b".to_string(), b.join("\n")),
+            ];
+            match load_all(&files) {
+                Ok(set) => {
+                    prop_assert!(set.index_of("a").is_some() && set.index_of("b").is_some());
+                }
+                Err(e) => assert_names_file_and_line(&e, &files),
+            }
+        }
+    }
 }
