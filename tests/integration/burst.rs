@@ -286,3 +286,72 @@ async fn open_model_latency_includes_a_stalled_server() {
         report.latency_ms.max
     );
 }
+
+/// Ctrl-C on the command line: the burst stops, what it did is reported and audited, exit 0.
+#[tokio::test]
+async fn ctrl_c_on_the_command_line_stops_the_burst_and_reports_it_audited() {
+    let (db, _store) = TestDb::seeded().await;
+    let home = tempfile::tempdir().expect("tmp");
+    let child = Command::new(env!("CARGO_BIN_EXE_flashsale"))
+        .args([
+            "burst",
+            "--json",
+            "--no-rate-limit",
+            "--database-url",
+            &db.url,
+            "--product",
+            "1",
+            "--restock",
+            "1000000",
+            "--buyers",
+            "1000000",
+            "--concurrency",
+            "8",
+        ])
+        .env("FLASHSALE_STATE_DIR", home.path())
+        .env("FLASHSALE_CONFIG_DIR", home.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start flashsale burst");
+
+    // Under way: orders are arriving.
+    let mut conn = db.conn().await;
+    let under_way = async {
+        loop {
+            let n: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM orders WHERE user_id LIKE 'burst-%'")
+                    .fetch_one(&mut conn)
+                    .await
+                    .expect("count");
+            if n >= 200 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), under_way)
+        .await
+        .expect("the burst sells");
+    let _ = conn.close().await;
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .expect("join")
+        .expect("burst exits");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let r: Value = serde_json::from_str(&stdout).expect("JSON report");
+    assert_eq!(r["stopped_by"], "cancelled", "{r}");
+    let cancelled = r["cancelled"].as_u64().expect("cancelled");
+    assert!(cancelled > 0, "{r}");
+    assert!(r["purchased"].as_u64().expect("purchased") >= 200, "{r}");
+    assert_eq!(r["audit"]["ok"], true, "{r}");
+    assert_eq!(r["audit"]["units_sold"], r["units_purchased"], "{r}");
+}
