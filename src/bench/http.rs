@@ -21,10 +21,10 @@ pub struct HttpArgs {
     #[arg(long, default_value_t = 100_000)]
     pub purchases: u32,
     /// Client counts (concurrency).
-    #[arg(long, default_value = "8,64", value_parser = super::parse_list)]
+    #[arg(long, default_value = "1,8,32,64,256", value_parser = super::parse_list)]
     pub clients: Vec<Vec<u32>>,
     /// Strategies the server runs, one server each.
-    #[arg(long, default_value = "batched,atomic")]
+    #[arg(long, default_value = "batched,atomic,row-lock")]
     pub strategies: String,
     #[arg(long, default_value_t = 1)]
     pub product: i32,

@@ -45,6 +45,29 @@ async fn bench_purchases_compares_with_pgbench_and_audits_each_run() {
 }
 
 #[tokio::test]
+async fn bench_http_runs_a_server_per_strategy_beside_pgbench() {
+    let (db, _store) = TestDb::seeded().await;
+    let report = bench(
+        &db,
+        &[
+            "http",
+            "--purchases",
+            "200",
+            "--clients",
+            "4",
+            "--strategies",
+            "batched,row-lock",
+        ],
+    );
+    assert!(report.contains("pgbench"), "{report}");
+    assert!(
+        report.contains("batched") && report.contains("row-lock"),
+        "{report}"
+    );
+    assert!(report.contains("x |"), "a ratio against pgbench: {report}");
+}
+
+#[tokio::test]
 async fn bench_sold_out_and_stats_run() {
     let (db, _store) = TestDb::seeded().await;
     let report = bench(
