@@ -114,10 +114,10 @@ impl Purchaser {
         };
         let limit = match self.check_limit(req.user_id, req.client_ip).await {
             Ok(note) => note,
-            Err(outcome) => {
+            Err((outcome, note)) => {
                 return Receipt {
                     outcome,
-                    limit: None,
+                    limit: note,
                     retries: 0,
                 };
             }
@@ -135,7 +135,13 @@ impl Purchaser {
         }
     }
 
-    async fn check_limit(&self, user: &str, ip: IpAddr) -> Result<LimitNote, Outcome> {
+    /// What the limiter says: go ahead (and how it was decided), or the outcome that ends the
+    /// purchase here (with a note when the policy, not a count, decided it).
+    async fn check_limit(
+        &self,
+        user: &str,
+        ip: IpAddr,
+    ) -> Result<LimitNote, (Outcome, Option<LimitNote>)> {
         let limiter = &self.inner.limiter;
         if limiter.is_off() {
             return Ok(LimitNote::Off);
@@ -152,11 +158,14 @@ impl Purchaser {
                 scope,
                 limit,
                 retry_after,
-            }) => Err(Outcome::RateLimited {
-                scope,
-                limit,
-                retry_after,
-            }),
+            }) => Err((
+                Outcome::RateLimited {
+                    scope,
+                    limit,
+                    retry_after,
+                },
+                None,
+            )),
             Err(e) => match limiter.on_unavailable() {
                 UnavailablePolicy::FailOpen => {
                     tracing::warn!(error = %e, "rate limiter unavailable; failing open");
@@ -166,9 +175,12 @@ impl Purchaser {
                 }
                 UnavailablePolicy::FailClosed => {
                     tracing::warn!(error = %e, "rate limiter unavailable; failing closed");
-                    Err(Outcome::Busy(format!(
-                        "rate limiter unavailable ({e}); fail-closed"
-                    )))
+                    Err((
+                        Outcome::Busy(format!("rate limiter unavailable ({e}); fail-closed")),
+                        Some(LimitNote::FailedClosed {
+                            reason: e.to_string(),
+                        }),
+                    ))
                 }
             },
         }

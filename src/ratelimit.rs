@@ -72,6 +72,8 @@ pub enum LimitNote {
     },
     /// Redis could not be asked and the policy is fail-open: sold without limiting.
     FailedOpen { reason: String },
+    /// Redis could not be asked and the policy is fail-closed: refused (`Busy`) unchecked.
+    FailedClosed { reason: String },
     /// Limiting is switched off (bursts with `--no-rate-limit`).
     Off,
 }

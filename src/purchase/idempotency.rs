@@ -128,7 +128,7 @@ impl Purchaser {
         }
         let limit = match self.check_limit(req.user_id, req.client_ip).await {
             Ok(note) => note,
-            Err(outcome) => return Ok(fresh(outcome, None, 0)),
+            Err((outcome, note)) => return Ok(fresh(outcome, note, 0)),
         };
         let record = KeyRecord {
             key: key.as_str(),

@@ -256,6 +256,17 @@ async fn redis_down_fails_closed_when_configured() {
         Outcome::Busy(reason) => assert!(reason.contains("fail-closed"), "{reason}"),
         other => panic!("expected Busy, got {other:?}"),
     }
+    assert!(
+        matches!(receipt.limit, Some(LimitNote::FailedClosed { .. })),
+        "the receipt says the policy refused it: {receipt:?}"
+    );
+    assert_eq!(
+        receipt
+            .to_json()
+            .rate_limit
+            .map(|n| serde_json::to_value(n).expect("json")["status"].clone()),
+        Some(serde_json::json!("failed-closed"))
+    );
     assert!(elapsed < Duration::from_secs(3), "waited {elapsed:?}");
 }
 
