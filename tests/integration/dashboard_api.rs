@@ -102,6 +102,27 @@ async fn once_json_over_the_api_without_the_admin_token_says_it_is_needed() {
 }
 
 #[test]
+fn the_log_start_line_names_the_api_watched_not_the_embedded_database() {
+    let home = tempfile::tempdir().expect("tmp");
+    // Nothing listens on port 9: the snapshot fails fast, the start line is written anyway.
+    let (code, _) = once_json(home.path(), "http://ops:hunter2@127.0.0.1:9", &[]);
+    assert_eq!(code, Some(1));
+    let log = std::fs::read_to_string(home.path().join("state/flashsale.log")).expect("log");
+    let start = log
+        .lines()
+        .find(|l| l.contains(" start "))
+        .unwrap_or_else(|| panic!("no start line: {log}"));
+    assert!(
+        start.contains("api=http://***@127.0.0.1:9") && start.contains("database=none"),
+        "{start}"
+    );
+    assert!(
+        !start.contains("sqlite") && !log.contains("hunter2"),
+        "{log}"
+    );
+}
+
+#[test]
 fn https_and_malformed_api_urls_are_refused_in_one_line() {
     let home = tempfile::tempdir().expect("tmp");
     for (url, expected) in [
