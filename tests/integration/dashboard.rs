@@ -340,19 +340,47 @@ fn once_json_has_every_panes_data_on_the_embedded_database() {
         "sales",
         "pool",
         "redis",
+        "redisUrl",
         "alerts",
         "errors",
         "rateLimit",
         "thresholds",
+        "burst",
+        "events",
     ] {
         assert!(v.get(key).is_some(), "missing {key}: {v}");
     }
+    assert_camel_case(&v);
     assert_eq!(v["backend"], "sqlite");
     assert_eq!(v["stock"].as_array().map(Vec::len), Some(5));
     assert_eq!(v["sales"]["totalUnitsSold"], 14);
     assert_eq!(v["sales"]["revenueByDay"].as_array().map(Vec::len), Some(7));
     assert!(v["redis"].is_null(), "no Redis configured");
     assert_eq!(v["pool"]["backend"], "sqlite");
+    assert!(v["pool"]["acquire"]["p50Ms"].is_number(), "{v}");
+    // The burst `b` would fire: the first product, the default parameters.
+    assert_eq!(
+        v["burst"],
+        serde_json::json!({
+            "product": {"id": 1, "name": "Laptop Pro 15"},
+            "buyers": 200,
+            "concurrency": 32,
+            "quantity": {"min": 1, "max": 1},
+            "strategy": "batched",
+            "strategyFrom": "dashboard",
+            "unsafe": false,
+            "ipSpread": 200,
+            "restockTo": 100,
+        })
+    );
+    let events = v["events"].as_array().expect("events");
+    assert_eq!(events[0]["level"], "ok", "{v}");
+    assert!(
+        events[0]["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("connected to ")),
+        "{v}"
+    );
     // Without a terminal, `dashboard` prints the same snapshot.
     let out = flashsale(home.path())
         .arg("dashboard")
@@ -391,6 +419,7 @@ async fn once_json_on_postgres_and_redis_has_the_server_view_and_ping_latency() 
             .is_some_and(|s| !s.is_empty()),
         "{v}"
     );
+    assert_camel_case(&v);
     assert!(v["redis"]["latency"]["maxMs"].as_f64().is_some(), "{v}");
     assert!(
         v["redis"]["info"]["version"]
@@ -399,6 +428,23 @@ async fn once_json_on_postgres_and_redis_has_the_server_view_and_ping_latency() 
         "{v}"
     );
     assert_eq!(v["sales"]["totalUnitsSold"], 14);
+}
+
+/// Every object key in `v` is camelCase, as scripts reading the snapshot expect.
+pub(crate) fn assert_camel_case(v: &Value) {
+    match v {
+        Value::Object(map) => {
+            for (k, child) in map {
+                assert!(
+                    !k.contains('_') && !k.starts_with(|c: char| c.is_ascii_uppercase()),
+                    "key '{k}' is not camelCase"
+                );
+                assert_camel_case(child);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(assert_camel_case),
+        _ => {}
+    }
 }
 
 #[test]
@@ -425,6 +471,10 @@ fn once_json_with_the_database_down_prints_the_errors_and_exits_1() {
             .is_some_and(|e| e.contains("unreachable")),
         "{v}"
     );
+    // The Events pane would show each failing source, as the dashboard logs them.
+    let events = v["events"].to_string();
+    assert!(events.contains("stock: database unreachable"), "{v}");
+    assert_eq!(v["burst"]["product"], Value::Null, "no product known: {v}");
 }
 
 #[test]
