@@ -244,6 +244,28 @@ fn a_burst_fired_with_keys_shows_its_audit_verdict_and_q_restores_the_terminal()
 }
 
 #[test]
+fn quitting_during_a_burst_cancels_it_and_logs_its_audit_before_exiting() {
+    let t = Tmux::start(&["dashboard", "--naive-delay-ms", "40"], &[], 80, 24);
+    t.wait_for("Laptop Pro 15", START);
+    // naive, slowed down, with enough buyers to keep it running for seconds.
+    t.keys(&["e", "C-u"]);
+    t.literal("5000");
+    t.keys(&["Enter"]);
+    t.wait_for("burst parameters set", Duration::from_secs(5));
+    t.keys(&["s", "s", "s"]);
+    t.wait_for("naive UNSAFE", Duration::from_secs(5));
+    t.keys(&["b"]);
+    t.wait_for("then audit", Duration::from_secs(10));
+    t.keys(&["q"]);
+    let (exit, stty) = t.wait_exit();
+    assert_eq!(exit, "EXIT=0");
+    assert_restored(&t, &stty);
+    let log = std::fs::read_to_string(t.path("state/flashsale.log")).expect("log");
+    // The audit ran after the cancel, before the exit.
+    assert!(log.contains("burst finished: "), "{log}");
+}
+
+#[test]
 fn ctrl_c_quits_and_restores_the_terminal() {
     let t = Tmux::start(&["dashboard"], &[], 80, 24);
     t.wait_for("Laptop Pro", START);
