@@ -248,7 +248,14 @@ impl RedisPane<'_> {
         let mut lines = vec![Line::from(status)];
         if r.status == "not configured" {
             // No Redis: nothing that direct access would show either.
-            lines.push(Line::styled("(the server limits in process)", t.muted));
+            lines.push(Line::styled(
+                if self.ctx.wide {
+                    "(the server limits in process)"
+                } else {
+                    "(in-process limiter)"
+                },
+                t.muted,
+            ));
         } else {
             // The reference system's report does not say.
             if !h.report.rate_limit_on_redis_down.is_empty() {
@@ -257,11 +264,16 @@ impl RedisPane<'_> {
                     Span::styled(h.report.rate_limit_on_redis_down.clone(), t.text),
                 ]));
             }
+            // Narrow: the header already says the dashboard watches over the API.
             lines.push(Line::styled(
-                format!(
-                    "PING history and INFO need direct Redis access: {}",
-                    super::NEEDS_DIRECT
-                ),
+                if self.ctx.wide {
+                    format!(
+                        "PING history and INFO need direct Redis access: {}",
+                        super::NEEDS_DIRECT
+                    )
+                } else {
+                    "PING history and INFO need direct Redis access".to_string()
+                },
                 t.info,
             ));
         }
