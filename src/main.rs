@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use flashsale::cli::{Cli, exit};
+use flashsale::cli::{Cli, Command, dashboard, exit};
 
 fn main() -> ExitCode {
     let _ = color_eyre::install();
@@ -23,11 +23,14 @@ fn main() -> ExitCode {
         }
     };
     let _log = flashsale::logging::init(&flashsale::paths::log_file());
-    tracing::info!(
-        database = %settings.database,
-        command = cli.command.as_ref().map_or("dashboard", |c| c.name()),
-        "start"
-    );
+    match &cli.command {
+        Some(Command::Dashboard(args)) => dashboard::log_start(args, &settings, &layer),
+        command => tracing::info!(
+            database = %settings.database,
+            command = command.as_ref().map_or("dashboard", |c| c.name()),
+            "start"
+        ),
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -31,6 +31,8 @@ pub use runtime::run;
 #[cfg(test)]
 mod api_drive_tests;
 #[cfg(test)]
+mod compact_tests;
+#[cfg(test)]
 mod drive_tests;
 #[cfg(test)]
 mod snapshot_tests;
@@ -146,9 +148,27 @@ pub fn connection(settings: &Settings, limiter: &str) -> Connection {
         embedded: settings.database.is_embedded(),
         redis: settings.redis_url.as_ref().map(ToString::to_string),
         limiter: limiter.to_string(),
+        limits_short: limits_short(&settings.limits),
+        on_redis_down: settings
+            .redis_url
+            .as_ref()
+            .map(|_| settings.limits.on_unavailable.to_string()),
         max_quantity: settings.max_quantity,
         api: None,
     }
+}
+
+/// `5/user, 10/IP per 1 min`: the limits in as few columns as they can be read in.
+fn limits_short(l: &crate::config::LimitSettings) -> String {
+    let ms = l.window.as_millis();
+    let window = if ms > 0 && ms.is_multiple_of(60_000) {
+        format!("{} min", ms / 60_000)
+    } else if ms.is_multiple_of(1000) {
+        format!("{} s", ms / 1000)
+    } else {
+        format!("{ms} ms")
+    };
+    format!("{}/user, {}/IP per {window}", l.user_max, l.ip_max)
 }
 
 /// The `--api` URL: `http://host[:port][/prefix]`, no query or fragment (paths are appended to
@@ -228,6 +248,8 @@ pub fn api_connection(source: &ApiSource) -> Connection {
         embedded: false,
         redis: None,
         limiter: "the server's".into(),
+        limits_short: "the server's".into(),
+        on_redis_down: None,
         max_quantity: source.settings.max_quantity,
         api: Some(state::ApiLink {
             url,

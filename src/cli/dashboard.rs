@@ -131,6 +131,24 @@ pub async fn run(settings: &Settings, layer: &Layer, args: &DashboardArgs) -> u8
     crate::tui::run(opts).await
 }
 
+/// The log's start line for the dashboard, naming what it watches, passwords masked: over
+/// `--api` the API's URL (and the database only when one was named, for restocks and the
+/// audit), else the database.
+pub fn log_start(args: &DashboardArgs, settings: &Settings, layer: &Layer) {
+    let Some(raw) = &args.api else {
+        tracing::info!(database = %settings.database, command = "dashboard", "start");
+        return;
+    };
+    let api = crate::tui::parse_api_url(raw).map_or_else(
+        |_| crate::redact::redact_url(raw.trim()),
+        |u| crate::tui::shown_api_url(&u),
+    );
+    let database = layer
+        .get(crate::config::keys::DATABASE_URL)
+        .map_or("none".to_string(), |_| settings.database.to_string());
+    tracing::info!(api = %api, database = %database, command = "dashboard", "start");
+}
+
 /// The `--api` source: the URL checked, the admin token from the settings, and the database
 /// only when one was named explicitly (as `burst --target` decides whether to audit).
 fn api_source(

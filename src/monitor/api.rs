@@ -14,7 +14,7 @@
 //! ids above 200, is only partly seen. Pool figures and Redis PING latency are not in the API:
 //! those panes say they need direct access.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::future::Future;
 use std::time::{Duration, Instant};
 
@@ -213,6 +213,10 @@ pub struct ApiSnapshot {
     pub errors: BTreeMap<Source, String>,
     /// What only direct access shows.
     pub needs_direct_access: Vec<&'static str>,
+    /// The sources whose entry in `errors` is why the server keeps the data to itself (no
+    /// admin token, no health endpoint), not a failure: the dashboard shows those calmly.
+    #[serde(skip)]
+    pub withheld: BTreeSet<Source>,
 }
 
 impl ApiSnapshot {
@@ -260,21 +264,28 @@ impl ApiMonitor {
             client.health(),
         );
         let mut errors = BTreeMap::new();
+        let mut withheld_by = BTreeSet::new();
         let stock = stock
             .map_err(|e| errors.insert(Source::Stock, describe(&e)))
             .ok();
         let stats = stats
             .map_err(|e| {
-                let why = withheld(&e, client.has_admin_token()).unwrap_or_else(|| describe(&e));
+                let why = withheld(&e, client.has_admin_token())
+                    .inspect(|_| {
+                        withheld_by.insert(Source::Sales);
+                    })
+                    .unwrap_or_else(|| describe(&e));
                 errors.insert(Source::Sales, why)
             })
             .ok();
         let health = health
             .map_err(|e| {
-                errors.insert(
-                    Source::Health,
-                    no_health(&e).unwrap_or_else(|| describe(&e)),
-                )
+                let why = no_health(&e)
+                    .inspect(|_| {
+                        withheld_by.insert(Source::Health);
+                    })
+                    .unwrap_or_else(|| describe(&e));
+                errors.insert(Source::Health, why)
             })
             .ok();
         let alerts = alerts::evaluate(
@@ -293,6 +304,7 @@ impl ApiMonitor {
             alerts,
             errors,
             needs_direct_access: vec!["pool", "redisLatency"],
+            withheld: withheld_by,
         }
     }
 }

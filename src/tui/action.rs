@@ -6,7 +6,8 @@ use serde::Serialize;
 /// A user intent, independent of which key asked for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub enum Action {
-    /// Leave the dashboard (a running burst is cancelled and audited first).
+    /// Leave the dashboard. A running burst is cancelled, and its audit awaited for a few
+    /// seconds (the verdict goes to the log file; nothing more is drawn).
     Quit,
     /// Ctrl-C: always quits, whatever has focus; not remappable.
     ForceQuit,

@@ -407,6 +407,14 @@ impl App {
                 Some(db) => format!("Over HTTP; audited against {db}."),
                 None => "Over HTTP; not audited (no --database-url).".to_string(),
             });
+            // The buyers' addresses travel in X-Forwarded-For, which a server believes only
+            // from a proxy it trusts; nothing in the API tells whether it trusts us.
+            let ips = request.params.ips.unwrap_or(request.params.buyers);
+            if ips > 1 {
+                lines.push(format!(
+                    "IP spread ({ips}): only if the server's TRUSTED_PROXIES lists us."
+                ));
+            }
         }
         if request.params.strategy.is_unsafe() && !s.over_api() {
             lines.push("naive is UNSAFE: expect an oversell.".into());

@@ -39,6 +39,8 @@ pub fn embedded() -> Connection {
         embedded: true,
         redis: None,
         limiter: "5 per user, 10 per IP per 1 min (in-process limiter)".into(),
+        limits_short: "5/user, 10/IP per 1 min".into(),
+        on_redis_down: None,
         max_quantity: 10,
         api: None,
     }
@@ -53,6 +55,8 @@ pub fn postgres() -> Connection {
         redis: Some("redis://:***@cache.internal:6379".into()),
         limiter: "5 per user, 10 per IP per 1 min (redis, fail-open when down, timeout 250 ms)"
             .into(),
+        limits_short: "5/user, 10/IP per 1 min".into(),
+        on_redis_down: Some("fail-open".into()),
         max_quantity: 10,
         api: None,
     }
@@ -397,6 +401,8 @@ pub fn api(database: Option<&str>) -> Connection {
         embedded: false,
         redis: None,
         limiter: "the server's".into(),
+        limits_short: "the server's".into(),
+        on_redis_down: None,
         max_quantity: 10,
         api: Some(super::state::ApiLink {
             url: "http://sale.internal:3000".into(),

@@ -97,6 +97,51 @@ pub fn fit(text: &str, width: usize) -> String {
     out
 }
 
+/// `text` broken at spaces into lines of at most `width` columns; a word longer than a line is
+/// cut (the only case where a line ends mid-word).
+pub fn wrap(text: &str, width: usize) -> Vec<String> {
+    pack(text.split_whitespace(), " ", width)
+}
+
+/// `phrases` joined by `sep` into lines of at most `width` columns, a phrase never split across
+/// lines unless it is longer than a line by itself (then it is broken at spaces, or cut). The
+/// separator is dropped at line ends: `pack(["OVERSOLD by 9", "LOST 9 updates"], ", ", 20)`
+/// gives the two phrases on two lines.
+pub fn pack<'a>(
+    phrases: impl IntoIterator<Item = &'a str>,
+    sep: &str,
+    width: usize,
+) -> Vec<String> {
+    let width = width.max(1);
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for phrase in phrases {
+        if phrase.width() > width {
+            if !line.is_empty() {
+                lines.push(std::mem::take(&mut line));
+            }
+            if phrase.contains(' ') {
+                lines.extend(wrap(phrase, width));
+            } else {
+                lines.push(fit(phrase, width));
+            }
+            continue;
+        }
+        if line.is_empty() {
+            line = phrase.to_string();
+        } else if line.width() + sep.width() + phrase.width() <= width {
+            line.push_str(sep);
+            line.push_str(phrase);
+        } else {
+            lines.push(std::mem::replace(&mut line, phrase.to_string()));
+        }
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,5 +165,20 @@ mod tests {
         assert_eq!(fit("Mechanical Keyboard", 10), "Mechanica…");
         assert_eq!(fit("Hub", 10), "Hub");
         assert_eq!(ms(0.213), "0.21");
+    }
+
+    #[test]
+    fn wrapping_breaks_at_spaces_and_packing_keeps_phrases_whole() {
+        assert_eq!(
+            wrap("database unreachable: cannot connect (is it running?)", 29),
+            ["database unreachable: cannot", "connect (is it running?)"]
+        );
+        assert_eq!(wrap("Mechanical", 4), ["Mec…"]);
+        assert_eq!(
+            pack(["OVERSOLD by 38", "LOST 38 updates"], ", ", 29),
+            ["OVERSOLD by 38", "LOST 38 updates"]
+        );
+        assert_eq!(pack(["b fire", "e edit"], "  ", 29), ["b fire  e edit"]);
+        assert!(pack(Vec::<&str>::new(), " ", 10).is_empty());
     }
 }

@@ -2,6 +2,10 @@
 //! not a terminal) prints one snapshot of every pane's data; the `[alerts]` thresholds are read
 //! here for both faces.
 
+mod opening;
+
+pub use opening::{BurstJson, EventJson};
+
 use serde::Serialize;
 
 use crate::cli::exit;
@@ -54,12 +58,17 @@ pub fn thresholds(section: Option<&Section>) -> Result<Thresholds, ConfigError> 
 pub struct OnceReport {
     pub database: String,
     pub backend: crate::config::BackendKind,
-    pub redis: Option<String>,
+    /// The masked URL (`redis` is the Redis pane's data).
+    pub redis_url: Option<String>,
     pub rate_limit: String,
     pub strategy: crate::purchase::Strategy,
     pub thresholds: Thresholds,
     #[serde(flatten)]
     pub snapshot: Snapshot,
+    /// The burst `b` would fire.
+    pub burst: BurstJson,
+    /// What the Events pane shows at that moment.
+    pub events: Vec<EventJson>,
 }
 
 /// Takes the snapshot; an error when the database cannot even be opened.
@@ -79,14 +88,23 @@ pub async fn snapshot(settings: &Settings, thresholds: &Thresholds) -> Result<On
     };
     let snapshot = monitor.snapshot_once(thresholds).await;
     store.close().await;
+    let (burst, events) = opening::panes(
+        crate::tui::connection(settings, &limiter.describe()),
+        Some(settings.strategy),
+        thresholds,
+        snapshot.taken_at,
+        opening::direct_updates(&snapshot),
+    );
     Ok(OnceReport {
         database: settings.database.to_string(),
         backend: settings.database.kind(),
-        redis: settings.redis_url.as_ref().map(ToString::to_string),
+        redis_url: settings.redis_url.as_ref().map(ToString::to_string),
         rate_limit: limiter.describe(),
         strategy: settings.strategy,
         thresholds: *thresholds,
         snapshot,
+        burst,
+        events,
     })
 }
 
@@ -124,16 +142,31 @@ pub struct ApiOnceReport {
     pub thresholds: Thresholds,
     #[serde(flatten)]
     pub snapshot: crate::monitor::api::ApiSnapshot,
+    /// The burst `b` would fire (over HTTP, with the server's strategy).
+    pub burst: BurstJson,
+    /// What the Events pane shows at that moment.
+    pub events: Vec<EventJson>,
 }
 
 /// Prints the snapshot taken over the API as JSON; exit 0 when every source answered and the
 /// server reports itself healthy, 1 otherwise (the JSON is printed either way).
 pub async fn print_once_api(source: &crate::tui::ApiSource, thresholds: &Thresholds) -> u8 {
     let monitor = crate::monitor::api::ApiMonitor::new(source.client.clone());
+    let snapshot = monitor.snapshot_once(thresholds).await;
+    let conn = crate::tui::api_connection(source);
+    let (burst, events) = opening::panes(
+        conn.clone(),
+        None,
+        thresholds,
+        snapshot.taken_at,
+        opening::api_updates(&snapshot),
+    );
     let report = ApiOnceReport {
-        api: crate::tui::api_connection(source).database,
+        api: conn.database,
         thresholds: *thresholds,
-        snapshot: monitor.snapshot_once(thresholds).await,
+        snapshot,
+        burst,
+        events,
     };
     match serde_json::to_string_pretty(&report) {
         Ok(text) => {

@@ -393,23 +393,24 @@ impl Keymap {
             .unwrap_or_default()
     }
 
-    /// Every binding with its keys, for the help overlay; write actions left out in read-only.
-    pub fn help(&self, read_only: bool) -> Vec<(String, &'static str)> {
+    /// Every binding with its keys, for the help overlay; actions the mode does not `offer`
+    /// (writes with `--read-only`, the strategy over the API, ...) left out.
+    pub fn help(&self, offers: impl Fn(Action) -> bool) -> Vec<(String, &'static str)> {
         let mut out: Vec<(String, &'static str)> = self
             .rows
             .iter()
-            .filter(|(b, _)| !(read_only && b.action.writes()))
+            .filter(|(b, _)| offers(b.action))
             .map(|(b, _)| (self.keys(b.action), b.help))
             .collect();
         out.push(("ctrl+c".into(), "quit at once"));
         out
     }
 
-    /// The footer hints (key, label), write actions left out in read-only.
-    pub fn footer(&self, read_only: bool) -> Vec<(String, &'static str)> {
+    /// The footer hints (key, label), actions the mode does not `offer` left out.
+    pub fn footer(&self, offers: impl Fn(Action) -> bool) -> Vec<(String, &'static str)> {
         self.rows
             .iter()
-            .filter(|(b, _)| !(read_only && b.action.writes()))
+            .filter(|(b, _)| offers(b.action))
             .filter_map(|(b, keys)| {
                 let label = b.footer?;
                 Some((keys.first()?.to_string(), label))
@@ -532,12 +533,17 @@ mod tests {
     #[test]
     fn read_only_hides_write_bindings_from_help_and_footer() {
         let k = Keymap::default();
+        let read_only = |a: Action| !a.writes();
         assert!(
-            k.help(false)
+            k.help(|_| true)
                 .iter()
                 .any(|(_, h)| h.contains("fire a burst"))
         );
-        assert!(!k.help(true).iter().any(|(_, h)| h.contains("fire a burst")));
-        assert!(!k.footer(true).iter().any(|(_, l)| *l == "burst"));
+        assert!(
+            !k.help(read_only)
+                .iter()
+                .any(|(_, h)| h.contains("fire a burst"))
+        );
+        assert!(!k.footer(read_only).iter().any(|(_, l)| *l == "burst"));
     }
 }

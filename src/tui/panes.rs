@@ -128,6 +128,33 @@ pub fn kv<'a>(t: &Theme, label: &'a str, value: String) -> [Span<'a>; 2] {
     [Span::styled(label, t.muted), Span::styled(value, t.text)]
 }
 
+/// Key hints (`enter apply  esc cancel  ↑↓ field`) on as many lines as `width` needs, a hint
+/// never split across lines.
+pub fn key_hints<'a>(t: &Theme, hints: &[(String, &str)], width: u16) -> Vec<Line<'a>> {
+    let width = width as usize;
+    let mut lines = Vec::new();
+    let mut spans: Vec<Span<'a>> = Vec::new();
+    let mut used = 0;
+    for (key, label) in hints {
+        let w = key.chars().count() + 1 + label.chars().count();
+        if used > 0 && used + 2 + w > width {
+            lines.push(Line::from(std::mem::take(&mut spans)));
+            used = 0;
+        }
+        if used > 0 {
+            spans.push(Span::styled("  ", t.muted));
+            used += 2;
+        }
+        spans.push(Span::styled(key.clone(), t.key));
+        spans.push(Span::styled(format!(" {label}"), t.muted));
+        used += w;
+    }
+    if !spans.is_empty() {
+        lines.push(Line::from(spans));
+    }
+    lines
+}
+
 /// A text gauge of `width` cells: filled blocks then shaded ones (readable without colour).
 pub fn gauge_cells(ratio: f64, width: usize) -> (String, String) {
     let r = if ratio.is_finite() {

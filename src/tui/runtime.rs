@@ -238,6 +238,9 @@ pub async fn run(opts: Options) -> u8 {
     if let Some(token) = burst_cancel {
         token.cancel();
     }
+    if app.state.burst.is_running() {
+        await_audit(&mut app, &mut rx).await;
+    }
     drop(term);
     for t in &mut tasks {
         t.abort();
@@ -246,6 +249,35 @@ pub async fn run(opts: Options) -> u8 {
         let _ = tokio::time::timeout(Duration::from_secs(1), s.close()).await;
     }
     app.state.quit.unwrap_or(exit::OK)
+}
+
+/// How long quitting waits for the audit of the burst it cancelled.
+const QUIT_AUDIT_WAIT: Duration = Duration::from_secs(3);
+
+/// Quitting during a burst: the burst was cancelled; its purchases in flight finish and the
+/// audit runs, and its verdict reaches the log if that takes at most [`QUIT_AUDIT_WAIT`].
+/// Nothing more is drawn. Ctrl-C or a signal ends the wait at once.
+async fn await_audit(app: &mut App, rx: &mut mpsc::Receiver<Event>) {
+    let deadline = Instant::now() + QUIT_AUDIT_WAIT;
+    loop {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(ev @ Event::BurstFinished(_))) => {
+                app.update(ev, std::time::Instant::now(), Utc::now());
+                return;
+            }
+            Ok(Some(Event::Signal(_))) => break,
+            Ok(Some(Event::Key(k)))
+                if k.code == crossterm::event::KeyCode::Char('c')
+                    && k.modifiers
+                        .contains(crossterm::event::KeyModifiers::CONTROL) =>
+            {
+                break;
+            }
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => break,
+        }
+    }
+    tracing::warn!("left before the cancelled burst's audit finished");
 }
 
 /// Starts what an effect asks for; results come back as events.

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, FixedOffset, Utc};
 
+use super::action::Action;
 use crate::config::BackendKind;
 use crate::model::Product;
 use crate::monitor::{Alert, PoolSnapshot, RedisSnapshot, SalesSnapshot, Thresholds};
@@ -137,6 +138,11 @@ pub struct Connection {
     pub redis: Option<String>,
     /// The rate-limit policy in words.
     pub limiter: String,
+    /// The limits alone, for narrow panes: `5/user, 10/IP per 1 min`.
+    pub limits_short: String,
+    /// What the limiter does while Redis is down (`fail-open`, `fail-closed`); `None` without
+    /// Redis (or over the API, whose health report says it).
+    pub on_redis_down: Option<String>,
     pub max_quantity: u32,
     /// Watching over the API: `database` and `short` are then the URL and `host:port`, and
     /// `backend`, `redis` and `limiter` are unknown (the server's own).
@@ -272,6 +278,20 @@ impl State {
             .as_ref()
             .map(|h| h.report.strategy.as_str())
             .filter(|s| !s.is_empty())
+    }
+
+    /// Whether `action` can do anything in this mode, so that keys which cannot are neither
+    /// offered in the footer nor listed in the help: writes are off with `--read-only`; over the
+    /// API the strategy is the server's, and restocks need the `--database-url` database.
+    pub fn offers(&self, action: Action) -> bool {
+        if self.read_only && action.writes() {
+            return false;
+        }
+        match (action, &self.conn.api) {
+            (Action::CycleStrategy, Some(_)) => false,
+            (Action::Restock, Some(api)) => api.database.is_some(),
+            _ => true,
+        }
     }
 
     /// The selected product, if the stock list has one.

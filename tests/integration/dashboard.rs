@@ -244,6 +244,28 @@ fn a_burst_fired_with_keys_shows_its_audit_verdict_and_q_restores_the_terminal()
 }
 
 #[test]
+fn quitting_during_a_burst_cancels_it_and_logs_its_audit_before_exiting() {
+    let t = Tmux::start(&["dashboard", "--naive-delay-ms", "40"], &[], 80, 24);
+    t.wait_for("Laptop Pro 15", START);
+    // naive, slowed down, with enough buyers to keep it running for seconds.
+    t.keys(&["e", "C-u"]);
+    t.literal("5000");
+    t.keys(&["Enter"]);
+    t.wait_for("burst parameters set", Duration::from_secs(5));
+    t.keys(&["s", "s", "s"]);
+    t.wait_for("naive UNSAFE", Duration::from_secs(5));
+    t.keys(&["b"]);
+    t.wait_for("then audit", Duration::from_secs(10));
+    t.keys(&["q"]);
+    let (exit, stty) = t.wait_exit();
+    assert_eq!(exit, "EXIT=0");
+    assert_restored(&t, &stty);
+    let log = std::fs::read_to_string(t.path("state/flashsale.log")).expect("log");
+    // The audit ran after the cancel, before the exit.
+    assert!(log.contains("burst finished: "), "{log}");
+}
+
+#[test]
 fn ctrl_c_quits_and_restores_the_terminal() {
     let t = Tmux::start(&["dashboard"], &[], 80, 24);
     t.wait_for("Laptop Pro", START);
@@ -340,19 +362,47 @@ fn once_json_has_every_panes_data_on_the_embedded_database() {
         "sales",
         "pool",
         "redis",
+        "redisUrl",
         "alerts",
         "errors",
         "rateLimit",
         "thresholds",
+        "burst",
+        "events",
     ] {
         assert!(v.get(key).is_some(), "missing {key}: {v}");
     }
+    assert_camel_case(&v);
     assert_eq!(v["backend"], "sqlite");
     assert_eq!(v["stock"].as_array().map(Vec::len), Some(5));
     assert_eq!(v["sales"]["totalUnitsSold"], 14);
     assert_eq!(v["sales"]["revenueByDay"].as_array().map(Vec::len), Some(7));
     assert!(v["redis"].is_null(), "no Redis configured");
     assert_eq!(v["pool"]["backend"], "sqlite");
+    assert!(v["pool"]["acquire"]["p50Ms"].is_number(), "{v}");
+    // The burst `b` would fire: the first product, the default parameters.
+    assert_eq!(
+        v["burst"],
+        serde_json::json!({
+            "product": {"id": 1, "name": "Laptop Pro 15"},
+            "buyers": 200,
+            "concurrency": 32,
+            "quantity": {"min": 1, "max": 1},
+            "strategy": "batched",
+            "strategyFrom": "dashboard",
+            "unsafe": false,
+            "ipSpread": 200,
+            "restockTo": 100,
+        })
+    );
+    let events = v["events"].as_array().expect("events");
+    assert_eq!(events[0]["level"], "ok", "{v}");
+    assert!(
+        events[0]["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("connected to ")),
+        "{v}"
+    );
     // Without a terminal, `dashboard` prints the same snapshot.
     let out = flashsale(home.path())
         .arg("dashboard")
@@ -391,6 +441,7 @@ async fn once_json_on_postgres_and_redis_has_the_server_view_and_ping_latency() 
             .is_some_and(|s| !s.is_empty()),
         "{v}"
     );
+    assert_camel_case(&v);
     assert!(v["redis"]["latency"]["maxMs"].as_f64().is_some(), "{v}");
     assert!(
         v["redis"]["info"]["version"]
@@ -399,6 +450,23 @@ async fn once_json_on_postgres_and_redis_has_the_server_view_and_ping_latency() 
         "{v}"
     );
     assert_eq!(v["sales"]["totalUnitsSold"], 14);
+}
+
+/// Every object key in `v` is camelCase, as scripts reading the snapshot expect.
+pub(crate) fn assert_camel_case(v: &Value) {
+    match v {
+        Value::Object(map) => {
+            for (k, child) in map {
+                assert!(
+                    !k.contains('_') && !k.starts_with(|c: char| c.is_ascii_uppercase()),
+                    "key '{k}' is not camelCase"
+                );
+                assert_camel_case(child);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(assert_camel_case),
+        _ => {}
+    }
 }
 
 #[test]
@@ -425,6 +493,10 @@ fn once_json_with_the_database_down_prints_the_errors_and_exits_1() {
             .is_some_and(|e| e.contains("unreachable")),
         "{v}"
     );
+    // The Events pane would show each failing source, as the dashboard logs them.
+    let events = v["events"].to_string();
+    assert!(events.contains("stock: database unreachable"), "{v}");
+    assert_eq!(v["burst"]["product"], Value::Null, "no product known: {v}");
 }
 
 #[test]

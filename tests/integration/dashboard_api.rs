@@ -74,6 +74,20 @@ async fn once_json_over_the_api_has_every_seeded_products_stock_the_stats_and_he
         serde_json::json!(["pool", "redisLatency"])
     );
     assert!(v.get("pool").is_none(), "no pool figures over the API: {v}");
+    crate::dashboard::assert_camel_case(&v);
+    assert_eq!(v["burst"]["strategyFrom"], "server");
+    assert_eq!(v["burst"]["strategy"], v["health"]["strategy"]);
+    assert!(
+        v["burst"]["restockTo"].is_null(),
+        "no restock over the API alone"
+    );
+    assert_eq!(v["burst"]["product"]["id"], 1);
+    assert!(
+        v["events"][0]["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("watching ") && t.ends_with(" over its API")),
+        "{v}"
+    );
 }
 
 #[tokio::test]
@@ -88,6 +102,13 @@ async fn once_json_over_the_api_without_the_admin_token_says_it_is_needed() {
     assert_eq!(code, Some(1), "statistics missing: {v}");
     assert_eq!(v["errors"]["sales"], "admin token needed (ADMIN_TOKEN)");
     assert!(v["stats"].is_null());
+    // Withheld, not failed: the Events pane shows it as a warning.
+    let events = v["events"].as_array().expect("events");
+    assert!(
+        events.iter().any(|e| e["level"] == "warn"
+            && e["text"] == "sales: admin token needed (ADMIN_TOKEN)"),
+        "{v}"
+    );
     assert_eq!(
         v["stock"].as_array().map(Vec::len),
         Some(5),
@@ -99,6 +120,27 @@ async fn once_json_over_the_api_without_the_admin_token_says_it_is_needed() {
     assert_eq!(code, Some(0), "{v}");
     assert_eq!(v["stats"]["totalUnitsSold"], 14);
     assert!(!v.to_string().contains(TOKEN), "the token is never printed");
+}
+
+#[test]
+fn the_log_start_line_names_the_api_watched_not_the_embedded_database() {
+    let home = tempfile::tempdir().expect("tmp");
+    // Nothing listens on port 9: the snapshot fails fast, the start line is written anyway.
+    let (code, _) = once_json(home.path(), "http://ops:hunter2@127.0.0.1:9", &[]);
+    assert_eq!(code, Some(1));
+    let log = std::fs::read_to_string(home.path().join("state/flashsale.log")).expect("log");
+    let start = log
+        .lines()
+        .find(|l| l.contains(" start "))
+        .unwrap_or_else(|| panic!("no start line: {log}"));
+    assert!(
+        start.contains("api=http://***@127.0.0.1:9") && start.contains("database=none"),
+        "{start}"
+    );
+    assert!(
+        !start.contains("sqlite") && !log.contains("hunter2"),
+        "{log}"
+    );
 }
 
 #[test]

@@ -115,23 +115,21 @@ impl<'a> BurstPane<'a> {
         let mut lines = self.params_lines(None);
         lines.push(Line::raw(""));
         if s.read_only {
-            lines.push(Line::styled("read-only: bursts are disabled", t.muted));
+            lines.push(Line::styled(
+                if self.ctx.wide {
+                    "read-only: bursts and restocks are disabled"
+                } else {
+                    "bursts disabled (read-only)"
+                },
+                t.muted,
+            ));
         } else {
             let k = |a| self.ctx.keymap.keys(a);
-            let mut keys = vec![
-                Span::styled(k(Action::Fire), t.key),
-                Span::styled(" fire  ", t.muted),
-                Span::styled(k(Action::Edit), t.key),
-                Span::styled(" edit", t.muted),
-            ];
-            if !s.over_api() {
-                keys.extend([
-                    Span::styled("  ", t.muted),
-                    Span::styled(k(Action::CycleStrategy), t.key),
-                    Span::styled(" strategy", t.muted),
-                ]);
+            let mut hints = vec![(k(Action::Fire), "fire"), (k(Action::Edit), "edit")];
+            if s.offers(Action::CycleStrategy) {
+                hints.push((k(Action::CycleStrategy), "strategy"));
             }
-            lines.push(Line::from(keys));
+            lines.extend(super::key_hints(t, &hints, area.width));
             if s.over_api() {
                 lines.push(Line::styled("over HTTP; asks before firing", t.muted));
             } else if !s.conn.embedded {
@@ -258,16 +256,29 @@ impl<'a> BurstPane<'a> {
         frame.render_widget(Paragraph::new(self.outcome_lines(&p.counts)), outcomes);
         self.sparkline(frame, spark, format!("{:.0}/s", p.throughput_per_s));
         frame.render_widget(Paragraph::new(self.latency_line(&p.latency_ms)), latency);
+        // Narrow: one row, so the short forms.
+        let wide = self.ctx.wide;
         let line = if cancelling {
             Line::styled(
-                "cancelling: in-flight purchases finish, then the audit",
+                if wide {
+                    "cancelling: in-flight purchases finish, then the audit"
+                } else {
+                    "cancelling, then the audit"
+                },
                 t.warn,
             )
         } else {
             Line::from(vec![
                 Span::styled("running ", t.info),
                 Span::styled(format!("{:.1}s", p.elapsed.as_secs_f64()), t.text),
-                Span::styled(" · audit after the run", t.muted),
+                Span::styled(
+                    if wide {
+                        " · audit after the run"
+                    } else {
+                        " · then audit"
+                    },
+                    t.muted,
+                ),
             ])
         };
         frame.render_widget(Paragraph::new(line).wrap(Wrap { trim: true }), verdict);
@@ -362,11 +373,12 @@ impl<'a> BurstPane<'a> {
     }
 
     /// The verdict as a filled banner: three rows when there is room (the text on the middle
-    /// one), else as many rows as the words need.
+    /// one), else one row per phrase ("OVERSOLD by 9" / "LOST 9 updates"), a phrase never
+    /// split unless it is wider than the pane.
     fn verdict(&self, frame: &mut Frame, area: Rect, text: &str, style: Style, detail: &str) {
         let t = self.ctx.theme;
-        let w = area.width.max(1) as usize;
-        let text_rows = text.chars().count().div_ceil(w).max(1) as u16;
+        let text_lines = format::pack(text.split(", "), ", ", area.width as usize);
+        let text_rows = (text_lines.len() as u16).max(1);
         let banner_h = if area.height >= 5 && text_rows == 1 {
             3
         } else {
@@ -380,12 +392,11 @@ impl<'a> BurstPane<'a> {
         } else {
             banner
         };
-        frame.render_widget(
-            Paragraph::new(Span::styled(text.to_string(), style))
-                .alignment(Alignment::Center)
-                .wrap(Wrap { trim: true }),
-            inner,
-        );
+        let lines: Vec<Line> = text_lines
+            .into_iter()
+            .map(|l| Line::styled(l, style))
+            .collect();
+        frame.render_widget(Paragraph::new(lines).alignment(Alignment::Center), inner);
         frame.render_widget(
             Paragraph::new(Span::styled(detail.to_string(), t.muted)).wrap(Wrap { trim: true }),
             rest,
@@ -451,14 +462,13 @@ impl<'a> BurstPane<'a> {
             frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
             return;
         }
-        lines.push(Line::from(vec![
-            Span::styled("enter", t.key),
-            Span::styled(" apply  ", t.muted),
-            Span::styled("esc", t.key),
-            Span::styled(" cancel  ", t.muted),
-            Span::styled("↑↓", t.key),
-            Span::styled(" field", t.muted),
-        ]));
+        // As many rows as the pane's width needs (the footer lists every editor key too).
+        let hints = [
+            ("enter".to_string(), "apply"),
+            ("esc".to_string(), "cancel"),
+            ("↑↓".to_string(), "field"),
+        ];
+        lines.extend(super::key_hints(t, &hints, area.width));
         frame.render_widget(Paragraph::new(lines), area);
     }
 }

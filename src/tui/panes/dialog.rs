@@ -3,10 +3,11 @@
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, BorderType, Clear, Paragraph, Wrap};
+use ratatui::widgets::{Block, BorderType, Clear, Paragraph};
 
 use super::Ctx;
 use crate::tui::action::Action;
+use crate::tui::format;
 use crate::tui::state::Confirm;
 
 pub struct ConfirmDialog<'a> {
@@ -19,13 +20,15 @@ impl ConfirmDialog<'_> {
         let t = self.ctx.theme;
         let width = area.width.saturating_sub(4).min(70);
         let inner_w = width.saturating_sub(2).max(1) as usize;
-        let text_rows: usize = self
+        // Wrapped here, not by the paragraph, so that the height counts the rows the words
+        // really take and the yes/no line is never pushed out of the box.
+        let text: Vec<String> = self
             .confirm
             .lines
             .iter()
-            .map(|l| l.chars().count().div_ceil(inner_w).max(1))
-            .sum();
-        let height = (text_rows as u16 + 4).min(area.height);
+            .flat_map(|l| format::wrap(l, inner_w))
+            .collect();
+        let height = (text.len() as u16 + 4).min(area.height);
         let popup = Rect::new(
             area.x + (area.width - width) / 2,
             area.y + (area.height - height) / 2,
@@ -41,12 +44,7 @@ impl ConfirmDialog<'_> {
             ))
             .border_style(t.warn)
             .style(t.popup);
-        let mut lines: Vec<Line> = self
-            .confirm
-            .lines
-            .iter()
-            .map(|l| Line::styled(l.clone(), t.popup))
-            .collect();
+        let mut lines: Vec<Line> = text.into_iter().map(|l| Line::styled(l, t.popup)).collect();
         let k = |a| self.ctx.keymap.keys(a);
         lines.push(Line::raw(""));
         lines.push(Line::from(vec![
@@ -55,9 +53,6 @@ impl ConfirmDialog<'_> {
             Span::styled(format!("{}/esc", k(Action::Deny)), t.key),
             Span::styled(" no", t.popup),
         ]));
-        frame.render_widget(
-            Paragraph::new(lines).block(block).wrap(Wrap { trim: true }),
-            popup,
-        );
+        frame.render_widget(Paragraph::new(lines).block(block), popup);
     }
 }

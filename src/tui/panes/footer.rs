@@ -27,7 +27,7 @@ impl Footer<'_> {
         } else if matches!(s.overlay, Some(Overlay::Confirm(_))) {
             vec![("y".into(), "yes"), ("n".into(), "no")]
         } else {
-            self.ctx.keymap.footer(s.read_only)
+            self.ctx.keymap.footer(|a| s.offers(a))
         };
         let mut spans = vec![Span::raw(" ")];
         let mut used = 1usize;

@@ -44,35 +44,41 @@ impl Header<'_> {
             Span::styled("● LIVE", t.header)
         };
         let clock = s.local(s.wall).format("%H:%M:%S").to_string();
-        let db = |full: bool, tight: u8| {
+        // What it is connected to: the kind, then the host (and database or file); in full or
+        // short form.
+        let kind = if s.over_api() {
+            "api".to_string()
+        } else {
+            s.conn.backend.to_string()
+        };
+        let host = (&s.conn.database, &s.conn.short);
+        let db = |full: bool, tight: u8, room: Option<usize>| {
             let embedded = if s.conn.embedded && tight == 0 {
                 " (embedded)"
             } else {
                 ""
             };
-            if s.over_api() {
-                match tight {
-                    0 if full => format!("api {}", s.conn.database),
-                    0 | 1 => format!("api {}", s.conn.short),
-                    _ => "api".to_string(),
-                }
-            } else if tight > 1 {
-                s.conn.backend.to_string()
-            } else if full {
-                format!("{} {}{embedded}", s.conn.backend, s.conn.database)
-            } else {
-                format!("{} {}{embedded}", s.conn.backend, s.conn.short)
-            }
+            let host = if full { host.0 } else { host.1 };
+            let host = match room {
+                Some(room) => format::fit(host, room),
+                None => host.clone(),
+            };
+            format!("{kind} {host}{embedded}")
         };
-        let line = |full: bool, tight: u8| {
-            let mut spans = vec![
-                Span::styled(
-                    " flashsale",
-                    t.header.add_modifier(ratatui::style::Modifier::BOLD),
-                ),
-                sep(),
-                Span::styled(db(full, tight), t.header),
-            ];
+        let line = |full: bool, tight: u8, room: Option<usize>| {
+            let mut spans = Vec::new();
+            if tight < 2 {
+                spans.extend([
+                    Span::styled(
+                        " flashsale",
+                        t.header.add_modifier(ratatui::style::Modifier::BOLD),
+                    ),
+                    sep(),
+                ]);
+            } else {
+                spans.push(Span::styled(" ", t.header));
+            }
+            spans.push(Span::styled(db(full, tight, room), t.header));
             if full && let Some(r) = &s.conn.redis {
                 spans.extend([sep(), Span::styled(format!("redis {r}"), t.header)]);
             }
@@ -106,16 +112,33 @@ impl Header<'_> {
             }
             Line::from(spans)
         };
-        let clock_w = clock.len() as u16 + 2;
-        let mut l = line(self.ctx.wide, 0);
-        for (full, tight) in [(false, 0), (false, 1), (false, 2)] {
-            if l.width() as u16 + clock_w <= area.width {
+        // What gives way when the line is too long, in turn: the wide extras (Redis, theme),
+        // "(embedded)" and "(server's)", the brand, then the host is cut with an ellipsis; the
+        // host is never dropped, the clock goes before it shrinks below `MIN_HOST`.
+        const MIN_HOST: usize = 10;
+        let width = area.width as usize;
+        let mut clock_w = clock.len() + 2;
+        let fits = |l: &Line, clock_w: usize| l.width() + clock_w <= width;
+        let mut l = line(self.ctx.wide, 0, None);
+        for tight in [0, 1, 2] {
+            if fits(&l, clock_w) {
                 break;
             }
-            l = line(full, tight);
+            l = line(false, tight, None);
+        }
+        if !fits(&l, clock_w) {
+            let host_w = host.1.chars().count();
+            let others = l.width().saturating_sub(host_w);
+            let mut room = width.saturating_sub(others + clock_w);
+            if room < MIN_HOST.min(host_w) {
+                clock_w = 0;
+                room = width.saturating_sub(others);
+            }
+            l = line(false, 2, Some(room.max(2)));
         }
         frame.render_widget(Paragraph::new(l).style(t.header), area);
-        if area.width > clock_w {
+        let clock_w = clock_w as u16;
+        if clock_w > 0 && area.width > clock_w {
             let r = Rect::new(area.right() - clock_w, area.y, clock_w, 1);
             frame.render_widget(
                 Paragraph::new(format!("{clock} "))

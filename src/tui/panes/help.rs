@@ -15,7 +15,7 @@ pub struct HelpOverlay<'a> {
 impl HelpOverlay<'_> {
     pub fn draw(&self, frame: &mut Frame, area: Rect) {
         let t = self.ctx.theme;
-        let rows = self.ctx.keymap.help(self.ctx.state.read_only);
+        let rows = self.ctx.keymap.help(|a| self.ctx.state.offers(a));
         let key_w = rows
             .iter()
             .map(|(k, _)| k.chars().count())

@@ -28,7 +28,10 @@ impl PoolPane<'_> {
         let inner = block.inner(area);
         frame.render_widget(block, area);
         let Some(p) = &s.pool.value else {
-            frame.render_widget(Paragraph::new(self.ctx.waiting(&s.pool)), inner);
+            frame.render_widget(
+                Paragraph::new(self.ctx.waiting(&s.pool)).wrap(Wrap { trim: true }),
+                inner,
+            );
             return;
         };
         let busy = p.status.size.saturating_sub(p.status.idle);
@@ -96,14 +99,13 @@ impl PoolPane<'_> {
             (None, BackendKind::Sqlite) => {
                 lines.push(Line::from(Span::styled("sqlite: no server view", t.muted)))
             }
+            // Narrow: no room for the reason on this one row; the status line and the events
+            // give it.
             (None, BackendKind::Postgres) => lines.push(Line::from(Span::styled(
-                format!(
-                    "server view unavailable{}",
-                    p.server_error
-                        .as_deref()
-                        .map(|e| format!(": {e}"))
-                        .unwrap_or_default()
-                ),
+                match p.server_error.as_deref() {
+                    Some(e) if self.ctx.wide => format!("server view unavailable: {e}"),
+                    _ => "server view unavailable".to_string(),
+                },
                 t.warn,
             ))),
         }

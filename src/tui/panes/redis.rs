@@ -29,43 +29,51 @@ impl RedisPane<'_> {
         let block = self.ctx.block(Pane::Redis, "Redis", extra);
         let inner = block.inner(area);
         frame.render_widget(block, area);
-        // Narrow: the policy without its parenthesis (the pane says which limiter it is).
-        let limiter = if self.ctx.wide {
-            s.conn.limiter.as_str()
-        } else {
-            s.conn.limiter.split(" (").next().unwrap_or_default()
-        };
-        let policy = Line::from(vec![
-            Span::styled("limits ", t.muted),
-            Span::styled(limiter.to_string(), t.text),
-        ]);
+        let w = inner.width as usize;
         if s.conn.redis.is_none() {
-            let lines = vec![
-                Line::styled("not configured (in-process limiter)", t.info),
-                policy,
-            ];
+            let mut lines = vec![Line::styled("not configured (in-process limiter)", t.info)];
+            if !self.ctx.wide {
+                lines = format::pack(["not configured", "(in-process limiter)"], " ", w)
+                    .into_iter()
+                    .map(|l| Line::styled(l, t.info))
+                    .collect();
+            }
+            lines.extend(self.policy(w));
             frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), inner);
             return;
         }
         let Some(r) = &s.redis.value else {
-            frame.render_widget(Paragraph::new(self.ctx.waiting(&s.redis)), inner);
+            frame.render_widget(
+                Paragraph::new(self.ctx.waiting(&s.redis)).wrap(Wrap { trim: true }),
+                inner,
+            );
             return;
         };
         if let Some(since) = r.down_since {
-            let lines = vec![
-                Line::from(Span::styled(
-                    format!("DOWN since {}", s.local(since).format("%H:%M:%S")),
-                    t.critical,
-                )),
-                Line::from(Span::styled(r.error.clone().unwrap_or_default(), t.muted)),
-                policy,
-            ];
+            // What the limiter does now comes before why Redis is down.
+            let mut lines = vec![Line::styled(
+                format!("DOWN since {}", s.local(since).format("%H:%M:%S")),
+                t.critical,
+            )];
+            let policy = self.policy(w);
+            let error = r.error.clone().unwrap_or_default();
+            if self.ctx.wide {
+                lines.push(Line::styled(error, t.muted));
+                lines.extend(policy);
+            } else {
+                lines.extend(policy.into_iter().rev());
+                lines.extend(
+                    format::wrap(&error, w)
+                        .into_iter()
+                        .map(|l| Line::styled(l, t.muted)),
+                );
+            }
             frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), inner);
             return;
         }
         let [lat, spark, info, pol] = Layout::vertical([
             Constraint::Length(if self.ctx.wide { 1 } else { 2 }),
-            Constraint::Length(if self.ctx.wide { 3 } else { 1 }),
+            Constraint::Length(if self.ctx.wide { 3 } else { 0 }),
             Constraint::Length(1),
             Constraint::Fill(1),
         ])
@@ -99,49 +107,109 @@ impl RedisPane<'_> {
                         .collect::<Vec<_>>(),
                 ),
                 Line::from(
-                    [kv(t, "     p99 ", v(l.p99_ms)), kv(t, " max ", v(l.max_ms))]
+                    [kv(t, "p99 ", v(l.p99_ms)), kv(t, " max ", v(l.max_ms))]
                         .into_iter()
                         .flatten()
-                        .chain([Span::styled(" ms", t.muted)])
+                        .chain([Span::styled(" ms ", t.muted)])
                         .collect::<Vec<_>>(),
                 ),
             ],
             None => vec![Line::styled("no PING answered yet", t.muted)],
         };
-        let lat_lines = if slow {
+        let lat_lines: Vec<Line> = if slow {
             lat_lines.into_iter().map(|l| l.style(t.warn)).collect()
         } else {
             lat_lines
         };
+        // Narrow: the sparkline shares the second latency row, after the figures.
+        let spark = if self.ctx.wide {
+            spark
+        } else {
+            let used = lat_lines.get(1).map_or(0, |l| l.width() as u16);
+            Rect {
+                x: lat.x + used.min(lat.width),
+                y: lat.y + 1,
+                width: lat.width.saturating_sub(used),
+                height: 1,
+            }
+        };
         frame.render_widget(Paragraph::new(lat_lines), lat);
+        let history = &r.history_us[r.history_us.len().saturating_sub(spark.width as usize)..];
         frame.render_widget(
             Sparkline::default()
-                .data(r.history_us.iter().copied())
+                .data(history.iter().copied())
                 .style(if slow { t.warn } else { t.sparkline }),
             spark,
         );
         let info_line = match &r.info {
-            Some(i) if !self.ctx.wide => Line::from(vec![
-                Span::styled(format!("v{} ", i.version), t.text),
-                Span::styled(i.connected_clients.to_string(), t.text),
-                Span::styled("cl ", t.muted),
-                Span::styled(format::count_short(i.ops_per_sec), t.text),
-                Span::styled("/s ", t.muted),
-                Span::styled(i.used_memory_human.clone(), t.text),
-            ]),
-            Some(i) => Line::from(vec![
-                Span::styled(format!("v{}", i.version), t.text),
-                Span::styled(" · ", t.muted),
-                Span::styled(i.connected_clients.to_string(), t.text),
-                Span::styled(" clients · ", t.muted),
-                Span::styled(format::count_short(i.ops_per_sec), t.text),
-                Span::styled(" ops/s · ", t.muted),
-                Span::styled(i.used_memory_human.clone(), t.text),
-            ]),
+            Some(i) => {
+                let mut spans = vec![
+                    Span::styled(format!("v{}", i.version), t.text),
+                    Span::styled(" · ", t.muted),
+                    Span::styled(i.connected_clients.to_string(), t.text),
+                    Span::styled(
+                        if i.connected_clients == 1 {
+                            " client · "
+                        } else {
+                            " clients · "
+                        },
+                        t.muted,
+                    ),
+                    Span::styled(format::count_short(i.ops_per_sec), t.text),
+                    Span::styled(" ops/s · ", t.muted),
+                    Span::styled(i.used_memory_human.clone(), t.text),
+                ];
+                // Narrow: plain spaces, and the version (which does not change) goes first.
+                if !self.ctx.wide {
+                    for sp in &mut spans {
+                        if sp.content.contains(" · ") {
+                            sp.content = sp.content.replace(" · ", " ").into();
+                        }
+                    }
+                    if Line::from(spans.clone()).width() > w {
+                        spans.drain(..2);
+                    }
+                }
+                Line::from(spans)
+            }
             None => Line::styled("INFO not read yet", t.muted),
         };
         frame.render_widget(Paragraph::new(info_line), info);
-        frame.render_widget(Paragraph::new(policy).wrap(Wrap { trim: true }), pol);
+        frame.render_widget(
+            Paragraph::new(self.policy(w)).wrap(Wrap { trim: true }),
+            pol,
+        );
+    }
+
+    /// The rate-limit policy: in full when wide; narrow, the limits and what happens while
+    /// Redis is down, each on a line of its own when both do not fit on one.
+    fn policy(&self, width: usize) -> Vec<Line<'static>> {
+        let (s, t) = (self.ctx.state, self.ctx.theme);
+        if self.ctx.wide {
+            return vec![Line::from(vec![
+                Span::styled("limits ", t.muted),
+                Span::styled(s.conn.limiter.clone(), t.text),
+            ])];
+        }
+        let on_down = s
+            .conn
+            .on_redis_down
+            .as_ref()
+            .map(|mode| format!("{mode} when Redis is down"));
+        let limits = format!("limits {}", s.conn.limits_short);
+        let limits = if limits.chars().count() > width {
+            s.conn.limits_short.clone()
+        } else {
+            limits
+        };
+        format::pack(
+            std::iter::once(limits.as_str()).chain(on_down.as_deref()),
+            "; ",
+            width,
+        )
+        .into_iter()
+        .map(|l| Line::styled(l, t.text))
+        .collect()
     }
 
     /// Over the API: Redis as the server's health report gives it (up with its PING, DOWN, or
@@ -155,7 +223,10 @@ impl RedisPane<'_> {
         let inner = block.inner(area);
         frame.render_widget(block, area);
         let Some(h) = &s.health.value else {
-            frame.render_widget(Paragraph::new(self.ctx.waiting(&s.health)), inner);
+            frame.render_widget(
+                Paragraph::new(self.ctx.waiting(&s.health)).wrap(Wrap { trim: true }),
+                inner,
+            );
             return;
         };
         let r = &h.report.redis;
@@ -177,7 +248,14 @@ impl RedisPane<'_> {
         let mut lines = vec![Line::from(status)];
         if r.status == "not configured" {
             // No Redis: nothing that direct access would show either.
-            lines.push(Line::styled("(the server limits in process)", t.muted));
+            lines.push(Line::styled(
+                if self.ctx.wide {
+                    "(the server limits in process)"
+                } else {
+                    "(in-process limiter)"
+                },
+                t.muted,
+            ));
         } else {
             // The reference system's report does not say.
             if !h.report.rate_limit_on_redis_down.is_empty() {
@@ -186,11 +264,16 @@ impl RedisPane<'_> {
                     Span::styled(h.report.rate_limit_on_redis_down.clone(), t.text),
                 ]));
             }
+            // Narrow: the header already says the dashboard watches over the API.
             lines.push(Line::styled(
-                format!(
-                    "PING history and INFO need direct Redis access: {}",
-                    super::NEEDS_DIRECT
-                ),
+                if self.ctx.wide {
+                    format!(
+                        "PING history and INFO need direct Redis access: {}",
+                        super::NEEDS_DIRECT
+                    )
+                } else {
+                    "PING history and INFO need direct Redis access".to_string()
+                },
                 t.info,
             ));
         }

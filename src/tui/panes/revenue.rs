@@ -4,7 +4,7 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Bar, BarChart, BarGroup, Paragraph};
+use ratatui::widgets::{Bar, BarChart, BarGroup, Paragraph, Wrap};
 
 use super::{Ctx, kv};
 use crate::tui::format;
@@ -25,7 +25,10 @@ impl RevenuePane<'_> {
         let inner = block.inner(area);
         frame.render_widget(block, area);
         let Some(sales) = &s.sales.value else {
-            frame.render_widget(Paragraph::new(self.ctx.waiting(&s.sales)), inner);
+            frame.render_widget(
+                Paragraph::new(self.ctx.waiting(&s.sales)).wrap(Wrap { trim: true }),
+                inner,
+            );
             return;
         };
         let [totals, chart] =

@@ -5,7 +5,7 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Paragraph, Row, Table};
+use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
 
 use super::{Ctx, gauge_cells, sell_out};
 use crate::tui::format;
@@ -24,7 +24,10 @@ impl StockPane<'_> {
         let inner = block.inner(area);
         frame.render_widget(block, area);
         let Some(products) = &s.stock.value else {
-            frame.render_widget(Paragraph::new(self.ctx.waiting(&s.stock)), inner);
+            frame.render_widget(
+                Paragraph::new(self.ctx.waiting(&s.stock)).wrap(Wrap { trim: true }),
+                inner,
+            );
             return;
         };
         let wide = self.ctx.wide;

@@ -23,7 +23,10 @@ impl TopPane<'_> {
         let inner = block.inner(area);
         frame.render_widget(block, area);
         let Some(sales) = &s.sales.value else {
-            frame.render_widget(Paragraph::new(self.ctx.waiting(&s.sales)), inner);
+            frame.render_widget(
+                Paragraph::new(self.ctx.waiting(&s.sales)).wrap(Wrap { trim: true }),
+                inner,
+            );
             return;
         };
         let names = s.stock.value.as_deref().unwrap_or_default();
