@@ -84,6 +84,14 @@ pub struct GlobalArgs {
     /// IPs/CIDRs of proxies whose X-Forwarded-For `serve` believes [env: TRUSTED_PROXIES] [default: none]
     #[arg(long, global = true, value_name = "LIST", help_heading = "HTTP server")]
     pub trusted_proxies: Option<String>,
+    /// Hours `serve` keeps an Idempotency-Key's record [env: IDEMPOTENCY_TTL_HOURS] [default: 24]
+    #[arg(
+        long,
+        global = true,
+        value_name = "HOURS",
+        help_heading = "HTTP server"
+    )]
+    pub idempotency_ttl_hours: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -163,6 +171,7 @@ impl GlobalArgs {
             (keys::MAX_QUANTITY, o(&self.max_quantity)),
             (keys::BATCH_MAX, o(&self.batch_max)),
             (keys::TRUSTED_PROXIES, o(&self.trusted_proxies)),
+            (keys::IDEMPOTENCY_TTL, o(&self.idempotency_ttl_hours)),
         ])
     }
 

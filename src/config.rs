@@ -230,6 +230,9 @@ impl Default for LimitSettings {
     }
 }
 
+/// Idempotency-Key records are kept a day by default, as payment APIs commonly do.
+pub const DEFAULT_IDEMPOTENCY_TTL_HOURS: u32 = 24;
+
 /// Everything the core needs to run.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -243,6 +246,8 @@ pub struct Settings {
     pub trusted_proxies: TrustedProxies,
     /// Bearer token for the HTTP server's admin endpoints; masked wherever settings are shown.
     pub admin_token: Option<Secret>,
+    /// How long `serve` keeps an Idempotency-Key's record before sweeping it away.
+    pub idempotency_ttl: Duration,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
 }
@@ -264,6 +269,7 @@ impl Settings {
             strategy: Strategy::default(),
             trusted_proxies: TrustedProxies::default(),
             admin_token: None,
+            idempotency_ttl: Duration::from_secs(u64::from(DEFAULT_IDEMPOTENCY_TTL_HOURS) * 3_600),
             config_file: None,
         }
     }
@@ -320,6 +326,9 @@ impl Settings {
         if let Some(raw) = layer.get(keys::ADMIN_TOKEN) {
             s.admin_token = Some(parse_admin_token(raw)?);
         }
+        let mut hours = DEFAULT_IDEMPOTENCY_TTL_HOURS;
+        set_num(layer, keys::IDEMPOTENCY_TTL, 1, 8_760, &mut hours)?;
+        s.idempotency_ttl = Duration::from_secs(u64::from(hours) * 3_600);
         Ok(s)
     }
 }

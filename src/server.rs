@@ -102,6 +102,7 @@ pub async fn run(
             signaled.cancel();
         }
     };
+    let sweeper = tokio::spawn(sweep_expired_keys(state.clone(), signaled.clone()));
     let listener = listener.tap_io(|tcp| {
         // Small responses: do not let Nagle hold them back.
         let _ = tcp.set_nodelay(true);
@@ -120,6 +121,7 @@ pub async fn run(
         r = served.into_future() => r?,
         () = deadline => tracing::warn!("connections still open after {limit:?}; stopping anyway"),
     }
+    sweeper.abort();
     let tasks = state.tasks();
     tasks.close();
     if tokio::time::timeout(limit, tasks.wait()).await.is_err() {
@@ -127,6 +129,27 @@ pub async fn run(
     }
     tracing::info!("server stopped");
     Ok(())
+}
+
+/// Sweeps Idempotency-Key records past their time to live, at start and then periodically,
+/// until shutdown. A failure (a read-only role, a database created without our migrations, the
+/// database down) is logged and tried again next time: it never stops the server.
+async fn sweep_expired_keys(state: AppState, stop: CancellationToken) {
+    let (ttl, every) = (
+        state.config().idempotency_ttl,
+        state.config().key_sweep_every,
+    );
+    loop {
+        match state.purchaser().store().expire_idempotency_keys(ttl).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(swept = n, ?ttl, "expired idempotency keys swept"),
+            Err(e) => tracing::warn!(error = %e, "idempotency key sweep failed; will retry"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            () = stop.cancelled() => return,
+        }
+    }
 }
 
 /// SIGTERM or Ctrl-C.

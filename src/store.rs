@@ -286,6 +286,24 @@ impl Store {
         dispatch!(self, s => s.idempotency_lookup(key).await)
     }
 
+    /// Deletes the idempotency-key records older than `ttl`, a chunk at a time so that no
+    /// statement runs long or holds many row locks; how many went. A key is kept at least
+    /// `ttl`: a retry within it replays, one after it may run as a new purchase.
+    pub async fn expire_idempotency_keys(
+        &self,
+        ttl: std::time::Duration,
+    ) -> Result<u64, StoreError> {
+        const CHUNK: i64 = 10_000;
+        let mut total = 0;
+        loop {
+            let n = dispatch!(self, s => s.expire_keys_chunk(ttl, CHUNK).await)?;
+            total += n;
+            if n < CHUNK as u64 {
+                return Ok(total);
+            }
+        }
+    }
+
     /// Records a sold-out or not-found outcome under `key` unless the key is taken. Purchases
     /// are recorded by [`Store::purchase_keyed`] itself.
     pub async fn record_key(&self, key: KeyRecord<'_>, sale: &Sale) -> Result<(), StoreError> {

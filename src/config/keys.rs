@@ -56,6 +56,8 @@ keys! {
         "default purchase strategy: batched (default), atomic, row-lock, naive (UNSAFE)";
     TRUSTED_PROXIES = "trusted_proxies", "TRUSTED_PROXIES", "trusted-proxies",
         "comma-separated IPs and CIDRs of reverse proxies whose X-Forwarded-For is believed (default: none)";
+    IDEMPOTENCY_TTL = "idempotency_ttl_hours", "IDEMPOTENCY_TTL_HOURS", "idempotency-ttl-hours",
+        "hours serve keeps an Idempotency-Key's record (a retry within it replays), 1 to 8760 (default 24)";
     ADMIN_TOKEN = "admin_token", "ADMIN_TOKEN", "",
         "bearer token for /api/admin/* and /metrics, 16+ characters; environment or file only (default: none, loopback listeners only)";
 }

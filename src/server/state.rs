@@ -16,6 +16,8 @@ use crate::redact::Secret;
 pub const SLOW_REQUEST: Duration = Duration::from_millis(100);
 /// After a shutdown signal, how long in-flight requests get before the server exits anyway.
 pub const DRAIN_LIMIT: Duration = Duration::from_secs(30);
+/// How often expired Idempotency-Key records are swept away (and once at start).
+pub const KEY_SWEEP_EVERY: Duration = Duration::from_secs(600);
 
 /// The server's own settings.
 #[derive(Debug, Clone)]
@@ -26,6 +28,9 @@ pub struct ServerConfig {
     pub admin_token: Option<Secret>,
     pub slow_request: Duration,
     pub drain_limit: Duration,
+    /// An Idempotency-Key's record is kept this long, then swept away.
+    pub idempotency_ttl: Duration,
+    pub key_sweep_every: Duration,
 }
 
 impl ServerConfig {
@@ -36,6 +41,8 @@ impl ServerConfig {
             admin_token: s.admin_token.clone(),
             slow_request: SLOW_REQUEST,
             drain_limit: DRAIN_LIMIT,
+            idempotency_ttl: s.idempotency_ttl,
+            key_sweep_every: KEY_SWEEP_EVERY,
         }
     }
 }

@@ -226,3 +226,54 @@ async fn a_purchase_whose_database_connection_is_killed_leaves_nothing_and_retri
     assert_eq!(orders_of(&db, "killed").await, 1);
     assert_eq!(store.stock(2).await.expect("stock"), Some(24));
 }
+
+/// `serve` sweeps keys past their time to live while it runs: a retry within the time replays,
+/// one after the sweep is a purchase of its own.
+#[tokio::test]
+async fn the_server_sweeps_expired_keys_while_it_runs() {
+    let (db, store) = TestDb::seeded().await;
+    let s = TestServer::start(
+        unlimited(&store),
+        flashsale::server::ServerConfig {
+            idempotency_ttl: Duration::from_secs(3_600),
+            key_sweep_every: Duration::from_millis(50),
+            ..config()
+        },
+    )
+    .await;
+    let client = s.client();
+    let (first, replayed) = client.purchase_with_key(&req("sweeper"), "swept-key").await;
+    assert!(
+        matches!(first, Outcome::Purchased(_)) && !replayed,
+        "{first:?}"
+    );
+    let (again, replayed) = client.purchase_with_key(&req("sweeper"), "swept-key").await;
+    assert_eq!(again, first, "within its time the key replays");
+    assert!(replayed);
+
+    // Two hours old now: the next sweep takes it.
+    sqlx::query(
+        "UPDATE idempotency_keys SET created_at = LOCALTIMESTAMP - interval '2 hours'
+         WHERE key = 'swept-key'",
+    )
+    .execute(&mut db.conn().await)
+    .await
+    .expect("age the key");
+    let started = Instant::now();
+    while store
+        .idempotency_lookup("swept-key")
+        .await
+        .expect("lookup")
+        .is_some()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the server swept the expired key"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (after, replayed) = client.purchase_with_key(&req("sweeper"), "swept-key").await;
+    assert!(!replayed, "a swept key starts afresh: {after:?}");
+    assert!(matches!(after, Outcome::Purchased(_)), "{after:?}");
+    assert_eq!(orders_of(&db, "sweeper").await, 2);
+}

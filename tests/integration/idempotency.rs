@@ -10,7 +10,7 @@ use flashsale::purchase::{
 use flashsale::store::{KeyRecord, NewPurchase, Sale, Store, StoreError};
 use futures::future::join_all;
 
-use crate::support::{Engine, seeded, unlimited};
+use crate::support::{Engine, Held, seeded, unlimited};
 
 const MOUSE: i32 = 2; // stock 25
 
@@ -229,4 +229,111 @@ async fn db_reset_drops_idempotency_keys_postgres() {
 #[tokio::test]
 async fn db_reset_drops_idempotency_keys_sqlite() {
     reset_drops_the_key_table(Engine::Sqlite).await;
+}
+
+/// Makes `key`'s record `hours` old, with the engine's own SQL.
+async fn age_key(held: &Held, key: &str, hours: u32) {
+    match held {
+        Held::Pg(db) => {
+            let mut conn = db.conn().await;
+            sqlx::query(
+                "UPDATE idempotency_keys SET created_at = LOCALTIMESTAMP - make_interval(hours => $2)
+                 WHERE key = $1",
+            )
+            .bind(key)
+            .bind(hours as i32)
+            .execute(&mut conn)
+            .await
+            .expect("age the key");
+        }
+        Held::Lite(lite) => {
+            let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!(
+                "sqlite://{}",
+                lite.path().display()
+            ))
+            .await
+            .expect("open the file");
+            sqlx::query(
+                "UPDATE idempotency_keys
+                 SET created_at = strftime('%Y-%m-%d %H:%M:%f', 'now', ?2) WHERE key = ?1",
+            )
+            .bind(key)
+            .bind(format!("-{hours} hours"))
+            .execute(&mut conn)
+            .await
+            .expect("age the key");
+        }
+    }
+}
+
+async fn expired_keys_are_swept_and_live_ones_kept(engine: Engine) {
+    let (held, store) = seeded(engine).await;
+    let p = NewPurchase {
+        product_id: MOUSE,
+        user_id: "sweep_user",
+        quantity: 1,
+    };
+    let hash = request_hash(&p);
+    let key = |k: &'static str| KeyRecord {
+        key: k,
+        request_hash: &hash,
+    };
+    // A purchase's key (pointing at its order) and a sold-out's, both two days old; one fresh.
+    let bought = store
+        .purchase_keyed(p, Strategy::Atomic, None, Some(key("old-purchase")))
+        .await
+        .expect("purchase");
+    assert!(matches!(bought, Sale::Purchased(_)), "{bought:?}");
+    store
+        .record_key(key("old-sold-out"), &Sale::SoldOut { available: 0 })
+        .await
+        .expect("record");
+    store
+        .record_key(key("fresh"), &Sale::NotFound)
+        .await
+        .expect("record");
+    age_key(&held, "old-purchase", 48).await;
+    age_key(&held, "old-sold-out", 48).await;
+    let orders = order_count(&store).await;
+
+    let ttl = std::time::Duration::from_secs(24 * 3_600);
+    assert_eq!(
+        store.expire_idempotency_keys(ttl).await.expect("sweep"),
+        2,
+        "{engine:?}"
+    );
+    for gone in ["old-purchase", "old-sold-out"] {
+        assert!(
+            store
+                .idempotency_lookup(gone)
+                .await
+                .expect("lookup")
+                .is_none(),
+            "{engine:?}: {gone} swept"
+        );
+    }
+    assert!(
+        store
+            .idempotency_lookup("fresh")
+            .await
+            .expect("lookup")
+            .is_some(),
+        "{engine:?}: a key within its time is kept"
+    );
+    assert_eq!(order_count(&store).await, orders, "orders are never swept");
+    assert_eq!(
+        store.expire_idempotency_keys(ttl).await.expect("sweep"),
+        0,
+        "nothing left to sweep"
+    );
+}
+
+#[tokio::test]
+async fn expired_keys_are_swept_and_live_ones_kept_postgres() {
+    expired_keys_are_swept_and_live_ones_kept(Engine::Postgres).await;
+}
+
+#[tokio::test]
+async fn expired_keys_are_swept_and_live_ones_kept_sqlite() {
+    expired_keys_are_swept_and_live_ones_kept(Engine::Sqlite).await;
 }

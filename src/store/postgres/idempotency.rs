@@ -102,4 +102,24 @@ impl PgStore {
         .await?;
         Ok(())
     }
+
+    /// Deletes up to `limit` key records older than `ttl`; how many went.
+    pub(in crate::store) async fn expire_keys_chunk(
+        &self,
+        ttl: std::time::Duration,
+        limit: i64,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM idempotency_keys WHERE key IN (
+                 SELECT key FROM idempotency_keys
+                 WHERE created_at < LOCALTIMESTAMP - make_interval(secs => $1)
+                 LIMIT $2
+             )",
+        )
+        .bind(ttl.as_secs_f64())
+        .bind(limit)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected())
+    }
 }

@@ -78,4 +78,25 @@ impl SqliteStore {
         .await?;
         Ok(())
     }
+
+    /// Deletes up to `limit` key records older than `ttl`; how many went.
+    pub(in crate::store) async fn expire_keys_chunk(
+        &self,
+        ttl: std::time::Duration,
+        limit: i64,
+    ) -> Result<u64, StoreError> {
+        // `created_at` is written as UTC text that sorts as it reads.
+        let done = sqlx::query(
+            "DELETE FROM idempotency_keys WHERE rowid IN (
+                 SELECT rowid FROM idempotency_keys
+                 WHERE created_at < strftime('%Y-%m-%d %H:%M:%f', 'now', ?1)
+                 LIMIT ?2
+             )",
+        )
+        .bind(format!("-{} seconds", ttl.as_secs()))
+        .bind(limit)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected())
+    }
 }

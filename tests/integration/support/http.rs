@@ -24,6 +24,8 @@ pub fn config() -> ServerConfig {
         admin_token: None,
         slow_request: Duration::from_millis(100),
         drain_limit: Duration::from_secs(10),
+        idempotency_ttl: Duration::from_secs(24 * 3_600),
+        key_sweep_every: Duration::from_secs(600),
     }
 }
 
