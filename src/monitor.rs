@@ -84,49 +84,11 @@ impl fmt::Display for Source {
 pub struct PoolSnapshot {
     pub backend: BackendKind,
     pub status: PoolStatus,
-    #[serde(serialize_with = "acquire_in_camel_case")]
     pub acquire: AcquireStats,
     /// `pg_stat_activity` by state; `None` for SQLite.
     pub server: Option<Vec<ActivityCount>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_error: Option<String>,
-}
-
-/// [`AcquireStats`] with camelCase keys, like the rest of the snapshot (the struct is the
-/// store's, which has no JSON face of its own).
-fn acquire_in_camel_case<S: serde::Serializer>(a: &AcquireStats, s: S) -> Result<S::Ok, S::Error> {
-    #[derive(Serialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Acquire {
-        count: u64,
-        p50_ms: f64,
-        p99_ms: f64,
-        max_ms: f64,
-        waiting: i64,
-        timeouts_total: u64,
-        timeouts_window: u64,
-    }
-    // Taken apart in full: a field added to the store's struct fails to compile here rather
-    // than go missing from the JSON.
-    let AcquireStats {
-        count,
-        p50_ms,
-        p99_ms,
-        max_ms,
-        waiting,
-        timeouts_total,
-        timeouts_window,
-    } = *a;
-    Acquire {
-        count,
-        p50_ms,
-        p99_ms,
-        max_ms,
-        waiting,
-        timeouts_total,
-        timeouts_window,
-    }
-    .serialize(s)
 }
 
 /// One message from a sampler.

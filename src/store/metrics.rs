@@ -13,6 +13,7 @@ const WINDOW_SECS: usize = 60;
 
 /// Acquire waits over the last minute.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct AcquireStats {
     /// Acquires in the window.
     pub count: u64,

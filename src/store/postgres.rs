@@ -371,16 +371,7 @@ impl PgStore {
                 });
             };
             let total = Money::from_cents(product.price_cents).times(i64::from(p.quantity));
-            let order: InsertedOrder = sqlx::query_as(
-                "INSERT INTO orders (user_id, product_id, quantity, total_price)
-                 VALUES ($1, $2, $3, $4::int8::numeric / 100) RETURNING id::int8 AS id, created_at",
-            )
-            .bind(p.user_id)
-            .bind(p.product_id)
-            .bind(p.quantity)
-            .bind(total.cents())
-            .fetch_one(&mut *tx)
-            .await?;
+            let order = insert_order(&mut tx, &p, total).await?;
             if let Some(key) = key {
                 idempotency::insert_purchased(&mut tx, key, order.id, remaining).await?;
             }
@@ -476,16 +467,7 @@ impl PgStore {
                 .execute(&mut *conn)
                 .await?;
             let total = Money::from_cents(product.price_cents).times(i64::from(p.quantity));
-            let order: InsertedOrder = sqlx::query_as(
-                "INSERT INTO orders (user_id, product_id, quantity, total_price)
-                 VALUES ($1, $2, $3, $4::int8::numeric / 100) RETURNING id::int8 AS id, created_at",
-            )
-            .bind(p.user_id)
-            .bind(p.product_id)
-            .bind(p.quantity)
-            .bind(total.cents())
-            .fetch_one(&mut *conn)
-            .await?;
+            let order = insert_order(&mut conn, &p, total).await?;
             if let Some(key) = key
                 && let Err(e) = self
                     .record_key_for_order(key, "purchased", Some(order.id), Some(remaining))
@@ -587,4 +569,23 @@ impl PgStore {
     pub(super) async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// Inserts one order for `p` at `total`, returning its id and timestamp: the row-lock strategy's
+/// insert (inside its transaction) and the naive one's (on its bare connection).
+async fn insert_order(
+    conn: &mut sqlx::PgConnection,
+    p: &NewPurchase<'_>,
+    total: Money,
+) -> Result<InsertedOrder, StoreError> {
+    Ok(sqlx::query_as(
+        "INSERT INTO orders (user_id, product_id, quantity, total_price)
+         VALUES ($1, $2, $3, $4::int8::numeric / 100) RETURNING id::int8 AS id, created_at",
+    )
+    .bind(p.user_id)
+    .bind(p.product_id)
+    .bind(p.quantity)
+    .bind(total.cents())
+    .fetch_one(conn)
+    .await?)
 }
