@@ -13,18 +13,24 @@ use sqlx::Connection;
 
 use crate::support::{TestDb, unlimited};
 
+/// `flashsale burst --json --no-rate-limit` on `db`, its files in `home`, plus `extra`.
+fn burst_command(db: &TestDb, home: &std::path::Path, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_flashsale"));
+    cmd.args([
+        "burst",
+        "--json",
+        "--no-rate-limit",
+        "--database-url",
+        &db.url,
+    ])
+    .args(extra)
+    .env("FLASHSALE_STATE_DIR", home)
+    .env("FLASHSALE_CONFIG_DIR", home);
+    cmd
+}
+
 fn burst_cli(db: &TestDb, home: &std::path::Path, extra: &[&str]) -> (Option<i32>, Value) {
-    let out = Command::new(env!("CARGO_BIN_EXE_flashsale"))
-        .args([
-            "burst",
-            "--json",
-            "--no-rate-limit",
-            "--database-url",
-            &db.url,
-        ])
-        .args(extra)
-        .env("FLASHSALE_STATE_DIR", home)
-        .env("FLASHSALE_CONFIG_DIR", home)
+    let out = burst_command(db, home, extra)
         .output()
         .expect("run flashsale burst");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -292,13 +298,10 @@ async fn open_model_latency_includes_a_stalled_server() {
 async fn ctrl_c_on_the_command_line_stops_the_burst_and_reports_it_audited() {
     let (db, _store) = TestDb::seeded().await;
     let home = tempfile::tempdir().expect("tmp");
-    let child = Command::new(env!("CARGO_BIN_EXE_flashsale"))
-        .args([
-            "burst",
-            "--json",
-            "--no-rate-limit",
-            "--database-url",
-            &db.url,
+    let child = burst_command(
+        &db,
+        home.path(),
+        &[
             "--product",
             "1",
             "--restock",
@@ -307,13 +310,12 @@ async fn ctrl_c_on_the_command_line_stops_the_burst_and_reports_it_audited() {
             "1000000",
             "--concurrency",
             "8",
-        ])
-        .env("FLASHSALE_STATE_DIR", home.path())
-        .env("FLASHSALE_CONFIG_DIR", home.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start flashsale burst");
+        ],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .expect("start flashsale burst");
 
     // Under way: orders are arriving.
     let mut conn = db.conn().await;
