@@ -1,7 +1,7 @@
 //! Restocks made by other processes, heard at once. The `batched` strategy answers a product it
 //! has seen sold out from memory (see `store::batch`); a restock through the same store clears
 //! that memory, but a restock by another process (the dashboard beside a running `serve`, a
-//! second `serve`, `flashsale restock`) would otherwise be seen only when the memory expires.
+//! second `serve`, `burst --restock`) would otherwise be seen only when the memory expires.
 //! Every restock we make notifies [`CHANNEL`] in its own statement; each store that remembers
 //! sold-out products listens and forgets the product the moment the notification arrives.
 //!
