@@ -306,32 +306,52 @@ async fn a_faulty_network_to_redis_fails_open_within_the_timeout() {
 }
 
 /// With an idempotency key per buyer, retrying what failed under the kills returns the order a
-/// killed connection had committed instead of buying again: one order per buyer at most.
-#[tokio::test]
-async fn retries_with_idempotency_keys_after_killed_backends_never_buy_twice() {
+/// killed connection had committed instead of buying again: one order per buyer at most. In
+/// process through the purchase module, or over HTTP with the `Idempotency-Key` header.
+async fn idempotent_retries_under_kills(strategy: Strategy, over_http: bool) {
     let (db, store) = TestDb::seeded().await;
     store.set_stock(PRODUCT, 5_000).await.expect("restock");
     let p = unlimited(&store);
+    let server = if over_http {
+        Some(
+            TestServer::start(
+                p.clone(),
+                ServerConfig {
+                    strategy,
+                    ..http_config()
+                },
+            )
+            .await,
+        )
+    } else {
+        None
+    };
+    let client = server.as_ref().map(TestServer::client);
     let stop = Arc::new(AtomicBool::new(false));
     let killer = start_killer(db.url.clone(), db.name.clone(), Arc::clone(&stop));
     let buy = |i: u32| {
-        let p = p.clone();
+        let (p, client) = (p.clone(), client.clone());
         async move {
             let user = format!("idem_{i}");
-            let key = IdempotencyKey::parse(&format!("key-{i}")).expect("key");
+            let key = format!("key-{i}");
+            let request = PurchaseRequest {
+                strategy,
+                ..req(&user, i)
+            };
             let mut last = None;
             // The first try, and up to 5 retries of anything that did not clearly finish.
             for _ in 0..6 {
-                let r = p
-                    .purchase_idempotent(
-                        PurchaseRequest {
-                            strategy: Strategy::Atomic,
-                            ..req(&user, i)
-                        },
-                        &key,
-                    )
-                    .await;
-                let outcome = r.expect("same request, same key").receipt.outcome;
+                let outcome = match &client {
+                    Some(c) => c.purchase_with_key(&request, &key).await.0,
+                    None => {
+                        let key = IdempotencyKey::parse(&key).expect("key");
+                        p.purchase_idempotent(request, &key)
+                            .await
+                            .expect("same request, same key")
+                            .receipt
+                            .outcome
+                    }
+                };
                 let done = matches!(outcome, Outcome::Purchased(_) | Outcome::SoldOut { .. });
                 last = Some(outcome);
                 if done {
@@ -379,8 +399,30 @@ async fn retries_with_idempotency_keys_after_killed_backends_never_buy_twice() {
         per_user.len(),
         "after retries, every order is acknowledged to its buyer"
     );
-    eprintln!("killed {killed} backends; {purchased} purchases, one order each");
+    eprintln!(
+        "{strategy} (http {over_http}): killed {killed} backends; {purchased} purchases, one order each"
+    );
     assert!(killed > 0);
+}
+
+#[tokio::test]
+async fn retries_with_idempotency_keys_after_killed_backends_never_buy_twice() {
+    idempotent_retries_under_kills(Strategy::Atomic, false).await;
+}
+
+#[tokio::test]
+async fn idempotent_retries_after_killed_backends_never_buy_twice_row_lock() {
+    idempotent_retries_under_kills(Strategy::RowLock, false).await;
+}
+
+#[tokio::test]
+async fn idempotent_retries_over_http_after_killed_backends_never_buy_twice_atomic() {
+    idempotent_retries_under_kills(Strategy::Atomic, true).await;
+}
+
+#[tokio::test]
+async fn idempotent_retries_over_http_after_killed_backends_never_buy_twice_batched() {
+    idempotent_retries_under_kills(Strategy::Batched, true).await;
 }
 
 async fn redis_faults(
