@@ -63,7 +63,7 @@ fn classify(err: &sqlx::Error) -> StoreError {
     match err {
         E::PoolTimedOut => StoreError::Busy("no database connection free in time".into()),
         E::PoolClosed => StoreError::Unavailable("connection pool closed".into()),
-        E::Io(io) => StoreError::Unavailable(io.kind().to_string()),
+        E::Io(io) => classify_io(io),
         E::Tls(_) => StoreError::Unavailable("TLS handshake failed".into()),
         E::Protocol(_) => StoreError::Unavailable("protocol error (connection lost?)".into()),
         E::WorkerCrashed => StoreError::Unavailable("database worker stopped".into()),
@@ -75,6 +75,19 @@ fn classify(err: &sqlx::Error) -> StoreError {
         )),
         _ => StoreError::Other("unexpected driver error".into()),
     }
+}
+
+/// An I/O error in our words. A refused TLS certificate arrives as `InvalidData` carrying
+/// rustls's reason (`invalid peer certificate: UnknownIssuer`): that reason names no secret and
+/// is what the operator needs, so it is kept.
+fn classify_io(io: &std::io::Error) -> StoreError {
+    let text = io.to_string();
+    if io.kind() == std::io::ErrorKind::InvalidData && text.contains("certificate") {
+        return StoreError::Unavailable(format!(
+            "TLS: the server's certificate was refused ({text}); name its CA with sslrootcert=..."
+        ));
+    }
+    StoreError::Unavailable(io.kind().to_string())
 }
 
 fn classify_database(db: &dyn sqlx::error::DatabaseError) -> StoreError {
@@ -96,7 +109,13 @@ fn classify_database(db: &dyn sqlx::error::DatabaseError) -> StoreError {
         "22003" => StoreError::Invalid("amount out of range for the database".into()),
         "42P01" => StoreError::NoSchema,
         "3D000" => StoreError::Unavailable("database does not exist".into()),
-        "28000" | "28P01" => StoreError::Unavailable("authentication failed".into()),
+        // pg_hba.conf's verdicts: say which, as they ask for different fixes.
+        "28000" if db.message().ends_with("no encryption") => StoreError::Unavailable(
+            "the server accepts only TLS connections: add sslmode=require (or verify-full) to the URL"
+                .into(),
+        ),
+        "28000" => StoreError::Unavailable("connection rejected by the server's pg_hba.conf".into()),
+        "28P01" => StoreError::Unavailable("authentication failed".into()),
         "42501" => StoreError::Other("permission denied (read-only role?)".into()),
         "23514" => StoreError::Other("a check constraint refused the write".into()),
         // SQLite primary result codes (sqlx reports extended codes; the low byte is primary).

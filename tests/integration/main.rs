@@ -27,4 +27,5 @@ mod reference_schema;
 mod scenarios;
 mod security;
 mod storm;
+mod tls;
 mod validation;
