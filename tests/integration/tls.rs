@@ -1,15 +1,22 @@
 //! TLS to PostgreSQL, on a private cluster that refuses plain connections: with the CA given
 //! (`sslmode=verify-full&sslrootcert=...`) everything works, the CLI included; a plain
-//! connection and an untrusted certificate are refused with a clear error.
+//! connection and an untrusted certificate are refused with a clear error. And TLS to Redis:
+//! `rediss://` to a TLS-only server.
 
 use std::process::Command;
 
-use flashsale::config::{DatabaseTarget, PoolSettings};
+use std::net::IpAddr;
+use std::time::Duration;
+
+use flashsale::config::{DatabaseTarget, LimitSettings, PoolSettings};
 use flashsale::purchase::{Outcome, PurchaseRequest, Strategy};
+use flashsale::ratelimit::{LimitNote, RateLimiter};
 use flashsale::redact::SecretUrl;
 use flashsale::store::Store;
 
+use crate::support::certs::TestCa;
 use crate::support::pg_server::PgServer;
+use crate::support::redis_server::RedisServer;
 use crate::support::unlimited;
 
 async fn open(url: String) -> Result<Store, String> {
@@ -28,11 +35,12 @@ async fn open(url: String) -> Result<Store, String> {
 
 #[tokio::test]
 async fn postgres_over_verified_tls_runs_purchases_and_the_cli() {
-    let (pg, ca) = PgServer::start_tls();
+    let ca = TestCa::new();
+    let pg = PgServer::start_tls(&ca);
     let url = format!(
         "{}?sslmode=verify-full&sslrootcert={}",
         pg.url("postgres"),
-        ca.display()
+        ca.ca_cert().display()
     );
     let store = Store::open(
         &DatabaseTarget::Postgres(SecretUrl::new(url.clone())),
@@ -88,4 +96,67 @@ async fn postgres_over_verified_tls_runs_purchases_and_the_cli() {
         err.contains("certificate was refused") && err.contains("UnknownIssuer"),
         "{err}"
     );
+}
+
+/// A TLS-only Redis: `rediss://` with `#insecure` (its certificate is from the test's own CA,
+/// which the system does not trust) counts purchases through the Lua script over TLS; verified
+/// `rediss://` refuses that certificate, and plain `redis://` gets no answer from a TLS port:
+/// both fail as the policy says (here fail-open), within the timeout.
+#[tokio::test]
+async fn redis_over_tls_limits_and_an_unverifiable_server_fails_open() {
+    let ca = TestCa::new();
+    let redis = RedisServer::start_tls(&ca);
+    let settings = LimitSettings {
+        user_max: 2,
+        redis_timeout: Duration::from_millis(500),
+        key_prefix: format!("{}:", crate::support::unique("fs_tls")),
+        ..LimitSettings::default()
+    };
+    let ip: IpAddr = [10, 9, 0, 1].into();
+    let limiter = |url: String| {
+        RateLimiter::new(settings.clone(), Some(&SecretUrl::new(url))).expect("limiter")
+    };
+
+    let tls = limiter(format!("rediss://127.0.0.1:{}/#insecure", redis.port));
+    let mut verdicts = Vec::new();
+    for _ in 0..3 {
+        verdicts.push(tls.check("tls_user", ip).await.expect("checked over TLS"));
+    }
+    assert!(
+        matches!(verdicts[2], flashsale::ratelimit::Verdict::Limited { .. }),
+        "the third purchase of a user limited to two is refused: {verdicts:?}"
+    );
+
+    let (_db, store) = crate::support::TestSqlite::seeded().await;
+    for (url, what) in [
+        (
+            format!("rediss://127.0.0.1:{}", redis.port),
+            "an unverifiable certificate",
+        ),
+        (
+            format!("redis://127.0.0.1:{}", redis.port),
+            "plain text to a TLS port",
+        ),
+    ] {
+        let p = flashsale::purchase::Purchaser::new(store.clone(), limiter(url), 10);
+        let started = std::time::Instant::now();
+        let r = p
+            .purchase(PurchaseRequest {
+                product_id: 2,
+                user_id: "tls_refused",
+                client_ip: ip,
+                quantity: 1,
+                strategy: Strategy::Atomic,
+            })
+            .await;
+        assert!(
+            matches!(r.limit, Some(LimitNote::FailedOpen { .. })),
+            "{what}: not checked, sold by the fail-open policy: {r:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{what}: took {:?}",
+            started.elapsed()
+        );
+    }
 }

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod certs;
 pub mod http;
 pub mod pg_server;
 pub mod proxy;

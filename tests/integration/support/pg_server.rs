@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use super::certs::TestCa;
+
 pub struct PgServer {
     pub port: u16,
     dir: tempfile::TempDir,
@@ -66,69 +68,13 @@ impl PgServer {
     }
 
     /// A private cluster that accepts only TLS connections (`hostssl` in `pg_hba.conf`, plain
-    /// TCP rejected), with a certificate for 127.0.0.1 signed by a CA made for the test; returns
-    /// it and the CA certificate's path.
-    pub fn start_tls() -> (PgServer, PathBuf) {
+    /// TCP rejected), serving `ca`'s certificate for 127.0.0.1.
+    pub fn start_tls(ca: &TestCa) -> PgServer {
         let server = PgServer::start();
         server.stop();
-        let certs = server.dir.path().join("certs");
-        std::fs::create_dir_all(&certs).expect("certs dir");
-        let openssl = |args: &[&str]| {
-            let out = Command::new("openssl")
-                .args(args)
-                .current_dir(&certs)
-                .output()
-                .expect("openssl (scripts/test installs it with PostgreSQL)");
-            assert!(
-                out.status.success(),
-                "openssl {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
-        let subj_ca = "/CN=flashsale test CA";
-        openssl(&[
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
-            "-days", "2", "-subj", subj_ca,
-        ]);
-        openssl(&[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=127.0.0.1",
-        ]);
-        std::fs::write(
-            certs.join("ext.cnf"),
-            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
-             keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
-        )
-        .expect("ext.cnf");
-        openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.crt",
-            "-days",
-            "2",
-            "-extfile",
-            "ext.cnf",
-        ]);
         let data = PathBuf::from(server.data());
-        for f in ["server.crt", "server.key"] {
-            std::fs::copy(certs.join(f), data.join(f)).expect("copy into the data directory");
-        }
+        std::fs::copy(ca.server_cert(), data.join("server.crt")).expect("copy the certificate");
+        std::fs::copy(ca.server_key(), data.join("server.key")).expect("copy the key");
         let mut conf = std::fs::read_to_string(data.join("postgresql.conf")).expect("conf");
         conf.push_str("\nssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n");
         std::fs::write(data.join("postgresql.conf"), conf).expect("conf");
@@ -147,11 +93,14 @@ impl PgServer {
                 .map(|s| s.success());
             assert!(matches!(ok, Ok(true)), "chown the data directory");
         }
-        let key = data.join("server.key");
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        // PostgreSQL refuses a key others may read.
+        std::fs::set_permissions(
+            data.join("server.key"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .expect("chmod the key");
         server.start_again();
-        (server, certs.join("ca.crt"))
+        server
     }
 
     fn data(&self) -> String {

@@ -1,18 +1,40 @@
 //! A private redis-server on a free port, for tests that stop, pause or restart Redis without
 //! disturbing the shared one other tests use.
 
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use super::certs::TestCa;
 
 pub struct RedisServer {
     pub port: u16,
     child: Option<Child>,
+    /// Certificate and key when it speaks only TLS.
+    tls: Option<(PathBuf, PathBuf)>,
 }
 
 impl RedisServer {
     pub fn start() -> RedisServer {
         let port = free_port();
-        let mut server = RedisServer { port, child: None };
+        let mut server = RedisServer {
+            port,
+            child: None,
+            tls: None,
+        };
+        server.spawn();
+        server
+    }
+
+    /// A server that speaks only TLS on its port, with `ca`'s certificate for 127.0.0.1 (client
+    /// certificates not asked for).
+    pub fn start_tls(ca: &TestCa) -> RedisServer {
+        let port = free_port();
+        let mut server = RedisServer {
+            port,
+            child: None,
+            tls: Some((ca.server_cert(), ca.server_key())),
+        };
         server.spawn();
         server
     }
@@ -22,17 +44,26 @@ impl RedisServer {
     }
 
     fn spawn(&mut self) {
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
+        let mut cmd = Command::new("redis-server");
+        let port = self.port.to_string();
+        match &self.tls {
+            None => cmd.args(["--port", &port]),
+            Some((cert, key)) => cmd
+                .args([
+                    "--port",
+                    "0",
+                    "--tls-port",
+                    &port,
+                    "--tls-auth-clients",
+                    "no",
+                ])
+                .arg("--tls-cert-file")
+                .arg(cert)
+                .arg("--tls-key-file")
+                .arg(key),
+        };
+        let child = cmd
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
