@@ -204,7 +204,7 @@ impl HttpPurchaser {
         })
     }
 
-    /// Sends `Authorization: Bearer` on admin calls (`stats`).
+    /// Sends `Authorization: Bearer` on admin calls (`stats`, `metrics`).
     pub fn with_admin_token(mut self, token: Secret) -> Self {
         self.admin_token = Some(token);
         self
@@ -396,6 +396,17 @@ impl HttpPurchaser {
                 })
                 .collect(),
         })
+    }
+
+    /// `/metrics` as text (with the admin token, when one was given: the server guards it like
+    /// the statistics). Bytes that are not UTF-8 are replaced, not refused: the reader skips
+    /// lines it cannot read.
+    pub async fn metrics(&self) -> Result<String, ClientError> {
+        let (status, body) = self.get(api::METRICS, true).await?;
+        if status != StatusCode::OK {
+            return Err(Self::status_error(status, &body));
+        }
+        Ok(String::from_utf8_lossy(&body).into_owned())
     }
 
     /// `/api/health`, healthy (200) or not (503): both are answers, not errors. Ours, or the

@@ -14,6 +14,7 @@
 
 pub mod alerts;
 pub mod api;
+pub mod error_rate;
 pub mod redis;
 pub mod sales;
 
@@ -64,6 +65,8 @@ pub enum Source {
     Redis,
     /// The server's own report (`/api/health`), over the API.
     Health,
+    /// The server's purchase counters (`/metrics`), over the API: its purchase error rate.
+    Metrics,
 }
 
 impl fmt::Display for Source {
@@ -74,6 +77,7 @@ impl fmt::Display for Source {
             Source::Pool => "pool",
             Source::Redis => "redis",
             Source::Health => "health",
+            Source::Metrics => "metrics",
         })
     }
 }
@@ -100,6 +104,8 @@ pub enum Update {
     Redis(RedisSnapshot),
     /// The server's health report (over the API).
     Health(crate::api::Health),
+    /// The server's purchase counters and their growth over the last minute (over the API).
+    ServerPurchases(error_rate::Reading),
     /// The source answered but keeps its data to itself (the admin statistics without the
     /// admin token): not a failure, the reason is shown instead of the data.
     Withheld {
@@ -214,7 +220,10 @@ impl Monitor {
         let alerts = alerts::evaluate(
             &alerts::Inputs {
                 redis: redis.as_ref(),
+                // Bursts are the dashboard's: a one-off snapshot has fired none. Purchases other
+                // processes make are not counted here: a failed one leaves no row to see.
                 purchases_last_minute: None,
+                server_purchases_last_minute: None,
                 acquire: Some(&pool.acquire),
                 products: stock.as_deref().unwrap_or_default(),
                 server: None,

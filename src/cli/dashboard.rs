@@ -43,9 +43,9 @@ pub struct DashboardArgs {
     /// naive bursts pause this long between read and write, widening the race (demos).
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub naive_delay_ms: Option<u64>,
-    /// Watch a deployment through its HTTP API alone (http://host:port): stock, statistics
-    /// (with ADMIN_TOKEN when the server has one) and health; bursts go over HTTP. Restocks and
-    /// the burst audit need --database-url as well.
+    /// Watch a deployment through its HTTP API alone (http://host:port): stock, statistics and
+    /// the purchase error rate of /metrics (with ADMIN_TOKEN when the server has one), and
+    /// health; bursts go over HTTP. Restocks and the burst audit need --database-url as well.
     #[arg(long, value_name = "URL")]
     pub api: Option<String>,
 }

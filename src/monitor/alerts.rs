@@ -1,6 +1,7 @@
 //! The monitoring rules of the seed document, with configurable thresholds: Redis PING above
-//! 50 ms, purchase error rate above 5% over the last minute, pool waiters or acquire timeouts,
-//! and low stock. Pure: the dashboard and `--once --json` evaluate the same rules.
+//! 50 ms, purchase error rate above 5% over the last minute (of the bursts fired from the
+//! dashboard, and over `--api` of the server's own purchases), pool waiters or acquire
+//! timeouts, and low stock. Pure: the dashboard and `--once --json` evaluate the same rules.
 
 use serde::Serialize;
 
@@ -57,8 +58,12 @@ pub struct Alert {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Inputs<'a> {
     pub redis: Option<&'a RedisSnapshot>,
-    /// (errors, purchases) over the last minute.
+    /// (errors, purchases) over the last minute of the bursts fired from this dashboard, as
+    /// their buyers saw them.
     pub purchases_last_minute: Option<(u64, u64)>,
+    /// (errors, purchases) over the last minute as the server counted them (its `/metrics`,
+    /// when watching over its API): every client's purchases, ours included.
+    pub server_purchases_last_minute: Option<(u64, u64)>,
     pub acquire: Option<&'a AcquireStats>,
     pub products: &'a [Product],
     /// The server's health report, when watching over its API.
@@ -100,20 +105,41 @@ pub fn evaluate(inputs: &Inputs<'_>, t: &Thresholds) -> Vec<Alert> {
             });
         }
     }
-    if let Some((errors, total)) = inputs.purchases_last_minute
-        && total > 0
+    // Two views of the same rule, never added together: a burst fired from this dashboard at
+    // the server it watches is in both (its purchases reach the server's counters), so a sum
+    // would count them twice, and subtracting ours from the server's cannot be done exactly
+    // (our progress steps and the server's scrapes do not line up, and a request our client
+    // gave up on is still counted by the server, under whatever it came to). Each view is a
+    // rate in its own right: the server's covers every client, ours includes requests that
+    // never reached it (connection refused, timeouts). The worse of the two is the alert, and
+    // it says whose purchases it counts.
+    let views = [
+        (
+            inputs.server_purchases_last_minute,
+            "the server's purchases",
+        ),
+        (inputs.purchases_last_minute, "bursts fired here"),
+    ];
+    let worst = views
+        .into_iter()
+        .filter_map(|(p, whose)| match p {
+            Some((errors, total)) if total > 0 => {
+                Some((errors as f64 * 100.0 / total as f64, whose))
+            }
+            _ => None,
+        })
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    if let Some((rate, whose)) = worst
+        && rate > t.error_rate_percent
     {
-        let rate = errors as f64 * 100.0 / total as f64;
-        if rate > t.error_rate_percent {
-            out.push(Alert {
-                key: "error-rate".into(),
-                severity: Severity::Critical,
-                message: format!(
-                    "purchase errors {rate:.1}% over the last minute (above {:.0}%)",
-                    t.error_rate_percent
-                ),
-            });
-        }
+        out.push(Alert {
+            key: "error-rate".into(),
+            severity: Severity::Critical,
+            message: format!(
+                "purchase errors {rate:.1}% over the last minute ({whose}; above {:.0}%)",
+                t.error_rate_percent
+            ),
+        });
     }
     if let Some(a) = inputs.acquire {
         if a.timeouts_window > 0 {
@@ -180,6 +206,7 @@ mod tests {
         let inputs = Inputs {
             redis: Some(&redis),
             purchases_last_minute: Some((1, 100)),
+            server_purchases_last_minute: Some((0, 5_000)),
             acquire: Some(&acquire),
             products: &products,
             server: None,
@@ -205,6 +232,7 @@ mod tests {
         let inputs = Inputs {
             redis: Some(&redis),
             purchases_last_minute: Some((6, 100)),
+            server_purchases_last_minute: None,
             acquire: Some(&acquire),
             products: &products,
             server: None,
@@ -235,6 +263,7 @@ mod tests {
         let inputs = Inputs {
             redis: None,
             purchases_last_minute: None,
+            server_purchases_last_minute: None,
             acquire: Some(&acquire),
             products: &[],
             server: None,
@@ -290,5 +319,65 @@ mod tests {
             ..Inputs::default()
         };
         assert!(evaluate(&inputs, &Thresholds::default()).is_empty());
+    }
+
+    fn error_rate(inputs: &Inputs<'_>) -> Option<String> {
+        evaluate(inputs, &Thresholds::default())
+            .into_iter()
+            .find(|a| a.key == "error-rate")
+            .map(|a| a.message)
+    }
+
+    #[test]
+    fn the_error_rate_says_whose_purchases_it_counts() {
+        let local = Inputs {
+            purchases_last_minute: Some((7, 100)),
+            ..Inputs::default()
+        };
+        assert_eq!(
+            error_rate(&local).as_deref(),
+            Some("purchase errors 7.0% over the last minute (bursts fired here; above 5%)")
+        );
+        let server = Inputs {
+            server_purchases_last_minute: Some((12, 200)),
+            ..Inputs::default()
+        };
+        assert_eq!(
+            error_rate(&server).as_deref(),
+            Some("purchase errors 6.0% over the last minute (the server's purchases; above 5%)")
+        );
+        // At the threshold is not above it; no purchases is no rate.
+        let at = Inputs {
+            server_purchases_last_minute: Some((5, 100)),
+            purchases_last_minute: Some((0, 0)),
+            ..Inputs::default()
+        };
+        assert_eq!(error_rate(&at), None);
+    }
+
+    #[test]
+    fn the_two_views_are_never_added_the_worse_one_alerts() {
+        // A burst of 100 with no errors, all of which the server counted too, beside 100 of
+        // other clients' with 12 errors: the server's rate is 12/200 = 6%. Adding the two
+        // views (12/300 = 4%) would count the burst twice and hide the alert.
+        let both = Inputs {
+            purchases_last_minute: Some((0, 100)),
+            server_purchases_last_minute: Some((12, 200)),
+            ..Inputs::default()
+        };
+        assert_eq!(
+            error_rate(&both).as_deref(),
+            Some("purchase errors 6.0% over the last minute (the server's purchases; above 5%)")
+        );
+        // Our buyers saw refused connections the server never counted: ours is the worse.
+        let ours_worse = Inputs {
+            purchases_last_minute: Some((30, 100)),
+            server_purchases_last_minute: Some((1, 1_000)),
+            ..Inputs::default()
+        };
+        assert!(
+            error_rate(&ours_worse)
+                .is_some_and(|m| m.contains("30.0%") && m.contains("bursts fired here"))
+        );
     }
 }

@@ -1,11 +1,13 @@
 //! Samplers over a deployment's HTTP API alone (`dashboard --api`): the same tasks, pacing and
 //! updates as the direct samplers, fed by `GET /api/products/{id}`, `/api/stock/{id}`,
-//! `/api/admin/stats` and `/api/health`.
+//! `/api/admin/stats`, `/api/health` and `/metrics`.
 //!
 //! ```text
 //!  stock   ── discover ids 1.. (every 30 s), then /api/stock/{id} per product every period ─┐
-//!  sales   ── /api/admin/stats every period (401/403: Withheld, asked again every 10 s) ─────┼─> mpsc
-//!  health  ── /api/health every period (503 is an answer: what is down) ────────────────────┘
+//!  sales   ── /api/admin/stats every period (401/403: Withheld, asked again every 10 s) ─────┤
+//!  health  ── /api/health every period (503 is an answer: what is down) ────────────────────┼─> mpsc
+//!  metrics ── /metrics every period: purchase counters into a one-minute window ─────────────┘
+//!             (401/403/404: Withheld, asked again every 10 s; no counters: unreadable)
 //! ```
 //!
 //! The reference API has no product list, so products are found by probing
@@ -24,6 +26,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+use super::error_rate::{self, ErrorWindow, PurchaseCounts, Reading};
 use super::sales::{DaySales, ProductSales, SalesCoverage, SalesSnapshot};
 use super::{Alert, Control, Pacer, RETRY, Source, Thresholds, Update, alerts, report};
 use crate::api::Health;
@@ -38,6 +41,10 @@ pub const WITHHELD_RETRY: Duration = Duration::from_secs(10);
 const STOCK_FAN_OUT: usize = 8;
 /// The sell-rate window.
 const RATE_WINDOW: Duration = Duration::from_secs(60);
+/// `--once --json` reads `/metrics` twice, this far apart, for a window of its own (the
+/// dashboard's default refresh period): one read gives totals since the server started, not a
+/// rate.
+pub const ONCE_WINDOW: Duration = Duration::from_secs(1);
 
 /// The bounds of product discovery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,6 +115,41 @@ pub fn reached(e: &ClientError) -> bool {
 fn no_health(e: &ClientError) -> Option<String> {
     matches!(e, ClientError::Status { status: 404, .. })
         .then(|| "the server has no /api/health".to_string())
+}
+
+/// Why the purchase counters cannot be had, when that is the server's answer rather than a
+/// failure: the admin guard (as for the statistics), or no `/metrics` at all (the reference
+/// system has none).
+fn metrics_withheld(e: &ClientError, have_token: bool) -> Option<String> {
+    match e {
+        ClientError::Status { status: 404, .. } => Some("the server has no /metrics".into()),
+        _ => withheld(e, have_token),
+    }
+}
+
+/// Why the server's purchase counters are missing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Missing {
+    /// The server keeps them to itself, or has none: said calmly, asked again later.
+    Withheld(String),
+    /// The read failed, or the body holds no counter we can read.
+    Failed(String),
+}
+
+/// Reads the server's purchase counters from `/metrics`.
+pub async fn purchase_counters(client: &HttpPurchaser) -> Result<PurchaseCounts, Missing> {
+    match client.metrics().await {
+        Ok(body) => error_rate::purchase_counters(&body).ok_or_else(|| {
+            Missing::Failed(format!(
+                "/metrics unreadable: no {} samples in it",
+                error_rate::PURCHASES_METRIC
+            ))
+        }),
+        Err(e) => Err(match metrics_withheld(&e, client.has_admin_token()) {
+            Some(reason) => Missing::Withheld(reason),
+            None => Missing::Failed(describe(&e)),
+        }),
+    }
 }
 
 /// Why the server withholds its statistics, when an error is the admin guard's answer
@@ -213,10 +255,78 @@ pub struct ApiSnapshot {
     pub errors: BTreeMap<Source, String>,
     /// What only direct access shows.
     pub needs_direct_access: Vec<&'static str>,
+    /// The server's purchase errors between two reads of `/metrics` [`ONCE_WINDOW`] apart.
+    pub server_error_rate: ServerErrorRate,
     /// The sources whose entry in `errors` is why the server keeps the data to itself (no
-    /// admin token, no health endpoint), not a failure: the dashboard shows those calmly.
+    /// admin token, no health endpoint), not a failure: the dashboard shows those calmly. The
+    /// purchase counters withheld are listed here without an entry in `errors` (the reason is
+    /// in `serverErrorRate`): they feed one alert rule, and the reference system has none.
     #[serde(skip)]
     pub withheld: BTreeSet<Source>,
+    /// The second read of the counters, as the sampler would have sent it.
+    #[serde(skip)]
+    pub server_reading: Option<Reading>,
+}
+
+/// The server's purchase error rate in `--once --json`. Every key is always there: `null`s
+/// with a `reason` when there is no rate.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerErrorRate {
+    /// Seconds between the two reads of `/metrics`.
+    pub window_seconds: Option<f64>,
+    /// Purchases the server answered in the window, whatever they came to.
+    pub purchases: Option<u64>,
+    /// Of those, busy and failed (as the rule counts a burst's errors).
+    pub errors: Option<u64>,
+    pub rate_percent: Option<f64>,
+    /// Why `ratePercent` is `null`; `null` when there is a rate.
+    pub reason: Option<String>,
+    /// The counters at the second read: totals since the server started.
+    pub since_server_start: Option<PurchaseCounts>,
+}
+
+impl ServerErrorRate {
+    fn of(result: &Result<Reading, Missing>) -> Self {
+        let reading = match result {
+            Ok(r) => r,
+            Err(Missing::Withheld(reason) | Missing::Failed(reason)) => {
+                return Self {
+                    reason: Some(reason.clone()),
+                    ..Self::default()
+                };
+            }
+        };
+        let mut out = Self {
+            since_server_start: Some(reading.totals),
+            ..Self::default()
+        };
+        match reading.last_minute {
+            Some(c) => {
+                out.window_seconds = Some(reading.span.as_secs_f64());
+                out.purchases = Some(c.purchases);
+                out.errors = Some(c.errors);
+                out.rate_percent = c.rate_percent();
+                if out.rate_percent.is_none() {
+                    out.reason = Some("no purchases in the window".into());
+                }
+            }
+            None => {
+                out.reason = Some("the server restarted between the two reads of /metrics".into());
+            }
+        }
+        out
+    }
+}
+
+/// Two reads of the counters `gap` apart: a window of its own for a one-off snapshot.
+async fn error_rate_once(client: &HttpPurchaser, gap: Duration) -> Result<Reading, Missing> {
+    let mut window = ErrorWindow::default();
+    let first = purchase_counters(client).await?;
+    window.record(Instant::now(), first);
+    tokio::time::sleep(gap).await;
+    let second = purchase_counters(client).await?;
+    Ok(window.record(Instant::now(), second))
 }
 
 impl ApiSnapshot {
@@ -251,20 +361,38 @@ impl ApiMonitor {
                 control.clone(),
             )),
             tokio::spawn(sales_loop(self.client.clone(), tx.clone(), control.clone())),
-            tokio::spawn(health_loop(self.client.clone(), tx, control)),
+            tokio::spawn(health_loop(
+                self.client.clone(),
+                tx.clone(),
+                control.clone(),
+            )),
+            tokio::spawn(metrics_loop(self.client.clone(), tx, control)),
         ]
     }
 
     /// Every source once.
     pub async fn snapshot_once(&self, thresholds: &Thresholds) -> ApiSnapshot {
         let client = &self.client;
-        let (stock, stats, health) = tokio::join!(
+        let (stock, stats, health, counters) = tokio::join!(
             discover(|id| client.product(id), self.probe),
             client.stats(),
             client.health(),
+            error_rate_once(client, ONCE_WINDOW),
         );
         let mut errors = BTreeMap::new();
         let mut withheld_by = BTreeSet::new();
+        let server_error_rate = ServerErrorRate::of(&counters);
+        let server_reading = match counters {
+            Ok(r) => Some(r),
+            Err(Missing::Withheld(_)) => {
+                withheld_by.insert(Source::Metrics);
+                None
+            }
+            Err(Missing::Failed(e)) => {
+                errors.insert(Source::Metrics, e);
+                None
+            }
+        };
         let stock = stock
             .map_err(|e| errors.insert(Source::Stock, describe(&e)))
             .ok();
@@ -292,6 +420,9 @@ impl ApiMonitor {
             &alerts::Inputs {
                 products: stock.as_deref().unwrap_or_default(),
                 server: health.as_ref(),
+                server_purchases_last_minute: server_reading
+                    .and_then(|r| r.last_minute)
+                    .map(|c| c.pair()),
                 ..alerts::Inputs::default()
             },
             thresholds,
@@ -304,7 +435,9 @@ impl ApiMonitor {
             alerts,
             errors,
             needs_direct_access: vec!["pool", "redisLatency"],
+            server_error_rate,
             withheld: withheld_by,
+            server_reading,
         }
     }
 }
@@ -411,6 +544,46 @@ async fn sales_loop<T: From<Update>>(
                     )
                 }
             },
+        };
+        if tx.send(update.into()).await.is_err() || !pacer.wait(wait).await {
+            return;
+        }
+    }
+}
+
+/// Reads the purchase counters every period into a one-minute window. A failed read leaves the
+/// window as it is: counters are cumulative, so the next good read's growth covers the gap.
+async fn metrics_loop<T: From<Update>>(
+    client: HttpPurchaser,
+    tx: mpsc::Sender<T>,
+    control: watch::Receiver<Control>,
+) {
+    let mut pacer = Pacer { control };
+    let mut window = ErrorWindow::default();
+    while pacer.ready().await {
+        let (update, wait) = match purchase_counters(&client).await {
+            Ok(totals) => (
+                Update::ServerPurchases(window.record(Instant::now(), totals)),
+                pacer.period(),
+            ),
+            Err(Missing::Withheld(reason)) => (
+                Update::Withheld {
+                    source: Source::Metrics,
+                    reason,
+                },
+                WITHHELD_RETRY.max(pacer.period()),
+            ),
+            Err(Missing::Failed(error)) => {
+                tracing::warn!(source = %Source::Metrics, %error, "sampler failed");
+                (
+                    Update::Failed {
+                        source: Source::Metrics,
+                        error,
+                        retry_in: RETRY,
+                    },
+                    RETRY,
+                )
+            }
         };
         if tx.send(update.into()).await.is_err() || !pacer.wait(wait).await {
             return;
@@ -574,6 +747,64 @@ mod tests {
         assert_eq!(no_health(&status(503)), None);
         assert!(reached(&status(404)) && reached(&ClientError::Body("x".into())));
         assert!(!reached(&ClientError::Transport("timed out".into())));
+    }
+
+    #[test]
+    fn counters_guarded_or_absent_are_withheld_other_errors_are_failures() {
+        let status = |status| ClientError::Status {
+            status,
+            message: String::new(),
+        };
+        assert_eq!(
+            metrics_withheld(&status(404), false).as_deref(),
+            Some("the server has no /metrics")
+        );
+        assert_eq!(
+            metrics_withheld(&status(403), false).as_deref(),
+            Some("admin token needed (ADMIN_TOKEN)")
+        );
+        assert!(metrics_withheld(&status(401), true).is_some_and(|w| w.contains("refused")));
+        assert_eq!(metrics_withheld(&status(500), false), None);
+        assert_eq!(
+            metrics_withheld(&ClientError::Transport("timed out".into()), false),
+            None
+        );
+    }
+
+    #[test]
+    fn the_once_rate_is_null_with_a_reason_when_there_is_none() {
+        let counts = |purchases, errors| PurchaseCounts { purchases, errors };
+        let reading = |last_minute| Reading {
+            last_minute,
+            span: Duration::from_millis(1_500),
+            totals: counts(900, 30),
+            restarted: false,
+        };
+        let r = ServerErrorRate::of(&Ok(reading(Some(counts(40, 3)))));
+        assert_eq!(r.window_seconds, Some(1.5));
+        assert_eq!((r.purchases, r.errors), (Some(40), Some(3)));
+        assert_eq!(r.rate_percent, Some(7.5));
+        assert_eq!(r.reason, None);
+        assert_eq!(r.since_server_start, Some(counts(900, 30)));
+        let r = ServerErrorRate::of(&Ok(reading(Some(counts(0, 0)))));
+        assert_eq!(r.purchases, Some(0));
+        assert_eq!(r.rate_percent, None);
+        assert_eq!(r.reason.as_deref(), Some("no purchases in the window"));
+        let r = ServerErrorRate::of(&Ok(Reading {
+            restarted: true,
+            ..reading(None)
+        }));
+        assert!(r.reason.is_some_and(|w| w.contains("restarted")));
+        let r = ServerErrorRate::of(&Err(Missing::Withheld("the server has no /metrics".into())));
+        assert_eq!(r.reason.as_deref(), Some("the server has no /metrics"));
+        // Every key is written, `null` when unknown.
+        let json = serde_json::to_value(&r).expect("json");
+        assert_eq!(
+            json,
+            serde_json::json!({"windowSeconds": null, "purchases": null, "errors": null,
+                "ratePercent": null, "reason": "the server has no /metrics",
+                "sinceServerStart": null})
+        );
     }
 
     #[test]

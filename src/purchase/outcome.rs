@@ -175,6 +175,13 @@ impl OutcomeKind {
     pub fn index(self) -> usize {
         self as usize
     }
+
+    /// Busy and failed: the system's fault, what the error-rate alert counts (the burst tally's
+    /// `Counts::errors` and the server's counters read by the dashboard alike). Sold out, rate
+    /// limited, not found and invalid are answers to the buyer, not errors.
+    pub fn is_error(self) -> bool {
+        matches!(self, OutcomeKind::Busy | OutcomeKind::Failed)
+    }
 }
 
 /// An outcome with what the rate limiter did on the way.

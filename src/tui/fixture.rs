@@ -17,6 +17,7 @@ use crate::model::Product;
 use crate::model::{DayRevenue, Stats, TopProduct};
 use crate::money::Money;
 use crate::monitor::api::sales_from_stats;
+use crate::monitor::error_rate::{PurchaseCounts, Reading};
 use crate::monitor::{
     LatencySummary, PoolSnapshot, RedisInfo, RedisSnapshot, SalesSnapshot, Update,
     sales::{DaySales, ProductSales},
@@ -461,8 +462,23 @@ pub fn health(redis: &str) -> Health {
     }
 }
 
+/// A read of the server's `/metrics`: `purchases` and `errors` over the last minute, on top of
+/// earlier totals.
+pub fn server_purchases(purchases: u64, errors: u64) -> Reading {
+    Reading {
+        last_minute: Some(PurchaseCounts { purchases, errors }),
+        span: Duration::from_secs(59),
+        totals: PurchaseCounts {
+            purchases: 48_210 + purchases,
+            errors: 97 + errors,
+        },
+        restarted: false,
+    }
+}
+
 /// An app watching over the API at `t0`: stock, two statistics polls half a minute apart (so
-/// the top products have sell rates) and a healthy server with Redis.
+/// the top products have sell rates), a healthy server with Redis, and its purchase counters
+/// (3 errors in 1,204 purchases over the last minute).
 pub fn app_api(database: Option<&str>, t0: Instant, theme: &str) -> App {
     let themes = ThemeSet::embedded(ColorMode::TrueColor);
     let mut state = State::new(api(database), t0, wall(), Utc.fix());
@@ -485,6 +501,7 @@ pub fn app_api(database: Option<&str>, t0: Instant, theme: &str) -> App {
         Update::Stock(products()),
         Update::Sales(sales_from_stats(&stats())),
         Update::Health(health("up")),
+        Update::ServerPurchases(server_purchases(1_204, 3)),
     ] {
         app.update(update.into(), t0, w);
     }

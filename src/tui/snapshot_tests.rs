@@ -227,8 +227,13 @@ fn api_mode_whole_screen() {
             assert!(s.contains(expected), "{expected} at {w}x{h}:\n{s}");
         }
         if w >= 120 {
-            // The wide status line has room for the health report beside the alerts' row.
+            // The wide status line has room for the health report beside the alerts' row, and
+            // the server's purchase errors.
             assert!(s.contains("server healthy · database up 0.42 ms"), "{s}");
+            assert!(
+                s.contains("purchase errors 0.2% of 1,204 in the last minute"),
+                "{s}"
+            );
         }
         assert!(!s.contains("✖"), "nothing failed:\n{s}");
         insta::assert_snapshot!(format!("api_{w}x{h}"), s);
@@ -262,11 +267,17 @@ fn api_mode_each_affected_pane_at_both_sizes() {
 }
 
 #[test]
-fn api_mode_without_the_admin_token_says_so_in_the_sales_panes() {
+fn api_mode_without_the_admin_token_says_so_in_the_sales_panes_and_status_line() {
     let t0 = Instant::now();
     let mut app = fixture::app_api(None, t0, "dark");
     let withheld = Update::Withheld {
         source: crate::monitor::Source::Sales,
+        reason: "admin token needed (ADMIN_TOKEN)".into(),
+    };
+    app.update(withheld.into(), t0, fixture::wall());
+    // The purchase counters are guarded the same way.
+    let withheld = Update::Withheld {
+        source: crate::monitor::Source::Metrics,
         reason: "admin token needed (ADMIN_TOKEN)".into(),
     };
     app.update(withheld.into(), t0, fixture::wall());
@@ -278,6 +289,12 @@ fn api_mode_without_the_admin_token_says_so_in_the_sales_panes() {
             assert!(pane.contains("admin token needed (ADMIN_TOKEN)"), "{pane}");
         }
         let s = text(&buf, buf.area);
+        if w >= 120 {
+            assert!(
+                s.contains("purchase errors: admin token needed (ADMIN_TOKEN)"),
+                "{s}"
+            );
+        }
         assert!(!s.contains("✖"), "not a failure:\n{s}");
         insta::assert_snapshot!(format!("api_admin_token_needed_{w}x{h}"), s);
     }

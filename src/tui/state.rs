@@ -218,6 +218,9 @@ pub struct State {
     pub redis: Sampled<RedisSnapshot>,
     /// Over the API: the server's `/api/health`.
     pub health: Sampled<ServerHealth>,
+    /// Over the API: the server's purchase counters (`/metrics`) and their growth over the
+    /// last minute.
+    pub server_purchases: Sampled<crate::monitor::error_rate::Reading>,
     pub burst: BurstState,
     pub log: Log,
     pub alerts: Vec<Alert>,
@@ -253,6 +256,7 @@ impl State {
             pool: Sampled::default(),
             redis: Sampled::default(),
             health: Sampled::default(),
+            server_purchases: Sampled::default(),
             burst: BurstState::default(),
             log: Log::default(),
             alerts: Vec::new(),
@@ -314,6 +318,22 @@ impl State {
         .into_iter()
         .flatten()
         .next()
+    }
+
+    /// (errors, purchases) over the server's last minute, from its counters, while they tell
+    /// about now: not after a read failed (the rule then has only the bursts fired here), nor
+    /// once the last read is older than the window itself (paused, or a sampler stuck). A read
+    /// that is merely slow keeps its rate: an overloaded server answers slowly, and that is
+    /// when the alert must not flicker; a read that never ends times out and fails.
+    pub fn server_purchases_last_minute(&self) -> Option<(u64, u64)> {
+        let p = &self.server_purchases;
+        if p.error.is_some()
+            || p.age(self.now)
+                .is_some_and(|age| age > crate::monitor::error_rate::WINDOW)
+        {
+            return None;
+        }
+        p.value.as_ref()?.last_minute.map(|c| c.pair())
     }
 
     /// (errors, purchases) over the last minute, from bursts fired here.

@@ -1,15 +1,20 @@
 //! `flashsale dashboard --api URL` against a real server: the snapshot (`--once --json`) of
-//! stock, statistics and health over HTTP alone, the admin token, product discovery over a
-//! catalogue with gaps, the samplers' updates, and the real binary on a real terminal (tmux)
+//! stock, statistics, health and the server's purchase error rate over HTTP alone, the admin
+//! token, product discovery over a catalogue with gaps, the samplers' updates (the error-rate
+//! alert raised by a server answering busy), and the real binary on a real terminal (tmux)
 //! firing bursts over HTTP, with and without `--database-url`.
 
 use std::time::{Duration, Instant};
 
+use flashsale::config::{LimitSettings, UnavailablePolicy};
 use flashsale::http_client::HttpPurchaser;
 use flashsale::monitor::api::{ApiMonitor, Probe, discover};
-use flashsale::monitor::{Control, Source, Update};
-use flashsale::redact::Secret;
+use flashsale::monitor::{Control, Source, Thresholds, Update};
+use flashsale::purchase::{Outcome, PurchaseRequest, Purchaser, Strategy};
+use flashsale::ratelimit::RateLimiter;
+use flashsale::redact::{Secret, SecretUrl};
 use flashsale::server::ServerConfig;
+use flashsale::store::Store;
 use serde_json::Value;
 
 use crate::dashboard::{START, Tmux, assert_restored, flashsale};
@@ -74,6 +79,20 @@ async fn once_json_over_the_api_has_every_seeded_products_stock_the_stats_and_he
         serde_json::json!(["pool", "redisLatency"])
     );
     assert!(v.get("pool").is_none(), "no pool figures over the API: {v}");
+    // `/metrics` is open on loopback without a token: read twice, a second apart, and nobody
+    // bought anything in between.
+    let rate = &v["serverErrorRate"];
+    assert!(
+        rate["windowSeconds"].as_f64().is_some_and(|s| s >= 1.0),
+        "{rate}"
+    );
+    assert_eq!(rate["purchases"], 0, "{rate}");
+    assert!(rate["ratePercent"].is_null());
+    assert_eq!(rate["reason"], "no purchases in the window");
+    assert_eq!(
+        rate["sinceServerStart"],
+        serde_json::json!({"purchases": 0, "errors": 0})
+    );
     crate::dashboard::assert_camel_case(&v);
     assert_eq!(v["burst"]["strategyFrom"], "server");
     assert_eq!(v["burst"]["strategy"], v["health"]["strategy"]);
@@ -115,10 +134,29 @@ async fn once_json_over_the_api_without_the_admin_token_says_it_is_needed() {
         "stock is public"
     );
     assert_eq!(v["health"]["success"], true);
+    // The purchase counters are guarded alike: no rate, the reason instead, said as a warning
+    // and not counted as a failure of its own.
+    assert!(v["serverErrorRate"]["ratePercent"].is_null(), "{v}");
+    assert_eq!(
+        v["serverErrorRate"]["reason"],
+        "admin token needed (ADMIN_TOKEN)"
+    );
+    assert!(v["errors"].get("metrics").is_none(), "{v}");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["level"] == "warn"
+                && e["text"] == "metrics: admin token needed (ADMIN_TOKEN)"),
+        "{v}"
+    );
 
     let (code, v) = once_json(home.path(), &serve.url, &[("ADMIN_TOKEN", TOKEN)]);
     assert_eq!(code, Some(0), "{v}");
     assert_eq!(v["stats"]["totalUnitsSold"], 14);
+    assert_eq!(
+        v["serverErrorRate"]["reason"], "no purchases in the window",
+        "read with the token: {v}"
+    );
     assert!(!v.to_string().contains(TOKEN), "the token is never printed");
 }
 
@@ -204,11 +242,12 @@ async fn the_api_samplers_send_stock_health_and_withheld_statistics() {
     });
     let client = HttpPurchaser::new(&server.url, 4, Duration::from_secs(5)).expect("client");
     let tasks = ApiMonitor::new(client).spawn(tx, control);
-    let (mut stock, mut health, mut withheld) = (None, None, None);
+    let (mut stock, mut health) = (None, None);
+    let mut withheld = std::collections::BTreeMap::new();
     let deadline = Instant::now() + Duration::from_secs(20);
     // Two stock updates: the discovery, then a poll of the products found.
     let mut stock_updates = 0;
-    while stock_updates < 2 || health.is_none() || withheld.is_none() {
+    while stock_updates < 2 || health.is_none() || withheld.len() < 2 {
         let left = deadline.saturating_duration_since(Instant::now());
         let update = tokio::time::timeout(left, rx.recv())
             .await
@@ -220,7 +259,9 @@ async fn the_api_samplers_send_stock_health_and_withheld_statistics() {
                 stock = Some(p);
             }
             Update::Health(h) => health = Some(h),
-            Update::Withheld { source, reason } => withheld = Some((source, reason)),
+            Update::Withheld { source, reason } => {
+                withheld.insert(source, reason);
+            }
             Update::Failed { source, error, .. } => panic!("{source} failed: {error}"),
             other => panic!("unexpected update over the API: {other:?}"),
         }
@@ -235,9 +276,11 @@ async fn the_api_samplers_send_stock_health_and_withheld_statistics() {
     let health = health.expect("health");
     assert!(health.success);
     assert_eq!(health.redis.status, "not configured");
+    let needed = "admin token needed (ADMIN_TOKEN)".to_string();
     assert_eq!(
         withheld,
-        Some((Source::Sales, "admin token needed (ADMIN_TOKEN)".into()))
+        [(Source::Sales, needed.clone()), (Source::Metrics, needed)].into(),
+        "the statistics and the purchase counters, both guarded"
     );
 }
 
@@ -315,6 +358,8 @@ async fn over_the_api_a_burst_fired_with_keys_goes_over_http_and_the_stock_falls
     assert!(s.contains("needs direct database access:"), "{s}");
     // Health and statistics are sampled separately; either may land first.
     t.wait_for("units 14", Duration::from_secs(10));
+    // The server's /metrics (open on loopback): nothing bought since it started.
+    t.wait_for("no purchases in the last minute", Duration::from_secs(10));
 
     t.keys(&["s"]);
     t.wait_for("cannot be changed over the API", Duration::from_secs(5));
@@ -329,6 +374,8 @@ async fn over_the_api_a_burst_fired_with_keys_goes_over_http_and_the_stock_falls
     assert!(s.contains("bought 20"), "twenty buyers, twenty units:\n{s}");
     wait_for_stock(&t, "1299.99", 80);
     t.wait_for("units 34", Duration::from_secs(10));
+    // The server counted the twenty, none an error (the short form at this width).
+    t.wait_for("errors 0.0%", Duration::from_secs(10));
 
     t.keys(&["q"]);
     let (exit, stty) = t.wait_exit();
@@ -462,6 +509,12 @@ async fn a_server_with_only_the_reference_contract_is_watched_too() {
     assert_eq!(v["stock"][0]["price"], 9.99, "{v}");
     assert_eq!(v["health"]["success"], true);
     assert_eq!(v["health"]["redis"]["status"], "up");
+    // No /metrics either: no rate, said calmly (exit 0 above).
+    assert_eq!(
+        v["serverErrorRate"]["reason"], "the server has no /metrics",
+        "{v}"
+    );
+    assert!(v["serverErrorRate"]["ratePercent"].is_null());
 
     // No /api/health at all: said so, the rest still read.
     let (url, server) = reference_like(false).await;
@@ -477,4 +530,236 @@ async fn a_server_with_only_the_reference_contract_is_watched_too() {
     );
     assert_eq!(v["stock"].as_array().map(Vec::len), Some(2), "{v}");
     assert_eq!(v["stats"]["totalUnitsSold"], 2);
+}
+
+/// A server that answers every purchase busy (503): its rate limiter is on a Redis nothing
+/// listens on, and fails closed. The cheapest way to make a real server count errors.
+async fn busy_server(store: &Store, admin_token: Option<&str>) -> TestServer {
+    // A port just freed: nothing listens there, so every limiter call is refused at once.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let limiter = RateLimiter::new(
+        LimitSettings {
+            on_unavailable: UnavailablePolicy::FailClosed,
+            redis_timeout: Duration::from_millis(200),
+            ..LimitSettings::default()
+        },
+        Some(&SecretUrl::new(format!("redis://127.0.0.1:{port}"))),
+    )
+    .expect("limiter");
+    TestServer::start(
+        Purchaser::new(store.clone(), limiter, 10),
+        ServerConfig {
+            admin_token: admin_token.map(Secret::new),
+            ..config()
+        },
+    )
+    .await
+}
+
+async fn buy(client: &HttpPurchaser, i: u32) -> Outcome {
+    let user = format!("er_{i}");
+    client
+        .purchase(&PurchaseRequest {
+            product_id: 1,
+            user_id: &user,
+            client_ip: std::net::IpAddr::from([10, 40, 0, (i % 250) as u8]),
+            quantity: 1,
+            strategy: Strategy::Atomic,
+        })
+        .await
+}
+
+fn error_rate_alert(app: &flashsale::tui::app::App) -> Option<String> {
+    app.state
+        .alerts
+        .iter()
+        .find(|a| a.key == "error-rate")
+        .map(|a| a.message.clone())
+}
+
+#[tokio::test]
+async fn the_api_samplers_raise_the_error_rate_alert_from_the_servers_own_purchases() {
+    use flashsale::tui::theme::{ColorMode, ThemeSet};
+    use flashsale::tui::{app::App, event::Event, fixture, keymap::Keymap, state::State};
+
+    let (_db, store) = TestDb::seeded().await;
+    let server = busy_server(&store, Some(TOKEN)).await;
+    // The token travels on `/metrics` as on the statistics.
+    let client = HttpPurchaser::new(&server.url, 4, Duration::from_secs(5))
+        .expect("client")
+        .with_admin_token(Secret::new(TOKEN));
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Update>(64);
+    let (_control_tx, control) = tokio::sync::watch::channel(Control {
+        paused: false,
+        period: Duration::from_millis(250),
+    });
+    let tasks = ApiMonitor::new(client.clone()).spawn(tx, control);
+    // The dashboard's state, fed the samplers' updates as the runtime feeds it.
+    let mut app = App::new(
+        State::new(
+            fixture::api(None),
+            Instant::now(),
+            chrono::Utc::now(),
+            *chrono::Local::now().offset(),
+        ),
+        Keymap::default(),
+        ThemeSet::embedded(ColorMode::None),
+    );
+    app.update(Event::Connected, Instant::now(), chrono::Utc::now());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut next = async |app: &mut App| {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let update = tokio::time::timeout(left, rx.recv())
+            .await
+            .expect("the samplers report within 30 s")
+            .expect("open channel");
+        if let Update::Failed {
+            source: Source::Metrics,
+            error,
+            ..
+        } = &update
+        {
+            panic!("/metrics failed: {error}");
+        }
+        app.update(update.into(), Instant::now(), chrono::Utc::now());
+    };
+
+    // A window in which nobody bought anything: a rate of nothing, no alert.
+    while app.state.server_purchases_last_minute() != Some((0, 0)) {
+        next(&mut app).await;
+    }
+    assert_eq!(error_rate_alert(&app), None);
+
+    for i in 0..20 {
+        let outcome = buy(&client, i).await;
+        assert!(matches!(outcome, Outcome::Busy(_)), "{outcome:?}");
+    }
+    while app.state.server_purchases_last_minute() != Some((20, 20)) {
+        next(&mut app).await;
+    }
+    for t in tasks {
+        t.abort();
+    }
+    assert_eq!(
+        error_rate_alert(&app).as_deref(),
+        Some("purchase errors 100.0% over the last minute (the server's purchases; above 5%)"),
+        "{:?}",
+        app.state.alerts
+    );
+    assert!(
+        app.state
+            .log
+            .entries
+            .iter()
+            .any(|e| e.text.starts_with("ALERT purchase errors 100.0%")),
+        "announced as an event too"
+    );
+    assert!(app.state.purchases.is_empty(), "no burst was fired here");
+}
+
+#[tokio::test]
+async fn once_over_the_api_reports_the_servers_error_rate_over_its_own_window() {
+    let (_db, store) = TestDb::seeded().await;
+    let server = busy_server(&store, None).await;
+    let client = server.client();
+    // Purchases answered busy all through the snapshot's two reads of /metrics.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let firing = tokio::spawn({
+        let (client, stop) = (client.clone(), stop.clone());
+        async move {
+            let mut i = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                assert!(matches!(buy(&client, i).await, Outcome::Busy(_)));
+                i += 1;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    });
+    let snap = ApiMonitor::new(client)
+        .snapshot_once(&Thresholds::default())
+        .await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    firing.await.expect("firing");
+
+    let rate = &snap.server_error_rate;
+    assert!(rate.window_seconds.is_some_and(|s| s >= 1.0), "{rate:?}");
+    assert!(rate.purchases.is_some_and(|n| n > 0), "{rate:?}");
+    assert_eq!(rate.errors, rate.purchases, "every one busy");
+    assert_eq!(rate.rate_percent, Some(100.0));
+    assert_eq!(rate.reason, None);
+    assert!(
+        snap.alerts
+            .iter()
+            .any(|a| a.key == "error-rate" && a.message.contains("the server's purchases")),
+        "{:?}",
+        snap.alerts
+    );
+    let v = serde_json::to_value(&snap).expect("json");
+    assert_eq!(v["serverErrorRate"]["ratePercent"], 100.0);
+    crate::dashboard::assert_camel_case(&v);
+}
+
+/// A server whose `/metrics` is something else than ours (here, an HTML page).
+async fn foreign_metrics() -> (String, tokio::task::JoinHandle<()>) {
+    use axum::routing::get;
+    let app = axum::Router::new().route(
+        "/metrics",
+        get(|| async {
+            "<html><body>\nflashsale_purchases_total{outcome=\"busy\" 3\n\u{0}\u{ffff}</body></html>"
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, task)
+}
+
+#[tokio::test]
+async fn an_unreadable_metrics_body_is_shown_as_such_never_a_panic() {
+    let (url, server) = foreign_metrics().await;
+    let client = HttpPurchaser::new(&url, 4, Duration::from_secs(5)).expect("client");
+    let unreadable = "/metrics unreadable: no flashsale_purchases_total samples in it";
+
+    let snap = ApiMonitor::new(client.clone())
+        .snapshot_once(&Thresholds::default())
+        .await;
+    assert_eq!(
+        snap.errors.get(&Source::Metrics).map(String::as_str),
+        Some(unreadable)
+    );
+    assert_eq!(snap.server_error_rate.reason.as_deref(), Some(unreadable));
+    assert_eq!(snap.server_error_rate.rate_percent, None);
+
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Update>(64);
+    let (_control_tx, control) = tokio::sync::watch::channel(Control {
+        paused: false,
+        period: Duration::from_millis(250),
+    });
+    let tasks = ApiMonitor::new(client).spawn(tx, control);
+    let error = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            if let Some(Update::Failed {
+                source: Source::Metrics,
+                error,
+                ..
+            }) = rx.recv().await
+            {
+                return error;
+            }
+        }
+    })
+    .await
+    .expect("the metrics sampler reports within 20 s");
+    for t in tasks {
+        t.abort();
+    }
+    server.abort();
+    assert_eq!(error, unreadable);
 }

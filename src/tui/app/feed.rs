@@ -192,6 +192,19 @@ impl App {
                 s.health.set(health, now);
                 recovered(s, had, Source::Health);
             }
+            Update::ServerPurchases(reading) => {
+                if reading.restarted {
+                    s.log.push(
+                        wall,
+                        Level::Info,
+                        "metrics: the server's counters went down (it restarted): its error \
+                         rate is counted afresh",
+                    );
+                }
+                let had = s.server_purchases.error.take();
+                s.server_purchases.set(reading, now);
+                recovered(s, had, Source::Metrics);
+            }
             Update::Withheld { source, reason } => {
                 let shown = match source {
                     Source::Stock => s.stock.withheld.clone(),
@@ -199,6 +212,7 @@ impl App {
                     Source::Pool => s.pool.withheld.clone(),
                     Source::Redis => s.redis.withheld.clone(),
                     Source::Health => s.health.withheld.clone(),
+                    Source::Metrics => s.server_purchases.withheld.clone(),
                 };
                 if shown.as_ref() != Some(&reason) {
                     s.log.push(wall, Level::Warn, format!("{source}: {reason}"));
@@ -209,6 +223,7 @@ impl App {
                     Source::Pool => s.pool.withhold(reason),
                     Source::Redis => s.redis.withhold(reason),
                     Source::Health => s.health.withhold(reason),
+                    Source::Metrics => s.server_purchases.withhold(reason),
                 }
             }
             Update::Failed { source, error, .. } => {
@@ -218,6 +233,7 @@ impl App {
                     Source::Pool => &mut s.pool.error,
                     Source::Redis => &mut s.redis.error,
                     Source::Health => &mut s.health.error,
+                    Source::Metrics => &mut s.server_purchases.error,
                 };
                 if slot.as_ref() != Some(&error) {
                     s.log.push(wall, Level::Error, format!("{source}: {error}"));
@@ -230,11 +246,11 @@ impl App {
     /// Re-evaluates the alert rules; new alerts and cleared ones become events.
     pub(super) fn refresh_alerts(&mut self) {
         let s = &mut self.state;
-        let purchases = s.purchases_last_minute();
         let alerts = alerts::evaluate(
             &alerts::Inputs {
                 redis: s.redis.value.as_ref(),
-                purchases_last_minute: purchases,
+                purchases_last_minute: s.purchases_last_minute(),
+                server_purchases_last_minute: s.server_purchases_last_minute(),
                 acquire: s.pool.value.as_ref().map(|p| &p.acquire),
                 products: s.stock.value.as_deref().unwrap_or_default(),
                 server: s.health.value.as_ref().map(|h| &h.report),

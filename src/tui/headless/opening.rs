@@ -183,5 +183,14 @@ pub fn api_updates(snap: &ApiSnapshot) -> Vec<Update> {
         snap.health
             .clone()
             .map_or_else(|| missing(Source::Health), Update::Health),
+        match snap.server_reading {
+            Some(r) => Update::ServerPurchases(r),
+            // Withheld counters have their reason in the rate's JSON, not in `errors`.
+            None if snap.withheld.contains(&Source::Metrics) => Update::Withheld {
+                source: Source::Metrics,
+                reason: snap.server_error_rate.reason.clone().unwrap_or_default(),
+            },
+            None => missing(Source::Metrics),
+        },
     ]
 }

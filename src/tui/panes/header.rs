@@ -173,7 +173,7 @@ impl Header<'_> {
             };
             Line::from(Span::styled(format!(" {}", n.text), style))
         } else if s.over_api() {
-            health_line(self.ctx)
+            health_line(self.ctx, area.width as usize)
         } else {
             Line::from(Span::styled(" all sources answering", t.muted))
         };
@@ -191,8 +191,76 @@ impl Header<'_> {
     }
 }
 
-/// Over the API, the server's own health report: what it says is up or down.
-fn health_line<'a>(ctx: Ctx<'a>) -> Line<'a> {
+/// Over the API, the server's own health report: what it says is up or down; then its purchase
+/// error rate over the last minute (from `/metrics`) when there is room, or why it is unknown.
+fn health_line<'a>(ctx: Ctx<'a>, width: usize) -> Line<'a> {
+    let mut line = health_report(ctx);
+    if let Some((long, short)) = purchase_errors(ctx) {
+        for span in [long, short] {
+            if line.width() + 3 + span.width() <= width {
+                line.push_span(Span::styled(" · ", ctx.theme.muted));
+                line.push_span(span);
+                break;
+            }
+        }
+    }
+    line
+}
+
+/// The server's purchase errors, in full and in short, styled for what they say; `None` before
+/// the first read of `/metrics`.
+fn purchase_errors<'a>(ctx: Ctx<'a>) -> Option<(Span<'a>, Span<'a>)> {
+    let (s, t) = (ctx.state, ctx.theme);
+    let p = &s.server_purchases;
+    let unknown =
+        |long: String, style| Some((Span::styled(long, style), Span::styled("errors n/a", style)));
+    if let Some(reason) = &p.withheld {
+        return unknown(format!("purchase errors: {reason}"), t.info);
+    }
+    if let Some(e) = &p.error {
+        return unknown(format!("purchase errors: {e}"), t.warn);
+    }
+    let reading = p.value.as_ref()?;
+    let (long, short, style) = match s.server_purchases_last_minute() {
+        Some((errors, purchases)) if purchases > 0 => {
+            let rate = errors as f64 * 100.0 / purchases as f64;
+            let style = if rate > s.thresholds.error_rate_percent {
+                t.critical
+            } else if !s.paused && p.stale(s.now, s.refresh).is_some() {
+                t.stale
+            } else {
+                t.muted
+            };
+            (
+                format!(
+                    "purchase errors {rate:.1}% of {} in the last minute",
+                    format::count(i64::try_from(purchases).unwrap_or(i64::MAX))
+                ),
+                format!("errors {rate:.1}%"),
+                style,
+            )
+        }
+        Some(_) => (
+            "no purchases in the last minute".to_string(),
+            "errors —".to_string(),
+            t.muted,
+        ),
+        None if reading.last_minute.is_some() => (
+            "purchase errors: no read in the last minute".to_string(),
+            "errors —".to_string(),
+            t.stale,
+        ),
+        None => (
+            "purchase errors: after the next read".to_string(),
+            "errors —".to_string(),
+            t.muted,
+        ),
+    };
+    Some((Span::styled(long, style), Span::styled(short, style)))
+}
+
+/// The health report alone.
+fn health_report<'a>(ctx: Ctx<'a>) -> Line<'a> {
     let (s, t) = (ctx.state, ctx.theme);
     let Some(h) = &s.health.value else {
         return Line::from(Span::styled(
