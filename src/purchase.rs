@@ -102,6 +102,11 @@ impl Purchaser {
     /// acquire timeout, the statement timeout and the Redis timeout bound every step.
     #[tracing::instrument(level = "debug", skip_all, fields(product = req.product_id, strategy = %req.strategy))]
     pub async fn purchase(&self, req: PurchaseRequest<'_>) -> Receipt {
+        // Many answers never wait on anything (sold out from memory, refused by the in-process
+        // limiter, invalid): a storm of them would otherwise keep the runtime's threads from
+        // the tasks that do wait (a confirming read, the pool's pings), for seconds. One unit
+        // of tokio's cooperative budget per purchase makes such a loop yield now and then.
+        tokio::task::consume_budget().await;
         let valid = match validate(&req, self.inner.max_quantity) {
             Ok(v) => v,
             Err(reason) => {

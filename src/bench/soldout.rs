@@ -65,15 +65,29 @@ pub async fn run(args: &SoldOutArgs, settings: &Settings) -> Result<String, Benc
         let probe = Probe::start();
         let refused = fire(rejecting).await?;
         let cpu = probe.finish();
-        if refused.sold_out != u64::from(args.rejections) {
+        // A sale at zero stock would be a bug: stop. A purchase that could not get an answer
+        // (busy or failed: the database too slow or unreachable for a confirming read) is the
+        // machine's state, not a wrong answer: it is reported beside the figure.
+        if refused.purchased > 0 {
             return Err(BenchError::Setup(format!(
-                "{strategy}: expected every purchase refused as sold out, got {} of {}",
-                refused.sold_out, args.rejections
+                "{strategy}: {} purchases succeeded at zero stock",
+                refused.purchased
             )));
         }
+        let unanswered = u64::from(args.rejections) - refused.sold_out;
+        let note = if unanswered > 0 {
+            format!(
+                " ({unanswered} not answered sold out: {} busy, {} failed, {} other)",
+                refused.busy,
+                refused.failed,
+                unanswered.saturating_sub(refused.busy + refused.failed)
+            )
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             out,
-            "| {strategy} | {:.0} | {:.0} | {:.1}x | {:.3} | {} |",
+            "| {strategy} | {:.0} | {:.0}{note} | {:.1}x | {:.3} | {} |",
             sold.throughput_per_s,
             refused.throughput_per_s,
             refused.throughput_per_s / sold.throughput_per_s.max(1.0),

@@ -53,9 +53,6 @@ struct Job {
 struct Lane {
     sender: Option<mpsc::UnboundedSender<Job>>,
     sold_out_at: Option<Instant>,
-    /// The memory is doubted before its time (a restock may have been missed): the next
-    /// purchase confirms it with a read.
-    doubted: bool,
     /// One purchase is confirming a stale sold-out with a read; the others keep answering from
     /// memory meanwhile, so an expiry costs one read, not one per purchase in flight.
     confirming: bool,
@@ -110,7 +107,7 @@ impl Batcher {
         };
         let memory = Duration::from_millis(self.memory_ms.load(Ordering::Relaxed));
         match lane.sold_out_at {
-            Some(at) if !lane.doubted && at.elapsed() < memory => SoldOut::Known,
+            Some(at) if at.elapsed() < memory => SoldOut::Known,
             Some(_) if lane.confirming => SoldOut::Known,
             Some(_) => {
                 lane.confirming = true;
@@ -126,7 +123,6 @@ impl Batcher {
         let lane = lanes.entry(product_id).or_default();
         lane.sold_out_at = Some(Instant::now());
         lane.confirming = false;
-        lane.doubted = false;
     }
 
     /// The confirming read failed: the next purchase of the product tries it again.
@@ -141,15 +137,6 @@ impl Batcher {
         if let Some(lane) = self.lanes().get_mut(&product_id) {
             lane.sold_out_at = None;
             lane.confirming = false;
-            lane.doubted = false;
-        }
-    }
-
-    /// Doubts every remembered sell-out (a restock may have been missed): each is confirmed by
-    /// one lock-free read before it is trusted again.
-    pub fn doubt_all(&self) {
-        for lane in self.lanes().values_mut() {
-            lane.doubted = true;
         }
     }
 
@@ -160,7 +147,6 @@ impl Batcher {
                 _ => None,
             };
             lane.confirming = false;
-            lane.doubted = false;
         }
     }
 
@@ -338,18 +324,6 @@ mod tests {
         );
         b.remember_sold_out(7);
         assert_eq!(b.sold_out(7), SoldOut::Known);
-        b.doubt_all();
-        assert_eq!(
-            b.sold_out(7),
-            SoldOut::Stale,
-            "a doubted sell-out is confirmed"
-        );
-        b.remember_sold_out(7);
-        assert_eq!(
-            b.sold_out(7),
-            SoldOut::Known,
-            "and trusted again once confirmed"
-        );
         b.forget(7);
         assert_eq!(b.sold_out(7), SoldOut::Unknown);
     }

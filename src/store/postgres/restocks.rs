@@ -5,8 +5,9 @@
 //! Every restock we make notifies [`CHANNEL`] in its own statement; each store that remembers
 //! sold-out products listens and forgets the product the moment the notification arrives.
 //!
-//! The listener only makes the memory shorter, never longer: if it is down (starting, cut off,
-//! reconnecting), the memory still expires on its own timer.
+//! The listener only makes the memory shorter, never longer, and never adds work: if it is
+//! down (starting, cut off, reconnecting), the memory still expires on its own timer, as it did
+//! before anyone listened.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -72,19 +73,20 @@ async fn listen(options: PgConnectOptions, batcher: Arc<Batcher>) {
         }
         backoff = Duration::from_millis(100);
         tracing::debug!("restock listener: listening");
-        // A restock made while nobody listened was not heard: confirm what is remembered.
-        batcher.doubt_all();
+        // A restock made while nobody listened is not heard; the memory's own timer bounds it,
+        // as it did before anyone listened. No extra reads here: under a storm of sold-out
+        // answers, a read forced at this moment competes for the pool with nothing to gain.
         loop {
             match listener.try_recv().await {
                 Ok(Some(n)) => match n.payload().parse::<i32>() {
                     Ok(id) => batcher.forget(id),
-                    Err(_) => batcher.doubt_all(),
+                    Err(_) => tracing::debug!(payload = n.payload(), "restock listener: not an id"),
                 },
-                // Connection lost and re-established: what was sent meanwhile is gone.
-                Ok(None) => batcher.doubt_all(),
+                // Connection lost and re-established: what was sent meanwhile is gone, and the
+                // memory's timer covers it.
+                Ok(None) => tracing::debug!("restock listener: reconnected"),
                 Err(e) => {
                     tracing::debug!(error = %e, "restock listener: lost; reconnecting");
-                    batcher.doubt_all();
                     tokio::time::sleep(backoff).await;
                     break;
                 }
