@@ -236,3 +236,56 @@ async fn a_restock_by_another_process_reopens_a_sold_out_product_at_once() {
     assert_eq!(order.remaining_stock, 2);
     let _ = conn.close().await;
 }
+
+/// A storm of sold-out answers (from memory: nothing to wait on) must not hold the runtime's
+/// threads from tasks that do wait, such as a confirming read or the pool's pings. A ticker
+/// sleeping 1 ms at a time keeps ticking while eight buyers hammer a sold-out product on a
+/// two-thread runtime; before purchases yielded to tokio's budget it starved until the storm
+/// ended (and on a loaded machine a confirming read's pool acquire timed out).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_of_sold_out_answers_leaves_room_for_tasks_that_wait() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+    let (_lite, store) = crate::support::TestSqlite::seeded().await;
+    store.set_stock(3, 0).await.expect("sold out");
+    let p = Purchaser::new(store.clone(), RateLimiter::off(), 10);
+    assert_eq!(
+        buy(&p, 3, "first_to_see_it").await,
+        Outcome::SoldOut { available: 0 }
+    );
+    let storming = Arc::new(AtomicBool::new(true));
+    let ticks = Arc::new(AtomicU32::new(0));
+    let ticker = tokio::spawn({
+        let (storming, ticks) = (Arc::clone(&storming), Arc::clone(&ticks));
+        async move {
+            while storming.load(Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                if storming.load(Ordering::Relaxed) {
+                    ticks.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    });
+    let buyers: Vec<_> = (0..8)
+        .map(|b| {
+            let p = p.clone();
+            tokio::spawn(async move {
+                for i in 0..20_000 {
+                    let o = buy(&p, 3, &format!("storm_{b}_{i}")).await;
+                    assert_eq!(o, Outcome::SoldOut { available: 0 });
+                }
+            })
+        })
+        .collect();
+    for b in buyers {
+        b.await.expect("buyer");
+    }
+    storming.store(false, Ordering::Relaxed);
+    ticker.await.expect("ticker");
+    let ticks = ticks.load(Ordering::Relaxed);
+    assert!(
+        ticks >= 5,
+        "the ticker ran only {ticks} times during 160,000 sold-out answers"
+    );
+}
