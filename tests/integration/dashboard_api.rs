@@ -478,14 +478,7 @@ async fn reference_like(health: bool) -> (String, tokio::task::JoinHandle<()>) {
             }),
         );
     }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (url, task)
+    serve_router(app).await
 }
 
 #[tokio::test]
@@ -711,14 +704,7 @@ async fn foreign_metrics() -> (String, tokio::task::JoinHandle<()>) {
             "<html><body>\nflashsale_purchases_total{outcome=\"busy\" 3\n\u{0}\u{ffff}</body></html>"
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (url, task)
+    serve_router(app).await
 }
 
 #[tokio::test]
@@ -762,4 +748,16 @@ async fn an_unreadable_metrics_body_is_shown_as_such_never_a_panic() {
     }
     server.abort();
     assert_eq!(error, unreadable);
+}
+
+/// Serves `app` on a free loopback port: its URL, and the task (aborted by the caller).
+async fn serve_router(app: axum::Router) -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, task)
 }
