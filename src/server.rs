@@ -102,7 +102,11 @@ pub async fn run(
             signaled.cancel();
         }
     };
-    let sweeper = tokio::spawn(sweep_expired_keys(state.clone(), signaled.clone()));
+    // Aborted when `run` returns, whichever way (an error from `serve` included).
+    let _sweeper = AbortOnDrop(tokio::spawn(sweep_expired_keys(
+        state.clone(),
+        signaled.clone(),
+    )));
     let listener = listener.tap_io(|tcp| {
         // Small responses: do not let Nagle hold them back.
         let _ = tcp.set_nodelay(true);
@@ -121,7 +125,6 @@ pub async fn run(
         r = served.into_future() => r?,
         () = deadline => tracing::warn!("connections still open after {limit:?}; stopping anyway"),
     }
-    sweeper.abort();
     let tasks = state.tasks();
     tasks.close();
     if tokio::time::timeout(limit, tasks.wait()).await.is_err() {
@@ -129,6 +132,15 @@ pub async fn run(
     }
     tracing::info!("server stopped");
     Ok(())
+}
+
+/// A task that ends with its owner.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Sweeps Idempotency-Key records past their time to live, at start and then periodically,

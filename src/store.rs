@@ -123,7 +123,11 @@ pub enum Store {
 macro_rules! read {
     ($self:ident, $s:ident => $body:expr) => {{
         match dispatch!($self, $s => $body) {
-            Err(StoreError::Unavailable(_)) => dispatch!($self, $s => $body),
+            // Once, on a connection found closed; not after a deadline (the database answered
+            // too slowly: asking again would only double the wait).
+            Err(StoreError::Unavailable(m)) if !m.starts_with(postgres::NO_ANSWER) => {
+                dispatch!($self, $s => $body)
+            }
             other => other,
         }
     }};

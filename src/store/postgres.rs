@@ -9,29 +9,39 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, Postgres};
 use sqlx::{Connection, Executor};
 
-/// Runs `$body` with `$conn`, a pooled connection, under a client-side deadline. The server's
-/// `statement_timeout` cannot fire for a query that never reaches it (a stalled network, a
-/// black-holed connection): without this, such a purchase would wait for ever. A connection
-/// that ran past the deadline is in an unknown state and is closed, never reused. Whether the
-/// operation took effect is unknown too: it ends as `Unavailable` (a purchase: `Failed`).
+/// Runs `$body` with `$conn`, a pooled connection, under a client-side deadline: the statement
+/// timeout for each of the operation's `statements` (one unless said), plus network slack. The
+/// server's `statement_timeout` cannot fire for a query that never reaches it (a stalled
+/// network, a black-holed connection): without this, such a purchase would wait for ever. A
+/// connection that ran past the deadline is in an unknown state and is closed, never reused.
+/// Whether the operation took effect is unknown too: it ends as `Unavailable` with
+/// [`NO_ANSWER`] (a purchase: `Failed`), which reads do not retry.
 macro_rules! bounded {
-    ($self:ident, $conn:ident = $get:expr => $body:block) => {{
+    ($self:ident, $conn:ident = $get:expr => $body:block) => {
+        bounded!($self, statements = 1, $conn = $get => $body)
+    };
+    ($self:ident, statements = $n:expr, $conn:ident = $get:expr => $body:block) => {{
         #[allow(unused_mut)]
         let mut $conn = $get;
-        let deadline = $self.deadline;
+        let deadline = $self.deadline($n);
         let result = tokio::time::timeout(deadline, async $body).await;
         match result {
             Ok(r) => r,
             Err(_) => {
                 $conn.close_on_drop();
                 Err(StoreError::Unavailable(format!(
-                    "no answer from the database within {} ms",
+                    "{} {} ms",
+                    $crate::store::postgres::NO_ANSWER,
                     deadline.as_millis()
                 )))
             }
         }
     }};
 }
+
+/// How a client-side deadline's error begins (reads do not retry it: the database was slow,
+/// not gone).
+pub(in crate::store) const NO_ANSWER: &str = "no answer from the database within";
 
 mod batched;
 mod idempotency;
@@ -78,10 +88,11 @@ pub struct PgStore {
     pool: PgPool,
     metrics: Arc<PoolMetrics>,
     batcher: Arc<Batcher>,
-    /// Hears restocks made by other processes (started when a sold-out is first remembered).
+    /// Hears restocks made by other processes (started the first time a remembered sold-out
+    /// is looked up).
     restocks: Arc<restocks::RestockWatch>,
-    /// The client-side bound of one operation: the statement timeout plus network slack.
-    deadline: Duration,
+    /// The server's bound on one statement; the client-side deadlines are built from it.
+    statement_timeout: Duration,
 }
 
 #[derive(sqlx::FromRow)]
@@ -138,7 +149,7 @@ impl PgStore {
             .connect_lazy_with(options);
         Ok(Self {
             pool,
-            deadline: settings.statement_timeout + Duration::from_secs(1),
+            statement_timeout: settings.statement_timeout,
             restocks: Arc::default(),
             metrics: Arc::new(PoolMetrics::new()),
             batcher: Arc::new(Batcher::new(
@@ -167,7 +178,14 @@ impl PgStore {
             .ensure(|| (*self.pool.connect_options()).clone(), &self.batcher);
     }
 
-    /// A connection for the purchase path, its wait recorded for the pool pane.
+    /// The client-side bound of an operation of `statements` statements: each may run up to
+    /// the statement timeout on the server; one second of network slack on top.
+    fn deadline(&self, statements: u32) -> Duration {
+        self.statement_timeout * statements + Duration::from_secs(1)
+    }
+
+    /// A pooled connection, its wait recorded for the pool pane (every operation's: purchases,
+    /// reads and restocks share the pool, so they share its figures).
     async fn acquire(&self) -> Result<PoolConnection<Postgres>, StoreError> {
         let wait = self.metrics.start_wait();
         let result = self.pool.acquire().await;
@@ -182,7 +200,7 @@ impl PgStore {
     async fn acquire_live(&self) -> Result<PoolConnection<Postgres>, StoreError> {
         for _ in 0..3 {
             let mut conn = self.acquire().await?;
-            match tokio::time::timeout(self.deadline, conn.ping()).await {
+            match tokio::time::timeout(self.deadline(1), conn.ping()).await {
                 Ok(Ok(())) => return Ok(conn),
                 // Not back into the pool: it is dead.
                 Ok(Err(_)) => drop(conn.detach()),
@@ -335,7 +353,7 @@ impl PgStore {
         p: NewPurchase<'_>,
         key: Option<KeyRecord<'_>>,
     ) -> Result<Sale, StoreError> {
-        bounded!(self, conn = self.acquire().await? => {
+        bounded!(self, statements = 6, conn = self.acquire().await? => {
             let mut tx = conn.begin().await?;
             let product: Option<LockedProduct> = sqlx::query_as(
                 "SELECT name, stock, (price * 100)::int8 AS price_cents
@@ -406,7 +424,7 @@ impl PgStore {
         if let Some(k) = key {
             query = query.bind(k.key).bind(k.request_hash);
         }
-        bounded!(self, conn = self.acquire().await? => {
+        bounded!(self, statements = 2, conn = self.acquire().await? => {
             let row = query.fetch_optional(&mut *conn).await?;
             match row {
                 Some(r) => Ok(Sale::Purchased(Order {
@@ -442,24 +460,28 @@ impl PgStore {
         race: Option<&RaceHook>,
         key: Option<KeyRecord<'_>>,
     ) -> Result<Sale, StoreError> {
-        bounded!(self, conn = self.acquire().await? => {
-            let product: Option<LockedProduct> = sqlx::query_as(
+        // The read and the write are bounded apart: the race hook between them may wait as
+        // long as a demonstration asks (or for its peers), which is no database's fault.
+        let product: Option<LockedProduct> = bounded!(self, conn = self.acquire().await? => {
+            Ok(sqlx::query_as(
                 "SELECT name, stock, (price * 100)::int8 AS price_cents FROM products WHERE id = $1",
             )
             .bind(p.product_id)
             .fetch_optional(&mut *conn)
-            .await?;
-            let Some(product) = product else {
-                return Ok(Sale::NotFound);
-            };
-            if product.stock < p.quantity {
-                return Ok(Sale::SoldOut {
-                    available: product.stock,
-                });
-            }
-            if let Some(hook) = race {
-                hook.wait().await;
-            }
+            .await?)
+        })?;
+        let Some(product) = product else {
+            return Ok(Sale::NotFound);
+        };
+        if product.stock < p.quantity {
+            return Ok(Sale::SoldOut {
+                available: product.stock,
+            });
+        }
+        if let Some(hook) = race {
+            hook.wait().await;
+        }
+        bounded!(self, statements = 3, conn = self.acquire().await? => {
             let remaining = product.stock - p.quantity;
             sqlx::query("UPDATE products SET stock = $2, updated_at = CURRENT_TIMESTAMP WHERE id = $1")
                 .bind(p.product_id)
@@ -488,7 +510,7 @@ impl PgStore {
     }
 
     pub(super) async fn stats_parts(&self, since: NaiveDate) -> Result<StatsParts, StoreError> {
-        bounded!(self, conn = self.acquire().await? => {
+        bounded!(self, statements = 3, conn = self.acquire().await? => {
             let since = since.and_hms_opt(0, 0, 0).unwrap_or_default();
             let (total_revenue_cents, total_units): (i64, i64) = sqlx::query_as(
                 "SELECT COALESCE((SUM(total_price) * 100)::int8, 0), COALESCE(SUM(quantity), 0)::int8

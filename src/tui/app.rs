@@ -125,6 +125,7 @@ impl App {
             }
             Event::Signal(name) => {
                 s.log.push(wall, Level::Warn, format!("{name}: leaving"));
+                s.leave_now = true;
                 if s.burst.is_running() {
                     effects.push(Effect::CancelBurst);
                 }
@@ -186,7 +187,10 @@ impl App {
                     self.state.overlay = None;
                     self.notice(Level::Info, "cancelled");
                 }
-                Action::ForceQuit => self.quit(effects),
+                Action::ForceQuit => {
+                    self.state.leave_now = true;
+                    self.quit(effects);
+                }
                 _ => {}
             }
             return;
@@ -199,7 +203,11 @@ impl App {
         }
         let s = &mut self.state;
         match action {
-            Action::Quit | Action::ForceQuit => self.quit(effects),
+            Action::Quit => self.quit(effects),
+            Action::ForceQuit => {
+                s.leave_now = true;
+                self.quit(effects);
+            }
             Action::Help => {
                 s.overlay = match s.overlay {
                     Some(Overlay::Help) => None,

@@ -110,6 +110,25 @@ fn every_key_with_every_pane_focused_never_panics() {
     }
 }
 
+/// Every height from the smallest accepted up, at widths around the layout's breakpoints, with
+/// every pane holding data (Redis with its latency history included): whatever room the layout
+/// solver leaves a pane, drawing never writes outside the frame.
+#[test]
+fn every_height_and_width_around_the_breakpoints_draws() {
+    let t0 = Instant::now();
+    let mut running = fixture::app(t0);
+    fixture::running(&mut running, Strategy::Atomic);
+    let with_redis = fixture::app_with(fixture::postgres(), t0, "dark");
+    assert!(with_redis.state.redis.value.is_some(), "Redis data to draw");
+    for app in [fixture::app(t0), running, with_redis] {
+        for w in [40, 59, 60, 79, 80, 100, 119, 120, 160] {
+            for h in 5..=50 {
+                draw(&app, w, h);
+            }
+        }
+    }
+}
+
 #[test]
 fn resizing_to_20x5_and_back_never_panics() {
     let t0 = Instant::now();
@@ -217,12 +236,23 @@ fn quitting_during_a_burst_cancels_it() {
     fixture::running(&mut app, Strategy::Atomic);
     assert_eq!(send(&mut app, ch('q')), [Effect::CancelBurst]);
     assert_eq!(app.state.quit, Some(0));
+    assert!(
+        !app.state.leave_now,
+        "q waits briefly for the cancelled burst's audit"
+    );
     let mut app = fixture::app(Instant::now());
+    fixture::running(&mut app, Strategy::Atomic);
     send(
         &mut app,
         Event::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
     );
     assert_eq!(app.state.quit, Some(0), "ctrl-c always quits");
+    assert!(app.state.leave_now, "and does not wait for the audit");
+    let mut app = fixture::app(Instant::now());
+    fixture::running(&mut app, Strategy::Atomic);
+    send(&mut app, Event::Signal("SIGTERM"));
+    assert_eq!(app.state.quit, Some(143));
+    assert!(app.state.leave_now, "nor does a signal");
 }
 
 #[test]

@@ -238,7 +238,7 @@ pub async fn run(opts: Options) -> u8 {
     if let Some(token) = burst_cancel {
         token.cancel();
     }
-    if app.state.burst.is_running() {
+    if app.state.burst.is_running() && !app.state.leave_now {
         await_audit(&mut app, &mut rx).await;
     }
     drop(term);
@@ -254,9 +254,10 @@ pub async fn run(opts: Options) -> u8 {
 /// How long quitting waits for the audit of the burst it cancelled.
 const QUIT_AUDIT_WAIT: Duration = Duration::from_secs(3);
 
-/// Quitting during a burst: the burst was cancelled; its purchases in flight finish and the
-/// audit runs, and its verdict reaches the log if that takes at most [`QUIT_AUDIT_WAIT`].
-/// Nothing more is drawn. Ctrl-C or a signal ends the wait at once.
+/// Quitting with `q` during a burst: the burst was cancelled; its purchases in flight finish
+/// and the audit runs, and its verdict reaches the log if that takes at most
+/// [`QUIT_AUDIT_WAIT`]. Nothing more is drawn. Ctrl-C or a signal skips this wait (and ends it
+/// if it has begun).
 async fn await_audit(app: &mut App, rx: &mut mpsc::Receiver<Event>) {
     let deadline = Instant::now() + QUIT_AUDIT_WAIT;
     loop {

@@ -233,6 +233,8 @@ pub struct State {
     pub theme_name: String,
     /// Set when the dashboard should end, with the exit code.
     pub quit: Option<u8>,
+    /// Ctrl-C or a signal: end without waiting for a cancelled burst's audit.
+    pub leave_now: bool,
 }
 
 impl State {
@@ -267,6 +269,7 @@ impl State {
             theme: 0,
             theme_name: "dark".into(),
             quit: None,
+            leave_now: false,
         }
     }
 

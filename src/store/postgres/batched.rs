@@ -35,7 +35,7 @@ impl PgStore {
     ) -> Result<(Vec<Sale>, Option<i32>), StoreError> {
         // A batch of several checks its connection first, so a backend closed while idle does
         // not fail all of them; a lone purchase skips the ping, like `atomic`.
-        bounded!(self, conn = if items.len() > 1 {
+        bounded!(self, statements = 5, conn = if items.len() > 1 {
             self.acquire_live().await?
         } else {
             self.acquire().await?

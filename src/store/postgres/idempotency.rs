@@ -51,18 +51,20 @@ impl PgStore {
         &self,
         key: &str,
     ) -> Result<Option<KeyedSale>, StoreError> {
-        let row: Option<KeyRow> = sqlx::query_as(
-            "SELECT k.request_hash, k.outcome, k.remaining_stock, o.id::int8 AS order_id,
-                    o.product_id, p.name AS product_name, o.quantity,
-                    (o.total_price * 100)::int8 AS total_cents, o.created_at
-             FROM idempotency_keys k
-             LEFT JOIN orders o ON o.id = k.order_id
-             LEFT JOIN products p ON p.id = o.product_id
-             WHERE k.key = $1",
-        )
-        .bind(key)
-        .fetch_optional(self.pool())
-        .await?;
+        let row: Option<KeyRow> = bounded!(self, conn = self.acquire().await? => {
+            Ok(sqlx::query_as(
+                "SELECT k.request_hash, k.outcome, k.remaining_stock, o.id::int8 AS order_id,
+                        o.product_id, p.name AS product_name, o.quantity,
+                        (o.total_price * 100)::int8 AS total_cents, o.created_at
+                 FROM idempotency_keys k
+                 LEFT JOIN orders o ON o.id = k.order_id
+                 LEFT JOIN products p ON p.id = o.product_id
+                 WHERE k.key = $1",
+            )
+            .bind(key)
+            .fetch_optional(&mut *conn)
+            .await?)
+        })?;
         row.map(KeyRow::into_keyed).transpose()
     }
 
@@ -89,18 +91,20 @@ impl PgStore {
             .map(i32::try_from)
             .transpose()
             .map_err(|_| StoreError::Other("order id out of range".into()))?;
-        sqlx::query(
-            "INSERT INTO idempotency_keys (key, request_hash, outcome, order_id, remaining_stock)
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key) DO NOTHING",
-        )
-        .bind(key.key)
-        .bind(key.request_hash)
-        .bind(outcome)
-        .bind(order_id)
-        .bind(remaining)
-        .execute(self.pool())
-        .await?;
-        Ok(())
+        bounded!(self, conn = self.acquire().await? => {
+            sqlx::query(
+                "INSERT INTO idempotency_keys (key, request_hash, outcome, order_id, remaining_stock)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key) DO NOTHING",
+            )
+            .bind(key.key)
+            .bind(key.request_hash)
+            .bind(outcome)
+            .bind(order_id)
+            .bind(remaining)
+            .execute(&mut *conn)
+            .await?;
+            Ok(())
+        })
     }
 
     /// Deletes up to `limit` key records older than `ttl`; how many went.
@@ -109,17 +113,19 @@ impl PgStore {
         ttl: std::time::Duration,
         limit: i64,
     ) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "DELETE FROM idempotency_keys WHERE key IN (
-                 SELECT key FROM idempotency_keys
-                 WHERE created_at < LOCALTIMESTAMP - make_interval(secs => $1)
-                 LIMIT $2
-             )",
-        )
-        .bind(ttl.as_secs_f64())
-        .bind(limit)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected())
+        bounded!(self, conn = self.acquire().await? => {
+            let done = sqlx::query(
+                "DELETE FROM idempotency_keys WHERE key IN (
+                     SELECT key FROM idempotency_keys
+                     WHERE created_at < LOCALTIMESTAMP - make_interval(secs => $1)
+                     LIMIT $2
+                 )",
+            )
+            .bind(ttl.as_secs_f64())
+            .bind(limit)
+            .execute(&mut *conn)
+            .await?;
+            Ok(done.rows_affected())
+        })
     }
 }

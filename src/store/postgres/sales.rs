@@ -16,7 +16,7 @@ impl PgStore {
         since: NaiveDate,
         gap_window: i64,
     ) -> Result<SalesBaseline, StoreError> {
-        bounded!(self, conn = self.acquire().await? => {
+        bounded!(self, statements = 4, conn = self.acquire().await? => {
             let since = since.and_hms_opt(0, 0, 0).unwrap_or_default();
             let mut tx = conn.begin().await?;
             tx.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")

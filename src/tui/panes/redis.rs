@@ -130,7 +130,8 @@ impl RedisPane<'_> {
                 x: lat.x + used.min(lat.width),
                 y: lat.y + 1,
                 width: lat.width.saturating_sub(used),
-                height: 1,
+                // No second row, no sparkline: never draw outside the pane.
+                height: u16::from(lat.height >= 2),
             }
         };
         frame.render_widget(Paragraph::new(lat_lines), lat);
