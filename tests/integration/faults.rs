@@ -159,7 +159,7 @@ async fn backends_killed(strategy: Strategy, over_http: bool) {
         )
         .await;
         let client = server.client();
-        let outcomes = stream::iter(0..4_000u32)
+        let outcomes = stream::iter(0..10_000u32)
             .map(|i| {
                 let (client, user) = (client.clone(), format!("{prefix}{i}"));
                 async move {
@@ -599,8 +599,7 @@ async fn a_thousand_buyers_on_a_pool_of_five_get_answers_never_a_hang() {
     }
 }
 
-#[tokio::test]
-async fn two_processes_selling_one_product_keep_the_invariant() {
+async fn two_processes_selling_one_product(strategy: Strategy) {
     let (db, store) = TestDb::seeded().await;
     store.set_stock(PRODUCT, 500).await.expect("restock");
     let home = tempfile::tempdir().expect("tmp");
@@ -616,6 +615,8 @@ async fn two_processes_selling_one_product_keep_the_invariant() {
                 "600",
                 "--concurrency",
                 "32",
+                "--strategy",
+                strategy.as_str(),
             ])
             .env("DATABASE_URL", &db.url)
             .env("FLASHSALE_STATE_DIR", home.path())
@@ -651,7 +652,22 @@ async fn two_processes_selling_one_product_keep_the_invariant() {
     let _ = conn.close().await;
     assert_eq!(in_db, 500);
     for r in &reports {
-        assert_eq!(r["audit"]["phantom"], 0);
-        assert_eq!(r["audit"]["oversold"], 0);
+        assert_eq!(r["audit"]["phantom"], 0, "{strategy}");
+        assert_eq!(r["audit"]["oversold"], 0, "{strategy}");
     }
+}
+
+#[tokio::test]
+async fn two_processes_selling_one_product_keep_the_invariant() {
+    two_processes_selling_one_product(Strategy::Batched).await;
+}
+
+#[tokio::test]
+async fn two_processes_selling_one_product_keep_the_invariant_atomic() {
+    two_processes_selling_one_product(Strategy::Atomic).await;
+}
+
+#[tokio::test]
+async fn two_processes_selling_one_product_keep_the_invariant_row_lock() {
+    two_processes_selling_one_product(Strategy::RowLock).await;
 }
