@@ -388,21 +388,12 @@ impl PgStore {
                     available: product.stock,
                 });
             };
-            let total = Money::from_cents(product.price_cents).times(i64::from(p.quantity));
-            let order = insert_order(&mut tx, &p, total).await?;
+            let order = insert_order(&mut tx, &p, product, remaining).await?;
             if let Some(key) = key {
                 idempotency::insert_purchased(&mut tx, key, order.id, remaining).await?;
             }
             tx.commit().await?;
-            Ok(Sale::Purchased(Order {
-                id: order.id,
-                product_id: p.product_id,
-                product_name: product.name,
-                quantity: p.quantity,
-                total_price: total,
-                remaining_stock: remaining,
-                created_at: order.created_at,
-            }))
+            Ok(Sale::Purchased(order))
         })
     }
 
@@ -488,8 +479,7 @@ impl PgStore {
                 .bind(remaining)
                 .execute(&mut *conn)
                 .await?;
-            let total = Money::from_cents(product.price_cents).times(i64::from(p.quantity));
-            let order = insert_order(&mut conn, &p, total).await?;
+            let order = insert_order(&mut conn, &p, product, remaining).await?;
             if let Some(key) = key
                 && let Err(e) = self
                     .record_key_for_order(key, "purchased", Some(order.id), Some(remaining))
@@ -497,15 +487,7 @@ impl PgStore {
             {
                 tracing::warn!(error = %e, "naive purchase: idempotency key not recorded");
             }
-            Ok(Sale::Purchased(Order {
-                id: order.id,
-                product_id: p.product_id,
-                product_name: product.name,
-                quantity: p.quantity,
-                total_price: total,
-                remaining_stock: remaining,
-                created_at: order.created_at,
-            }))
+            Ok(Sale::Purchased(order))
         })
     }
 
@@ -593,14 +575,17 @@ impl PgStore {
     }
 }
 
-/// Inserts one order for `p` at `total`, returning its id and timestamp: the row-lock strategy's
-/// insert (inside its transaction) and the naive one's (on its bare connection).
+/// Inserts the order of `p` for `product` (read before the decrement that left `remaining`)
+/// and returns it whole: the row-lock strategy's insert (inside its transaction) and the naive
+/// one's (on its bare connection).
 async fn insert_order(
     conn: &mut sqlx::PgConnection,
     p: &NewPurchase<'_>,
-    total: Money,
-) -> Result<InsertedOrder, StoreError> {
-    Ok(sqlx::query_as(
+    product: LockedProduct,
+    remaining: i32,
+) -> Result<Order, StoreError> {
+    let total = Money::from_cents(product.price_cents).times(i64::from(p.quantity));
+    let inserted: InsertedOrder = sqlx::query_as(
         "INSERT INTO orders (user_id, product_id, quantity, total_price)
          VALUES ($1, $2, $3, $4::int8::numeric / 100) RETURNING id::int8 AS id, created_at",
     )
@@ -609,5 +594,14 @@ async fn insert_order(
     .bind(p.quantity)
     .bind(total.cents())
     .fetch_one(conn)
-    .await?)
+    .await?;
+    Ok(Order {
+        id: inserted.id,
+        product_id: p.product_id,
+        product_name: product.name,
+        quantity: p.quantity,
+        total_price: total,
+        remaining_stock: remaining,
+        created_at: inserted.created_at,
+    })
 }
