@@ -112,20 +112,7 @@ pub async fn snapshot(settings: &Settings, thresholds: &Thresholds) -> Result<On
 /// printed either way, with the errors in it).
 pub async fn print_once(settings: &Settings, thresholds: &Thresholds) -> u8 {
     match snapshot(settings, thresholds).await {
-        Ok(report) => match serde_json::to_string_pretty(&report) {
-            Ok(text) => {
-                println!("{text}");
-                if report.snapshot.errors.is_empty() {
-                    exit::OK
-                } else {
-                    exit::ERROR
-                }
-            }
-            Err(e) => {
-                eprintln!("flashsale: error: {e}");
-                exit::ERROR
-            }
-        },
+        Ok(report) => print_report(&report, report.snapshot.errors.is_empty()),
         Err(e) => {
             eprintln!("flashsale: error: {e}");
             exit::ERROR
@@ -168,14 +155,15 @@ pub async fn print_once_api(source: &crate::tui::ApiSource, thresholds: &Thresho
         burst,
         events,
     };
-    match serde_json::to_string_pretty(&report) {
+    print_report(&report, report.snapshot.all_well())
+}
+
+/// Prints a `--once` report as JSON, whatever it holds; exit 0 when `all_well`, else 1.
+fn print_report(report: &impl serde::Serialize, all_well: bool) -> u8 {
+    match serde_json::to_string_pretty(report) {
         Ok(text) => {
             println!("{text}");
-            if report.snapshot.all_well() {
-                exit::OK
-            } else {
-                exit::ERROR
-            }
+            if all_well { exit::OK } else { exit::ERROR }
         }
         Err(e) => {
             eprintln!("flashsale: error: {e}");
