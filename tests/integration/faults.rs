@@ -140,6 +140,27 @@ pub(crate) async fn check_invariant(
     audit
 }
 
+/// After a storm on an exhausted pool, where nothing broke: every answer is a purchase or
+/// `Busy` (never a hang or an error), the invariant holds, and every order was acknowledged.
+pub(crate) async fn check_exhausted_pool(
+    store: &Store,
+    scope: &AuditScope,
+    outcomes: &[Outcome],
+    strategy: Strategy,
+) {
+    for o in outcomes {
+        assert!(
+            matches!(o, Outcome::Purchased(_) | Outcome::Busy(_)),
+            "{strategy}: {o:?}"
+        );
+    }
+    let audit = check_invariant(store, scope, outcomes).await;
+    assert_eq!(
+        audit.unacknowledged, 0,
+        "{strategy}: nothing broke, so every order was acknowledged"
+    );
+}
+
 async fn backends_killed(strategy: Strategy, over_http: bool) {
     let (db, store) = TestDb::seeded().await;
     store.set_stock(PRODUCT, 8_000).await.expect("restock");
@@ -568,17 +589,7 @@ async fn a_thousand_buyers_on_a_pool_of_five_get_answers_never_a_hang() {
             .iter()
             .filter(|o| matches!(o, Outcome::Busy(_)))
             .count();
-        for o in &outcomes {
-            assert!(
-                matches!(o, Outcome::Purchased(_) | Outcome::Busy(_)),
-                "{strategy}: {o:?}"
-            );
-        }
-        let audit = check_invariant(&store, &scope, &outcomes).await;
-        assert_eq!(
-            audit.unacknowledged, 0,
-            "{strategy}: nothing broke, so every order was acknowledged"
-        );
+        check_exhausted_pool(&store, &scope, &outcomes, strategy).await;
         // The same pool at concurrency 64, for RELIABILITY.md's ratio (printed, not asserted:
         // timings belong to benchmarks).
         let start64 = Instant::now();
