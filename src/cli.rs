@@ -1,10 +1,12 @@
 //! The command line: a thin face over the core. Every command takes the global connection and
 //! limit flags; each has a `--json` form for scripts.
 
+pub mod bench;
 pub mod burst;
 pub mod dashboard;
 pub mod db;
 pub mod exit;
+pub mod output;
 pub mod report;
 pub mod run;
 
@@ -12,8 +14,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{ConfigError, Layer, Settings, keys};
-use crate::purchase::Strategy;
+use flashsale_core::config::{ConfigError, Layer, Settings, keys};
+use flashsale_core::strategy::Strategy;
 
 const AFTER_HELP: &str = "\
 Configuration, highest precedence first: flags, environment (also read from ./.env),
@@ -119,9 +121,9 @@ pub enum Command {
     Burst(burst::BurstArgs),
     /// Benchmarks against anchors measured in the same run (writes to the database: use a
     /// throwaway one).
-    Bench(crate::bench::BenchArgs),
+    Bench(bench::BenchArgs),
     /// Serve the HTTP API (the reference system's contract) until SIGTERM or Ctrl-C.
-    Serve(crate::server::ServeArgs),
+    Serve(ServeArgs),
     /// The terminal dashboard (the default on a terminal); --once --json for one snapshot.
     Dashboard(dashboard::DashboardArgs),
     /// Show the resolved settings (passwords masked) and where each came from.
@@ -183,7 +185,7 @@ impl GlobalArgs {
         let (file_path, required) = match (&self.config, env("FLASHSALE_CONFIG")) {
             (Some(p), _) => (p.clone(), true),
             (None, Some(p)) if !p.is_empty() => (PathBuf::from(p), true),
-            _ => (crate::paths::default_config_file(), false),
+            _ => (flashsale_core::paths::default_config_file(), false),
         };
         let file = Layer::from_file(&file_path, required)?;
         let file_used = file_path.exists().then_some(file_path);
@@ -249,4 +251,12 @@ mod tests {
             "{err}"
         );
     }
+}
+
+/// `flashsale serve` arguments.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free one (the address is printed on stdout).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:3000")]
+    pub listen: std::net::SocketAddr,
 }

@@ -3,11 +3,13 @@
 
 use std::process::ExitCode;
 
+mod cli;
+mod logging;
+
 use clap::Parser;
-use flashsale::cli::{Cli, Command, dashboard, exit};
+use cli::{Cli, Command, dashboard, exit};
 
 fn main() -> ExitCode {
-    let _ = color_eyre::install();
     if let Err(e) = dotenvy::dotenv()
         && !e.not_found()
     {
@@ -22,7 +24,7 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::USAGE);
         }
     };
-    let _log = flashsale::logging::init(&flashsale::paths::log_file());
+    let _log = logging::init(&flashsale_core::paths::log_file());
     match &cli.command {
         Some(Command::Dashboard(args)) => dashboard::log_start(args, &settings, &layer),
         command => tracing::info!(
@@ -41,5 +43,5 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::ERROR);
         }
     };
-    ExitCode::from(runtime.block_on(flashsale::cli::run::run(cli, settings, layer)))
+    ExitCode::from(runtime.block_on(cli::run::run(cli, settings, layer)))
 }

@@ -7,14 +7,14 @@ use std::time::Duration;
 use clap::Args;
 
 use super::exit;
-use super::run::{fail, print_json};
-use crate::burst::spec;
-use crate::burst::{BurstReport, BurstSpec, Load, Progress, Quantity};
-use crate::config::Settings;
-use crate::purchase::Purchaser;
-use crate::purchase::Strategy;
-use crate::ratelimit::RateLimiter;
-use crate::store::Store;
+use super::output::{fail, print_json};
+use flashsale_burst::spec;
+use flashsale_burst::{BurstReport, BurstSpec, Load, Progress, Quantity};
+use flashsale_core::config::Settings;
+use flashsale_core::purchase::Purchaser;
+use flashsale_core::ratelimit::RateLimiter;
+use flashsale_core::store::Store;
+use flashsale_core::strategy::Strategy;
 
 #[derive(Debug, Args)]
 pub struct BurstArgs {
@@ -199,9 +199,8 @@ pub async fn run(settings: &Settings, args: &BurstArgs, database_given: bool) ->
                 );
             }
             let timeout = std::time::Duration::from_millis(args.timeout_ms);
-            match crate::http_client::HttpPurchaser::new(url, spec.concurrency() as usize, timeout)
-            {
-                Ok(h) => crate::burst::Target::Http(h),
+            match flashsale_client::ApiClient::new(url, spec.concurrency() as usize, timeout) {
+                Ok(h) => flashsale_burst::Target::Http(h),
                 Err(e) => {
                     eprintln!("flashsale: error: --target: {e}");
                     return exit::USAGE;
@@ -225,7 +224,7 @@ pub async fn run(settings: &Settings, args: &BurstArgs, database_given: bool) ->
                     store,
                     limiter,
                     settings.max_quantity,
-                    crate::purchase::RaceHook::Delay(std::time::Duration::from_millis(ms)),
+                    flashsale_core::strategy::RaceHook::Delay(std::time::Duration::from_millis(ms)),
                 ),
                 _ => Purchaser::new(store, limiter, settings.max_quantity),
             };
@@ -234,12 +233,12 @@ pub async fn run(settings: &Settings, args: &BurstArgs, database_given: bool) ->
                     "flashsale: warning: strategy naive is UNSAFE: it oversells, on purpose, for demonstrations"
                 );
             }
-            crate::burst::Target::Local(purchaser)
+            flashsale_burst::Target::Local(purchaser)
         }
     };
-    let handle = match crate::burst::start(spec, target, auditor.clone()) {
+    let handle = match flashsale_burst::start(spec, target, auditor.clone()) {
         Ok(h) => h,
-        Err(e @ crate::burst::BurstError::RestockNeedsDatabase) => {
+        Err(e @ flashsale_burst::BurstError::RestockNeedsDatabase) => {
             eprintln!("flashsale: error: {e}");
             return exit::USAGE;
         }
@@ -268,8 +267,8 @@ pub async fn run(settings: &Settings, args: &BurstArgs, database_given: bool) ->
 
 /// Awaits a burst; the first Ctrl-C cancels it (in-flight purchases finish and the audit runs).
 async fn wait_cancelling_on_ctrl_c(
-    handle: crate::burst::BurstHandle,
-) -> Result<crate::burst::BurstReport, crate::burst::BurstError> {
+    handle: flashsale_burst::BurstHandle,
+) -> Result<flashsale_burst::BurstReport, flashsale_burst::BurstError> {
     let cancel = handle_canceller(&handle);
     let signal = tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
@@ -282,7 +281,7 @@ async fn wait_cancelling_on_ctrl_c(
     report
 }
 
-fn handle_canceller(handle: &crate::burst::BurstHandle) -> impl FnOnce() + Send + 'static {
+fn handle_canceller(handle: &flashsale_burst::BurstHandle) -> impl FnOnce() + Send + 'static {
     let token = handle.cancel_token();
     move || token.cancel()
 }

@@ -7,8 +7,8 @@ use std::time::Duration;
 use clap::Args;
 
 use super::exit;
-use crate::config::{Layer, Settings};
-use crate::tui::theme::ColorMode;
+use flashsale_core::config::{Layer, Settings};
+use flashsale_dashboard::theme::ColorMode;
 
 const AFTER_HELP: &str = "\
 Keys: q quit, ctrl-c quit at once, esc back/cancel a burst, ? help, tab focus, arrows/hjkl,
@@ -66,8 +66,8 @@ impl Default for DashboardArgs {
 }
 
 fn parse_refresh(s: &str) -> Result<Duration, String> {
-    let d = crate::burst::spec::parse_duration(s)?;
-    if crate::tui::state::REFRESH_STEPS.contains(&d) {
+    let d = flashsale_burst::spec::parse_duration(s)?;
+    if flashsale_dashboard::state::REFRESH_STEPS.contains(&d) {
         Ok(d)
     } else {
         Err(format!(
@@ -90,16 +90,16 @@ pub async fn run(settings: &Settings, layer: &Layer, args: &DashboardArgs) -> u8
         }
     };
     let source = match &args.api {
-        None => crate::tui::DataSource::Direct(settings.clone()),
+        None => flashsale_dashboard::DataSource::Direct(settings.clone()),
         Some(raw) => match api_source(raw, settings, layer) {
-            Ok(source) => crate::tui::DataSource::Api(source),
+            Ok(source) => flashsale_dashboard::DataSource::Api(source),
             Err(e) => {
                 eprintln!("flashsale: error: --api: {e}");
                 return exit::USAGE;
             }
         },
     };
-    let opts = crate::tui::Options {
+    let opts = flashsale_dashboard::Options {
         source,
         read_only: args.read_only,
         theme: args.theme.clone(),
@@ -110,7 +110,7 @@ pub async fn run(settings: &Settings, layer: &Layer, args: &DashboardArgs) -> u8
         naive_delay: args.naive_delay_ms.map(Duration::from_millis),
     };
     // Bad themes, keys or thresholds are reported before anything else, in every mode.
-    let thresholds = match crate::tui::prepare(&opts) {
+    let thresholds = match flashsale_dashboard::prepare(&opts) {
         Ok((_, _, _, t)) => t,
         Err(e) => {
             eprintln!("flashsale: error: {e}");
@@ -119,16 +119,24 @@ pub async fn run(settings: &Settings, layer: &Layer, args: &DashboardArgs) -> u8
     };
     let terminal = std::io::stdout().is_terminal();
     if args.once || args.json || !terminal {
-        return match &opts.source {
-            crate::tui::DataSource::Direct(_) => {
-                crate::tui::headless::print_once(settings, &thresholds).await
+        let printed = match &opts.source {
+            flashsale_dashboard::DataSource::Direct(_) => {
+                flashsale_dashboard::headless::print_once(settings, &thresholds).await
             }
-            crate::tui::DataSource::Api(source) => {
-                crate::tui::headless::print_once_api(source, &thresholds).await
+            flashsale_dashboard::DataSource::Api(source) => {
+                flashsale_dashboard::headless::print_once_api(source, &thresholds).await
+            }
+        };
+        return match printed {
+            Ok(true) => exit::OK,
+            Ok(false) => exit::ERROR,
+            Err(e) => {
+                eprintln!("flashsale: error: {e}");
+                exit::ERROR
             }
         };
     }
-    crate::tui::run(opts).await
+    exit::of_dashboard(&flashsale_dashboard::run(opts).await)
 }
 
 /// The log's start line for the dashboard, naming what it watches, passwords masked: over
@@ -139,12 +147,12 @@ pub fn log_start(args: &DashboardArgs, settings: &Settings, layer: &Layer) {
         tracing::info!(database = %settings.database, command = "dashboard", "start");
         return;
     };
-    let api = crate::tui::parse_api_url(raw).map_or_else(
-        |_| crate::redact::redact_url(raw.trim()),
-        |u| crate::tui::shown_api_url(&u),
+    let api = flashsale_dashboard::parse_api_url(raw).map_or_else(
+        |_| flashsale_core::redact::redact_url(raw.trim()),
+        |u| flashsale_dashboard::shown_api_url(&u),
     );
     let database = layer
-        .get(crate::config::keys::DATABASE_URL)
+        .get(flashsale_core::config::keys::DATABASE_URL)
         .map_or("none".to_string(), |_| settings.database.to_string());
     tracing::info!(api = %api, database = %database, command = "dashboard", "start");
 }
@@ -155,18 +163,20 @@ fn api_source(
     raw: &str,
     settings: &Settings,
     layer: &Layer,
-) -> Result<crate::tui::ApiSource, String> {
-    let url = crate::tui::parse_api_url(raw)?;
+) -> Result<flashsale_dashboard::ApiSource, String> {
+    let url = flashsale_dashboard::parse_api_url(raw)?;
     // Few connections: the samplers keep at most three requests (and eight stock reads during
     // a poll) in flight; bursts get clients of their own.
     let mut client =
-        crate::http_client::HttpPurchaser::new(url.as_str(), 8, crate::tui::API_TIMEOUT)
+        flashsale_client::ApiClient::new(url.as_str(), 8, flashsale_dashboard::API_TIMEOUT)
             .map_err(|e| e.to_string())?;
     if let Some(token) = &settings.admin_token {
         client = client.with_admin_token(token.clone());
     }
-    let database_given = layer.get(crate::config::keys::DATABASE_URL).is_some();
-    Ok(crate::tui::ApiSource {
+    let database_given = layer
+        .get(flashsale_core::config::keys::DATABASE_URL)
+        .is_some();
+    Ok(flashsale_dashboard::ApiSource {
         client,
         settings: settings.clone(),
         database: database_given.then(|| settings.database.clone()),

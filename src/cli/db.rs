@@ -2,8 +2,8 @@
 
 use clap::Subcommand;
 
-use crate::config::Settings;
-use crate::store::{SeedReport, Store, StoreError};
+use flashsale_core::config::Settings;
+use flashsale_core::store::{SeedReport, Store, StoreError};
 
 #[derive(Debug, Subcommand)]
 pub enum DbCommand {
@@ -53,7 +53,7 @@ pub async fn run(action: &DbCommand, settings: &Settings) -> Result<String, DbEr
     Ok(line)
 }
 
-fn describe_seed(report: &SeedReport, target: &crate::config::DatabaseTarget) -> String {
+fn describe_seed(report: &SeedReport, target: &flashsale_core::config::DatabaseTarget) -> String {
     if report.already_seeded {
         format!("{target} already has products; nothing seeded (use `db reset` to start over)")
     } else {

@@ -10,3 +10,24 @@ pub const USAGE: u8 = 2;
 pub const NOT_PURCHASED: u8 = 3;
 /// `burst`: the audit found an oversell, lost updates, unacknowledged or phantom orders.
 pub const AUDIT_FAILED: u8 = 4;
+
+/// The exit code for how the dashboard ended: 128 + the signal's number for a signal, as a
+/// shell reports it. Prints the reason of a failure.
+pub fn of_dashboard(ending: &flashsale_dashboard::Ending) -> u8 {
+    use flashsale_dashboard::Ending;
+    match ending {
+        Ending::Quit => OK,
+        Ending::Signal("SIGINT") => 130,
+        Ending::Signal("SIGHUP") => 129,
+        Ending::Signal(_) => 143,
+        Ending::BadOptions(e) => {
+            eprintln!("flashsale: error: {e}");
+            USAGE
+        }
+        Ending::Failed(e) => {
+            eprintln!("flashsale: error: {e}");
+            ERROR
+        }
+        Ending::DrawFailed => ERROR,
+    }
+}

@@ -5,10 +5,11 @@ use std::net::IpAddr;
 
 use clap::Args;
 
-use crate::config::{Layer, Settings, keys};
-use crate::model::{Product, Stats};
-use crate::purchase::{Outcome, PurchaseRequest, Purchaser, Receipt, Strategy};
-use crate::redact::redact_url;
+use flashsale_core::config::{Layer, Settings, keys};
+use flashsale_core::model::{Product, Stats};
+use flashsale_core::purchase::{Outcome, PurchaseRequest, Purchaser, Receipt};
+use flashsale_core::redact::redact_url;
+use flashsale_core::strategy::Strategy;
 
 #[derive(Debug, Args)]
 pub struct BuyArgs {
@@ -50,7 +51,7 @@ pub async fn buy(purchaser: &Purchaser, args: &BuyArgs, default: Strategy) -> Re
 #[derive(serde::Serialize)]
 pub struct BuyJson<'a> {
     #[serde(flatten)]
-    pub receipt: crate::purchase::ReceiptJson<'a>,
+    pub receipt: flashsale_core::purchase::ReceiptJson<'a>,
     pub strategy: Strategy,
     #[serde(rename = "unsafe", skip_serializing_if = "std::ops::Not::not")]
     pub is_unsafe: bool,
@@ -192,7 +193,7 @@ fn default_of(key: keys::Key, s: &Settings) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Origin;
+    use flashsale_core::config::Origin;
 
     #[test]
     fn config_report_masks_the_admin_token() {
@@ -208,7 +209,7 @@ mod tests {
             .iter()
             .find(|(k, _, _)| k == "admin_token")
             .expect("admin_token row");
-        assert_eq!(shown, crate::redact::MASK);
+        assert_eq!(shown, flashsale_core::redact::MASK);
         assert_eq!(from, "environment variable ADMIN_TOKEN");
         assert!(rows.iter().all(|(_, v, _)| !v.contains("very-secret")));
     }

@@ -1,24 +1,12 @@
 //! Dispatches a parsed command line to the command that runs it; every command ends in an exit
 //! code, every error in one line on stderr.
 
+use crate::cli::output::{fail, print_json};
 use crate::cli::{self, Cli, Command, exit};
-use crate::config::{Layer, Settings};
-use crate::purchase::Purchaser;
-use crate::ratelimit::RateLimiter;
-use crate::store::Store;
-
-/// Prints an error as one line and returns the code for it.
-pub(crate) fn fail(e: impl std::fmt::Display) -> u8 {
-    tracing::error!(error = %e, "command failed");
-    eprintln!("flashsale: error: {e}");
-    exit::ERROR
-}
-
-pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> Result<(), String> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
-    println!("{text}");
-    Ok(())
-}
+use flashsale_core::config::{Layer, Settings};
+use flashsale_core::purchase::Purchaser;
+use flashsale_core::ratelimit::RateLimiter;
+use flashsale_core::store::Store;
 
 /// Runs the command `cli` names (the dashboard, or the overview, when it names none).
 pub async fn run(cli: Cli, settings: Settings, layer: Layer) -> u8 {
@@ -101,21 +89,25 @@ pub async fn run(cli: Cli, settings: Settings, layer: Layer) -> u8 {
             }
         }
         Command::Burst(args) => {
-            let database_given = layer.get(crate::config::keys::DATABASE_URL).is_some();
+            let database_given = layer
+                .get(flashsale_core::config::keys::DATABASE_URL)
+                .is_some();
             cli::burst::run(&settings, &args, database_given).await
         }
-        Command::Bench(args) => match crate::bench::run(&args, &settings).await {
-            Ok(report) => {
-                print!("{report}");
-                exit::OK
+        Command::Bench(args) => {
+            match flashsale_bench::run(&args.what.plan(), args.yes, &settings).await {
+                Ok(report) => {
+                    print!("{report}");
+                    exit::OK
+                }
+                Err(e @ flashsale_bench::BenchError::NeedsYes(_)) => {
+                    eprintln!("flashsale: error: {e}");
+                    exit::USAGE
+                }
+                Err(e) => fail(e),
             }
-            Err(e @ crate::bench::BenchError::NeedsYes(_)) => {
-                eprintln!("flashsale: error: {e}");
-                exit::USAGE
-            }
-            Err(e) => fail(e),
-        },
-        Command::Serve(args) => match crate::server::serve(&settings, &args).await {
+        }
+        Command::Serve(args) => match flashsale_server::serve(&settings, args.listen).await {
             Ok(()) => exit::OK,
             Err(e) => fail(e),
         },

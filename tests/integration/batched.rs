@@ -4,9 +4,10 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use flashsale::config::PoolSettings;
-use flashsale::purchase::{Outcome, PurchaseRequest, Purchaser, Strategy};
-use flashsale::ratelimit::RateLimiter;
+use flashsale_core::config::PoolSettings;
+use flashsale_core::purchase::{Outcome, PurchaseRequest, Purchaser};
+use flashsale_core::ratelimit::RateLimiter;
+use flashsale_core::strategy::Strategy;
 use futures::future::join_all;
 use sqlx::Connection;
 

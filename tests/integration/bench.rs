@@ -1,18 +1,14 @@
 //! The benchmark commands run end to end on a tiny workload, so that BENCHMARKS.md's command
 //! lines keep working; the figures themselves belong to `scripts/bench`, not to tests.
 
-use std::process::Command;
-
-use crate::support::{TestDb, TestRedis};
+use crate::support::{TestDb, TestRedis, flashsale};
 
 fn bench(db: &TestDb, args: &[&str]) -> String {
     let home = tempfile::tempdir().expect("tmp");
-    let out = Command::new(env!("CARGO_BIN_EXE_flashsale"))
+    let out = flashsale(home.path())
         .arg("bench")
         .args(args)
         .args(["--yes", "--database-url", &db.url])
-        .env("FLASHSALE_STATE_DIR", home.path())
-        .env("FLASHSALE_CONFIG_DIR", home.path())
         .output()
         .expect("run flashsale bench");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -98,7 +94,7 @@ async fn bench_limiter_compares_with_redis_benchmark() {
     let (db, _store) = TestDb::seeded().await;
     let redis = TestRedis::new().await;
     let home = tempfile::tempdir().expect("tmp");
-    let out = Command::new(env!("CARGO_BIN_EXE_flashsale"))
+    let out = flashsale(home.path())
         .args([
             "bench",
             "limiter",
@@ -111,7 +107,6 @@ async fn bench_limiter_compares_with_redis_benchmark() {
             "--database-url",
             &db.url,
         ])
-        .env("FLASHSALE_STATE_DIR", home.path())
         .output()
         .expect("run flashsale bench limiter");
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -5,17 +5,18 @@
 use std::process::Command;
 use std::time::Duration;
 
-use flashsale::burst::{self, BurstSpec, Load, Phase, StopReason, Target};
-use flashsale::purchase::{Purchaser, Strategy};
-use flashsale::ratelimit::RateLimiter;
+use flashsale_burst::{self as burst, BurstSpec, Load, Phase, StopReason, Target};
+use flashsale_core::purchase::Purchaser;
+use flashsale_core::ratelimit::RateLimiter;
+use flashsale_core::strategy::Strategy;
 use serde_json::Value;
 use sqlx::Connection;
 
-use crate::support::{TestDb, unlimited};
+use crate::support::{TestDb, flashsale, unlimited};
 
 /// `flashsale burst --json --no-rate-limit` on `db`, its files in `home`, plus `extra`.
 fn burst_command(db: &TestDb, home: &std::path::Path, extra: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_flashsale"));
+    let mut cmd = flashsale(home);
     cmd.args([
         "burst",
         "--json",
@@ -23,9 +24,7 @@ fn burst_command(db: &TestDb, home: &std::path::Path, extra: &[&str]) -> Command
         "--database-url",
         &db.url,
     ])
-    .args(extra)
-    .env("FLASHSALE_STATE_DIR", home)
-    .env("FLASHSALE_CONFIG_DIR", home);
+    .args(extra);
     cmd
 }
 

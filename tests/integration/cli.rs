@@ -1,40 +1,10 @@
 //! The binary as scripts use it: JSON shapes, exit codes, and one clear line for bad input.
 
-use std::process::{Command, Output};
-
 use serde_json::Value;
 
-use crate::support::{TestDb, TestSqlite};
-
-/// The binary with its files pointed at a throwaway directory, so tests never touch the user's.
-fn flashsale(home: &std::path::Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_flashsale"));
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("FLASHSALE_DATA_DIR", home.join("data"))
-        .env("FLASHSALE_CONFIG_DIR", home.join("config"))
-        .env("FLASHSALE_STATE_DIR", home.join("state"))
-        .current_dir(home);
-    cmd
-}
-
-fn run(cmd: &mut Command) -> (Output, String, String) {
-    let out = cmd.output().expect("run flashsale");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    (out, stdout, stderr)
-}
-
-fn keys(v: &Value) -> Vec<&str> {
-    let mut k: Vec<&str> = v
-        .as_object()
-        .expect("object")
-        .keys()
-        .map(String::as_str)
-        .collect();
-    k.sort_unstable();
-    k
-}
+use crate::support::bin::run;
+use crate::support::json::keys;
+use crate::support::{TestDb, TestSqlite, flashsale};
 
 #[tokio::test]
 async fn stock_and_stats_json_have_the_documented_shape_on_postgres() {

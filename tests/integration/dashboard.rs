@@ -3,200 +3,14 @@
 //! after `q`, Ctrl-C, SIGTERM and a panic. Plus the headless faces: `--once --json` and the
 //! refusal of a broken `[keys]` table or theme before the screen is touched.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{TestDb, TestRedis, unique};
-
-/// A private tmux server running the dashboard in one pane, then `stty -a` into a file.
-pub(crate) struct Tmux {
-    socket: String,
-    home: tempfile::TempDir,
-}
-
-impl Tmux {
-    pub(crate) fn start(args: &[&str], env: &[(&str, &str)], width: u16, height: u16) -> Tmux {
-        let home = tempfile::tempdir().expect("tmp");
-        let socket = unique("fs_tmux_");
-        let h = home.path().display().to_string();
-        let mut vars = vec![
-            format!("PATH={}", std::env::var("PATH").unwrap_or_default()),
-            "TERM=xterm-256color".to_string(),
-            format!("HOME={h}"),
-            format!("FLASHSALE_DATA_DIR={h}/data"),
-            format!("FLASHSALE_CONFIG_DIR={h}/config"),
-            format!("FLASHSALE_STATE_DIR={h}/state"),
-        ];
-        vars.extend(env.iter().map(|(k, v)| format!("{k}={v}")));
-        let script = format!(
-            "env -i {} {} {}; echo \"EXIT=$?\" > {h}/exit; stty -a > {h}/stty; sleep 120",
-            vars.iter()
-                .map(|v| shell_quote(v))
-                .collect::<Vec<_>>()
-                .join(" "),
-            env!("CARGO_BIN_EXE_flashsale"),
-            args.iter()
-                .map(|a| shell_quote(a))
-                .collect::<Vec<_>>()
-                .join(" "),
-        );
-        let t = Tmux { socket, home };
-        let status = t
-            .tmux()
-            .args([
-                "new-session",
-                "-d",
-                "-s",
-                "t",
-                "-x",
-                &width.to_string(),
-                "-y",
-                &height.to_string(),
-            ])
-            .arg(format!("sh -c {}", shell_quote(&script)))
-            .status()
-            .expect("tmux is installed (scripts/test installs it)");
-        assert!(status.success(), "tmux new-session failed");
-        t
-    }
-
-    pub(crate) fn tmux(&self) -> Command {
-        let mut c = Command::new("tmux");
-        c.args(["-L", &self.socket, "-f", "/dev/null"]);
-        c
-    }
-
-    pub(crate) fn screen(&self) -> String {
-        let out = self
-            .tmux()
-            .args(["capture-pane", "-p", "-t", "t"])
-            .output()
-            .expect("capture");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    pub(crate) fn format(&self, f: &str) -> String {
-        let out = self
-            .tmux()
-            .args(["display", "-p", "-t", "t", f])
-            .output()
-            .expect("display");
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
-
-    pub(crate) fn keys(&self, keys: &[&str]) {
-        for k in keys {
-            let ok = self
-                .tmux()
-                .args(["send-keys", "-t", "t", k])
-                .status()
-                .expect("send-keys");
-            assert!(ok.success());
-            // One key at a time, as a person types: each is its own event.
-            std::thread::sleep(Duration::from_millis(60));
-        }
-    }
-
-    pub(crate) fn literal(&self, text: &str) {
-        let ok = self
-            .tmux()
-            .args(["send-keys", "-t", "t", "-l", text])
-            .status()
-            .expect("send-keys");
-        assert!(ok.success());
-        std::thread::sleep(Duration::from_millis(60));
-    }
-
-    pub(crate) fn wait_for(&self, text: &str, within: Duration) -> String {
-        let deadline = Instant::now() + within;
-        loop {
-            let s = self.screen();
-            if s.contains(text) {
-                return s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "'{text}' never appeared; the screen:\n{s}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    pub(crate) fn path(&self, name: &str) -> PathBuf {
-        self.home.path().join(name)
-    }
-
-    /// Waits for the dashboard to end; its exit code and `stty -a` after it.
-    pub(crate) fn wait_exit(&self) -> (String, String) {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while !(self.path("stty").exists()
-            && std::fs::metadata(self.path("stty")).is_ok_and(|m| m.len() > 0))
-        {
-            assert!(
-                Instant::now() < deadline,
-                "the dashboard did not exit:\n{}",
-                self.screen()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-        let exit = std::fs::read_to_string(self.path("exit")).unwrap_or_default();
-        let stty = std::fs::read_to_string(self.path("stty")).unwrap_or_default();
-        (exit.trim().to_string(), stty)
-    }
-
-    /// The dashboard's pid: the child of the pane's shell.
-    pub(crate) fn dashboard_pid(&self) -> u32 {
-        let shell: u32 = self.format("#{pane_pid}").parse().expect("pane pid");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children"))
-                .unwrap_or_default();
-            if let Some(pid) = children
-                .split_whitespace()
-                .next()
-                .and_then(|p| p.parse().ok())
-            {
-                return pid;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no dashboard process under the pane's shell"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.tmux().arg("kill-server").status();
-    }
-}
-
-fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "'\\''"))
-}
-
-/// The terminal is back to normal: cooked mode with echo, main screen, cursor shown.
-pub(crate) fn assert_restored(t: &Tmux, stty: &str) {
-    let words: Vec<&str> = stty.split_whitespace().collect();
-    assert!(
-        words.contains(&"icanon") && words.contains(&"echo"),
-        "still raw: {stty}"
-    );
-    assert_eq!(
-        t.format("#{alternate_on}"),
-        "0",
-        "still on the alternate screen"
-    );
-    assert_eq!(t.format("#{cursor_flag}"), "1", "cursor still hidden");
-}
-
-pub(crate) const START: Duration = Duration::from_secs(20);
+use crate::support::json::assert_camel_case;
+use crate::support::terminal::{START, Tmux, assert_restored};
+use crate::support::{TestDb, TestRedis, flashsale};
 
 #[test]
 fn a_burst_fired_with_keys_shows_its_audit_verdict_and_q_restores_the_terminal() {
@@ -330,17 +144,6 @@ fn a_database_that_is_down_is_shown_not_fatal() {
     assert_restored(&t, &stty);
 }
 
-pub(crate) fn flashsale(home: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_flashsale"));
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("FLASHSALE_DATA_DIR", home.join("data"))
-        .env("FLASHSALE_CONFIG_DIR", home.join("config"))
-        .env("FLASHSALE_STATE_DIR", home.join("state"))
-        .current_dir(home);
-    cmd
-}
-
 #[test]
 fn once_json_has_every_panes_data_on_the_embedded_database() {
     let home = tempfile::tempdir().expect("tmp");
@@ -450,23 +253,6 @@ async fn once_json_on_postgres_and_redis_has_the_server_view_and_ping_latency() 
         "{v}"
     );
     assert_eq!(v["sales"]["totalUnitsSold"], 14);
-}
-
-/// Every object key in `v` is camelCase, as scripts reading the snapshot expect.
-pub(crate) fn assert_camel_case(v: &Value) {
-    match v {
-        Value::Object(map) => {
-            for (k, child) in map {
-                assert!(
-                    !k.contains('_') && !k.starts_with(|c: char| c.is_ascii_uppercase()),
-                    "key '{k}' is not camelCase"
-                );
-                assert_camel_case(child);
-            }
-        }
-        Value::Array(items) => items.iter().for_each(assert_camel_case),
-        _ => {}
-    }
 }
 
 #[test]

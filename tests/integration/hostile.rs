@@ -5,10 +5,10 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use flashsale::config::Layer;
-use flashsale::purchase::Purchaser;
-use flashsale::ratelimit::RateLimiter;
-use flashsale::store::Store;
+use flashsale_core::config::Layer;
+use flashsale_core::purchase::Purchaser;
+use flashsale_core::ratelimit::RateLimiter;
+use flashsale_core::store::Store;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -126,7 +126,7 @@ proptest! {
             }
             let resp = tokio::time::timeout(Duration::from_secs(10), req.send()).await.expect("answered in time").expect("response");
             let status = resp.status().as_u16();
-            let replayed = resp.headers().contains_key(flashsale::api::IDEMPOTENT_REPLAYED);
+            let replayed = resp.headers().contains_key(flashsale_api::IDEMPOTENT_REPLAYED);
             let text = resp.text().await.unwrap_or_default();
             let after = f.store.max_order_id().await.expect("max id");
             (status, (text, replayed), after - before)
@@ -150,11 +150,11 @@ proptest! {
     }
 
     #[test]
-    fn random_values_for_known_keys_are_accepted_or_refused_by_name(key in prop::sample::select(flashsale::config::keys::ALL.to_vec()), value in ".{0,40}") {
+    fn random_values_for_known_keys_are_accepted_or_refused_by_name(key in prop::sample::select(flashsale_core::config::keys::ALL.to_vec()), value in ".{0,40}") {
         let path = std::path::Path::new("/home/u/.config/flashsale/config.toml");
         let text = format!("{} = {}\n", key.file, toml_string(&value));
         let layer = Layer::from_toml(path, &text).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        if let Err(e) = flashsale::config::Settings::resolve(&layer, Some(path)) {
+        if let Err(e) = flashsale_core::config::Settings::resolve(&layer, Some(path)) {
             let msg = e.to_string();
             prop_assert!(msg.contains("config.toml:1") && msg.contains(key.file), "{}", msg);
         }

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use flashsale::http_client::{ClientError, HttpPurchaser};
-use flashsale::redact::Secret;
-use flashsale::server::ServerConfig;
+use flashsale_client::{ApiClient, ClientError};
+use flashsale_core::redact::Secret;
+use flashsale_server::ServerConfig;
 use reqwest::StatusCode;
 
 use crate::support::http::{TestServer, config, raw};
@@ -46,7 +46,7 @@ async fn admin_endpoints_need_the_bearer_token_when_one_is_set() {
             .expect("request");
         assert_eq!(right.status(), StatusCode::OK, "{path}");
     }
-    let anonymous = HttpPurchaser::new(&s.url, 1, Duration::from_secs(10)).expect("client");
+    let anonymous = ApiClient::new(&s.url, 1, Duration::from_secs(10)).expect("client");
     assert!(matches!(
         anonymous.stats().await,
         Err(ClientError::Status { status: 401, .. })

@@ -5,14 +5,16 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use flashsale::audit::{Audit, AuditScope};
-use flashsale::http_client::HttpPurchaser;
-use flashsale::purchase::{Outcome, PurchaseRequest, Purchaser, Strategy};
-use flashsale::store::Store;
+use flashsale_client::ApiClient;
+use flashsale_core::audit::{Audit, AuditScope};
+use flashsale_core::purchase::{Outcome, PurchaseRequest, Purchaser};
+use flashsale_core::store::Store;
+use flashsale_core::strategy::Strategy;
 use futures::stream::{self, StreamExt};
+use rstest::rstest;
 
 use crate::support::http::{ServeProcess, TestServer, config};
-use crate::support::{TestDb, TestRedis};
+use crate::support::{TestDb, TestRedis, flashsale};
 
 const PRODUCT: i32 = 1;
 const STOCK: i32 = 100;
@@ -25,7 +27,7 @@ fn buyer_ip(i: u32) -> IpAddr {
 }
 
 /// Runs the burst, spreading buyers over `targets` round-robin; returns the outcomes.
-async fn burst(targets: &[HttpPurchaser], prefix: &str) -> Vec<Outcome> {
+async fn burst(targets: &[ApiClient], prefix: &str) -> Vec<Outcome> {
     stream::iter(0..BUYERS)
         .map(|i| {
             let client = targets[i as usize % targets.len()].clone();
@@ -71,14 +73,18 @@ async fn check(store: &Store, scope: &AuditScope, outcomes: &[Outcome]) {
     assert_eq!(audit.units_sold, i64::from(STOCK));
 }
 
-async fn one_server(strategy: Strategy) {
+#[rstest]
+#[case::atomic(Strategy::Atomic)]
+#[case::row_lock(Strategy::RowLock)]
+#[tokio::test]
+async fn three_hundred_http_buyers_on_stock_100_get_exactly_100(#[case] strategy: Strategy) {
     let (_db, store) = TestDb::seeded().await;
     store.set_stock(PRODUCT, STOCK).await.expect("restock");
     let redis = TestRedis::new().await;
     let purchaser = Purchaser::new(store.clone(), redis.limiter(redis.settings()), 10);
     let s = TestServer::start(
         purchaser,
-        flashsale::server::ServerConfig {
+        flashsale_server::ServerConfig {
             strategy,
             ..config()
         },
@@ -88,19 +94,9 @@ async fn one_server(strategy: Strategy) {
     let scope = AuditScope::before(&store, PRODUCT, &prefix)
         .await
         .expect("scope");
-    let client = HttpPurchaser::new(&s.url, CONCURRENCY, Duration::from_secs(30)).expect("client");
+    let client = ApiClient::new(&s.url, CONCURRENCY, Duration::from_secs(30)).expect("client");
     let outcomes = burst(&[client], &prefix).await;
     check(&store, &scope, &outcomes).await;
-}
-
-#[tokio::test]
-async fn three_hundred_http_buyers_on_stock_100_get_exactly_100_atomic() {
-    one_server(Strategy::Atomic).await;
-}
-
-#[tokio::test]
-async fn three_hundred_http_buyers_on_stock_100_get_exactly_100_row_lock() {
-    one_server(Strategy::RowLock).await;
 }
 
 #[tokio::test]
@@ -120,8 +116,8 @@ async fn three_hundred_buyers_across_two_serve_processes_get_exactly_100() {
     let b = ServeProcess::start(home.path(), &env);
     assert_ne!(a.url, b.url);
     let clients = [
-        HttpPurchaser::new(&a.url, CONCURRENCY, Duration::from_secs(30)).expect("client a"),
-        HttpPurchaser::new(&b.url, CONCURRENCY, Duration::from_secs(30)).expect("client b"),
+        ApiClient::new(&a.url, CONCURRENCY, Duration::from_secs(30)).expect("client a"),
+        ApiClient::new(&b.url, CONCURRENCY, Duration::from_secs(30)).expect("client b"),
     ];
     let prefix = "hb_two_";
     let scope = AuditScope::before(&store, PRODUCT, prefix)
@@ -140,24 +136,20 @@ fn burst_over_http(
     target: &str,
     database: Option<&str>,
 ) -> (Option<i32>, serde_json::Value) {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_flashsale"));
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("FLASHSALE_DATA_DIR", home.join("cli-data"))
-        .env("FLASHSALE_CONFIG_DIR", home.join("cli-config"))
-        .env("FLASHSALE_STATE_DIR", home.join("cli-state"))
-        .args([
-            "burst",
-            "--json",
-            "--target",
-            target,
-            "--product",
-            "1",
-            "--buyers",
-            "300",
-            "--concurrency",
-            "64",
-        ]);
+    // A home of its own beside the server's.
+    let mut cmd = flashsale(&home.join("cli"));
+    cmd.args([
+        "burst",
+        "--json",
+        "--target",
+        target,
+        "--product",
+        "1",
+        "--buyers",
+        "300",
+        "--concurrency",
+        "64",
+    ]);
     if let Some(url) = database {
         cmd.args(["--database-url", url, "--restock", "100"]);
     }

@@ -2,74 +2,24 @@
 //! headers, every malformed input a 400 naming its field, 413 over the size limit, and nothing
 //! from SQL or the driver in any answer.
 
-use flashsale::config::LimitSettings;
-use flashsale::purchase::Purchaser;
-use flashsale::ratelimit::RateLimiter;
-use flashsale::store::Store;
+use flashsale_core::config::LimitSettings;
+use flashsale_core::purchase::Purchaser;
+use flashsale_core::ratelimit::RateLimiter;
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use rstest::rstest;
+use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::support::api::{get, post, send, server};
 use crate::support::http::{TestServer, config, raw};
+use crate::support::json::keys;
 use crate::support::{Engine, TestDb, seeded};
 
-fn keys(v: &Value) -> Vec<&str> {
-    let mut k: Vec<&str> = v
-        .as_object()
-        .unwrap_or_else(|| panic!("object expected: {v}"))
-        .keys()
-        .map(String::as_str)
-        .collect();
-    k.sort_unstable();
-    k
-}
-
-/// A server with the in-process limiter at the reference limits.
-async fn server(store: &Store) -> TestServer {
-    let limiter = RateLimiter::new(LimitSettings::default(), None).expect("limiter");
-    TestServer::start(Purchaser::new(store.clone(), limiter, 10), config()).await
-}
-
-struct Answer {
-    status: StatusCode,
-    headers: reqwest::header::HeaderMap,
-    body: Value,
-}
-
-async fn send(rb: reqwest::RequestBuilder) -> Answer {
-    let res = rb.send().await.expect("request");
-    let status = res.status();
-    let headers = res.headers().clone();
-    let text = res.text().await.expect("body");
-    let body = serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("{status}: body is not JSON ({e}): {text:?}"));
-    assert!(
-        headers.contains_key("x-response-time"),
-        "every response carries X-Response-Time"
-    );
-    Answer {
-        status,
-        headers,
-        body,
-    }
-}
-
-async fn post(url: &str, ip: &str, body: &str) -> Answer {
-    send(
-        raw()
-            .post(format!("{url}/api/purchase"))
-            .header("content-type", "application/json")
-            .header("x-forwarded-for", ip)
-            .body(body.to_string()),
-    )
-    .await
-}
-
-async fn get(url: &str, path: &str) -> Answer {
-    send(raw().get(format!("{url}{path}"))).await
-}
-
-async fn purchases_follow_the_contract(engine: Engine) {
+#[rstest]
+#[case::postgres(Engine::Postgres)]
+#[case::sqlite(Engine::Sqlite)]
+#[tokio::test]
+async fn purchases_and_reads_follow_the_reference_contract(#[case] engine: Engine) {
     let (_held, store) = seeded(engine).await;
     store.set_stock(4, 1).await.expect("restock");
     let s = server(&store).await;
@@ -136,17 +86,11 @@ async fn purchases_follow_the_contract(engine: Engine) {
     }
 }
 
+#[rstest]
+#[case::postgres(Engine::Postgres)]
+#[case::sqlite(Engine::Sqlite)]
 #[tokio::test]
-async fn purchases_and_reads_follow_the_reference_contract_postgres() {
-    purchases_follow_the_contract(Engine::Postgres).await;
-}
-
-#[tokio::test]
-async fn purchases_and_reads_follow_the_reference_contract_sqlite() {
-    purchases_follow_the_contract(Engine::Sqlite).await;
-}
-
-async fn bad_inputs_are_400_naming_the_field(engine: Engine) {
+async fn malformed_requests_are_400_naming_the_field_and_cost_nothing(#[case] engine: Engine) {
     let (_held, store) = seeded(engine).await;
     let s = server(&store).await;
     let before = (
@@ -223,16 +167,6 @@ async fn bad_inputs_are_400_naming_the_field(engine: Engine) {
             a.body
         );
     }
-}
-
-#[tokio::test]
-async fn malformed_requests_are_400_naming_the_field_and_cost_nothing_postgres() {
-    bad_inputs_are_400_naming_the_field(Engine::Postgres).await;
-}
-
-#[tokio::test]
-async fn malformed_requests_are_400_naming_the_field_and_cost_nothing_sqlite() {
-    bad_inputs_are_400_naming_the_field(Engine::Sqlite).await;
 }
 
 #[tokio::test]
@@ -462,7 +396,7 @@ async fn slow_requests_are_logged_as_warnings_with_route_and_outcome() {
     let limiter = RateLimiter::new(LimitSettings::default(), None).expect("limiter");
     let s = TestServer::start(
         Purchaser::new(store, limiter, 10),
-        flashsale::server::ServerConfig {
+        flashsale_server::ServerConfig {
             // Every request counts as slow.
             slow_request: std::time::Duration::ZERO,
             ..config()

@@ -4,12 +4,13 @@
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use flashsale::config::{LimitSettings, UnavailablePolicy};
-use flashsale::http_client::HttpPurchaser;
-use flashsale::purchase::{Outcome, PurchaseRequest, Purchaser, RaceHook, Strategy};
-use flashsale::ratelimit::RateLimiter;
-use flashsale::redact::SecretUrl;
-use flashsale::server::ServerConfig;
+use flashsale_client::ApiClient;
+use flashsale_core::config::{LimitSettings, UnavailablePolicy};
+use flashsale_core::purchase::{Outcome, PurchaseRequest, Purchaser};
+use flashsale_core::ratelimit::RateLimiter;
+use flashsale_core::redact::SecretUrl;
+use flashsale_core::strategy::{RaceHook, Strategy};
+use flashsale_server::ServerConfig;
 use futures::stream::{self, StreamExt};
 use reqwest::StatusCode;
 
@@ -47,7 +48,7 @@ fn buyer(i: u32) -> (String, IpAddr) {
 }
 
 /// `n` purchases from `first` on, 16 at a time; each with its own elapsed time.
-async fn burst(client: &HttpPurchaser, first: u32, n: u32) -> Vec<(Outcome, Duration)> {
+async fn burst(client: &ApiClient, first: u32, n: u32) -> Vec<(Outcome, Duration)> {
     stream::iter(first..first + n)
         .map(|i| {
             let client = client.clone();
@@ -85,7 +86,7 @@ async fn health(url: &str) -> (StatusCode, serde_json::Value) {
 #[tokio::test]
 async fn redis_stopped_mid_burst_fails_open_without_hanging_and_recovers() {
     let (_db, s, mut redis) = server_on_private_redis(UnavailablePolicy::FailOpen).await;
-    let client = HttpPurchaser::new(&s.url, 16, Duration::from_secs(10)).expect("client");
+    let client = ApiClient::new(&s.url, 16, Duration::from_secs(10)).expect("client");
     let before = burst(&client, 0, 50).await;
     assert!(
         before
@@ -254,7 +255,7 @@ async fn serve_exits_0_on_sigterm() {
     let home = tempfile::tempdir().expect("tmp");
     let url = format!("sqlite://{}", lite.path().display());
     let mut p = ServeProcess::start(home.path(), &[("DATABASE_URL", url.as_str())]);
-    let client = HttpPurchaser::new(&p.url, 2, Duration::from_secs(10)).expect("client");
+    let client = ApiClient::new(&p.url, 2, Duration::from_secs(10)).expect("client");
     let outcome = client
         .purchase(&PurchaseRequest {
             product_id: 2,

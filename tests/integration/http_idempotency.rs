@@ -4,10 +4,12 @@
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use flashsale::http_client::HttpPurchaser;
-use flashsale::purchase::{Outcome, PurchaseRequest, Strategy};
+use flashsale_client::ApiClient;
+use flashsale_core::purchase::{Outcome, PurchaseRequest};
+use flashsale_core::strategy::Strategy;
 use futures::future::join_all;
 use reqwest::StatusCode;
+use rstest::rstest;
 use serde_json::Value;
 use sqlx::Connection;
 
@@ -34,11 +36,15 @@ async fn orders_of(db: &TestDb, user: &str) -> i64 {
         .expect("count")
 }
 
-async fn twenty_retries(strategy: Strategy) {
+#[rstest]
+#[case::atomic(Strategy::Atomic)]
+#[case::row_lock(Strategy::RowLock)]
+#[tokio::test]
+async fn twenty_concurrent_retries_with_one_key_get_one_order(#[case] strategy: Strategy) {
     let (db, store) = TestDb::seeded().await;
     let s = TestServer::start(
         unlimited(&store),
-        flashsale::server::ServerConfig {
+        flashsale_server::ServerConfig {
             strategy,
             ..config()
         },
@@ -72,16 +78,6 @@ async fn twenty_retries(strategy: Strategy) {
     );
     assert_eq!(orders_of(&db, "retrier").await, 1);
     assert_eq!(store.stock(2).await.expect("stock"), Some(24));
-}
-
-#[tokio::test]
-async fn twenty_concurrent_retries_with_one_key_get_one_order_atomic() {
-    twenty_retries(Strategy::Atomic).await;
-}
-
-#[tokio::test]
-async fn twenty_concurrent_retries_with_one_key_get_one_order_row_lock() {
-    twenty_retries(Strategy::RowLock).await;
 }
 
 #[tokio::test]
@@ -152,7 +148,7 @@ async fn a_client_that_gave_up_before_the_commit_finds_its_order_on_retry() {
     let (db, store) = TestDb::seeded().await;
     let s = TestServer::start(unlimited(&store), config()).await;
     let lock = lock_product(&db).await;
-    let impatient = HttpPurchaser::new(&s.url, 4, Duration::from_millis(300)).expect("client");
+    let impatient = ApiClient::new(&s.url, 4, Duration::from_millis(300)).expect("client");
     let (gave_up, _) = impatient
         .purchase_with_key(&req("impatient"), "gave-up-1")
         .await;
@@ -234,7 +230,7 @@ async fn the_server_sweeps_expired_keys_while_it_runs() {
     let (db, store) = TestDb::seeded().await;
     let s = TestServer::start(
         unlimited(&store),
-        flashsale::server::ServerConfig {
+        flashsale_server::ServerConfig {
             idempotency_ttl: Duration::from_secs(3_600),
             key_sweep_every: Duration::from_millis(50),
             ..config()

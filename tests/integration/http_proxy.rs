@@ -3,9 +3,10 @@
 
 use std::net::IpAddr;
 
-use flashsale::config::LimitSettings;
-use flashsale::purchase::{Outcome, PurchaseRequest, Purchaser, Strategy};
-use flashsale::ratelimit::{RateLimiter, Scope};
+use flashsale_core::config::LimitSettings;
+use flashsale_core::purchase::{Outcome, PurchaseRequest, Purchaser};
+use flashsale_core::ratelimit::{RateLimiter, Scope};
+use flashsale_core::strategy::Strategy;
 use reqwest::StatusCode;
 
 use crate::support::http::{TestServer, config, raw, untrusting};
@@ -64,7 +65,7 @@ async fn forwarded_for_from_a_trusted_proxy_is_honoured() {
     }
     let res = post(&s.url, "same10", "6.6.6.6, 192.0.2.50").await;
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
-    // The same through HttpPurchaser, which sends the simulated buyer's address.
+    // The same through ApiClient, which sends the simulated buyer's address.
     let limited = s
         .client()
         .purchase(&PurchaseRequest {

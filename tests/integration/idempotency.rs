@@ -4,11 +4,13 @@
 
 use std::net::IpAddr;
 
-use flashsale::purchase::{
-    IdempotencyKey, KeyReused, Outcome, PurchaseRequest, Purchaser, Strategy, request_hash,
+use flashsale_core::purchase::{
+    IdempotencyKey, KeyReused, Outcome, PurchaseRequest, Purchaser, request_hash,
 };
-use flashsale::store::{KeyRecord, NewPurchase, Sale, Store, StoreError};
+use flashsale_core::store::{KeyRecord, NewPurchase, Sale, Store, StoreError};
+use flashsale_core::strategy::Strategy;
 use futures::future::join_all;
+use rstest::rstest;
 
 use crate::support::{Engine, Held, seeded, unlimited};
 
@@ -28,7 +30,16 @@ async fn order_count(store: &Store) -> i64 {
     store.max_order_id().await.expect("max id")
 }
 
-async fn taken_key_rolls_back_the_whole_purchase(engine: Engine, strategy: Strategy) {
+#[rstest]
+#[case::atomic_on_postgres(Engine::Postgres, Strategy::Atomic)]
+#[case::row_lock_on_postgres(Engine::Postgres, Strategy::RowLock)]
+#[case::atomic_on_sqlite(Engine::Sqlite, Strategy::Atomic)]
+#[case::row_lock_on_sqlite(Engine::Sqlite, Strategy::RowLock)]
+#[tokio::test]
+async fn a_taken_key_rolls_back_the_whole_purchase(
+    #[case] engine: Engine,
+    #[case] strategy: Strategy,
+) {
     let (_held, store) = seeded(engine).await;
     let p = NewPurchase {
         product_id: MOUSE,
@@ -70,27 +81,15 @@ async fn taken_key_rolls_back_the_whole_purchase(engine: Engine, strategy: Strat
     );
 }
 
+#[rstest]
+#[case::atomic_on_postgres(Engine::Postgres, Strategy::Atomic)]
+#[case::row_lock_on_postgres(Engine::Postgres, Strategy::RowLock)]
+#[case::atomic_on_sqlite(Engine::Sqlite, Strategy::Atomic)]
 #[tokio::test]
-async fn a_taken_key_rolls_back_the_whole_purchase_atomic_postgres() {
-    taken_key_rolls_back_the_whole_purchase(Engine::Postgres, Strategy::Atomic).await;
-}
-
-#[tokio::test]
-async fn a_taken_key_rolls_back_the_whole_purchase_row_lock_postgres() {
-    taken_key_rolls_back_the_whole_purchase(Engine::Postgres, Strategy::RowLock).await;
-}
-
-#[tokio::test]
-async fn a_taken_key_rolls_back_the_whole_purchase_atomic_sqlite() {
-    taken_key_rolls_back_the_whole_purchase(Engine::Sqlite, Strategy::Atomic).await;
-}
-
-#[tokio::test]
-async fn a_taken_key_rolls_back_the_whole_purchase_row_lock_sqlite() {
-    taken_key_rolls_back_the_whole_purchase(Engine::Sqlite, Strategy::RowLock).await;
-}
-
-async fn twenty_retries_make_one_order(engine: Engine, strategy: Strategy) {
+async fn twenty_concurrent_retries_with_one_key_make_one_order(
+    #[case] engine: Engine,
+    #[case] strategy: Strategy,
+) {
     let (_held, store) = seeded(engine).await;
     let before_stock = store.stock(MOUSE).await.expect("stock").expect("product");
     let before_orders = order_count(&store).await;
@@ -126,22 +125,11 @@ async fn twenty_retries_make_one_order(engine: Engine, strategy: Strategy) {
     );
 }
 
+#[rstest]
+#[case::postgres(Engine::Postgres)]
+#[case::sqlite(Engine::Sqlite)]
 #[tokio::test]
-async fn twenty_concurrent_retries_with_one_key_make_one_order_atomic_postgres() {
-    twenty_retries_make_one_order(Engine::Postgres, Strategy::Atomic).await;
-}
-
-#[tokio::test]
-async fn twenty_concurrent_retries_with_one_key_make_one_order_row_lock_postgres() {
-    twenty_retries_make_one_order(Engine::Postgres, Strategy::RowLock).await;
-}
-
-#[tokio::test]
-async fn twenty_concurrent_retries_with_one_key_make_one_order_atomic_sqlite() {
-    twenty_retries_make_one_order(Engine::Sqlite, Strategy::Atomic).await;
-}
-
-async fn outcomes_replay_and_reuse_is_refused(engine: Engine) {
+async fn sold_out_is_replayed_and_a_reused_key_is_refused(#[case] engine: Engine) {
     let (_held, store) = seeded(engine).await;
     store.set_stock(MOUSE, 1).await.expect("restock");
     let p: Purchaser = unlimited(&store);
@@ -172,16 +160,6 @@ async fn outcomes_replay_and_reuse_is_refused(engine: Engine) {
 }
 
 #[tokio::test]
-async fn sold_out_is_replayed_and_a_reused_key_is_refused_postgres() {
-    outcomes_replay_and_reuse_is_refused(Engine::Postgres).await;
-}
-
-#[tokio::test]
-async fn sold_out_is_replayed_and_a_reused_key_is_refused_sqlite() {
-    outcomes_replay_and_reuse_is_refused(Engine::Sqlite).await;
-}
-
-#[tokio::test]
 async fn naive_records_its_key_after_the_order() {
     let (_held, store) = seeded(Engine::Postgres).await;
     let p = unlimited(&store);
@@ -201,7 +179,11 @@ async fn naive_records_its_key_after_the_order() {
     assert_eq!(again.receipt.outcome, Outcome::Purchased(order));
 }
 
-async fn reset_drops_the_key_table(engine: Engine) {
+#[rstest]
+#[case::postgres(Engine::Postgres)]
+#[case::sqlite(Engine::Sqlite)]
+#[tokio::test]
+async fn db_reset_drops_idempotency_keys(#[case] engine: Engine) {
     let (_held, store) = seeded(engine).await;
     let p = unlimited(&store);
     let key = IdempotencyKey::parse("before-reset").expect("key");
@@ -219,16 +201,6 @@ async fn reset_drops_the_key_table(engine: Engine) {
         None,
         "keys are gone with their orders"
     );
-}
-
-#[tokio::test]
-async fn db_reset_drops_idempotency_keys_postgres() {
-    reset_drops_the_key_table(Engine::Postgres).await;
-}
-
-#[tokio::test]
-async fn db_reset_drops_idempotency_keys_sqlite() {
-    reset_drops_the_key_table(Engine::Sqlite).await;
 }
 
 /// Makes `key`'s record `hours` old, with the engine's own SQL.
@@ -266,7 +238,11 @@ async fn age_key(held: &Held, key: &str, hours: u32) {
     }
 }
 
-async fn expired_keys_are_swept_and_live_ones_kept(engine: Engine) {
+#[rstest]
+#[case::postgres(Engine::Postgres)]
+#[case::sqlite(Engine::Sqlite)]
+#[tokio::test]
+async fn expired_keys_are_swept_and_live_ones_kept(#[case] engine: Engine) {
     let (held, store) = seeded(engine).await;
     let p = NewPurchase {
         product_id: MOUSE,
@@ -326,14 +302,4 @@ async fn expired_keys_are_swept_and_live_ones_kept(engine: Engine) {
         0,
         "nothing left to sweep"
     );
-}
-
-#[tokio::test]
-async fn expired_keys_are_swept_and_live_ones_kept_postgres() {
-    expired_keys_are_swept_and_live_ones_kept(Engine::Postgres).await;
-}
-
-#[tokio::test]
-async fn expired_keys_are_swept_and_live_ones_kept_sqlite() {
-    expired_keys_are_swept_and_live_ones_kept(Engine::Sqlite).await;
 }

@@ -6,10 +6,10 @@
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use flashsale::config::PoolSettings;
-use flashsale::monitor::sales::{BATCH, GAP_WINDOW};
-use flashsale::monitor::{Control, Monitor, SalesTally, Source, Thresholds, Update};
-use flashsale::store::Store;
+use flashsale_core::config::PoolSettings;
+use flashsale_core::store::Store;
+use flashsale_monitor::sales::{BATCH, GAP_WINDOW};
+use flashsale_monitor::{Control, Monitor, SalesTally, Source, Thresholds, Update};
 use sqlx::Connection;
 
 use crate::support::{Engine, TestDb, seeded};
@@ -91,17 +91,17 @@ async fn the_incremental_poll_uses_indexes_not_a_scan_of_orders() {
         .execute(&mut conn)
         .await
         .expect("analyze");
-    let plan: (serde_json::Value,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "EXPLAIN (FORMAT JSON) {}",
-        flashsale::store::postgres::ORDERS_SINCE_SQL
+    let plan: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "EXPLAIN {}",
+        flashsale_core::store::postgres::ORDERS_SINCE_SQL
     )))
     .bind(199_990_i64)
     .bind(vec![150_000_i64, 150_001])
     .bind(BATCH)
-    .fetch_one(&mut conn)
+    .fetch_all(&mut conn)
     .await
     .expect("explain");
-    let text = plan.0.to_string();
+    let text: String = plan.into_iter().map(|(line,)| line + "\n").collect();
     assert!(
         !text.contains("Seq Scan"),
         "the poll scans the table: {text}"
@@ -121,12 +121,12 @@ async fn the_sqlite_aggregate_agrees_with_a_full_recount() {
     for i in 0..7 {
         let user = format!("u{i}");
         let r = purchaser
-            .purchase(flashsale::purchase::PurchaseRequest {
+            .purchase(flashsale_core::purchase::PurchaseRequest {
                 product_id: 1 + i % 3,
                 user_id: &user,
                 client_ip: "127.0.0.1".parse().expect("ip"),
                 quantity: 2,
-                strategy: flashsale::purchase::Strategy::Atomic,
+                strategy: flashsale_core::strategy::Strategy::Atomic,
             })
             .await;
         assert!(r.outcome.order().is_some(), "{:?}", r.outcome);
@@ -147,8 +147,9 @@ async fn the_sqlite_aggregate_agrees_with_a_full_recount() {
 #[tokio::test]
 async fn a_database_that_is_down_is_reported_and_retried_not_fatal() {
     // Nothing listens on port 9 of loopback.
-    let target = flashsale::config::DatabaseTarget::parse("postgres://u:hunter2@127.0.0.1:9/x")
-        .expect("url");
+    let target =
+        flashsale_core::config::DatabaseTarget::parse("postgres://u:hunter2@127.0.0.1:9/x")
+            .expect("url");
     let pool = PoolSettings {
         acquire_timeout: Duration::from_millis(300),
         ..PoolSettings::default()
@@ -176,7 +177,7 @@ async fn a_database_that_is_down_is_reported_and_retried_not_fatal() {
         } = update
         {
             assert!(!error.contains("hunter2"), "{error}");
-            assert_eq!(retry_in, flashsale::monitor::RETRY);
+            assert_eq!(retry_in, flashsale_monitor::RETRY);
             failed.insert(source);
         }
     }

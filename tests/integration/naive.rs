@@ -1,9 +1,10 @@
 //! The `naive` strategy loses updates, shown deterministically with the race hook, and the
 //! audit catches it; the safe strategies under the same hook do not.
 
-use flashsale::audit::{Audit, AuditScope};
-use flashsale::purchase::{Outcome, Purchaser, RaceHook, Strategy};
-use flashsale::ratelimit::RateLimiter;
+use flashsale_core::audit::{Audit, AuditScope};
+use flashsale_core::purchase::{Outcome, Purchaser};
+use flashsale_core::ratelimit::RateLimiter;
+use flashsale_core::strategy::{RaceHook, Strategy};
 
 use crate::support::{Engine, buy_all, seeded};
 

@@ -4,11 +4,12 @@
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use flashsale::config::{LimitSettings, UnavailablePolicy};
-use flashsale::purchase::{Outcome, PurchaseRequest, Purchaser, Receipt, Strategy};
-use flashsale::ratelimit::{LimitNote, RateLimiter, Scope};
-use flashsale::redact::SecretUrl;
-use flashsale::store::Store;
+use flashsale_core::config::{LimitSettings, UnavailablePolicy};
+use flashsale_core::purchase::{Outcome, PurchaseRequest, Purchaser, Receipt};
+use flashsale_core::ratelimit::{LimitNote, RateLimiter, Scope};
+use flashsale_core::redact::SecretUrl;
+use flashsale_core::store::Store;
+use flashsale_core::strategy::Strategy;
 use redis::AsyncCommands;
 
 use crate::support::{RedisServer, TestRedis, TestSqlite};

@@ -1,9 +1,10 @@
 //! A database created by the reference system's own scripts (its schema, its partial index, no
 //! constraints of ours, no migrations table) works with `stock`, `stats` and purchases.
 
-use flashsale::config::PoolSettings;
-use flashsale::purchase::{Outcome, PurchaseRequest, Strategy};
-use flashsale::store::Store;
+use flashsale_core::config::PoolSettings;
+use flashsale_core::purchase::{Outcome, PurchaseRequest};
+use flashsale_core::store::Store;
+use flashsale_core::strategy::Strategy;
 
 use crate::support::{TestDb, unlimited};
 

@@ -1,12 +1,25 @@
 //! The reference system's own concurrency scenarios, for every safe strategy on both engines.
 
-use flashsale::purchase::{Outcome, Strategy};
+use flashsale_core::purchase::Outcome;
+use flashsale_core::strategy::Strategy;
+use rstest::rstest;
 
 use crate::support::{Engine, buy_all, seeded, unlimited};
 
 const PRODUCT: i32 = 2;
 
-async fn ten_buyers_on_stock_five(engine: Engine, strategy: Strategy) {
+#[rstest]
+#[case::row_lock_on_postgres(Engine::Postgres, Strategy::RowLock)]
+#[case::row_lock_on_sqlite(Engine::Sqlite, Strategy::RowLock)]
+#[case::atomic_on_postgres(Engine::Postgres, Strategy::Atomic)]
+#[case::atomic_on_sqlite(Engine::Sqlite, Strategy::Atomic)]
+#[case::batched_on_postgres(Engine::Postgres, Strategy::Batched)]
+#[case::batched_on_sqlite(Engine::Sqlite, Strategy::Batched)]
+#[tokio::test]
+async fn ten_buyers_on_stock_five_get_exactly_five_orders(
+    #[case] engine: Engine,
+    #[case] strategy: Strategy,
+) {
     let (_held, store) = seeded(engine).await;
     store.set_stock(PRODUCT, 5).await.expect("restock");
     let purchaser = unlimited(&store);
@@ -28,7 +41,18 @@ async fn ten_buyers_on_stock_five(engine: Engine, strategy: Strategy) {
     assert_eq!(store.stock(PRODUCT).await.expect("stock"), Some(0));
 }
 
-async fn fifty_users_three_purchases_each(engine: Engine, strategy: Strategy) {
+#[rstest]
+#[case::row_lock_on_postgres(Engine::Postgres, Strategy::RowLock)]
+#[case::row_lock_on_sqlite(Engine::Sqlite, Strategy::RowLock)]
+#[case::atomic_on_postgres(Engine::Postgres, Strategy::Atomic)]
+#[case::atomic_on_sqlite(Engine::Sqlite, Strategy::Atomic)]
+#[case::batched_on_postgres(Engine::Postgres, Strategy::Batched)]
+#[case::batched_on_sqlite(Engine::Sqlite, Strategy::Batched)]
+#[tokio::test]
+async fn fifty_users_buying_three_times_sell_exactly_the_stock(
+    #[case] engine: Engine,
+    #[case] strategy: Strategy,
+) {
     let (_held, store) = seeded(engine).await;
     store.set_stock(PRODUCT, 100).await.expect("restock");
     let before = store.max_order_id().await.expect("watermark");
@@ -58,66 +82,6 @@ async fn fifty_users_three_purchases_each(engine: Engine, strategy: Strategy) {
     );
 }
 
-#[tokio::test]
-async fn ten_buyers_on_stock_five_get_exactly_five_orders_row_lock_postgres() {
-    ten_buyers_on_stock_five(Engine::Postgres, Strategy::RowLock).await;
-}
-
-#[tokio::test]
-async fn ten_buyers_on_stock_five_get_exactly_five_orders_atomic_postgres() {
-    ten_buyers_on_stock_five(Engine::Postgres, Strategy::Atomic).await;
-}
-
-#[tokio::test]
-async fn ten_buyers_on_stock_five_get_exactly_five_orders_row_lock_sqlite() {
-    ten_buyers_on_stock_five(Engine::Sqlite, Strategy::RowLock).await;
-}
-
-#[tokio::test]
-async fn ten_buyers_on_stock_five_get_exactly_five_orders_atomic_sqlite() {
-    ten_buyers_on_stock_five(Engine::Sqlite, Strategy::Atomic).await;
-}
-
-#[tokio::test]
-async fn fifty_users_buying_three_times_sell_exactly_the_stock_row_lock_postgres() {
-    fifty_users_three_purchases_each(Engine::Postgres, Strategy::RowLock).await;
-}
-
-#[tokio::test]
-async fn fifty_users_buying_three_times_sell_exactly_the_stock_atomic_postgres() {
-    fifty_users_three_purchases_each(Engine::Postgres, Strategy::Atomic).await;
-}
-
-#[tokio::test]
-async fn fifty_users_buying_three_times_sell_exactly_the_stock_row_lock_sqlite() {
-    fifty_users_three_purchases_each(Engine::Sqlite, Strategy::RowLock).await;
-}
-
-#[tokio::test]
-async fn fifty_users_buying_three_times_sell_exactly_the_stock_atomic_sqlite() {
-    fifty_users_three_purchases_each(Engine::Sqlite, Strategy::Atomic).await;
-}
-
-#[tokio::test]
-async fn ten_buyers_on_stock_five_get_exactly_five_orders_batched_postgres() {
-    ten_buyers_on_stock_five(Engine::Postgres, Strategy::Batched).await;
-}
-
-#[tokio::test]
-async fn ten_buyers_on_stock_five_get_exactly_five_orders_batched_sqlite() {
-    ten_buyers_on_stock_five(Engine::Sqlite, Strategy::Batched).await;
-}
-
-#[tokio::test]
-async fn fifty_users_buying_three_times_sell_exactly_the_stock_batched_postgres() {
-    fifty_users_three_purchases_each(Engine::Postgres, Strategy::Batched).await;
-}
-
-#[tokio::test]
-async fn fifty_users_buying_three_times_sell_exactly_the_stock_batched_sqlite() {
-    fifty_users_three_purchases_each(Engine::Sqlite, Strategy::Batched).await;
-}
-
 /// Under REPEATABLE READ, concurrent purchases of one row raise serialization failures
 /// (40001): the purchase module retries them a bounded number of times, and what finally fails
 /// says so, with nothing oversold.
@@ -135,7 +99,7 @@ async fn serialization_failures_are_retried_a_bounded_number_of_times() {
     drop(conn);
     // New connections pick the setting up.
     let store = db
-        .store_with(flashsale::config::PoolSettings::default())
+        .store_with(flashsale_core::config::PoolSettings::default())
         .await;
     store.set_stock(PRODUCT, 20).await.expect("restock");
     let p = unlimited(&store);
@@ -144,7 +108,7 @@ async fn serialization_failures_are_retried_a_bounded_number_of_times() {
         let receipts = futures::future::join_all(users.iter().map(|u| {
             let p = p.clone();
             async move {
-                p.purchase(flashsale::purchase::PurchaseRequest {
+                p.purchase(flashsale_core::purchase::PurchaseRequest {
                     product_id: i64::from(PRODUCT),
                     user_id: u,
                     client_ip: std::net::IpAddr::from([127, 0, 0, 1]),

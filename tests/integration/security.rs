@@ -1,13 +1,14 @@
 //! Security from the outside: a role with only SELECT can watch but not write, and says so.
 
-use flashsale::config::{DatabaseTarget, PoolSettings};
-use flashsale::purchase::{Outcome, PurchaseRequest, Strategy};
-use flashsale::redact::SecretUrl;
-use flashsale::store::Store;
+use flashsale_core::config::{DatabaseTarget, PoolSettings};
+use flashsale_core::purchase::{Outcome, PurchaseRequest};
+use flashsale_core::redact::SecretUrl;
+use flashsale_core::store::Store;
+use flashsale_core::strategy::Strategy;
 
 use std::time::Duration;
 
-use crate::dashboard::{START, Tmux, assert_restored};
+use crate::support::terminal::{START, Tmux, assert_restored};
 use crate::support::{TestDb, unique, unlimited};
 
 /// A login role that may only SELECT in `db`; its URL (with `password`, if any: the test

@@ -4,8 +4,10 @@
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
-use flashsale::purchase::{Outcome, PurchaseRequest, Strategy};
+use flashsale_core::purchase::{Outcome, PurchaseRequest};
+use flashsale_core::strategy::Strategy;
 use futures::future::join_all;
+use rstest::rstest;
 
 use crate::support::{Engine, seeded, unlimited};
 
@@ -20,7 +22,18 @@ fn lcg(seed: &mut u64) -> u64 {
     *seed >> 33
 }
 
-async fn storm(engine: Engine, strategy: Strategy) {
+#[rstest]
+#[case::row_lock_on_postgres(Engine::Postgres, Strategy::RowLock)]
+#[case::row_lock_on_sqlite(Engine::Sqlite, Strategy::RowLock)]
+#[case::atomic_on_postgres(Engine::Postgres, Strategy::Atomic)]
+#[case::atomic_on_sqlite(Engine::Sqlite, Strategy::Atomic)]
+#[case::batched_on_postgres(Engine::Postgres, Strategy::Batched)]
+#[case::batched_on_sqlite(Engine::Sqlite, Strategy::Batched)]
+#[tokio::test]
+async fn storm_of_500_keeps_stock_and_orders_in_balance(
+    #[case] engine: Engine,
+    #[case] strategy: Strategy,
+) {
     let (_held, store) = seeded(engine).await;
     for (id, stock) in PRODUCTS {
         store.set_stock(id, stock).await.expect("restock");
@@ -98,34 +111,4 @@ async fn storm(engine: Engine, strategy: Strategy) {
         acknowledged, stored_ids,
         "no order exists that its buyer was not told of"
     );
-}
-
-#[tokio::test]
-async fn storm_of_500_keeps_stock_and_orders_in_balance_row_lock_postgres() {
-    storm(Engine::Postgres, Strategy::RowLock).await;
-}
-
-#[tokio::test]
-async fn storm_of_500_keeps_stock_and_orders_in_balance_atomic_postgres() {
-    storm(Engine::Postgres, Strategy::Atomic).await;
-}
-
-#[tokio::test]
-async fn storm_of_500_keeps_stock_and_orders_in_balance_row_lock_sqlite() {
-    storm(Engine::Sqlite, Strategy::RowLock).await;
-}
-
-#[tokio::test]
-async fn storm_of_500_keeps_stock_and_orders_in_balance_atomic_sqlite() {
-    storm(Engine::Sqlite, Strategy::Atomic).await;
-}
-
-#[tokio::test]
-async fn storm_of_500_keeps_stock_and_orders_in_balance_batched_postgres() {
-    storm(Engine::Postgres, Strategy::Batched).await;
-}
-
-#[tokio::test]
-async fn storm_of_500_keeps_stock_and_orders_in_balance_batched_sqlite() {
-    storm(Engine::Sqlite, Strategy::Batched).await;
 }

@@ -3,21 +3,20 @@
 //! connection and an untrusted certificate are refused with a clear error. And TLS to Redis:
 //! `rediss://` to a TLS-only server.
 
-use std::process::Command;
-
 use std::net::IpAddr;
 use std::time::Duration;
 
-use flashsale::config::{DatabaseTarget, LimitSettings, PoolSettings};
-use flashsale::purchase::{Outcome, PurchaseRequest, Strategy};
-use flashsale::ratelimit::{LimitNote, RateLimiter};
-use flashsale::redact::SecretUrl;
-use flashsale::store::Store;
+use flashsale_core::config::{DatabaseTarget, LimitSettings, PoolSettings};
+use flashsale_core::purchase::{Outcome, PurchaseRequest};
+use flashsale_core::ratelimit::{LimitNote, RateLimiter};
+use flashsale_core::redact::SecretUrl;
+use flashsale_core::store::Store;
+use flashsale_core::strategy::Strategy;
 
 use crate::support::certs::TestCa;
 use crate::support::pg_server::PgServer;
 use crate::support::redis_server::RedisServer;
-use crate::support::unlimited;
+use crate::support::{flashsale, unlimited};
 
 async fn open(url: String) -> Result<Store, String> {
     let store = Store::open(
@@ -68,10 +67,8 @@ async fn postgres_over_verified_tls_runs_purchases_and_the_cli() {
     store.close().await;
 
     let home = tempfile::tempdir().expect("tmp");
-    let out = Command::new(env!("CARGO_BIN_EXE_flashsale"))
+    let out = flashsale(home.path())
         .args(["stock", "--json", "--database-url", &url])
-        .env("FLASHSALE_STATE_DIR", home.path())
-        .env("FLASHSALE_CONFIG_DIR", home.path())
         .output()
         .expect("run flashsale");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -123,7 +120,10 @@ async fn redis_over_tls_limits_and_an_unverifiable_server_fails_open() {
         verdicts.push(tls.check("tls_user", ip).await.expect("checked over TLS"));
     }
     assert!(
-        matches!(verdicts[2], flashsale::ratelimit::Verdict::Limited { .. }),
+        matches!(
+            verdicts[2],
+            flashsale_core::ratelimit::Verdict::Limited { .. }
+        ),
         "the third purchase of a user limited to two is refused: {verdicts:?}"
     );
 
@@ -138,7 +138,7 @@ async fn redis_over_tls_limits_and_an_unverifiable_server_fails_open() {
             "plain text to a TLS port",
         ),
     ] {
-        let p = flashsale::purchase::Purchaser::new(store.clone(), limiter(url), 10);
+        let p = flashsale_core::purchase::Purchaser::new(store.clone(), limiter(url), 10);
         let started = std::time::Instant::now();
         let r = p
             .purchase(PurchaseRequest {

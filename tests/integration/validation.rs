@@ -2,12 +2,14 @@
 
 use std::net::IpAddr;
 
-use flashsale::purchase::{Outcome, PurchaseRequest, Purchaser, Strategy};
+use flashsale_core::purchase::{Outcome, PurchaseRequest, Purchaser};
+use flashsale_core::strategy::Strategy;
 use redis::AsyncCommands;
+use rstest::rstest;
 
 use crate::support::{Engine, TestRedis, seeded};
 
-async fn snapshot(store: &flashsale::store::Store) -> (i64, Vec<i32>) {
+async fn snapshot(store: &flashsale_core::store::Store) -> (i64, Vec<i32>) {
     let orders = store.max_order_id().await.expect("max id");
     let stocks = store
         .products()
@@ -19,7 +21,11 @@ async fn snapshot(store: &flashsale::store::Store) -> (i64, Vec<i32>) {
     (orders, stocks)
 }
 
-async fn malformed_requests_write_nothing(engine: Engine) {
+#[rstest]
+#[case::postgres(Engine::Postgres)]
+#[case::sqlite(Engine::Sqlite)]
+#[tokio::test]
+async fn malformed_purchases_are_refused_and_write_nothing(#[case] engine: Engine) {
     let (_held, store) = seeded(engine).await;
     let redis = TestRedis::new().await;
     let p = Purchaser::new(store.clone(), redis.limiter(redis.settings()), 10);
@@ -75,14 +81,4 @@ async fn malformed_requests_write_nothing(engine: Engine) {
         Some(Strategy::ALL.len() as i64),
         "only the well-formed (unknown product) requests were counted"
     );
-}
-
-#[tokio::test]
-async fn malformed_purchases_are_refused_and_write_nothing_postgres() {
-    malformed_requests_write_nothing(Engine::Postgres).await;
-}
-
-#[tokio::test]
-async fn malformed_purchases_are_refused_and_write_nothing_sqlite() {
-    malformed_requests_write_nothing(Engine::Sqlite).await;
 }

@@ -1,6 +1,7 @@
-//! HTTP servers for tests: `TestServer` runs `flashsale::server::run` in-process on a free
+//! HTTP servers for tests: `TestServer` runs `flashsale_server::run` in-process on a free
 //! loopback port; `ServeProcess` runs the real binary (`flashsale serve --listen 127.0.0.1:0`)
-//! and reads the address it printed. Both stop on drop.
+//! and reads the address it printed; `serve_router` serves a hand-made axum app (a server that
+//! is not ours). The first two stop on drop.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -8,12 +9,18 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use flashsale::config::TrustedProxies;
-use flashsale::http_client::HttpPurchaser;
-use flashsale::purchase::{Purchaser, Strategy};
-use flashsale::server::{self, AppState, ServerConfig};
+use flashsale_client::ApiClient;
+use flashsale_core::config::TrustedProxies;
+use flashsale_core::purchase::Purchaser;
+use flashsale_core::strategy::Strategy;
+use flashsale_server::{self as server, AppState, ServerConfig};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+
+use super::flashsale;
+
+/// The admin token of servers started with one (never printed by anything under test).
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
 /// Server settings for tests: atomic, loopback trusted as a proxy (so the client's
 /// `X-Forwarded-For` gives each simulated buyer its own address), no admin token.
@@ -69,8 +76,8 @@ impl TestServer {
         }
     }
 
-    pub fn client(&self) -> HttpPurchaser {
-        HttpPurchaser::new(&self.url, 64, Duration::from_secs(20)).expect("client")
+    pub fn client(&self) -> ApiClient {
+        ApiClient::new(&self.url, 64, Duration::from_secs(20)).expect("client")
     }
 
     /// Signals shutdown and waits for `run` to return.
@@ -98,7 +105,7 @@ impl Drop for TestServer {
     }
 }
 
-/// A raw reqwest client for requests `HttpPurchaser` would never send.
+/// A raw reqwest client for requests `ApiClient` would never send.
 pub fn raw() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
@@ -114,16 +121,11 @@ pub struct ServeProcess {
 }
 
 impl ServeProcess {
-    /// Starts the binary with its files in `home` and `env` on top of a clean environment.
+    /// Starts the binary with its files in `home` and `env` on top of a cleared environment
+    /// ([`flashsale`]).
     pub fn start(home: &Path, env: &[(&str, &str)]) -> ServeProcess {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_flashsale"));
-        cmd.env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("FLASHSALE_DATA_DIR", home.join("data"))
-            .env("FLASHSALE_CONFIG_DIR", home.join("config"))
-            .env("FLASHSALE_STATE_DIR", home.join("state"))
-            .current_dir(home)
-            .args(["serve", "--listen", "127.0.0.1:0"])
+        let mut cmd = flashsale(home);
+        cmd.args(["serve", "--listen", "127.0.0.1:0"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
         for (k, v) in env {
@@ -181,4 +183,16 @@ impl Drop for ServeProcess {
             let _ = self.child.wait();
         }
     }
+}
+
+/// Serves `app` on a free loopback port: its URL, and the task (aborted by the caller).
+pub async fn serve_router(app: axum::Router) -> (String, JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, task)
 }

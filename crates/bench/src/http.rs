@@ -1,0 +1,164 @@
+//! Purchases over HTTP: a `flashsale serve` process per strategy, the burst engine's HTTP
+//! target at each client count, beside pgbench's one-statement purchase at the same count.
+
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use super::{BenchError, Probe, machine, pgbench};
+use flashsale_burst::{self as burst, BurstSpec, Target};
+use flashsale_client::ApiClient;
+use flashsale_core::config::{DatabaseTarget, Settings};
+use flashsale_core::store::Store;
+use flashsale_core::strategy::Strategy;
+
+#[derive(Debug, Clone)]
+pub struct HttpPlan {
+    /// Purchases per run.
+    pub purchases: u32,
+    /// Client counts (concurrency).
+    pub clients: Vec<u32>,
+    /// Strategies the server runs, one server each.
+    pub strategies: Vec<Strategy>,
+    pub product: i32,
+}
+
+/// A `flashsale serve` child, killed on drop.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_server(settings: &Settings, strategy: Strategy) -> Result<Server, BenchError> {
+    let exe =
+        std::env::current_exe().map_err(|e| BenchError::Setup(format!("own executable: {e}")))?;
+    let DatabaseTarget::Postgres(url) = &settings.database else {
+        return Err(BenchError::Setup(
+            "the HTTP benchmark needs a PostgreSQL DATABASE_URL".into(),
+        ));
+    };
+    let mut child = Command::new(exe)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("DATABASE_URL", url.expose())
+        .env_remove("REDIS_URL")
+        .env("FLASHSALE_STRATEGY", strategy.as_str())
+        .env("DB_POOL_MAX", settings.pool.max_connections.to_string())
+        // The database path is what is measured: limits far above the run's purchases.
+        .env("RATE_LIMIT_USER_MAX", "1000000000")
+        .env("RATE_LIMIT_IP_MAX", "1000000000")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| BenchError::Setup(format!("cannot start flashsale serve: {e}")))?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| BenchError::Setup("serve has no stdout".into()))?;
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .map_err(|e| BenchError::Setup(e.to_string()))?;
+    let url = line
+        .trim()
+        .strip_prefix("flashsale: listening on ")
+        .ok_or_else(|| BenchError::Setup(format!("serve did not start: {line:?}")))?
+        .to_string();
+    Ok(Server { child, url })
+}
+
+pub async fn run(plan: &HttpPlan, settings: &Settings) -> Result<String, BenchError> {
+    let DatabaseTarget::Postgres(pg_url) = &settings.database else {
+        return Err(BenchError::Setup(
+            "the HTTP benchmark needs a PostgreSQL DATABASE_URL".into(),
+        ));
+    };
+    let strategies = plan.strategies.clone();
+    let store = Store::open(&settings.database, &settings.pool).await?;
+    let dir = std::env::temp_dir().join(format!("flashsale-bench-http-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| BenchError::Setup(e.to_string()))?;
+    let stock = i32::try_from(plan.purchases)
+        .unwrap_or(i32::MAX / 2)
+        .saturating_mul(2);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Hot product {}, {} purchases per run over HTTP (keep-alive, one `flashsale serve` process \
+         per strategy, pool {}), database {}, machine {}.\n",
+        plan.product,
+        plan.purchases,
+        settings.pool.max_connections,
+        settings.database,
+        machine()
+    );
+    let _ = writeln!(
+        out,
+        "| clients | run | purchases/s | p50 ms | p99 ms | vs pgbench | notes | CPU (cores) |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
+    for &c in plan.clients.iter() {
+        store.set_stock(plan.product, stock).await?;
+        let probe = Probe::start();
+        let anchor = tokio::task::block_in_place(|| {
+            pgbench::run(pg_url, plan.product, c, u64::from(plan.purchases), &dir)
+        });
+        let cpu = probe.finish();
+        let anchor_per_s = match &anchor {
+            Ok(r) => {
+                let _ = writeln!(
+                    out,
+                    "| {c} | pgbench one-statement | {:.0} | {:.2} | {:.2} | - |  | {} |",
+                    r.per_s,
+                    r.p50_ms,
+                    r.p99_ms,
+                    cpu.summary()
+                );
+                Some(r.per_s)
+            }
+            Err(e) => {
+                let _ = writeln!(out, "| {c} | pgbench one-statement | n/a: {e} | | | | | |");
+                None
+            }
+        };
+        for &strategy in &strategies {
+            let server = start_server(settings, strategy)?;
+            store.set_stock(plan.product, stock).await?;
+            let client = ApiClient::new(&server.url, c as usize, Duration::from_secs(30))
+                .map_err(|e| BenchError::Setup(e.to_string()))?;
+            let mut spec = BurstSpec::new(plan.product, plan.purchases, c, strategy);
+            spec.ips = 1;
+            let probe = Probe::start();
+            let report = burst::run_to_end(spec, Target::Http(client), Some(store.clone())).await?;
+            let cpu = probe.finish();
+            drop(server);
+            let ratio = anchor_per_s
+                .map(|a| format!("{:.1}x", report.throughput_per_s / a))
+                .unwrap_or_else(|| "-".into());
+            let audit = report
+                .audit
+                .map(|a| a.verdict())
+                .unwrap_or_else(|| "not audited".into());
+            let mut note = format!("server {strategy}, audit {audit}");
+            if report.busy + report.failed > 0 {
+                let _ = write!(note, ", {} busy, {} failed", report.busy, report.failed);
+            }
+            let _ = writeln!(
+                out,
+                "| {c} | HTTP | {:.0} | {:.2} | {:.2} | {ratio} | {note} | {} |",
+                report.throughput_per_s,
+                report.latency_ms.p50,
+                report.latency_ms.p99,
+                cpu.summary()
+            );
+        }
+    }
+    store.close().await;
+    Ok(out)
+}

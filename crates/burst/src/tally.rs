@@ -1,0 +1,291 @@
+//! The pure aggregator of a burst's outcomes: counts, units, a latency histogram and the
+//! acknowledged order ids. Fed one record at a time; snapshots on demand. No I/O, no clocks of
+//! its own (times are passed in), so it is unit-tested directly.
+
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use flashsale_core::purchase::{Outcome, OutcomeKind};
+
+/// One finished purchase as the engine reports it.
+#[derive(Debug, Clone)]
+pub struct Record {
+    /// Index into the spec's products.
+    pub product: usize,
+    pub kind: OutcomeKind,
+    pub units: u32,
+    pub order_id: Option<i64>,
+    pub latency: Duration,
+}
+
+impl Record {
+    pub fn new(product: usize, outcome: &Outcome, latency: Duration) -> Self {
+        let order = outcome.order();
+        Self {
+            product,
+            kind: outcome.kind(),
+            units: order.map(|o| o.quantity.max(0) as u32).unwrap_or(0),
+            order_id: order.map(|o| o.id),
+            latency,
+        }
+    }
+}
+
+/// How many purchases ended each way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Counts {
+    pub purchased: u64,
+    pub sold_out: u64,
+    pub not_found: u64,
+    pub rate_limited_user: u64,
+    pub rate_limited_ip: u64,
+    pub invalid: u64,
+    pub busy: u64,
+    pub failed: u64,
+}
+
+impl Counts {
+    pub fn add(&mut self, kind: OutcomeKind) {
+        let slot = match kind {
+            OutcomeKind::Purchased => &mut self.purchased,
+            OutcomeKind::SoldOut => &mut self.sold_out,
+            OutcomeKind::NotFound => &mut self.not_found,
+            OutcomeKind::RateLimitedUser => &mut self.rate_limited_user,
+            OutcomeKind::RateLimitedIp => &mut self.rate_limited_ip,
+            OutcomeKind::Invalid => &mut self.invalid,
+            OutcomeKind::Busy => &mut self.busy,
+            OutcomeKind::Failed => &mut self.failed,
+        };
+        *slot += 1;
+    }
+
+    pub fn total(&self) -> u64 {
+        self.purchased
+            + self.sold_out
+            + self.not_found
+            + self.rate_limited_user
+            + self.rate_limited_ip
+            + self.invalid
+            + self.busy
+            + self.failed
+    }
+
+    pub fn rate_limited(&self) -> u64 {
+        self.rate_limited_user + self.rate_limited_ip
+    }
+
+    /// Busy and failed, the outcomes that are the system's fault.
+    pub fn errors(&self) -> u64 {
+        self.busy + self.failed
+    }
+}
+
+/// Latency percentiles in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct Latency {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+}
+
+/// A burst's state at one moment, as every view receives it at least 4 times a second.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct Progress {
+    /// Purchases the burst will attempt in all.
+    pub planned: u64,
+    /// Purchases started so far.
+    pub started: u64,
+    /// Purchases finished so far (`counts.total()`).
+    pub completed: u64,
+    pub counts: Counts,
+    pub units_purchased: u64,
+    #[serde(serialize_with = "ser_ms")]
+    pub elapsed: Duration,
+    /// Completions per second over the last interval.
+    pub throughput_per_s: f64,
+    pub latency_ms: Latency,
+    /// Set once, on the last snapshot.
+    pub finished: bool,
+}
+
+fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u128(d.as_millis())
+}
+
+impl Progress {
+    /// Completed as a fraction of planned, 0..=1.
+    pub fn fraction(&self) -> f64 {
+        if self.planned == 0 {
+            1.0
+        } else {
+            (self.completed as f64 / self.planned as f64).min(1.0)
+        }
+    }
+}
+
+/// The running totals.
+#[derive(Debug, Clone)]
+pub struct Tally {
+    counts: Counts,
+    units: u64,
+    /// Microseconds, 1 µs to 1 hour, 3 significant figures.
+    histogram: Histogram<u64>,
+    acknowledged: Vec<Vec<i64>>,
+    last_completed: u64,
+    last_at: Duration,
+}
+
+const MAX_LATENCY_US: u64 = 3_600_000_000;
+
+impl Tally {
+    pub fn new(products: usize) -> Self {
+        Self {
+            counts: Counts::default(),
+            units: 0,
+            histogram: Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)
+                .expect("constant histogram bounds are valid"),
+            acknowledged: vec![Vec::new(); products],
+            last_completed: 0,
+            last_at: Duration::ZERO,
+        }
+    }
+
+    pub fn record(&mut self, r: &Record) {
+        self.counts.add(r.kind);
+        self.units += u64::from(r.units);
+        let us = (r.latency.as_micros() as u64).clamp(1, MAX_LATENCY_US);
+        // Cannot fail: the value is clamped into the histogram's bounds.
+        let _ = self.histogram.record(us);
+        if let (Some(id), Some(list)) = (r.order_id, self.acknowledged.get_mut(r.product)) {
+            list.push(id);
+        }
+    }
+
+    pub fn counts(&self) -> Counts {
+        self.counts
+    }
+
+    pub fn units(&self) -> u64 {
+        self.units
+    }
+
+    pub fn histogram(&self) -> &Histogram<u64> {
+        &self.histogram
+    }
+
+    /// Order ids buyers were told of, per product index.
+    pub fn acknowledged(&self, product: usize) -> &[i64] {
+        self.acknowledged
+            .get(product)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    }
+
+    pub fn latency(&self) -> Latency {
+        let h = &self.histogram;
+        if h.is_empty() {
+            return Latency::default();
+        }
+        let ms = |us: u64| us as f64 / 1000.0;
+        Latency {
+            p50: ms(h.value_at_quantile(0.50)),
+            p90: ms(h.value_at_quantile(0.90)),
+            p99: ms(h.value_at_quantile(0.99)),
+            p999: ms(h.value_at_quantile(0.999)),
+            max: ms(h.max()),
+        }
+    }
+
+    /// A snapshot at `elapsed` since the start; throughput is over the time since the last one.
+    pub fn snapshot(&mut self, planned: u64, started: u64, elapsed: Duration) -> Progress {
+        let completed = self.counts.total();
+        let interval = elapsed.saturating_sub(self.last_at).as_secs_f64();
+        let throughput_per_s = if interval > 0.0 {
+            (completed - self.last_completed) as f64 / interval
+        } else {
+            0.0
+        };
+        self.last_completed = completed;
+        self.last_at = elapsed;
+        Progress {
+            planned,
+            started,
+            completed,
+            counts: self.counts,
+            units_purchased: self.units,
+            elapsed,
+            throughput_per_s,
+            latency_ms: self.latency(),
+            finished: false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(kind: OutcomeKind, ms: u64, order: Option<i64>) -> Record {
+        Record {
+            product: 0,
+            kind,
+            units: u32::from(order.is_some()) * 2,
+            order_id: order,
+            latency: Duration::from_millis(ms),
+        }
+    }
+
+    #[test]
+    fn counts_units_and_orders_add_up() {
+        let mut t = Tally::new(1);
+        t.record(&rec(OutcomeKind::Purchased, 5, Some(11)));
+        t.record(&rec(OutcomeKind::Purchased, 7, Some(12)));
+        t.record(&rec(OutcomeKind::SoldOut, 1, None));
+        t.record(&rec(OutcomeKind::RateLimitedIp, 1, None));
+        let c = t.counts();
+        assert_eq!(
+            (c.purchased, c.sold_out, c.rate_limited(), c.total()),
+            (2, 1, 1, 4)
+        );
+        assert_eq!(t.units(), 4);
+        assert_eq!(t.acknowledged(0), [11, 12]);
+    }
+
+    #[test]
+    fn percentiles_come_from_the_histogram() {
+        let mut t = Tally::new(1);
+        for ms in 1..=100 {
+            t.record(&rec(OutcomeKind::Purchased, ms, None));
+        }
+        let l = t.latency();
+        assert!((l.p50 - 50.0).abs() < 0.5, "{l:?}");
+        assert!((l.p99 - 99.0).abs() < 0.5, "{l:?}");
+        assert!((l.max - 100.0).abs() < 0.5, "{l:?}");
+    }
+
+    #[test]
+    fn throughput_is_over_the_last_interval() {
+        let mut t = Tally::new(1);
+        for _ in 0..10 {
+            t.record(&rec(OutcomeKind::SoldOut, 1, None));
+        }
+        let first = t.snapshot(100, 10, Duration::from_millis(500));
+        assert!((first.throughput_per_s - 20.0).abs() < 1e-9);
+        for _ in 0..5 {
+            t.record(&rec(OutcomeKind::SoldOut, 1, None));
+        }
+        let second = t.snapshot(100, 15, Duration::from_millis(750));
+        assert!((second.throughput_per_s - 20.0).abs() < 1e-9, "{second:?}");
+        assert_eq!(second.completed, 15);
+        assert!((second.fraction() - 0.15).abs() < 1e-9);
+    }
+
+    #[test]
+    fn empty_tally_has_zero_latency() {
+        assert_eq!(Tally::new(1).latency(), Latency::default());
+    }
+}

@@ -1,0 +1,469 @@
+//! Settings, resolved from four places in order of precedence: command-line flags, the
+//! environment (including `.env`), `config.toml`, and built-in defaults. Every malformed value is
+//! an error naming its key and where it was written.
+
+mod database;
+pub mod keys;
+pub mod net;
+pub mod source;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use database::{BackendKind, DatabaseTarget};
+pub use net::{IpNet, TrustedProxies};
+pub use source::{Layer, Origin};
+
+use crate::redact::{Secret, SecretUrl};
+use crate::strategy::Strategy;
+
+/// Why settings could not be resolved.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}:{line}:{column}: {key_part}{message}",
+        path = path.display(),
+        key_part = key.as_ref().map(|k| format!("key '{k}': ")).unwrap_or_default())]
+    File {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        key: Option<String>,
+        message: String,
+    },
+    #[error("cannot read config file {}: {message}", path.display())]
+    Read { path: PathBuf, message: String },
+    #[error("{origin}: invalid value '{value}': {message}")]
+    Invalid {
+        origin: Origin,
+        value: String,
+        message: String,
+    },
+}
+
+/// What to do with a purchase when Redis cannot be asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UnavailablePolicy {
+    /// Sell without limiting (the outcome records that the limiter was bypassed).
+    #[default]
+    FailOpen,
+    /// Refuse the purchase.
+    FailClosed,
+}
+
+impl std::str::FromStr for UnavailablePolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "fail-open" | "open" => Ok(Self::FailOpen),
+            "fail-closed" | "closed" => Ok(Self::FailClosed),
+            _ => Err("expected fail-open or fail-closed".into()),
+        }
+    }
+}
+
+impl fmt::Display for UnavailablePolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::FailOpen => "fail-open",
+            Self::FailClosed => "fail-closed",
+        })
+    }
+}
+
+/// Connection-pool settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolSettings {
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+    pub statement_timeout: Duration,
+    /// Most purchases the `batched` strategy applies in one transaction.
+    pub batch_max: u32,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            max_connections: 20,
+            acquire_timeout: Duration::from_millis(2000),
+            statement_timeout: Duration::from_millis(5000),
+            batch_max: 256,
+        }
+    }
+}
+
+/// Rate-limit settings: the reference system's fixed windows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitSettings {
+    pub user_max: u32,
+    pub ip_max: u32,
+    pub window: Duration,
+    pub on_unavailable: UnavailablePolicy,
+    /// Put before every Redis key; lets tests and tenants share one Redis.
+    pub key_prefix: String,
+    pub redis_timeout: Duration,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        Self {
+            user_max: 5,
+            ip_max: 10,
+            window: Duration::from_millis(60_000),
+            on_unavailable: UnavailablePolicy::FailOpen,
+            key_prefix: String::new(),
+            redis_timeout: Duration::from_millis(250),
+        }
+    }
+}
+
+/// Idempotency-Key records are kept a day by default, as payment APIs commonly do.
+pub const DEFAULT_IDEMPOTENCY_TTL_HOURS: u32 = 24;
+
+/// Everything the core needs to run.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub database: DatabaseTarget,
+    pub redis_url: Option<SecretUrl>,
+    pub pool: PoolSettings,
+    pub limits: LimitSettings,
+    pub max_quantity: u32,
+    pub strategy: Strategy,
+    /// Reverse proxies whose `X-Forwarded-For` the HTTP server believes.
+    pub trusted_proxies: TrustedProxies,
+    /// Bearer token for the HTTP server's admin endpoints; masked wherever settings are shown.
+    pub admin_token: Option<Secret>,
+    /// How long `serve` keeps an Idempotency-Key's record before sweeping it away.
+    pub idempotency_ttl: Duration,
+    /// The config file that was read, if any.
+    pub config_file: Option<PathBuf>,
+}
+
+impl Settings {
+    /// Defaults on the embedded database.
+    pub fn embedded_defaults() -> Self {
+        Self::with_database(DatabaseTarget::embedded())
+    }
+
+    /// Defaults on the given database.
+    pub fn with_database(database: DatabaseTarget) -> Self {
+        Self {
+            database,
+            redis_url: None,
+            pool: PoolSettings::default(),
+            limits: LimitSettings::default(),
+            max_quantity: 10,
+            strategy: Strategy::default(),
+            trusted_proxies: TrustedProxies::default(),
+            admin_token: None,
+            idempotency_ttl: Duration::from_secs(u64::from(DEFAULT_IDEMPOTENCY_TTL_HOURS) * 3_600),
+            config_file: None,
+        }
+    }
+
+    /// Resolves settings from `layer` (flags over env over file, already merged) and defaults.
+    pub fn resolve(layer: &Layer, config_file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut s = Settings::embedded_defaults();
+        s.config_file = config_file.map(Path::to_path_buf);
+        if let Some(raw) = layer.get(keys::DATABASE_URL) {
+            s.database = parse(raw, DatabaseTarget::parse)?;
+        }
+        if let Some(raw) = layer.get(keys::REDIS_URL) {
+            s.redis_url = Some(parse(raw, parse_redis_url)?);
+        }
+        set_num(
+            layer,
+            keys::DB_POOL_MAX,
+            1,
+            10_000,
+            &mut s.pool.max_connections,
+        )?;
+        set_ms(layer, keys::DB_TIMEOUT, &mut s.pool.statement_timeout)?;
+        set_ms(layer, keys::DB_ACQUIRE_TIMEOUT, &mut s.pool.acquire_timeout)?;
+        set_ms(layer, keys::REDIS_TIMEOUT, &mut s.limits.redis_timeout)?;
+        set_num(
+            layer,
+            keys::RATE_LIMIT_USER_MAX,
+            1,
+            1_000_000_000,
+            &mut s.limits.user_max,
+        )?;
+        set_num(
+            layer,
+            keys::RATE_LIMIT_IP_MAX,
+            1,
+            1_000_000_000,
+            &mut s.limits.ip_max,
+        )?;
+        set_ms(layer, keys::RATE_LIMIT_WINDOW, &mut s.limits.window)?;
+        if let Some(raw) = layer.get(keys::RATE_LIMIT_ON_REDIS_DOWN) {
+            s.limits.on_unavailable = parse(raw, |v| v.parse())?;
+        }
+        if let Some(raw) = layer.get(keys::RATE_LIMIT_PREFIX) {
+            s.limits.key_prefix = parse(raw, parse_key_prefix)?;
+        }
+        set_num(layer, keys::MAX_QUANTITY, 1, 1_000_000, &mut s.max_quantity)?;
+        set_num(layer, keys::BATCH_MAX, 1, 10_000, &mut s.pool.batch_max)?;
+        if let Some(raw) = layer.get(keys::STRATEGY) {
+            s.strategy = parse(raw, |v| v.parse::<Strategy>().map_err(|e| e.to_string()))?;
+        }
+        if let Some(raw) = layer.get(keys::TRUSTED_PROXIES) {
+            s.trusted_proxies = parse(raw, str::parse)?;
+        }
+        if let Some(raw) = layer.get(keys::ADMIN_TOKEN) {
+            s.admin_token = Some(parse_admin_token(raw)?);
+        }
+        let mut hours = DEFAULT_IDEMPOTENCY_TTL_HOURS;
+        set_num(layer, keys::IDEMPOTENCY_TTL, 1, 8_760, &mut hours)?;
+        s.idempotency_ttl = Duration::from_secs(u64::from(hours) * 3_600);
+        Ok(s)
+    }
+}
+
+fn parse<T>(
+    raw: &source::Raw,
+    f: impl FnOnce(&str) -> Result<T, String>,
+) -> Result<T, ConfigError> {
+    f(&raw.value).map_err(|message| ConfigError::Invalid {
+        origin: raw.origin.clone(),
+        value: crate::redact::redact_url(&raw.value),
+        message,
+    })
+}
+
+fn set_num(
+    layer: &Layer,
+    key: keys::Key,
+    min: u32,
+    max: u32,
+    out: &mut u32,
+) -> Result<(), ConfigError> {
+    if let Some(raw) = layer.get(key) {
+        *out = parse(raw, |v| parse_u32_in(v, min, max))?;
+    }
+    Ok(())
+}
+
+fn set_ms(layer: &Layer, key: keys::Key, out: &mut Duration) -> Result<(), ConfigError> {
+    if let Some(raw) = layer.get(key) {
+        let ms = parse(raw, |v| parse_u32_in(v, 1, 3_600_000))?;
+        *out = Duration::from_millis(u64::from(ms));
+    }
+    Ok(())
+}
+
+/// A whole number in `min..=max`, with an error that says the range.
+pub fn parse_u32_in(value: &str, min: u32, max: u32) -> Result<u32, String> {
+    let v = value.trim();
+    let n: i128 = v
+        .parse()
+        .map_err(|_| format!("expected a whole number from {min} to {max}"))?;
+    if n < i128::from(min) || n > i128::from(max) {
+        return Err(format!("out of range: expected {min} to {max}"));
+    }
+    u32::try_from(n).map_err(|_| format!("out of range: expected {min} to {max}"))
+}
+
+fn parse_redis_url(value: &str) -> Result<SecretUrl, String> {
+    let v = value.trim();
+    if !(v.starts_with("redis://")
+        || v.starts_with("rediss://")
+        || v.starts_with("redis+unix://")
+        || v.starts_with("unix://"))
+    {
+        let scheme = v.split(':').next().unwrap_or_default();
+        return Err(format!(
+            "unsupported scheme '{scheme}' (expected redis:// or rediss://)"
+        ));
+    }
+    redis::Client::open(v)
+        .map_err(|e| format!("not a valid Redis URL ({})", e.kind_description()))?;
+    Ok(SecretUrl::new(v))
+}
+
+trait KindDescription {
+    fn kind_description(&self) -> String;
+}
+
+impl KindDescription for redis::RedisError {
+    fn kind_description(&self) -> String {
+        // The driver's message can echo the URL back; keep only its category.
+        format!("{:?}", self.kind())
+    }
+}
+
+/// Shortest admin token accepted: long enough that guessing it over HTTP is hopeless.
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 16;
+
+/// Like [`parse`], but the error never echoes the value: it is a secret.
+fn parse_admin_token(raw: &source::Raw) -> Result<Secret, ConfigError> {
+    let v = raw.value.trim();
+    let problem = if v.chars().count() < MIN_ADMIN_TOKEN_CHARS {
+        Some(format!(
+            "must be at least {MIN_ADMIN_TOKEN_CHARS} characters"
+        ))
+    } else if v.chars().any(|c| !c.is_ascii_graphic()) {
+        Some("only visible ASCII characters, no spaces".to_string())
+    } else {
+        None
+    };
+    match problem {
+        Some(message) => Err(ConfigError::Invalid {
+            origin: raw.origin.clone(),
+            value: crate::redact::MASK.to_string(),
+            message,
+        }),
+        None => Ok(Secret::new(v)),
+    }
+}
+
+fn parse_key_prefix(value: &str) -> Result<String, String> {
+    if value.len() > 100 {
+        return Err("at most 100 characters".into());
+    }
+    if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("no spaces or control characters".into());
+    }
+    Ok(value.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layer(pairs: &[(keys::Key, &str)]) -> Layer {
+        let mut l = Layer::default();
+        for (k, v) in pairs {
+            l.set(*k, *v, Origin::Env(k.env));
+        }
+        l
+    }
+
+    #[test]
+    fn defaults_are_the_reference_systems() {
+        let s = Settings::resolve(&Layer::default(), None).expect("defaults");
+        assert!(s.database.is_embedded());
+        assert_eq!(s.pool.max_connections, 20);
+        assert_eq!(s.limits.user_max, 5);
+        assert_eq!(s.limits.ip_max, 10);
+        assert_eq!(s.limits.window, Duration::from_secs(60));
+        assert_eq!(s.max_quantity, 10);
+        assert_eq!(s.limits.on_unavailable, UnavailablePolicy::FailOpen);
+        assert!(s.redis_url.is_none());
+    }
+
+    #[test]
+    fn malformed_number_names_the_key() {
+        let err =
+            Settings::resolve(&layer(&[(keys::DB_POOL_MAX, "lots")]), None).expect_err("malformed");
+        let msg = err.to_string();
+        assert!(msg.contains("DB_POOL_MAX"), "{msg}");
+        assert!(msg.contains("'lots'"), "{msg}");
+    }
+
+    #[test]
+    fn zero_pool_is_out_of_range() {
+        let err = Settings::resolve(&layer(&[(keys::DB_POOL_MAX, "0")]), None).expect_err("zero");
+        assert!(err.to_string().contains("out of range"), "{err}");
+    }
+
+    #[test]
+    fn database_urls_parse_by_scheme() {
+        let pg = DatabaseTarget::parse("postgres://u:p@127.0.0.1:5432/db").expect("pg");
+        assert_eq!(pg.kind(), BackendKind::Postgres);
+        let lite = DatabaseTarget::parse("sqlite:///tmp/x.db").expect("sqlite");
+        assert_eq!(
+            lite,
+            DatabaseTarget::Sqlite {
+                path: "/tmp/x.db".into(),
+                embedded: false
+            }
+        );
+        let err = DatabaseTarget::parse("mysql://h/db").expect_err("mysql");
+        assert!(err.contains("unsupported scheme 'mysql'"), "{err}");
+    }
+
+    #[test]
+    fn bad_database_url_error_masks_password() {
+        let err = Settings::resolve(
+            &layer(&[(keys::DATABASE_URL, "mysql://u:hunter2@h/db")]),
+            None,
+        )
+        .expect_err("mysql");
+        let msg = err.to_string();
+        assert!(msg.contains("DATABASE_URL"), "{msg}");
+        assert!(!msg.contains("hunter2"), "{msg}");
+    }
+
+    #[test]
+    fn target_display_masks_password() {
+        let pg = DatabaseTarget::parse("postgresql://admin:hunter2@db:5432/sale").expect("pg");
+        assert!(!pg.to_string().contains("hunter2"));
+        assert!(!format!("{pg:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn redis_url_must_be_redis() {
+        let err = Settings::resolve(&layer(&[(keys::REDIS_URL, "http://h:6379")]), None)
+            .expect_err("http");
+        assert!(err.to_string().contains("REDIS_URL"), "{err}");
+        let ok = Settings::resolve(&layer(&[(keys::REDIS_URL, "redis://127.0.0.1:6379")]), None)
+            .expect("redis");
+        assert!(ok.redis_url.is_some());
+    }
+
+    #[test]
+    fn policy_and_strategy_parse() {
+        let s = Settings::resolve(
+            &layer(&[
+                (keys::RATE_LIMIT_ON_REDIS_DOWN, "fail-closed"),
+                (keys::STRATEGY, "row-lock"),
+                (keys::RATE_LIMIT_WINDOW, "1500"),
+            ]),
+            None,
+        )
+        .expect("valid");
+        assert_eq!(s.limits.on_unavailable, UnavailablePolicy::FailClosed);
+        assert_eq!(s.strategy, Strategy::RowLock);
+        assert_eq!(s.limits.window, Duration::from_millis(1500));
+        let err = Settings::resolve(&layer(&[(keys::STRATEGY, "yolo")]), None).expect_err("bad");
+        assert!(err.to_string().contains("FLASHSALE_STRATEGY"), "{err}");
+    }
+
+    #[test]
+    fn file_error_names_line_and_key() {
+        let path = PathBuf::from("/home/u/.config/flashsale/config.toml");
+        let file = Layer::from_toml(&path, "\n\nrate_limit_ip_max = -4\n").expect("parses");
+        let err = Settings::resolve(&file, Some(&path)).expect_err("negative");
+        let msg = err.to_string();
+        assert!(msg.contains("config.toml:3"), "{msg}");
+        assert!(msg.contains("rate_limit_ip_max"), "{msg}");
+    }
+
+    #[test]
+    fn trusted_proxies_and_admin_token_parse_and_the_token_never_shows() {
+        let s = Settings::resolve(
+            &layer(&[
+                (keys::TRUSTED_PROXIES, "127.0.0.1,10.0.0.0/8"),
+                (keys::ADMIN_TOKEN, "s3cret-admin-token-42"),
+            ]),
+            None,
+        )
+        .expect("valid");
+        assert!(s.trusted_proxies.contains("10.4.4.4".parse().expect("ip")));
+        assert_eq!(
+            s.admin_token.as_ref().map(|t| t.expose()),
+            Some("s3cret-admin-token-42")
+        );
+        assert!(!format!("{s:?}").contains("s3cret"));
+        let err = Settings::resolve(&layer(&[(keys::ADMIN_TOKEN, "short-s3cret")]), None)
+            .expect_err("short");
+        let msg = err.to_string();
+        assert!(msg.contains("ADMIN_TOKEN") && msg.contains("16"), "{msg}");
+        assert!(!msg.contains("s3cret"), "{msg}");
+        let err = Settings::resolve(&layer(&[(keys::TRUSTED_PROXIES, "10.0.0.0/40")]), None)
+            .expect_err("bad cidr");
+        assert!(err.to_string().contains("TRUSTED_PROXIES"), "{err}");
+    }
+}

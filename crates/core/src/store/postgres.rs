@@ -1,0 +1,473 @@
+//! PostgreSQL: the production engine, on the reference system's schema. This file holds the
+//! connection handling (the pool, client-side deadlines, the pool's wait figures) and the reads;
+//! the purchase statements, the batch, idempotency keys, the dashboard's queries and the restock
+//! listener have a file each.
+
+mod pg_batch;
+mod pg_keys;
+mod pg_restocks;
+mod pg_sales;
+mod pg_tx;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::NaiveDate;
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, Postgres};
+use sqlx::{Connection, Executor};
+
+pub use pg_restocks::RestockWatch;
+pub use pg_sales::ORDERS_SINCE_SQL;
+
+use super::backend::{Backend, Transaction};
+use super::metrics::PoolMetrics;
+use super::sale::BatchItem;
+use super::sale::DetailRow;
+use super::sale::{InsertedOrder, ProductForSale};
+use super::sales::{ActivityCount, OrderRow, SalesBaseline};
+use super::stats::StatsParts;
+use super::{KeyRecord, KeyedSale, NewPurchase, OrderRef, PoolStatus, Sale, StoreError};
+use crate::config::{BackendKind, PoolSettings};
+use crate::model::{Product, ProductDetail};
+use crate::money::Money;
+use crate::redact::SecretUrl;
+
+/// Connections idle longer than this are pinged before use; fresher ones are trusted, which
+/// keeps the ping's round trip off the hot path of a storm.
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
+
+/// A PostgreSQL database.
+#[derive(Debug, Clone)]
+pub(crate) struct PgBackend {
+    pool: PgPool,
+    /// The store's pool figures: every acquire's wait is recorded here.
+    metrics: Arc<PoolMetrics>,
+    /// The server's bound on one statement; the client-side deadlines are built from it.
+    statement_timeout: Duration,
+}
+
+impl PgBackend {
+    /// Builds the pool without connecting: a database that is down shows as errors on use, so
+    /// the dashboard can start and wait for it.
+    pub(crate) fn connect(
+        url: &SecretUrl,
+        settings: &PoolSettings,
+        metrics: Arc<PoolMetrics>,
+    ) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(url.expose())
+            .map_err(|_| StoreError::Other(format!("invalid PostgreSQL URL {url}")))?
+            .application_name("flashsale")
+            .options([
+                (
+                    "statement_timeout",
+                    settings.statement_timeout.as_millis().to_string(),
+                ),
+                // Timestamps are stored without a zone; ours are UTC.
+                ("TimeZone", "UTC".to_string()),
+            ]);
+        let pool = PgPoolOptions::new()
+            .max_connections(settings.max_connections)
+            .min_connections(0)
+            .acquire_timeout(settings.acquire_timeout)
+            .idle_timeout(Duration::from_secs(30))
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_IF_IDLE_FOR {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
+            .connect_lazy_with(options);
+        Ok(Self {
+            pool,
+            metrics,
+            statement_timeout: settings.statement_timeout,
+        })
+    }
+
+    /// The listener that hears restocks made by other processes, not started yet.
+    pub(crate) fn restock_watch(&self) -> RestockWatch {
+        RestockWatch::new((*self.pool.connect_options()).clone())
+    }
+
+    /// The client-side bound of an operation of `statements` statements: each may run up to
+    /// the statement timeout on the server; one second of network slack on top. The server's
+    /// `statement_timeout` cannot fire for a query that never reaches it (a stalled network, a
+    /// black-holed connection): without this, such a purchase would wait for ever.
+    fn deadline_for(&self, statements: u32) -> Duration {
+        self.statement_timeout * statements + Duration::from_secs(1)
+    }
+
+    /// A pooled connection, its wait recorded for the pool pane (every operation's: purchases,
+    /// reads and restocks share the pool, so they share its figures).
+    async fn acquire(&self) -> Result<PoolConnection<Postgres>, StoreError> {
+        let wait = self.metrics.start_wait();
+        let result = self.pool.acquire().await;
+        wait.finish(matches!(result, Err(sqlx::Error::PoolTimedOut)));
+        Ok(result?)
+    }
+
+    /// A connection known to be alive, for a batch: a ping first (one short round trip, spread
+    /// over the whole batch). A pooled connection whose backend was closed while it sat idle
+    /// (a restart, `pg_terminate_backend`) would otherwise fail every purchase of the batch at
+    /// once; a dead one is dropped and the next one tried.
+    async fn acquire_live(&self) -> Result<PoolConnection<Postgres>, StoreError> {
+        for _ in 0..3 {
+            let mut conn = self.acquire().await?;
+            match tokio::time::timeout(self.deadline_for(1), conn.ping()).await {
+                Ok(Ok(())) => return Ok(conn),
+                // Not back into the pool: it is dead.
+                Ok(Err(_)) => drop(conn.detach()),
+                // Stalled: closed, never reused.
+                Err(_) => conn.close_on_drop(),
+            }
+        }
+        self.acquire().await
+    }
+
+    /// Runs `op` on `conn` within the deadline of `statements` statements. A connection that
+    /// ran past it is in an unknown state and is closed, never reused; whether the operation
+    /// took effect is unknown too ([`StoreError::Timeout`]; a purchase: `Failed`).
+    async fn bounded_on<T>(
+        &self,
+        mut conn: PoolConnection<Postgres>,
+        statements: u32,
+        op: impl AsyncFnOnce(&mut PgConnection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let deadline = self.deadline_for(statements);
+        let result = tokio::time::timeout(deadline, op(&mut conn)).await;
+        result.unwrap_or_else(|_| {
+            conn.close_on_drop();
+            Err(StoreError::Timeout(deadline))
+        })
+    }
+
+    /// [`PgBackend::bounded_on`] a freshly acquired connection (the acquire is bounded by its
+    /// own timeout, outside the deadline).
+    async fn bounded<T>(
+        &self,
+        statements: u32,
+        op: impl AsyncFnOnce(&mut PgConnection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let conn = self.acquire().await?;
+        self.bounded_on(conn, statements, op).await
+    }
+}
+
+#[async_trait]
+impl Backend for PgBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Postgres
+    }
+
+    fn deadline(&self, statements: u32) -> Option<Duration> {
+        Some(self.deadline_for(statements))
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        super::migrations::postgres().run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn drop_all(&self) -> Result<(), StoreError> {
+        self.pool
+            .execute(
+                "DROP TABLE IF EXISTS idempotency_keys, orders, products, _sqlx_migrations CASCADE",
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn products(&self) -> Result<Vec<Product>, StoreError> {
+        self.bounded(1, async |conn| {
+            let rows: Vec<(i32, String, i64, i32)> = sqlx::query_as(
+                "SELECT id, name, (price * 100)::int8, stock FROM products ORDER BY id",
+            )
+            .fetch_all(conn)
+            .await?;
+            Ok(rows
+                .into_iter()
+                .map(|(id, name, cents, stock)| Product {
+                    id,
+                    name,
+                    price: Money::from_cents(cents),
+                    stock,
+                })
+                .collect())
+        })
+        .await
+    }
+
+    async fn product_detail(&self, id: i32) -> Result<Option<ProductDetail>, StoreError> {
+        self.bounded(1, async |conn| {
+            let row: Option<DetailRow> = sqlx::query_as(
+                "SELECT id, name, description, image_url, stock, (price * 100)::int8 AS price_cents
+                 FROM products WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_optional(conn)
+            .await?;
+            Ok(row.map(ProductDetail::from))
+        })
+        .await
+    }
+
+    async fn stock(&self, id: i32) -> Result<Option<i32>, StoreError> {
+        self.bounded(1, async |conn| {
+            Ok(
+                sqlx::query_scalar("SELECT stock FROM products WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(conn)
+                    .await?,
+            )
+        })
+        .await
+    }
+
+    async fn stats_parts(&self, since: NaiveDate) -> Result<StatsParts, StoreError> {
+        let since = since.and_hms_opt(0, 0, 0).unwrap_or_default();
+        self.bounded(3, async |conn| {
+            let (total_revenue_cents, total_units): (i64, i64) = sqlx::query_as(
+                "SELECT COALESCE((SUM(total_price) * 100)::int8, 0), COALESCE(SUM(quantity), 0)::int8
+                 FROM orders",
+            )
+            .fetch_one(&mut *conn)
+            .await?;
+            let top = sqlx::query_as(
+                "SELECT p.id, p.name, t.units, t.cents FROM (
+                     SELECT product_id, SUM(quantity)::int8 AS units,
+                            (SUM(total_price) * 100)::int8 AS cents
+                     FROM orders GROUP BY product_id
+                 ) t JOIN products p ON p.id = t.product_id
+                 ORDER BY t.units DESC, p.id LIMIT 3",
+            )
+            .fetch_all(&mut *conn)
+            .await?;
+            let days = sqlx::query_as(
+                "SELECT to_char(created_at, 'YYYY-MM-DD') AS day,
+                        (SUM(total_price) * 100)::int8, SUM(quantity)::int8
+                 FROM orders WHERE created_at >= $1 GROUP BY day ORDER BY day",
+            )
+            .bind(since)
+            .fetch_all(&mut *conn)
+            .await?;
+            Ok(StatsParts {
+                total_revenue_cents,
+                total_units,
+                top,
+                days,
+            })
+        })
+        .await
+    }
+
+    async fn max_order_id(&self) -> Result<i64, StoreError> {
+        self.bounded(1, async |conn| {
+            Ok(
+                sqlx::query_scalar("SELECT COALESCE(MAX(id), 0)::int8 FROM orders")
+                    .fetch_one(conn)
+                    .await?,
+            )
+        })
+        .await
+    }
+
+    async fn orders_after(
+        &self,
+        product_id: i32,
+        after_id: i64,
+        pattern: &str,
+    ) -> Result<Vec<OrderRef>, StoreError> {
+        self.bounded(1, async |conn| {
+            Ok(sqlx::query_as(
+                "SELECT id::int8 AS id, quantity FROM orders
+                 WHERE id > $2 AND product_id = $1 AND user_id LIKE $3 ESCAPE '\\' ORDER BY id",
+            )
+            .bind(product_id)
+            .bind(after_id)
+            .bind(pattern)
+            .fetch_all(conn)
+            .await?)
+        })
+        .await
+    }
+
+    async fn sales_baseline(
+        &self,
+        since: NaiveDate,
+        gap_window: i64,
+    ) -> Result<SalesBaseline, StoreError> {
+        self.bounded(4, async |conn| {
+            pg_sales::baseline(conn, since, gap_window).await
+        })
+        .await
+    }
+
+    async fn orders_since(
+        &self,
+        after: i64,
+        missing: &[i64],
+        limit: i64,
+    ) -> Result<Vec<OrderRow>, StoreError> {
+        self.bounded(1, async |conn| {
+            pg_sales::orders_since(conn, after, missing, limit).await
+        })
+        .await
+    }
+
+    async fn server_activity(&self) -> Result<Option<Vec<ActivityCount>>, StoreError> {
+        self.bounded(1, async |conn| pg_sales::activity(conn).await.map(Some))
+            .await
+    }
+
+    async fn wal_syncs(&self) -> Result<Option<i64>, StoreError> {
+        self.bounded(1, async |conn| {
+            Ok(Some(
+                sqlx::query_scalar("SELECT wal_sync::int8 FROM pg_stat_wal")
+                    .fetch_one(conn)
+                    .await?,
+            ))
+        })
+        .await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        conn.ping().await?;
+        Ok(())
+    }
+
+    fn pool_status(&self) -> PoolStatus {
+        PoolStatus {
+            size: self.pool.size(),
+            idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+            max: self.pool.options().get_max_connections(),
+        }
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn set_stock(&self, id: i32, stock: i32) -> Result<bool, StoreError> {
+        self.bounded(1, async |conn| {
+            // The notification goes out with the commit, to every store remembering the
+            // product sold out (see `pg_restocks`).
+            let done: Vec<(i32,)> = sqlx::query_as(
+                "WITH restocked AS (
+                     UPDATE products SET stock = $2, updated_at = CURRENT_TIMESTAMP WHERE id = $1
+                     RETURNING id
+                 )
+                 SELECT id FROM restocked, pg_notify($3, id::text)",
+            )
+            .bind(id)
+            .bind(stock)
+            .bind(pg_restocks::CHANNEL)
+            .fetch_all(conn)
+            .await?;
+            Ok(done.len() == 1)
+        })
+        .await
+    }
+
+    async fn begin(&self) -> Result<Box<dyn Transaction>, StoreError> {
+        let conn = self.acquire().await?;
+        // Open from before its BEGIN: one that fails or stalls is dropped open, which closes
+        // its connection.
+        let mut tx = pg_tx::PgTransaction::new(conn);
+        let deadline = self.deadline_for(1);
+        match tokio::time::timeout(deadline, tx.connection().execute("BEGIN")).await {
+            Ok(Ok(_)) => Ok(Box::new(tx)),
+            Ok(Err(e)) => Err(e.into()),
+            Err(_) => Err(StoreError::Timeout(deadline)),
+        }
+    }
+
+    async fn purchase_atomic(
+        &self,
+        p: NewPurchase<'_>,
+        key: Option<KeyRecord<'_>>,
+    ) -> Result<Sale, StoreError> {
+        self.bounded(2, async |conn| pg_tx::atomic(conn, p, key).await)
+            .await
+    }
+
+    async fn apply_batch(
+        &self,
+        product_id: i32,
+        items: &[BatchItem],
+    ) -> Result<(Vec<Sale>, Option<i32>), StoreError> {
+        // A batch of several checks its connection first, so a backend closed while idle does
+        // not fail all of them; a lone purchase skips the ping, like `atomic`.
+        let conn = if items.len() > 1 {
+            self.acquire_live().await?
+        } else {
+            self.acquire().await?
+        };
+        self.bounded_on(conn, 5, async |conn| {
+            pg_batch::apply(conn, product_id, items).await
+        })
+        .await
+    }
+
+    async fn read_unlocked(&self, id: i32) -> Result<Option<ProductForSale>, StoreError> {
+        self.bounded(1, async |conn| {
+            Ok(sqlx::query_as(
+                "SELECT name, stock, (price * 100)::int8 AS price_cents FROM products WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_optional(conn)
+            .await?)
+        })
+        .await
+    }
+
+    async fn write_unlocked(
+        &self,
+        p: NewPurchase<'_>,
+        stock: i32,
+        total: Money,
+    ) -> Result<InsertedOrder, StoreError> {
+        self.bounded(2, async |conn| {
+            sqlx::query(
+                "UPDATE products SET stock = $2, updated_at = CURRENT_TIMESTAMP WHERE id = $1",
+            )
+            .bind(p.product_id)
+            .bind(stock)
+            .execute(&mut *conn)
+            .await?;
+            pg_tx::insert_order(conn, p, total).await
+        })
+        .await
+    }
+
+    async fn idempotency_lookup(&self, key: &str) -> Result<Option<KeyedSale>, StoreError> {
+        self.bounded(1, async |conn| pg_keys::lookup(conn, key).await)
+            .await
+    }
+
+    async fn record_key(
+        &self,
+        key: KeyRecord<'_>,
+        outcome: &str,
+        order_id: Option<i64>,
+        remaining: Option<i32>,
+    ) -> Result<(), StoreError> {
+        self.bounded(1, async |conn| {
+            pg_keys::record(conn, key, outcome, order_id, remaining).await
+        })
+        .await
+    }
+
+    async fn expire_keys_chunk(&self, ttl: Duration, limit: i64) -> Result<u64, StoreError> {
+        self.bounded(1, async |conn| {
+            pg_keys::expire_chunk(conn, ttl, limit).await
+        })
+        .await
+    }
+}

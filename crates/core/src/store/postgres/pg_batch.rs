@@ -1,0 +1,188 @@
+//! The `batched` strategy on PostgreSQL: a single statement while the batch fits in the stock,
+//! else the locked path that allocates in arrival order.
+
+use chrono::NaiveDateTime;
+use sqlx::Connection;
+use sqlx::postgres::PgConnection;
+
+use crate::model::Order;
+use crate::money::Money;
+use crate::store::batch;
+use crate::store::row::from_row;
+use crate::store::sale::BatchItem;
+use crate::store::{Sale, StoreError};
+
+from_row! {
+    struct BatchRow {
+        id: i64,
+        user_id: String,
+        quantity: i32,
+        total_cents: i64,
+        created_at: NaiveDateTime,
+        name: String,
+        stock: i32,
+    }
+}
+
+/// The `batched` strategy. First, optimistically, one statement: when the batch's total fits
+/// in the stock (the common case while a sale lasts), a guarded decrement of the total and the
+/// insert of every order, one round trip, no explicit transaction. Otherwise (or for an unknown
+/// product) the locked path allocates in arrival order.
+pub(super) async fn apply(
+    conn: &mut PgConnection,
+    product_id: i32,
+    items: &[BatchItem],
+) -> Result<(Vec<Sale>, Option<i32>), StoreError> {
+    let total: i64 = items.iter().map(|i| i64::from(i.quantity)).sum();
+    let Ok(total) = i32::try_from(total) else {
+        return apply_locked(conn, product_id, items).await;
+    };
+    let users: Vec<&str> = items.iter().map(|i| i.user_id.as_str()).collect();
+    let quantities: Vec<i32> = items.iter().map(|i| i.quantity).collect();
+    let rows: Vec<BatchRow> = sqlx::query_as(
+                "WITH u AS (
+                     UPDATE products SET stock = stock - $2, updated_at = CURRENT_TIMESTAMP
+                     WHERE id = $1 AND stock >= $2
+                     RETURNING id, name, stock, price
+                 ), o AS (
+                     INSERT INTO orders (user_id, product_id, quantity, total_price)
+                     SELECT t.user_id, u.id, t.quantity, u.price * t.quantity
+                     FROM u, unnest($3::text[], $4::int4[]) WITH ORDINALITY AS t(user_id, quantity, ord)
+                     ORDER BY t.ord
+                     RETURNING id, user_id, quantity, total_price, created_at
+                 )
+                 SELECT o.id::int8 AS id, o.user_id, o.quantity, (o.total_price * 100)::int8 AS total_cents,
+                        o.created_at, u.name, u.stock
+                 FROM o CROSS JOIN u ORDER BY o.id",
+            )
+            .bind(product_id)
+            .bind(total)
+            .bind(&users)
+            .bind(&quantities)
+            .fetch_all(&mut *conn)
+            .await?;
+    if rows.is_empty() {
+        return apply_locked(conn, product_id, items).await;
+    }
+    // Ids come from one sequence in insertion order, and insertion follows arrival order;
+    // check rather than trust, because a mismatch would hand one buyer another's order. The
+    // statement has committed by now, so a mismatch is reported, never silently absorbed.
+    let in_order = rows.len() == items.len()
+        && rows
+            .iter()
+            .zip(items)
+            .all(|(r, item)| r.user_id == item.user_id && r.quantity == item.quantity);
+    if !in_order {
+        tracing::error!(product_id, "batch rows out of order; orders were committed");
+        return Err(StoreError::Other("batch result out of order".into()));
+    }
+    let stock_left = rows[0].stock;
+    let mut remaining = stock_left + total;
+    let sales = rows
+        .into_iter()
+        .map(|r| {
+            remaining -= r.quantity;
+            Sale::Purchased(Order {
+                id: r.id,
+                product_id,
+                product_name: r.name,
+                quantity: r.quantity,
+                total_price: Money::from_cents(r.total_cents),
+                remaining_stock: remaining,
+                created_at: r.created_at,
+            })
+        })
+        .collect();
+    Ok((sales, Some(stock_left)))
+}
+
+/// The batch when its total does not fit: lock the row, allocate in arrival order (each as if
+/// alone), one guarded decrement, one multi-row insert, in one transaction.
+async fn apply_locked(
+    conn: &mut PgConnection,
+    product_id: i32,
+    items: &[BatchItem],
+) -> Result<(Vec<Sale>, Option<i32>), StoreError> {
+    let mut tx = conn.begin().await?;
+    let product: Option<(String, i32, i64, NaiveDateTime)> = sqlx::query_as(
+        "SELECT name, stock, (price * 100)::int8, CURRENT_TIMESTAMP::timestamp
+             FROM products WHERE id = $1 FOR UPDATE",
+    )
+    .bind(product_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((name, stock, price_cents, now)) = product else {
+        tx.rollback().await?;
+        return Ok((items.iter().map(|_| Sale::NotFound).collect(), None));
+    };
+    let (allocation, sold) = batch::allocate(stock, items);
+    let price = Money::from_cents(price_cents);
+    let accepted: Vec<&BatchItem> = items
+        .iter()
+        .zip(&allocation)
+        .filter(|(_, a)| a.is_ok())
+        .map(|(i, _)| i)
+        .collect();
+    let mut ids = Vec::with_capacity(accepted.len());
+    if !accepted.is_empty() {
+        let users: Vec<&str> = accepted.iter().map(|i| i.user_id.as_str()).collect();
+        let quantities: Vec<i32> = accepted.iter().map(|i| i.quantity).collect();
+        let totals: Vec<i64> = accepted
+            .iter()
+            .map(|i| price.times(i64::from(i.quantity)).cents())
+            .collect();
+        let rows: Vec<(i64, String, i32)> = sqlx::query_as(
+            "WITH u AS (
+                     UPDATE products SET stock = stock - $2, updated_at = CURRENT_TIMESTAMP
+                     WHERE id = $1 AND stock >= $2 RETURNING id
+                 )
+                 INSERT INTO orders (user_id, product_id, quantity, total_price)
+                 SELECT t.user_id, u.id, t.quantity, t.cents::numeric / 100
+                 FROM u, unnest($3::text[], $4::int4[], $5::int8[]) WITH ORDINALITY
+                      AS t(user_id, quantity, cents, ord)
+                 ORDER BY t.ord
+                 RETURNING id::int8, user_id, quantity",
+        )
+        .bind(product_id)
+        .bind(sold)
+        .bind(&users)
+        .bind(&quantities)
+        .bind(&totals)
+        .fetch_all(&mut *tx)
+        .await?;
+        // PostgreSQL returns inserted rows in the order the SELECT fed them; check it rather
+        // than trust it, because a mismatch would hand one buyer another's order.
+        let in_order = rows.len() == accepted.len()
+            && rows
+                .iter()
+                .zip(&accepted)
+                .all(|((_, u, q), item)| *u == item.user_id && *q == item.quantity);
+        if !in_order {
+            tx.rollback().await?;
+            return Err(StoreError::Other(
+                "batch insert did not line up; rolled back".into(),
+            ));
+        }
+        ids = rows.into_iter().map(|(id, _, _)| id).collect();
+    }
+    tx.commit().await?;
+    let mut ids = ids.into_iter();
+    let mut sales = Vec::with_capacity(items.len());
+    for (item, a) in items.iter().zip(allocation) {
+        sales.push(match a {
+            Ok(remaining) => Sale::Purchased(Order {
+                id: ids
+                    .next()
+                    .ok_or_else(|| StoreError::Other("batch order missing".into()))?,
+                product_id,
+                product_name: name.clone(),
+                quantity: item.quantity,
+                total_price: price.times(i64::from(item.quantity)),
+                remaining_stock: remaining,
+                created_at: now,
+            }),
+            Err(available) => Sale::SoldOut { available },
+        });
+    }
+    Ok((sales, Some(stock - sold)))
+}

@@ -1,0 +1,113 @@
+//! Idempotency keys on PostgreSQL: the key's row is written by the purchase's own transaction
+//! (an extra CTE of the atomic statement, or one more INSERT of the row-lock transaction).
+
+use sqlx::PgConnection;
+
+use crate::store::key_row::KeyRow;
+use crate::store::{KeyRecord, KeyedSale, StoreError};
+
+/// The atomic purchase with one more data-modifying CTE: the key's row, built from the order's
+/// RETURNING row. PostgreSQL runs every data-modifying CTE to completion, so a taken key fails
+/// the whole statement (23505) and the decrement and the order roll back with it.
+pub(super) const ATOMIC_KEYED: &str = "WITH p AS (
+         UPDATE products SET stock = stock - $2, updated_at = CURRENT_TIMESTAMP
+         WHERE id = $1 AND stock >= $2
+         RETURNING id, name, stock, price
+     ), o AS (
+         INSERT INTO orders (user_id, product_id, quantity, total_price)
+         SELECT $3, p.id, $2, p.price * $2 FROM p
+         RETURNING id, total_price, created_at
+     ), k AS (
+         INSERT INTO idempotency_keys (key, request_hash, outcome, order_id, remaining_stock)
+         SELECT $4, $5, 'purchased', o.id, p.stock FROM o, p
+     )
+     SELECT o.id::int8 AS id, p.name, p.stock, (o.total_price * 100)::int8 AS total_cents,
+            o.created_at
+     FROM o, p";
+
+/// Inserts the key of a purchase inside its transaction; a taken key fails the transaction.
+pub(super) async fn insert_purchased(
+    conn: &mut PgConnection,
+    key: KeyRecord<'_>,
+    order_id: i64,
+    remaining: i32,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO idempotency_keys (key, request_hash, outcome, order_id, remaining_stock)
+         VALUES ($1, $2, 'purchased', $3, $4)",
+    )
+    .bind(key.key)
+    .bind(key.request_hash)
+    .bind(i32::try_from(order_id).map_err(|_| StoreError::Other("order id out of range".into()))?)
+    .bind(remaining)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// What `key` recorded, with its order and product joined in.
+pub(super) async fn lookup(
+    conn: &mut PgConnection,
+    key: &str,
+) -> Result<Option<KeyedSale>, StoreError> {
+    let row: Option<KeyRow> = sqlx::query_as(
+        "SELECT k.request_hash, k.outcome, k.remaining_stock, o.id::int8 AS order_id,
+                o.product_id, p.name AS product_name, o.quantity,
+                (o.total_price * 100)::int8 AS total_cents, o.created_at
+         FROM idempotency_keys k
+         LEFT JOIN orders o ON o.id = k.order_id
+         LEFT JOIN products p ON p.id = o.product_id
+         WHERE k.key = $1",
+    )
+    .bind(key)
+    .fetch_optional(conn)
+    .await?;
+    row.map(KeyRow::into_keyed).transpose()
+}
+
+/// Records an outcome unless the key is taken (by a purchase that committed meanwhile, whose
+/// record must win).
+pub(super) async fn record(
+    conn: &mut PgConnection,
+    key: KeyRecord<'_>,
+    outcome: &str,
+    order_id: Option<i64>,
+    remaining: Option<i32>,
+) -> Result<(), StoreError> {
+    let order_id = order_id
+        .map(i32::try_from)
+        .transpose()
+        .map_err(|_| StoreError::Other("order id out of range".into()))?;
+    sqlx::query(
+        "INSERT INTO idempotency_keys (key, request_hash, outcome, order_id, remaining_stock)
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key) DO NOTHING",
+    )
+    .bind(key.key)
+    .bind(key.request_hash)
+    .bind(outcome)
+    .bind(order_id)
+    .bind(remaining)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Deletes up to `limit` key records older than `ttl`; how many went.
+pub(super) async fn expire_chunk(
+    conn: &mut PgConnection,
+    ttl: std::time::Duration,
+    limit: i64,
+) -> Result<u64, StoreError> {
+    let done = sqlx::query(
+        "DELETE FROM idempotency_keys WHERE key IN (
+             SELECT key FROM idempotency_keys
+             WHERE created_at < LOCALTIMESTAMP - make_interval(secs => $1)
+             LIMIT $2
+         )",
+    )
+    .bind(ttl.as_secs_f64())
+    .bind(limit)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}

@@ -1,0 +1,90 @@
+//! Idempotency keys on SQLite: the key's row is inserted inside the purchase's `BEGIN
+//! IMMEDIATE` transaction, so it commits (or rolls back) with the order.
+
+use sqlx::{SqliteConnection, SqlitePool};
+
+use crate::store::key_row::KeyRow;
+use crate::store::{KeyRecord, KeyedSale, StoreError};
+
+/// Inserts the key of a purchase inside its transaction; a taken key fails the transaction.
+pub(super) async fn insert_purchased(
+    conn: &mut SqliteConnection,
+    key: KeyRecord<'_>,
+    order_id: i64,
+    remaining: i32,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO idempotency_keys (key, request_hash, outcome, order_id, remaining_stock)
+         VALUES (?1, ?2, 'purchased', ?3, ?4)",
+    )
+    .bind(key.key)
+    .bind(key.request_hash)
+    .bind(order_id)
+    .bind(remaining)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// What `key` recorded, with its order and product joined in.
+pub(super) async fn lookup(
+    readers: &SqlitePool,
+    key: &str,
+) -> Result<Option<KeyedSale>, StoreError> {
+    let row: Option<KeyRow> = sqlx::query_as(
+        "SELECT k.request_hash, k.outcome, k.remaining_stock, o.id AS order_id,
+                o.product_id, p.name AS product_name, o.quantity,
+                o.total_price_cents AS total_cents, o.created_at
+         FROM idempotency_keys k
+         LEFT JOIN orders o ON o.id = k.order_id
+         LEFT JOIN products p ON p.id = o.product_id
+         WHERE k.key = ?1",
+    )
+    .bind(key)
+    .fetch_optional(readers)
+    .await?;
+    row.map(KeyRow::into_keyed).transpose()
+}
+
+/// Records an outcome unless the key is taken.
+pub(super) async fn record(
+    writer: &SqlitePool,
+    key: KeyRecord<'_>,
+    outcome: &str,
+    order_id: Option<i64>,
+    remaining: Option<i32>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO idempotency_keys (key, request_hash, outcome, order_id, remaining_stock)
+         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (key) DO NOTHING",
+    )
+    .bind(key.key)
+    .bind(key.request_hash)
+    .bind(outcome)
+    .bind(order_id)
+    .bind(remaining)
+    .execute(writer)
+    .await?;
+    Ok(())
+}
+
+/// Deletes up to `limit` key records older than `ttl`; how many went.
+pub(super) async fn expire_chunk(
+    writer: &SqlitePool,
+    ttl: std::time::Duration,
+    limit: i64,
+) -> Result<u64, StoreError> {
+    // `created_at` is written as UTC text that sorts as it reads.
+    let done = sqlx::query(
+        "DELETE FROM idempotency_keys WHERE rowid IN (
+             SELECT rowid FROM idempotency_keys
+             WHERE created_at < strftime('%Y-%m-%d %H:%M:%f', 'now', ?1)
+             LIMIT ?2
+         )",
+    )
+    .bind(format!("-{} seconds", ttl.as_secs()))
+    .bind(limit)
+    .execute(writer)
+    .await?;
+    Ok(done.rows_affected())
+}

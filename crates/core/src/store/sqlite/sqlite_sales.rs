@@ -1,0 +1,72 @@
+//! The dashboard's queries on SQLite: the baseline read once and the incremental step.
+
+use chrono::NaiveDate;
+use sqlx::Connection;
+use sqlx::sqlite::{SqliteConnection, SqlitePool};
+
+use crate::store::StoreError;
+use crate::store::sales::{OrderRow, SalesBaseline};
+
+/// The dashboard's starting aggregates, read in one transaction (one WAL snapshot).
+pub(super) async fn baseline(
+    conn: &mut SqliteConnection,
+    since: NaiveDate,
+    gap_window: i64,
+) -> Result<SalesBaseline, StoreError> {
+    let since = since.format("%Y-%m-%d").to_string();
+    let mut tx = conn.begin().await?;
+    let max_id: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM orders")
+        .fetch_one(&mut *tx)
+        .await?;
+    let per_product = sqlx::query_as(
+        "SELECT product_id, SUM(quantity) AS units, SUM(total_price_cents) AS cents
+         FROM orders GROUP BY product_id ORDER BY product_id",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let per_day = sqlx::query_as(
+        "SELECT substr(created_at, 1, 10) AS day, SUM(total_price_cents) AS cents,
+                SUM(quantity) AS units
+         FROM orders WHERE created_at >= ?1 GROUP BY day ORDER BY day",
+    )
+    .bind(since)
+    .fetch_all(&mut *tx)
+    .await?;
+    let present_near_top =
+        sqlx::query_scalar("SELECT id FROM orders WHERE id > ?1 AND id <= ?2 ORDER BY id")
+            .bind(max_id.saturating_sub(gap_window))
+            .bind(max_id)
+            .fetch_all(&mut *tx)
+            .await?;
+    tx.commit().await?;
+    Ok(SalesBaseline {
+        max_id,
+        per_product,
+        per_day,
+        present_near_top,
+    })
+}
+
+/// Orders above `after` (the first `limit`, by id) and those among `missing`, each part a rowid
+/// range or lookup.
+pub(super) async fn orders_since(
+    readers: &SqlitePool,
+    after: i64,
+    missing: &[i64],
+    limit: i64,
+) -> Result<Vec<OrderRow>, StoreError> {
+    let missing = serde_json::to_string(missing).unwrap_or_else(|_| "[]".into());
+    Ok(sqlx::query_as(
+        "SELECT * FROM (SELECT id, product_id, quantity, total_price_cents AS cents,
+                               substr(created_at, 1, 10) AS day
+                        FROM orders WHERE id > ?1 ORDER BY id LIMIT ?3)
+         UNION ALL
+         SELECT id, product_id, quantity, total_price_cents, substr(created_at, 1, 10)
+         FROM orders WHERE id IN (SELECT value FROM json_each(?2))",
+    )
+    .bind(after)
+    .bind(missing)
+    .bind(limit)
+    .fetch_all(readers)
+    .await?)
+}

@@ -1,0 +1,477 @@
+//! `App::update`: the one place state changes. Events come in (keys through the keymap as
+//! actions, sampler snapshots, burst progress); writes go out as [`Effect`]s for the runtime to
+//! carry out, so update itself does no I/O and is driven directly by tests. Keys and actions
+//! are handled here; data from the samplers and the burst engine in `feed.rs`.
+
+mod feed;
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+use super::action::Action;
+use super::event::Event;
+use super::keymap::Keymap;
+use super::state::editor::EditOutcome;
+use super::state::{
+    BurstPhase, BurstRequest, Confirm, Editor, Field, Level, Notice, Overlay, Pane, Pending,
+    REFRESH_STEPS, State,
+};
+use super::theme::{Theme, ThemeSet};
+
+/// How long a notice stays in the status line.
+const NOTICE_FOR: Duration = Duration::from_secs(5);
+
+/// A write for the runtime to carry out; its result comes back as an [`Event`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    StartBurst(BurstRequest),
+    CancelBurst,
+    Restock { product_id: i32, stock: i32 },
+}
+
+/// The dashboard: its state, its keys and its themes.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub state: State,
+    pub keymap: Keymap,
+    pub themes: ThemeSet,
+}
+
+impl App {
+    pub fn new(state: State, keymap: Keymap, themes: ThemeSet) -> App {
+        let mut app = App {
+            state,
+            keymap,
+            themes,
+        };
+        app.state.theme_name = app.themes.get(app.state.theme).name.clone();
+        app
+    }
+
+    pub fn theme(&self) -> &Theme {
+        self.themes.get(self.state.theme)
+    }
+
+    /// Applies one event at `now` / `wall`, returning the writes to carry out.
+    pub fn update(&mut self, event: Event, now: Instant, wall: DateTime<Utc>) -> Vec<Effect> {
+        let s = &mut self.state;
+        s.now = now;
+        s.wall = wall;
+        if s.notice.as_ref().is_some_and(|n| n.until <= now) {
+            s.notice = None;
+        }
+        let mut effects = Vec::new();
+        match event {
+            Event::Key(key) if key.kind != KeyEventKind::Release => self.key(key, &mut effects),
+            Event::Key(_) | Event::Resize(..) => {}
+            // The error-rate window moves with the clock.
+            Event::Tick => self.refresh_alerts(),
+            Event::Monitor(update) => {
+                self.monitor(update);
+                self.refresh_alerts();
+            }
+            Event::ConnectFailed {
+                error,
+                retry_in_secs,
+            } => {
+                if s.connect_error.as_ref().map(|(e, _)| e) != Some(&error) {
+                    // Over the API the error says it already ("API unreachable: ...").
+                    let text = if s.over_api() {
+                        error.clone()
+                    } else {
+                        format!("cannot open the database: {error}")
+                    };
+                    s.log.push(wall, Level::Error, text);
+                }
+                s.connect_error = Some((error, retry_in_secs));
+            }
+            Event::Connected => {
+                s.connect_error = None;
+                s.connected = true;
+                let what = if s.over_api() {
+                    format!("watching {} over its API", s.conn.database)
+                } else {
+                    format!("connected to {}", s.conn.database)
+                };
+                s.log.push(wall, Level::Ok, what);
+            }
+            Event::Note(level, text) => s.log.push(wall, level, text),
+            Event::BurstProgress(p) => self.progress(p),
+            Event::BurstFinished(result) => self.finished(result),
+            Event::Restocked(Ok((id, stock))) => {
+                s.start_stock.insert(id, stock);
+                if let Some(p) = s
+                    .stock
+                    .value
+                    .as_mut()
+                    .and_then(|v| v.iter_mut().find(|p| p.id == id))
+                {
+                    p.stock = stock;
+                }
+                s.log.push(
+                    wall,
+                    Level::Ok,
+                    format!("restocked product {id} to {stock}"),
+                );
+                self.refresh_alerts();
+            }
+            Event::Restocked(Err(e)) => {
+                s.log
+                    .push(wall, Level::Error, format!("restock failed: {e}"));
+                self.notice(Level::Error, format!("restock failed: {e}"));
+            }
+            Event::Signal(name) => {
+                s.log.push(wall, Level::Warn, format!("{name}: leaving"));
+                s.leave_now = true;
+                if s.burst.is_running() {
+                    effects.push(Effect::CancelBurst);
+                }
+                s.quit = Some(crate::Ending::Signal(name));
+            }
+        }
+        effects
+    }
+
+    fn notice(&mut self, level: Level, text: impl Into<String>) {
+        self.state.notice = Some(Notice {
+            text: text.into(),
+            level,
+            until: self.state.now + NOTICE_FOR,
+        });
+    }
+
+    fn key(&mut self, key: KeyEvent, effects: &mut Vec<Effect>) {
+        if key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL) {
+            return self.action(Action::ForceQuit, effects);
+        }
+        // The editor takes every key: its fields are text.
+        if let Some(editor) = self.state.burst.editor.as_mut() {
+            match editor.key(&key) {
+                EditOutcome::Editing => {}
+                EditOutcome::Cancelled => {
+                    self.state.burst.editor = None;
+                    self.notice(Level::Info, "burst parameters unchanged");
+                }
+                EditOutcome::Applied(p) => {
+                    self.state.burst.params = p;
+                    self.state.burst.editor = None;
+                    self.notice(Level::Ok, "burst parameters set");
+                }
+                EditOutcome::Refused(why) => self.notice(Level::Error, why),
+            }
+            return;
+        }
+        if let Some(action) = self.keymap.action(&key) {
+            self.action(action, effects);
+        }
+    }
+
+    /// Carries out one action.
+    pub fn action(&mut self, action: Action, effects: &mut Vec<Effect>) {
+        // Dialogs first: they answer y/n/Enter/Esc and swallow the rest.
+        if let Some(Overlay::Confirm(c)) = &self.state.overlay {
+            match action {
+                Action::Confirm | Action::Activate => {
+                    let pending = c.on_yes.clone();
+                    self.state.overlay = None;
+                    self.carry_out(pending, effects);
+                }
+                Action::Deny | Action::Back | Action::Quit => {
+                    self.state.overlay = None;
+                    self.notice(Level::Info, "cancelled");
+                }
+                Action::ForceQuit => {
+                    self.state.leave_now = true;
+                    self.quit(effects);
+                }
+                _ => {}
+            }
+            return;
+        }
+        if self.state.read_only && action.writes() {
+            return self.notice(
+                Level::Warn,
+                "read-only: bursts and restocks are disabled (started with --read-only)",
+            );
+        }
+        let s = &mut self.state;
+        match action {
+            Action::Quit => self.quit(effects),
+            Action::ForceQuit => {
+                s.leave_now = true;
+                self.quit(effects);
+            }
+            Action::Help => {
+                s.overlay = match s.overlay {
+                    Some(Overlay::Help) => None,
+                    _ => Some(Overlay::Help),
+                }
+            }
+            Action::Back => {
+                if s.overlay.take().is_some() {
+                } else if let BurstPhase::Running { cancelling, .. } = &mut s.burst.phase {
+                    if !*cancelling {
+                        *cancelling = true;
+                        effects.push(Effect::CancelBurst);
+                        s.log.push(
+                            s.wall,
+                            Level::Warn,
+                            "burst cancelled: in-flight purchases finish, then the audit runs",
+                        );
+                    }
+                } else if s.focus != Pane::Stock {
+                    s.focus = Pane::Stock;
+                }
+            }
+            Action::FocusNext | Action::Right => s.focus = s.focus.next(),
+            Action::FocusPrev | Action::Left => s.focus = s.focus.prev(),
+            Action::Up | Action::Down => {
+                let down = action == Action::Down;
+                match s.focus {
+                    Pane::Events => {
+                        let max = s.log.entries.len().saturating_sub(1);
+                        s.log.scroll = if down {
+                            s.log.scroll.saturating_sub(1)
+                        } else {
+                            (s.log.scroll + 1).min(max)
+                        };
+                    }
+                    _ => {
+                        let n = s.stock.value.as_ref().map_or(0, Vec::len);
+                        if n > 0 {
+                            s.selected = if down {
+                                (s.selected + 1).min(n - 1)
+                            } else {
+                                s.selected.saturating_sub(1)
+                            };
+                        }
+                    }
+                }
+            }
+            Action::Activate => match s.focus {
+                Pane::Burst => self.fire(effects),
+                Pane::Stock => s.focus = Pane::Burst,
+                _ => {}
+            },
+            Action::Fire => self.fire(effects),
+            Action::CycleStrategy if s.over_api() => {
+                let text = match s.server_strategy() {
+                    Some(name) => format!(
+                        "the strategy is the server's ({name}): it cannot be changed over the API"
+                    ),
+                    None => {
+                        "the strategy is the server's: it cannot be changed over the API".into()
+                    }
+                };
+                self.notice(Level::Info, text);
+            }
+            Action::CycleStrategy => {
+                let next = s.burst.params.strategy.next();
+                s.burst.params.strategy = next;
+                if next.is_unsafe() {
+                    self.notice(
+                        Level::Warn,
+                        "strategy naive is UNSAFE: it oversells, on purpose",
+                    );
+                } else {
+                    self.notice(Level::Info, format!("strategy {next}"));
+                }
+            }
+            Action::Edit => {
+                if s.burst.is_running() {
+                    return self.notice(Level::Warn, "a burst is running (Esc cancels it)");
+                }
+                let editor = Editor::new(&s.burst.params, s.conn.max_quantity);
+                // Over the API the server's strategy applies: no field to pretend otherwise.
+                s.burst.editor = Some(if s.over_api() {
+                    editor.without(Field::Strategy)
+                } else {
+                    editor
+                });
+                s.focus = Pane::Burst;
+            }
+            Action::Restock => {
+                let database = match &s.conn.api {
+                    None => s.conn.short.clone(),
+                    Some(api) => match &api.database {
+                        Some(db) => format!("{db} (--database-url)"),
+                        None => {
+                            return self.notice(
+                                Level::Warn,
+                                "restock needs the database: the API has none (start with \
+                                 --database-url to restock)",
+                            );
+                        }
+                    },
+                };
+                let Some(p) = s.selected_product() else {
+                    return self.notice(Level::Warn, "no product selected");
+                };
+                let stock = s.burst.params.restock_to;
+                let confirm = Confirm {
+                    title: "Restock".into(),
+                    lines: vec![
+                        format!("Set the stock of {} (#{}) to {stock}?", p.name, p.id),
+                        format!("It is {} now. Database: {database}", p.stock),
+                    ],
+                    on_yes: Pending::Restock {
+                        product_id: p.id,
+                        name: p.name.clone(),
+                        stock,
+                    },
+                };
+                s.overlay = Some(Overlay::Confirm(confirm));
+            }
+            Action::Pause => {
+                s.paused = !s.paused;
+                let what = if s.paused { "paused" } else { "live again" };
+                s.log.push(s.wall, Level::Info, what);
+            }
+            Action::Faster | Action::Slower => {
+                let i = REFRESH_STEPS
+                    .iter()
+                    .position(|d| *d >= s.refresh)
+                    .unwrap_or(REFRESH_STEPS.len() - 1);
+                let j = if action == Action::Faster {
+                    i.saturating_sub(1)
+                } else {
+                    (i + 1).min(REFRESH_STEPS.len() - 1)
+                };
+                s.refresh = REFRESH_STEPS[j];
+                let text = format!("refresh every {}", super::format::duration(s.refresh));
+                self.notice(Level::Info, text);
+            }
+            Action::CycleTheme => {
+                s.theme = (s.theme + 1) % self.themes.len().max(1);
+                s.theme_name = self.themes.get(s.theme).name.clone();
+                let text = format!("theme {}", s.theme_name);
+                self.notice(Level::Info, text);
+            }
+            Action::Confirm | Action::Deny => {}
+        }
+    }
+
+    fn quit(&mut self, effects: &mut Vec<Effect>) {
+        if self.state.burst.is_running() {
+            effects.push(Effect::CancelBurst);
+        }
+        self.state.quit = Some(crate::Ending::Quit);
+    }
+
+    fn fire(&mut self, effects: &mut Vec<Effect>) {
+        let s = &self.state;
+        if s.read_only {
+            return self.notice(
+                Level::Warn,
+                "read-only: bursts and restocks are disabled (started with --read-only)",
+            );
+        }
+        if !s.connected {
+            let what = if s.over_api() {
+                "the API"
+            } else {
+                "the database"
+            };
+            return self.notice(Level::Warn, format!("not connected to {what} yet"));
+        }
+        if s.burst.is_running() {
+            return self.notice(Level::Warn, "a burst is already running (Esc cancels it)");
+        }
+        let Some(p) = s.selected_product() else {
+            return self.notice(Level::Warn, "no product to fire at yet");
+        };
+        let request = BurstRequest {
+            product_id: p.id,
+            product_name: p.name.clone(),
+            params: s.burst.params.clone(),
+        };
+        if s.conn.embedded {
+            return self.carry_out(Pending::Burst(request), effects);
+        }
+        let strategy = match (&s.conn.api, s.server_strategy()) {
+            (None, _) => format!("strategy {}", request.params.strategy.label()),
+            (Some(_), Some(name)) => format!("the server's strategy ({name})"),
+            (Some(_), None) => "the server's strategy".to_string(),
+        };
+        let mut lines = vec![
+            format!(
+                "{} purchases of {} (#{}) at concurrency {}, {strategy}",
+                request.params.buyers,
+                request.product_name,
+                request.product_id,
+                request.params.concurrency,
+            ),
+            format!("against {} — these are real orders.", s.conn.database),
+        ];
+        if let Some(api) = &s.conn.api {
+            lines.push(match &api.database {
+                Some(db) => format!("Over HTTP; audited against {db}."),
+                None => "Over HTTP; not audited (no --database-url).".to_string(),
+            });
+            // The buyers' addresses travel in X-Forwarded-For, which a server believes only
+            // from a proxy it trusts; nothing in the API tells whether it trusts us.
+            let ips = request.params.ips.unwrap_or(request.params.buyers);
+            if ips > 1 {
+                lines.push(format!(
+                    "IP spread ({ips}): only if the server's TRUSTED_PROXIES lists us."
+                ));
+            }
+        }
+        if request.params.strategy.is_unsafe() && !s.over_api() {
+            lines.push("naive is UNSAFE: expect an oversell.".into());
+        }
+        self.state.overlay = Some(Overlay::Confirm(Confirm {
+            title: "Fire a burst?".into(),
+            lines,
+            on_yes: Pending::Burst(request),
+        }));
+    }
+
+    fn carry_out(&mut self, pending: Pending, effects: &mut Vec<Effect>) {
+        let s = &mut self.state;
+        match pending {
+            Pending::Burst(request) => {
+                if s.burst.is_running() {
+                    return self.notice(Level::Warn, "a burst is already running");
+                }
+                let over_api = s.over_api();
+                s.log.push(
+                    s.wall,
+                    if request.params.strategy.is_unsafe() && !over_api {
+                        Level::Warn
+                    } else {
+                        Level::Info
+                    },
+                    format!(
+                        "burst started: {} buyers on {}, {}",
+                        request.params.buyers,
+                        request.product_name,
+                        if over_api {
+                            "over HTTP".to_string()
+                        } else {
+                            request.params.strategy.label().to_string()
+                        }
+                    ),
+                );
+                s.burst.throughput.clear();
+                s.burst.counted = (0, 0);
+                s.burst.phase = BurstPhase::Running {
+                    progress: flashsale_burst::Progress {
+                        planned: u64::from(request.params.buyers),
+                        ..Default::default()
+                    },
+                    request: request.clone(),
+                    started: s.wall,
+                    cancelling: false,
+                };
+                s.focus = Pane::Burst;
+                effects.push(Effect::StartBurst(request));
+            }
+            Pending::Restock {
+                product_id, stock, ..
+            } => effects.push(Effect::Restock { product_id, stock }),
+        }
+    }
+}

@@ -1,0 +1,41 @@
+//! Everything that reaches the app: terminal input, clock ticks, sampler updates, the burst
+//! engine's progress and report, and results of writes. One channel carries them all.
+
+use crossterm::event::KeyEvent;
+
+use super::state::Level;
+use flashsale_burst::{BurstReport, Progress};
+use flashsale_monitor::Update;
+
+/// One input to `App::update`.
+#[derive(Debug, Clone)]
+pub enum Event {
+    Key(KeyEvent),
+    Resize(u16, u16),
+    /// The 1 Hz clock: ages and the header clock move.
+    Tick,
+    /// A sampler's snapshot or failure.
+    Monitor(Update),
+    /// The database could not be opened yet (the embedded file, say); retrying.
+    ConnectFailed {
+        error: String,
+        retry_in_secs: u64,
+    },
+    /// The database is open and the samplers run.
+    Connected,
+    BurstProgress(Progress),
+    BurstFinished(Result<Box<BurstReport>, String>),
+    /// A restock was applied (product id, new stock) or failed.
+    Restocked(Result<(i32, i32), String>),
+    /// SIGTERM, SIGINT or SIGHUP: leave cleanly.
+    Signal(&'static str),
+    /// Something for the events pane from the runtime (the `--database-url` of `--api` mode
+    /// opening or failing to).
+    Note(Level, String),
+}
+
+impl From<Update> for Event {
+    fn from(u: Update) -> Self {
+        Event::Monitor(u)
+    }
+}

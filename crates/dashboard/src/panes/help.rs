@@ -1,0 +1,64 @@
+//! The help overlay: every binding, generated from the keymap (so it shows remapped keys), in
+//! two columns when one does not fit.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType, Clear, Paragraph};
+
+use super::Ctx;
+
+pub struct HelpOverlay<'a> {
+    pub ctx: Ctx<'a>,
+}
+
+impl HelpOverlay<'_> {
+    pub fn draw(&self, frame: &mut Frame, area: Rect) {
+        let t = self.ctx.theme;
+        let rows = self.ctx.keymap.help(|a| self.ctx.state.offers(a));
+        let key_w = rows
+            .iter()
+            .map(|(k, _)| k.chars().count())
+            .max()
+            .unwrap_or(4)
+            + 2;
+        let one_column = rows.len() as u16 + 2 <= area.height;
+        let columns = if one_column { 1 } else { 2 };
+        let per_col = rows.len().div_ceil(columns);
+        let width = area.width.min(if one_column { 60 } else { 80 });
+        let height = (per_col as u16 + 2).min(area.height);
+        let popup = Rect::new(
+            area.x + (area.width - width) / 2,
+            area.y + (area.height - height) / 2,
+            width,
+            height,
+        );
+        frame.render_widget(Clear, popup);
+        let block = Block::bordered()
+            .border_type(BorderType::Rounded)
+            .title(Line::styled(" Keys ", t.title_focused))
+            .title_bottom(Line::styled(" ? or esc closes ", t.muted))
+            .border_style(t.border_focused)
+            .style(t.popup);
+        let inner = block.inner(popup);
+        frame.render_widget(block, popup);
+        let cols = Layout::horizontal(vec![Constraint::Fill(1); columns]).split(inner);
+        for (c, chunk) in rows.chunks(per_col.max(1)).enumerate() {
+            let Some(col) = cols.get(c) else { break };
+            let w = col.width as usize;
+            let lines: Vec<Line> = chunk
+                .iter()
+                .map(|(keys, help)| {
+                    Line::from(vec![
+                        Span::styled(format!("{keys:<key_w$}"), t.key),
+                        Span::styled(
+                            crate::format::fit(help, w.saturating_sub(key_w + 1)),
+                            t.popup,
+                        ),
+                    ])
+                })
+                .collect();
+            frame.render_widget(Paragraph::new(lines), *col);
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! Revenue by day: the last 7 UTC days as bars (the reference system's definition: today and
+//! the six days before it), with total revenue and units sold.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Bar, BarChart, BarGroup, Paragraph, Wrap};
+
+use super::{Ctx, kv};
+use crate::format;
+use crate::state::Pane;
+
+pub struct RevenuePane<'a> {
+    pub ctx: Ctx<'a>,
+}
+
+impl RevenuePane<'_> {
+    pub fn draw(&self, frame: &mut Frame, area: Rect) {
+        let (s, t) = (self.ctx.state, self.ctx.theme);
+        let block = self.ctx.block(
+            Pane::Revenue,
+            "Revenue by day (UTC)",
+            self.ctx.freshness(&s.sales),
+        );
+        let inner = block.inner(area);
+        frame.render_widget(block, area);
+        let Some(sales) = &s.sales.value else {
+            frame.render_widget(
+                Paragraph::new(self.ctx.waiting(&s.sales)).wrap(Wrap { trim: true }),
+                inner,
+            );
+            return;
+        };
+        let [totals, chart] =
+            Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(inner);
+        let mut line: Vec<Span> = Vec::new();
+        line.extend(kv(t, "total ", format::money(sales.total_revenue)));
+        line.extend(kv(t, "   units ", format::count(sales.total_units_sold)));
+        let week: i64 = sales.revenue_by_day.iter().map(|d| d.revenue.cents()).sum();
+        line.extend(kv(
+            t,
+            "   7 days ",
+            format::money(flashsale_core::money::Money::from_cents(week)),
+        ));
+        frame.render_widget(Paragraph::new(Line::from(line)), totals);
+        let n = sales.revenue_by_day.len().max(1) as u16;
+        let bar_w = (chart.width.saturating_sub(n - 1) / n).clamp(1, 12);
+        // Bars above, then a row of amounts and a row of dates, each centred under its bar:
+        // values printed inside short bars would hide them.
+        let [bars_area, values, dates] = Layout::vertical([
+            Constraint::Fill(1),
+            Constraint::Length(1),
+            Constraint::Length(1),
+        ])
+        .areas(chart);
+        let bars: Vec<Bar> = sales
+            .revenue_by_day
+            .iter()
+            .map(|d| {
+                Bar::default()
+                    .value(d.revenue.cents().max(0) as u64)
+                    .text_value(String::new())
+            })
+            .collect();
+        let chart_widget = BarChart::default()
+            .data(BarGroup::default().bars(&bars))
+            .bar_width(bar_w)
+            .bar_gap(1)
+            .bar_style(t.bar);
+        frame.render_widget(chart_widget, bars_area);
+        let cell = |text: String| {
+            format!(
+                "{:^w$} ",
+                format::fit(&text, bar_w as usize),
+                w = bar_w as usize
+            )
+        };
+        let value_line: String = sales
+            .revenue_by_day
+            .iter()
+            .map(|d| cell(format::money_short(d.revenue)))
+            .collect();
+        let date_line: String = sales
+            .revenue_by_day
+            .iter()
+            .map(|d| {
+                let label = if bar_w >= 5 {
+                    d.date.get(5..).unwrap_or_default()
+                } else {
+                    d.date.get(8..).unwrap_or_default()
+                };
+                cell(label.to_string())
+            })
+            .collect();
+        frame.render_widget(Paragraph::new(Span::styled(value_line, t.text)), values);
+        frame.render_widget(Paragraph::new(Span::styled(date_line, t.muted)), dates);
+    }
+}

@@ -1,0 +1,376 @@
+//! The dashboard's runtime: opens the database (retrying), starts the samplers, reads the
+//! terminal and signals, and runs the one loop: drain events, update, carry out effects, draw
+//! at most every [`FRAME`](super::FRAME) when something changed. Over the API (`--api`),
+//! `over_http.rs` reaches the server and opens the optional database instead.
+
+mod over_http;
+
+use std::time::Duration;
+
+use chrono::Utc;
+use futures::StreamExt;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::app::{App, Effect};
+use super::event::Event;
+use super::state::State;
+use super::{
+    DataSource, FRAME, Options, RECONNECT, api_connection, connection, prepare, terminal, ui,
+};
+use flashsale_burst::{self as burst, Target};
+use flashsale_core::config::{DatabaseTarget, PoolSettings, Settings};
+use flashsale_core::purchase::Purchaser;
+use flashsale_core::ratelimit::RateLimiter;
+use flashsale_core::store::Store;
+use flashsale_core::strategy::RaceHook;
+use flashsale_monitor::{Control, Monitor, RedisTarget};
+
+/// Opens the database, retrying every [`RECONNECT`]; starts the samplers once it is open and
+/// hands the store over `done`.
+async fn connect(
+    settings: Settings,
+    tx: mpsc::Sender<Event>,
+    control: watch::Receiver<Control>,
+    done: mpsc::Sender<Store>,
+) {
+    loop {
+        match Store::open(&settings.database, &settings.pool).await {
+            Ok(store) => {
+                // The samplers get a small pool of their own on PostgreSQL, so that a burst
+                // holding every purchase connection does not blind the dashboard.
+                let monitor_store = match &settings.database {
+                    DatabaseTarget::Postgres(_) => {
+                        let pool = PoolSettings {
+                            max_connections: 2,
+                            ..settings.pool
+                        };
+                        Store::open(&settings.database, &pool)
+                            .await
+                            .unwrap_or_else(|_| store.clone())
+                    }
+                    DatabaseTarget::Sqlite { .. } => store.clone(),
+                };
+                let monitor = Monitor {
+                    purchase_store: store.clone(),
+                    store: monitor_store,
+                    redis: settings.redis_url.clone().map(|url| RedisTarget {
+                        url,
+                        timeout: settings.limits.redis_timeout,
+                    }),
+                };
+                // The tasks end by themselves when the event channel closes.
+                let _tasks = monitor.spawn(tx.clone(), control);
+                let _ = tx.send(Event::Connected).await;
+                let _ = done.send(store).await;
+                return;
+            }
+            Err(e) => {
+                let event = Event::ConnectFailed {
+                    error: e.to_string(),
+                    retry_in_secs: RECONNECT.as_secs(),
+                };
+                if tx.send(event).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(RECONNECT).await;
+            }
+        }
+    }
+}
+
+/// Terminal input as events; ends when the terminal does.
+async fn read_input(tx: mpsc::Sender<Event>) {
+    let mut events = crossterm::event::EventStream::new();
+    while let Some(ev) = events.next().await {
+        let ev = match ev {
+            Ok(crossterm::event::Event::Key(k)) => Event::Key(k),
+            Ok(crossterm::event::Event::Resize(w, h)) => Event::Resize(w, h),
+            Ok(_) => continue,
+            Err(e) => {
+                tracing::error!(error = %e, "terminal input failed");
+                break;
+            }
+        };
+        if tx.send(ev).await.is_err() {
+            break;
+        }
+    }
+}
+
+/// SIGTERM, SIGINT and SIGHUP end the dashboard cleanly (the guard restores the terminal).
+async fn signals(tx: mpsc::Sender<Event>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        return;
+    };
+    let name = tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+        _ = hup.recv() => "SIGHUP",
+    };
+    let _ = tx.send(Event::Signal(name)).await;
+}
+
+/// Runs the dashboard until quit; returns how it ended.
+pub async fn run(opts: Options) -> crate::Ending {
+    let (themes, theme, keymap, thresholds) = match prepare(&opts) {
+        Ok(x) => x,
+        Err(e) => return crate::Ending::BadOptions(e),
+    };
+    let (conn, strategy) = match &opts.source {
+        DataSource::Direct(settings) => {
+            match RateLimiter::new(settings.limits.clone(), settings.redis_url.as_ref()) {
+                Ok(l) => (connection(settings, &l.describe()), Some(settings.strategy)),
+                Err(e) => return crate::Ending::Failed(e.to_string()),
+            }
+        }
+        // The server applies its own strategy; ours stays at the default, unused.
+        DataSource::Api(source) => (api_connection(source), None),
+    };
+    let tz = *chrono::Local::now().offset();
+    let mut state = State::new(conn, std::time::Instant::now(), Utc::now(), tz);
+    state.read_only = opts.read_only;
+    state.refresh = opts.refresh;
+    state.thresholds = thresholds;
+    state.theme = theme;
+    if let Some(strategy) = strategy {
+        state.burst.params.strategy = strategy;
+    }
+    let mut app = App::new(state, keymap, themes);
+
+    let mut term = match terminal::TerminalGuard::enter() {
+        Ok(t) => t,
+        Err(e) => return crate::Ending::Failed(format!("cannot use the terminal: {e}")),
+    };
+    let (tx, mut rx) = mpsc::channel::<Event>(1024);
+    let (control_tx, control_rx) = watch::channel(Control {
+        paused: false,
+        period: opts.refresh,
+    });
+    // The store, once open: the database directly, or the one given with `--api`.
+    let (store_tx, mut store_rx) = mpsc::channel::<Store>(1);
+    let mut tasks = vec![
+        tokio::spawn(read_input(tx.clone())),
+        tokio::spawn(signals(tx.clone())),
+        match &opts.source {
+            DataSource::Direct(settings) => {
+                tokio::spawn(connect(settings.clone(), tx.clone(), control_rx, store_tx))
+            }
+            DataSource::Api(source) => tokio::spawn(over_http::connect(
+                source.clone(),
+                tx.clone(),
+                control_rx,
+                store_tx,
+            )),
+        },
+    ];
+    let mut store: Option<Store> = None;
+    let mut burst_cancel: Option<CancellationToken> = None;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut dirty = true;
+    let mut last_frame = Instant::now() - FRAME;
+    let force_panic = std::env::var_os("FLASHSALE_DASHBOARD_TEST_PANIC").is_some();
+
+    loop {
+        let due = last_frame + FRAME;
+        let mut events = Vec::new();
+        tokio::select! {
+            Some(ev) = rx.recv() => {
+                events.push(ev);
+                // Drain what else is waiting: many events, one frame.
+                while let Ok(ev) = rx.try_recv() {
+                    events.push(ev);
+                }
+            }
+            _ = tick.tick() => events.push(Event::Tick),
+            Some(s) = store_rx.recv(), if store.is_none() => store = Some(s),
+            _ = tokio::time::sleep_until(due), if dirty => {}
+        }
+        for ev in events {
+            dirty = true;
+            let effects = app.update(ev, std::time::Instant::now(), Utc::now());
+            for effect in effects {
+                carry_out(effect, store.as_ref(), &opts, &tx, &mut burst_cancel);
+            }
+        }
+        control_tx.send_if_modified(|c| {
+            let next = Control {
+                paused: app.state.paused,
+                period: app.state.refresh,
+            };
+            let changed = *c != next;
+            *c = next;
+            changed
+        });
+        if app.state.quit.is_some() {
+            break;
+        }
+        if dirty && Instant::now() >= due {
+            let (state, theme, keymap) = (&app.state, app.theme(), &app.keymap);
+            if let Err(e) = term.draw(|f| ui::draw(f, state, theme, keymap)) {
+                tracing::error!(error = %e, "drawing failed");
+                app.state.quit = Some(crate::Ending::DrawFailed);
+                break;
+            }
+            dirty = false;
+            last_frame = Instant::now();
+            if force_panic {
+                panic!("forced panic (FLASHSALE_DASHBOARD_TEST_PANIC) to test terminal restore");
+            }
+        }
+    }
+    if let Some(token) = burst_cancel {
+        token.cancel();
+    }
+    if app.state.burst.is_running() && !app.state.leave_now {
+        await_audit(&mut app, &mut rx).await;
+    }
+    drop(term);
+    for t in &mut tasks {
+        t.abort();
+    }
+    if let Some(s) = store {
+        let _ = tokio::time::timeout(Duration::from_secs(1), s.close()).await;
+    }
+    app.state.quit.unwrap_or(crate::Ending::Quit)
+}
+
+/// How long quitting waits for the audit of the burst it cancelled.
+const QUIT_AUDIT_WAIT: Duration = Duration::from_secs(3);
+
+/// Quitting with `q` during a burst: the burst was cancelled; its purchases in flight finish
+/// and the audit runs, and its verdict reaches the log if that takes at most
+/// [`QUIT_AUDIT_WAIT`]. Nothing more is drawn. Ctrl-C or a signal skips this wait (and ends it
+/// if it has begun).
+async fn await_audit(app: &mut App, rx: &mut mpsc::Receiver<Event>) {
+    let deadline = Instant::now() + QUIT_AUDIT_WAIT;
+    loop {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(ev @ Event::BurstFinished(_))) => {
+                app.update(ev, std::time::Instant::now(), Utc::now());
+                return;
+            }
+            Ok(Some(Event::Signal(_))) => break,
+            Ok(Some(Event::Key(k)))
+                if k.code == crossterm::event::KeyCode::Char('c')
+                    && k.modifiers
+                        .contains(crossterm::event::KeyModifiers::CONTROL) =>
+            {
+                break;
+            }
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => break,
+        }
+    }
+    tracing::warn!("left before the cancelled burst's audit finished");
+}
+
+/// Starts what an effect asks for; results come back as events.
+fn carry_out(
+    effect: Effect,
+    store: Option<&Store>,
+    opts: &Options,
+    tx: &mpsc::Sender<Event>,
+    burst_cancel: &mut Option<CancellationToken>,
+) {
+    let tx = tx.clone();
+    let refuse = |event: Event| {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let _ = tx.send(event).await;
+        });
+    };
+    match effect {
+        Effect::StartBurst(request) => {
+            let started = match &opts.source {
+                DataSource::Direct(settings) => {
+                    local_burst(&request, store, settings, opts.naive_delay)
+                }
+                DataSource::Api(source) => over_http::burst(&request, store, source),
+            };
+            match started {
+                Ok(handle) => {
+                    *burst_cancel = Some(handle.cancel_token());
+                    tokio::spawn(follow_burst(handle, tx));
+                }
+                Err(e) => refuse(Event::BurstFinished(Err(e))),
+            }
+        }
+        Effect::CancelBurst => {
+            if let Some(token) = burst_cancel {
+                token.cancel();
+            }
+        }
+        Effect::Restock { product_id, stock } => {
+            let store = match (store, &opts.source) {
+                (Some(s), _) => s.clone(),
+                (None, DataSource::Direct(_)) => {
+                    return refuse(Event::Restocked(Err(
+                        "not connected to the database yet".into()
+                    )));
+                }
+                (None, DataSource::Api(source)) => {
+                    return refuse(Event::Restocked(Err(over_http::no_database(source))));
+                }
+            };
+            tokio::spawn(async move {
+                let result = match store.set_stock(product_id, stock).await {
+                    Ok(true) => Ok((product_id, stock)),
+                    Ok(false) => Err(format!("product {product_id} does not exist")),
+                    Err(e) => Err(e.to_string()),
+                };
+                let _ = tx.send(Event::Restocked(result)).await;
+            });
+        }
+    }
+}
+
+/// A burst through the shared purchase module, audited against the same database.
+fn local_burst(
+    request: &super::state::BurstRequest,
+    store: Option<&Store>,
+    settings: &Settings,
+    naive_delay: Option<Duration>,
+) -> Result<burst::BurstHandle, String> {
+    let store = store.ok_or("not connected to the database yet")?.clone();
+    let limiter = RateLimiter::new(settings.limits.clone(), settings.redis_url.as_ref())
+        .map_err(|e| e.to_string())?;
+    let purchaser = match naive_delay {
+        Some(d) if request.params.strategy.is_unsafe() => Purchaser::with_race_hook(
+            store.clone(),
+            limiter,
+            settings.max_quantity,
+            RaceHook::Delay(d),
+        ),
+        _ => Purchaser::new(store.clone(), limiter, settings.max_quantity),
+    };
+    burst::start(request.spec(), Target::Local(purchaser), Some(store)).map_err(|e| e.to_string())
+}
+
+/// Forwards a burst's progress, then its report.
+async fn follow_burst(handle: burst::BurstHandle, tx: mpsc::Sender<Event>) {
+    let mut progress = handle.progress();
+    let forward_tx = tx.clone();
+    let forward = tokio::spawn(async move {
+        while progress.changed().await.is_ok() {
+            let p = progress.borrow_and_update().clone();
+            if forward_tx.send(Event::BurstProgress(p)).await.is_err() {
+                return;
+            }
+        }
+    });
+    let report = handle.finish().await;
+    let _ = forward.await;
+    let _ = tx
+        .send(Event::BurstFinished(
+            report.map(Box::new).map_err(|e| e.to_string()),
+        ))
+        .await;
+}

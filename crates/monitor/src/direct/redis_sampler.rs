@@ -1,0 +1,115 @@
+//! The Redis source: a PING every [`PING_EVERY`] into the latency window, and a report (summary,
+//! history, `INFO`) once per period, at once when Redis answers again, and whenever a PING
+//! fails (down since when). Each PING is one step for the driver.
+
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use redis::aio::ConnectionManager;
+
+use super::RedisTarget;
+use crate::driver::{Sampler, Step, StepContext};
+use crate::redis::{LatencyWindow, PING_EVERY, RedisInfo, RedisSnapshot, info, ping};
+use crate::{Source, Update};
+
+/// PINGs before the first report of a one-off snapshot, for a latency of more than one sample.
+pub const ONCE_PINGS: u32 = 3;
+
+/// A Redis watched by PING.
+pub struct RedisSampler {
+    target: RedisTarget,
+    url: String,
+    /// Opened on the first step (and again after it could not be).
+    conn: Option<ConnectionManager>,
+    window: LatencyWindow,
+    info: Option<RedisInfo>,
+    down_since: Option<DateTime<Utc>>,
+    last_report: Option<Instant>,
+    /// Good PINGs before the first report.
+    first_report_after: u32,
+    pings: u32,
+}
+
+impl RedisSampler {
+    /// A sampler whose first report follows `first_report_after` good PINGs (1 for the
+    /// dashboard: the pane fills at once; [`ONCE_PINGS`] for a snapshot).
+    pub fn new(target: RedisTarget, first_report_after: u32) -> Self {
+        Self {
+            url: target.url.to_string(),
+            target,
+            conn: None,
+            window: LatencyWindow::default(),
+            info: None,
+            down_since: None,
+            last_report: None,
+            first_report_after,
+            pings: 0,
+        }
+    }
+
+    /// Down: since when, with the error, keeping the history and the last `INFO`.
+    fn down(&mut self, error: String) -> Step<RedisSnapshot> {
+        let since = *self.down_since.get_or_insert_with(Utc::now);
+        self.last_report = Some(Instant::now());
+        Step::Failed {
+            partial: Some(RedisSnapshot {
+                url: self.url.clone(),
+                latency: None,
+                history_us: self.window.history_us(),
+                info: self.info.clone(),
+                down_since: Some(since),
+                error: Some(error.clone()),
+            }),
+            error,
+        }
+    }
+}
+
+impl Sampler for RedisSampler {
+    type Data = RedisSnapshot;
+
+    fn source(&self) -> Source {
+        Source::Redis
+    }
+
+    async fn step(&mut self, cx: StepContext) -> Step<RedisSnapshot> {
+        let timeout = self.target.timeout;
+        let conn = match &mut self.conn {
+            Some(c) => c,
+            None => match flashsale_core::ratelimit::redis::manager(&self.target.url, timeout) {
+                Ok(c) => self.conn.insert(c),
+                Err(e) => return self.down(e.to_string()),
+            },
+        };
+        let rtt = match ping(conn, timeout).await {
+            Ok(rtt) => rtt,
+            Err(e) => return self.down(e),
+        };
+        self.window.record(Instant::now(), rtt);
+        self.pings = self.pings.saturating_add(1);
+        let recovered = self.down_since.take().is_some();
+        // The first report once enough PINGs are in, then one per period.
+        let due = match self.last_report {
+            None => self.pings >= self.first_report_after,
+            Some(t) => t.elapsed() >= cx.period,
+        };
+        if !recovered && !due {
+            return Step::Pending(PING_EVERY);
+        }
+        self.info = info(conn, timeout).await.ok().or(self.info.take());
+        self.last_report = Some(Instant::now());
+        // More, not Data: the PINGs go on between reports, they do not wait a period.
+        Step::More(RedisSnapshot {
+            url: self.url.clone(),
+            latency: self.window.summary(),
+            history_us: self.window.history_us(),
+            info: self.info.clone(),
+            down_since: None,
+            error: None,
+        })
+    }
+
+    fn update(data: RedisSnapshot) -> Update {
+        Update::Redis(data)
+    }
+}

@@ -1,0 +1,17 @@
+//! How commands end on the terminal: an error as one line on stderr (and in the log), JSON
+//! pretty-printed on stdout.
+
+use crate::cli::exit;
+
+/// Prints an error as one line and returns the code for it.
+pub fn fail(e: impl std::fmt::Display) -> u8 {
+    tracing::error!(error = %e, "command failed");
+    eprintln!("flashsale: error: {e}");
+    exit::ERROR
+}
+
+pub fn print_json<T: serde::Serialize>(value: &T) -> Result<(), String> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
+    println!("{text}");
+    Ok(())
+}

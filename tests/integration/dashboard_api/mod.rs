@@ -1,0 +1,5 @@
+//! `flashsale dashboard --api URL`: watching a server over its HTTP API alone.
+
+mod on_a_terminal;
+mod samplers;
+mod snapshot;

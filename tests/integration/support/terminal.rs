@@ -1,0 +1,205 @@
+//! The real binary on a real terminal: a private tmux server running `flashsale` (launched
+//! from a cleared environment, `TERM` its only addition) in one pane, keys typed one at a time,
+//! the screen read back, and the terminal's state (`stty -a`, alternate screen, cursor) after it.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use super::{flashsale, unique};
+
+/// How long the dashboard may take to show its first screen on a loaded machine.
+pub const START: Duration = Duration::from_secs(20);
+
+/// A private tmux server running the dashboard in one pane, then `stty -a` into a file.
+pub struct Tmux {
+    socket: String,
+    home: tempfile::TempDir,
+}
+
+impl Tmux {
+    pub fn start(args: &[&str], env: &[(&str, &str)], width: u16, height: u16) -> Tmux {
+        let home = tempfile::tempdir().expect("tmp");
+        let socket = unique("fs_tmux_");
+        let h = home.path().display().to_string();
+        let mut dashboard = flashsale(home.path());
+        dashboard
+            .args(args)
+            .envs(env.iter().copied())
+            .env("TERM", "xterm-256color");
+        let script = format!(
+            "{}; echo \"EXIT=$?\" > {h}/exit; stty -a > {h}/stty; sleep 120",
+            shell_line(&dashboard)
+        );
+        let t = Tmux { socket, home };
+        let status = t
+            .tmux()
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                "t",
+                "-x",
+                &width.to_string(),
+                "-y",
+                &height.to_string(),
+            ])
+            .arg(format!("sh -c {}", shell_quote(&script)))
+            .status()
+            .expect("tmux is installed (scripts/test installs it)");
+        assert!(status.success(), "tmux new-session failed");
+        t
+    }
+
+    pub fn tmux(&self) -> Command {
+        let mut c = Command::new("tmux");
+        c.args(["-L", &self.socket, "-f", "/dev/null"]);
+        c
+    }
+
+    pub fn screen(&self) -> String {
+        let out = self
+            .tmux()
+            .args(["capture-pane", "-p", "-t", "t"])
+            .output()
+            .expect("capture");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn format(&self, f: &str) -> String {
+        let out = self
+            .tmux()
+            .args(["display", "-p", "-t", "t", f])
+            .output()
+            .expect("display");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    pub fn keys(&self, keys: &[&str]) {
+        for k in keys {
+            let ok = self
+                .tmux()
+                .args(["send-keys", "-t", "t", k])
+                .status()
+                .expect("send-keys");
+            assert!(ok.success());
+            // One key at a time, as a person types: each is its own event.
+            std::thread::sleep(Duration::from_millis(60));
+        }
+    }
+
+    pub fn literal(&self, text: &str) {
+        let ok = self
+            .tmux()
+            .args(["send-keys", "-t", "t", "-l", text])
+            .status()
+            .expect("send-keys");
+        assert!(ok.success());
+        std::thread::sleep(Duration::from_millis(60));
+    }
+
+    pub fn wait_for(&self, text: &str, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let s = self.screen();
+            if s.contains(text) {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "'{text}' never appeared; the screen:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.home.path().join(name)
+    }
+
+    /// Waits for the dashboard to end; its exit code and `stty -a` after it.
+    pub fn wait_exit(&self) -> (String, String) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !(self.path("stty").exists()
+            && std::fs::metadata(self.path("stty")).is_ok_and(|m| m.len() > 0))
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the dashboard did not exit:\n{}",
+                self.screen()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        let exit = std::fs::read_to_string(self.path("exit")).unwrap_or_default();
+        let stty = std::fs::read_to_string(self.path("stty")).unwrap_or_default();
+        (exit.trim().to_string(), stty)
+    }
+
+    /// The dashboard's pid: the child of the pane's shell.
+    pub fn dashboard_pid(&self) -> u32 {
+        let shell: u32 = self.format("#{pane_pid}").parse().expect("pane pid");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children"))
+                .unwrap_or_default();
+            if let Some(pid) = children
+                .split_whitespace()
+                .next()
+                .and_then(|p| p.parse().ok())
+            {
+                return pid;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no dashboard process under the pane's shell"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.tmux().arg("kill-server").status();
+    }
+}
+
+/// `cmd` (made by [`flashsale`], so its environment is cleared) as one shell line: `cd` to its
+/// working directory, then `env -i` with exactly its variables, the program and its arguments.
+fn shell_line(cmd: &Command) -> String {
+    let dir = cmd
+        .get_current_dir()
+        .expect("flashsale() sets the working directory");
+    let vars = cmd.get_envs().filter_map(|(k, v)| {
+        let (k, v) = (k.to_str()?, v?.to_str()?);
+        Some(shell_quote(&format!("{k}={v}")))
+    });
+    let words = std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|w| shell_quote(&w.to_string_lossy()));
+    format!(
+        "cd {} && env -i {}",
+        shell_quote(&dir.display().to_string()),
+        vars.chain(words).collect::<Vec<_>>().join(" ")
+    )
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// The terminal is back to normal: cooked mode with echo, main screen, cursor shown.
+pub fn assert_restored(t: &Tmux, stty: &str) {
+    let words: Vec<&str> = stty.split_whitespace().collect();
+    assert!(
+        words.contains(&"icanon") && words.contains(&"echo"),
+        "still raw: {stty}"
+    );
+    assert_eq!(
+        t.format("#{alternate_on}"),
+        "0",
+        "still on the alternate screen"
+    );
+    assert_eq!(t.format("#{cursor_flag}"), "1", "cursor still hidden");
+}
