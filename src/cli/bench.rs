@@ -2,7 +2,9 @@
 //! `flashsale-bench` runs.
 
 use clap::{Args, Subcommand};
-use flashsale_bench::{Bench, HttpPlan, LimiterPlan, PurchasesPlan, SoldOutPlan, StatsPlan};
+use flashsale_bench::{
+    Bench, HttpPlan, LimiterPlan, ManyPlan, PurchasesPlan, SoldOutPlan, StatsPlan,
+};
 use flashsale_core::config::parse_u32_in;
 use flashsale_core::strategy::Strategy;
 
@@ -20,6 +22,9 @@ pub enum BenchCommand {
     /// Hot product: purchases/s and p50/p99 per strategy and client count, against pgbench's
     /// one-statement purchase at the same client count.
     Purchases(PurchasesArgs),
+    /// A sale of many products (uniform or Zipf-like demand), against pgbench's one-statement
+    /// purchase over the same products and draw (PostgreSQL only).
+    Many(ManyArgs),
     /// The same purchases over HTTP: `flashsale serve` and the burst engine's HTTP target.
     Http(HttpArgs),
     /// Rejections/s once a product is sold out, against the purchase rate.
@@ -44,6 +49,25 @@ pub struct PurchasesArgs {
     /// The hot product.
     #[arg(long, default_value_t = 1)]
     pub product: i32,
+}
+
+#[derive(Debug, Args)]
+pub struct ManyArgs {
+    /// Products in the sale (made for the benchmark, named `bench many <i>`).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(2..=100_000))]
+    pub products: u32,
+    /// Purchases per run.
+    #[arg(long, default_value_t = 100_000)]
+    pub purchases: u32,
+    /// Purchases in flight.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub clients: u32,
+    /// Demand: `uniform`, or `zipf` (a few hot products and a long tail).
+    #[arg(long, default_value = "uniform", value_parser = ["uniform", "zipf"])]
+    pub demand: String,
+    /// Strategies to measure.
+    #[arg(long, default_value = "batched,atomic", value_parser = parse_strategies)]
+    pub strategies: Strategies,
 }
 
 #[derive(Debug, Args)]
@@ -141,6 +165,13 @@ impl BenchCommand {
                 clients: a.clients.0.clone(),
                 strategies: a.strategies.0.clone(),
                 product: a.product,
+            }),
+            BenchCommand::Many(a) => Bench::Many(ManyPlan {
+                products: a.products,
+                purchases: a.purchases,
+                clients: a.clients,
+                zipf: a.demand == "zipf",
+                strategies: a.strategies.0.clone(),
             }),
             BenchCommand::Http(a) => Bench::Http(HttpPlan {
                 purchases: a.purchases,

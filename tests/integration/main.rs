@@ -5,6 +5,7 @@
 mod support;
 
 mod batched;
+mod batched_products;
 mod bench;
 mod burst;
 mod cli;
@@ -22,6 +23,7 @@ mod idempotency;
 mod launch;
 mod monitor;
 mod naive;
+mod pooler;
 mod rate_limit;
 mod reference_schema;
 mod scenarios;

@@ -4,6 +4,7 @@
 
 mod http;
 mod limiter;
+mod many;
 mod pgbench;
 mod probe;
 mod purchases;
@@ -20,6 +21,9 @@ pub enum Bench {
     /// Hot product: purchases/s and p50/p99 per strategy and client count, against pgbench's
     /// one-statement purchase at the same client count.
     Purchases(purchases::PurchasesPlan),
+    /// A sale of many products (uniform or Zipf-like demand), against pgbench's one-statement
+    /// purchase over the same products and draw.
+    Many(many::ManyPlan),
     /// The same purchases over HTTP: `flashsale serve` and the burst engine's HTTP target.
     Http(http::HttpPlan),
     /// Rejections/s once a product is sold out, against the purchase rate.
@@ -32,6 +36,7 @@ pub enum Bench {
 
 pub use http::HttpPlan;
 pub use limiter::LimiterPlan;
+pub use many::ManyPlan;
 pub use purchases::PurchasesPlan;
 pub use soldout::SoldOutPlan;
 pub use stats::StatsPlan;
@@ -58,6 +63,7 @@ pub async fn run(bench: &Bench, yes: bool, settings: &Settings) -> Result<String
     }
     match bench {
         Bench::Purchases(p) => purchases::run(p, settings).await,
+        Bench::Many(p) => many::run(p, settings).await,
         Bench::SoldOut(p) => soldout::run(p, settings).await,
         Bench::Http(p) => http::run(p, settings).await,
         Bench::Limiter(p) => limiter::run(p, settings).await,

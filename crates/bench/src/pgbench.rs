@@ -30,6 +30,23 @@ pub enum PgbenchError {
     Failed(String),
 }
 
+/// The same purchase of a product drawn from `lo..=hi` per transaction: uniformly, or by
+/// pgbench's Zipfian draw with exponent [`ZIPF_EXPONENT`] (rank 1 = `lo`, the hottest).
+pub fn spread_script(zipf: bool) -> String {
+    let draw = if zipf {
+        format!("\\set pid :lo + random_zipfian(1, :hi - :lo + 1, {ZIPF_EXPONENT}) - 1\n")
+    } else {
+        "\\set pid random(:lo, :hi)\n".to_string()
+    };
+    format!(
+        "{draw}{}",
+        SCRIPT.split_once('\n').map_or(SCRIPT, |(_, rest)| rest)
+    )
+}
+
+/// The exponent of the Zipf-like sale: product of rank r draws 1/r^s of the demand.
+pub const ZIPF_EXPONENT: f64 = 1.1;
+
 /// Runs `transactions` one-statement purchases of `product` over `clients` connections.
 pub fn run(
     url: &SecretUrl,
@@ -38,8 +55,27 @@ pub fn run(
     transactions: u64,
     dir: &Path,
 ) -> Result<PgbenchRun, PgbenchError> {
+    run_script(
+        url,
+        SCRIPT,
+        &[("product", product.to_string())],
+        clients,
+        transactions,
+        dir,
+    )
+}
+
+/// Runs `transactions` of `script` (its variables from `vars`) over `clients` connections.
+pub fn run_script(
+    url: &SecretUrl,
+    script_text: &str,
+    vars: &[(&str, String)],
+    clients: u32,
+    transactions: u64,
+    dir: &Path,
+) -> Result<PgbenchRun, PgbenchError> {
     let script = dir.join("purchase.sql");
-    std::fs::write(&script, SCRIPT).map_err(|e| PgbenchError::Failed(e.to_string()))?;
+    std::fs::write(&script, script_text).map_err(|e| PgbenchError::Failed(e.to_string()))?;
     let per_client = (transactions / u64::from(clients)).max(1);
     let logs = dir.join(format!("log_{clients}"));
     let _ = std::fs::create_dir_all(&logs);
@@ -52,8 +88,10 @@ pub fn run(
         .arg(clients.min(2).to_string())
         .arg("-t")
         .arg(per_client.to_string())
-        .arg("-D")
-        .arg(format!("product={product}"))
+        .args(
+            vars.iter()
+                .flat_map(|(k, v)| ["-D".to_string(), format!("{k}={v}")]),
+        )
         .arg("-f")
         .arg(&script)
         .arg(url.expose())

@@ -76,7 +76,7 @@ pub async fn run(plan: &StatsPlan, settings: &Settings) -> Result<String, BenchE
     // Filling 10^7 rows and scanning them takes far longer than a purchase's statement timeout.
     let pool = flashsale_core::config::PoolSettings {
         statement_timeout: Duration::from_secs(1_800),
-        ..settings.pool
+        ..settings.pool.clone()
     };
     let store = Store::open(&settings.database, &pool).await?;
     // Our own connections for the bulk inserts and the reference query: not the store's.

@@ -73,13 +73,16 @@ impl fmt::Display for UnavailablePolicy {
 }
 
 /// Connection-pool settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolSettings {
     pub max_connections: u32,
     pub acquire_timeout: Duration,
     pub statement_timeout: Duration,
     /// Most purchases the `batched` strategy applies in one transaction.
     pub batch_max: u32,
+    /// Where PostgreSQL's restock listener connects when `database_url` goes through a
+    /// transaction pooler, which cannot carry `LISTEN` (a direct or session-pooled URL).
+    pub listen_url: Option<SecretUrl>,
 }
 
 impl Default for PoolSettings {
@@ -89,6 +92,7 @@ impl Default for PoolSettings {
             acquire_timeout: Duration::from_millis(2000),
             statement_timeout: Duration::from_millis(5000),
             batch_max: 256,
+            listen_url: None,
         }
     }
 }
@@ -179,6 +183,9 @@ impl Settings {
             10_000,
             &mut s.pool.max_connections,
         )?;
+        if let Some(raw) = layer.get(keys::DATABASE_LISTEN_URL) {
+            s.pool.listen_url = Some(parse(raw, parse_listen_url)?);
+        }
         set_ms(layer, keys::DB_TIMEOUT, &mut s.pool.statement_timeout)?;
         set_ms(layer, keys::DB_ACQUIRE_TIMEOUT, &mut s.pool.acquire_timeout)?;
         set_ms(layer, keys::REDIS_TIMEOUT, &mut s.limits.redis_timeout)?;
@@ -263,6 +270,15 @@ pub fn parse_u32_in(value: &str, min: u32, max: u32) -> Result<u32, String> {
         return Err(format!("out of range: expected {min} to {max}"));
     }
     u32::try_from(n).map_err(|_| format!("out of range: expected {min} to {max}"))
+}
+
+fn parse_listen_url(value: &str) -> Result<SecretUrl, String> {
+    match DatabaseTarget::parse(value)? {
+        DatabaseTarget::Postgres(url) => Ok(url),
+        DatabaseTarget::Sqlite { .. } => {
+            Err("the restock listener needs a postgres:// URL (SQLite has no LISTEN)".into())
+        }
+    }
 }
 
 fn parse_redis_url(value: &str) -> Result<SecretUrl, String> {

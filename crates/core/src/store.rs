@@ -83,7 +83,7 @@ impl Store {
         match target {
             DatabaseTarget::Postgres(url) => {
                 let pg = postgres::PgBackend::connect(url, pool, metrics.clone())?;
-                let restocks = Some(Arc::new(pg.restock_watch()));
+                let restocks = Some(Arc::new(pg.restock_watch(pool.listen_url.is_some())));
                 Ok(Store {
                     backend: Arc::new(pg),
                     batcher,

@@ -6,6 +6,7 @@
 //! - `db`: a PostgreSQL database or SQLite file of the test's own, and the engine of a case;
 //! - `redis_keys`: a Redis key prefix of the test's own on the shared Redis;
 //! - `redis_server`, `pg_server`: private servers for tests that stop or restart them;
+//! - `pgbouncer`: a real PgBouncer in transaction-pooling mode before the shared PostgreSQL;
 //! - `proxy`: a TCP proxy that injects network faults; `certs`: a CA for the TLS tests;
 //! - `buyers`: many buyers at once, in process or over HTTP;
 //! - `invariant`: what must hold after a storm, faults or not;
@@ -23,6 +24,7 @@ pub mod http;
 pub mod invariant;
 pub mod json;
 pub mod pg_server;
+pub mod pgbouncer;
 pub mod proxy;
 pub mod redis_keys;
 pub mod redis_server;

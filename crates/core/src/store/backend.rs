@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::NaiveDate;
 
-use super::sale::{BatchItem, InsertedOrder, ProductForSale};
+use super::sale::{Applied, InsertedOrder, ProductBatch, ProductForSale};
 use super::sales::{ActivityCount, OrderRow, SalesBaseline};
 use super::seed::{SeedOrder, SeedProduct};
 use super::stats::StatsParts;
@@ -76,14 +76,10 @@ pub(crate) trait Backend: Send + Sync + Debug {
         p: NewPurchase<'_>,
         key: Option<KeyRecord<'_>>,
     ) -> Result<Sale, StoreError>;
-    /// The batched strategy's transaction for one product: every item allocated in arrival
-    /// order, as if alone; the sales in the items' order and the stock left (`None`: no such
-    /// product).
-    async fn apply_batch(
-        &self,
-        product_id: i32,
-        items: &[BatchItem],
-    ) -> Result<(Vec<Sale>, Option<i32>), StoreError>;
+    /// The batched strategy's write for the purchases of several products gathered together:
+    /// each product's items allocated in arrival order, as if alone, sharing one commit where
+    /// the engine allows. One answer per batch, in their order: a product's failure is its own.
+    async fn apply_batches(&self, batches: &[ProductBatch]) -> Vec<Applied>;
     /// The naive strategy's read: no lock, no transaction.
     async fn read_unlocked(&self, id: i32) -> Result<Option<ProductForSale>, StoreError>;
     /// The naive strategy's write: the stock as an absolute value, then the order, each

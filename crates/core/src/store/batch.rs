@@ -1,7 +1,10 @@
-//! The `batched` strategy's gatherers. Each hot product gets one task that runs one
-//! transaction at a time; purchases arriving while it is in flight queue up and go together into
-//! the next one. No timer: a lone purchase is applied at once. Each caller still gets its own
-//! outcome, as if it had bought alone, in arrival order.
+//! The `batched` strategy's gatherers. Products are spread over [`GATHERERS`] lanes (by id); each
+//! lane's task runs one transaction at a time, and purchases arriving while it is in flight, of
+//! any of its products, queue up and go together into the next one: a sale of many products
+//! shares commits as one hot product does. No timer: a lone purchase is applied at once. Each
+//! caller still gets its own outcome, as if it had bought alone, in arrival order per product.
+//! Lanes never share a product, and a transaction of several products locks their rows in id
+//! order, so two lanes (or two processes) cannot deadlock.
 //!
 //! A product found sold out is remembered for a moment: purchases of it are answered `SoldOut`
 //! without a lock or a write until the memory expires or a restock clears it (one through this
@@ -15,7 +18,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 use super::backend::Backend;
-use super::sale::BatchItem;
+use super::sale::{BatchItem, ProductBatch};
 use super::{Sale, StoreError};
 
 /// How long a sold-out product is answered from memory alone; after that, one lock-free read
@@ -26,6 +29,10 @@ pub const SOLD_OUT_MEMORY: Duration = Duration::from_millis(100);
 const IDLE_EXIT: Duration = Duration::from_secs(10);
 /// Default most purchases per transaction.
 pub const DEFAULT_MAX_BATCH: usize = 256;
+/// How many gatherers (transactions in flight at once) a store runs: several products' batches
+/// commit side by side, while one product's purchases stay in one lane, one transaction at a
+/// time (its row is the bottleneck; two in flight would only queue on its lock).
+pub const GATHERERS: usize = 4;
 
 /// What the batcher remembers of a product's stock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,14 +46,15 @@ pub enum SoldOut {
 }
 
 struct Job {
+    product_id: i32,
     item: BatchItem,
     queued: Instant,
     reply: oneshot::Sender<Result<Sale, StoreError>>,
 }
 
+/// What is remembered of one product.
 #[derive(Default)]
 struct Lane {
-    sender: Option<mpsc::UnboundedSender<Job>>,
     sold_out_at: Option<Instant>,
     /// One purchase is confirming a stale sold-out with a read; the others keep answering from
     /// memory meanwhile, so an expiry costs one read, not one per purchase in flight.
@@ -56,6 +64,8 @@ struct Lane {
 /// The gatherers of one store, shared by its clones.
 pub struct Batcher {
     lanes: Mutex<HashMap<i32, Lane>>,
+    /// Each gatherer's queue, while it runs; a product's purchases go to `id mod GATHERERS`.
+    gatherers: Mutex<[Option<mpsc::UnboundedSender<Job>>; GATHERERS]>,
     max_batch: usize,
     /// A purchase that waited longer than this for its batch to start answers Busy unapplied.
     max_wait: Duration,
@@ -75,6 +85,7 @@ impl Batcher {
     pub fn new(max_batch: usize, max_wait: Duration) -> Self {
         Self {
             lanes: Mutex::new(HashMap::new()),
+            gatherers: Mutex::new(Default::default()),
             max_batch: max_batch.max(1),
             max_wait,
             memory_ms: AtomicU64::new(SOLD_OUT_MEMORY.as_millis() as u64),
@@ -135,13 +146,11 @@ impl Batcher {
         }
     }
 
+    /// Records what a batch left of a product: zero is remembered, anything else forgets.
     fn note_stock(&self, product_id: i32, stock_left: Option<i32>) {
-        if let Some(lane) = self.lanes().get_mut(&product_id) {
-            lane.sold_out_at = match stock_left {
-                Some(0) => Some(Instant::now()),
-                _ => None,
-            };
-            lane.confirming = false;
+        match stock_left {
+            Some(0) => self.remember_sold_out(product_id),
+            _ => self.forget(product_id),
         }
     }
 
@@ -154,13 +163,15 @@ impl Batcher {
     ) -> Result<Sale, StoreError> {
         let (reply, answer) = oneshot::channel();
         let mut job = Job {
+            product_id,
             item,
             queued: Instant::now(),
             reply,
         };
         // Two tries: a gatherer may have just ended for idleness, dropping its receiver.
         for _ in 0..2 {
-            let sender = self.sender(backend, product_id);
+            let lane = product_id.rem_euclid(GATHERERS as i32) as usize;
+            let sender = self.sender(backend, lane);
             match sender.send(job) {
                 Ok(()) => {
                     return answer
@@ -169,9 +180,7 @@ impl Batcher {
                 }
                 Err(mpsc::error::SendError(back)) => {
                     job = back;
-                    if let Some(lane) = self.lanes().get_mut(&product_id) {
-                        lane.sender = None;
-                    }
+                    self.gatherers.lock().unwrap_or_else(|e| e.into_inner())[lane] = None;
                 }
             }
         }
@@ -181,33 +190,26 @@ impl Batcher {
     fn sender(
         self: &Arc<Self>,
         backend: &Arc<dyn Backend>,
-        product_id: i32,
+        lane: usize,
     ) -> mpsc::UnboundedSender<Job> {
-        let mut lanes = self.lanes();
-        let lane = lanes.entry(product_id).or_default();
-        match &lane.sender {
+        let mut gatherers = self.gatherers.lock().unwrap_or_else(|e| e.into_inner());
+        match &gatherers[lane] {
             Some(s) if !s.is_closed() => s.clone(),
             _ => {
                 let (tx, rx) = mpsc::unbounded_channel();
-                lane.sender = Some(tx.clone());
-                tokio::spawn(gather(
-                    Arc::clone(backend),
-                    Arc::clone(self),
-                    product_id,
-                    rx,
-                ));
+                gatherers[lane] = Some(tx.clone());
+                tokio::spawn(gather(Arc::clone(backend), Arc::clone(self), rx));
                 tx
             }
         }
     }
 }
 
-/// One product's gatherer: take what has queued (up to the cap), apply it as one transaction,
-/// answer everyone, repeat.
+/// One lane's gatherer: take what has queued (up to the cap), apply it as one batch of its
+/// products, answer everyone, repeat.
 async fn gather(
     backend: Arc<dyn Backend>,
     batcher: Arc<Batcher>,
-    product_id: i32,
     mut rx: mpsc::UnboundedReceiver<Job>,
 ) {
     let (max_batch, max_wait) = (batcher.max_batch, batcher.max_wait);
@@ -245,22 +247,42 @@ async fn gather(
         if live.is_empty() {
             continue;
         }
-        let (items, replies): (Vec<BatchItem>, Vec<_>) =
-            live.into_iter().map(|j| (j.item, j.reply)).unzip();
-        match backend.apply_batch(product_id, &items).await {
-            Ok((sales, stock_left)) => {
-                batcher.note_stock(product_id, stock_left);
-                for (reply, sale) in replies.into_iter().zip(sales) {
-                    let _ = reply.send(Ok(sale));
+        let (batches, replies) = by_product(live);
+        let applied = backend.apply_batches(&batches).await;
+        for ((batch, replies), result) in batches.iter().zip(replies).zip(applied) {
+            match result {
+                Ok((sales, stock_left)) => {
+                    batcher.note_stock(batch.product_id, stock_left);
+                    for (reply, sale) in replies.into_iter().zip(sales) {
+                        let _ = reply.send(Ok(sale));
+                    }
                 }
-            }
-            Err(e) => {
-                for reply in replies {
-                    let _ = reply.send(Err(e.clone()));
+                Err(e) => {
+                    for reply in replies {
+                        let _ = reply.send(Err(e.clone()));
+                    }
                 }
             }
         }
     }
+}
+
+type Reply = oneshot::Sender<Result<Sale, StoreError>>;
+
+/// Groups jobs by product, keeping arrival order within each product; the products in id order
+/// (the order their rows are locked in).
+fn by_product(jobs: Vec<Job>) -> (Vec<ProductBatch>, Vec<Vec<Reply>>) {
+    let mut groups: std::collections::BTreeMap<i32, (Vec<BatchItem>, Vec<Reply>)> =
+        std::collections::BTreeMap::new();
+    for job in jobs {
+        let (items, replies) = groups.entry(job.product_id).or_default();
+        items.push(job.item);
+        replies.push(job.reply);
+    }
+    groups
+        .into_iter()
+        .map(|(product_id, (items, replies))| (ProductBatch { product_id, items }, replies))
+        .unzip()
 }
 
 /// Allocates a batch in arrival order against `stock`, each purchase as if alone: it gets its

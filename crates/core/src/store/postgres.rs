@@ -6,6 +6,7 @@
 mod pg_batch;
 mod pg_keys;
 mod pg_restocks;
+mod pg_route;
 mod pg_sales;
 mod pg_tx;
 
@@ -20,12 +21,13 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, Post
 use sqlx::{Connection, Executor};
 
 pub use pg_restocks::RestockWatch;
+use pg_route::{PoolerState, Route};
 pub use pg_sales::ORDERS_SINCE_SQL;
 
 use super::backend::{Backend, Transaction};
 use super::metrics::PoolMetrics;
-use super::sale::BatchItem;
 use super::sale::DetailRow;
+use super::sale::{Applied, ProductBatch};
 use super::sale::{InsertedOrder, ProductForSale};
 use super::sales::{ActivityCount, OrderRow, SalesBaseline};
 use super::stats::StatsParts;
@@ -47,6 +49,12 @@ pub(crate) struct PgBackend {
     metrics: Arc<PoolMetrics>,
     /// The server's bound on one statement; the client-side deadlines are built from it.
     statement_timeout: Duration,
+    /// Whether a transaction pooler is in between (`pg_route`), learnt on the first connection.
+    pooler: Arc<PoolerState>,
+    /// How to connect once a pooler is known: without the startup parameters it refuses.
+    pooled_options: PgConnectOptions,
+    /// Where the restock listener connects: `database_listen_url` if given, else the database.
+    listen_options: PgConnectOptions,
 }
 
 impl PgBackend {
@@ -57,23 +65,55 @@ impl PgBackend {
         settings: &PoolSettings,
         metrics: Arc<PoolMetrics>,
     ) -> Result<Self, StoreError> {
-        let options = PgConnectOptions::from_str(url.expose())
-            .map_err(|_| StoreError::Other(format!("invalid PostgreSQL URL {url}")))?
+        let parse = |url: &SecretUrl| {
+            PgConnectOptions::from_str(url.expose())
+                .map_err(|_| StoreError::Other(format!("invalid PostgreSQL URL {url}")))
+        };
+        let pooled_options = parse(url)?
             .application_name("flashsale")
-            .options([
+            .extra_float_digits(None);
+        let direct = |options: PgConnectOptions| {
+            options.extra_float_digits(2).options([
                 (
                     "statement_timeout",
                     settings.statement_timeout.as_millis().to_string(),
                 ),
                 // Timestamps are stored without a zone; ours are UTC.
                 ("TimeZone", "UTC".to_string()),
-            ]);
+            ])
+        };
+        let listen_options = match &settings.listen_url {
+            Some(listen) => direct(parse(listen)?.application_name("flashsale")),
+            None => direct(pooled_options.clone()),
+        };
+        let pooler = Arc::new(PoolerState::default());
+        let expected_timeout = settings.statement_timeout.as_millis().to_string();
+        let learnt = Arc::clone(&pooler);
         let pool = PgPoolOptions::new()
             .max_connections(settings.max_connections)
             .min_connections(0)
             .acquire_timeout(settings.acquire_timeout)
             .idle_timeout(Duration::from_secs(30))
             .test_before_acquire(false)
+            .after_connect(move |conn, _| {
+                let (learnt, expected) = (Arc::clone(&learnt), expected_timeout.clone());
+                Box::pin(async move {
+                    if learnt.route() == Route::Direct {
+                        // A pooler told to ignore `options` accepts them and drops them: the
+                        // session then lacks the timeout we asked for.
+                        let row = conn.fetch_one(pg_route::SESSION_STATEMENT_TIMEOUT).await?;
+                        let shown: String = sqlx::Row::try_get(&row, 0)?;
+                        if shown != expected && learnt.learn_pooled() {
+                            tracing::warn!(
+                                "PostgreSQL dropped our session settings (statement_timeout is \
+                                 {shown} ms, not {expected}): a transaction pooler is in between; \
+                                 settings go per transaction from now on"
+                            );
+                        }
+                    }
+                    Ok(())
+                })
+            })
             .before_acquire(|conn, meta| {
                 Box::pin(async move {
                     if meta.idle_for >= PING_IF_IDLE_FOR {
@@ -82,17 +122,29 @@ impl PgBackend {
                     Ok(true)
                 })
             })
-            .connect_lazy_with(options);
+            .connect_lazy_with(direct(pooled_options.clone()));
         Ok(Self {
             pool,
             metrics,
             statement_timeout: settings.statement_timeout,
+            pooler,
+            pooled_options,
+            listen_options,
         })
     }
 
     /// The listener that hears restocks made by other processes, not started yet.
-    pub(crate) fn restock_watch(&self) -> RestockWatch {
-        RestockWatch::new((*self.pool.connect_options()).clone())
+    pub(crate) fn restock_watch(&self, listen_url_given: bool) -> RestockWatch {
+        RestockWatch::new(
+            self.listen_options.clone(),
+            Arc::clone(&self.pooler),
+            listen_url_given,
+        )
+    }
+
+    /// How this store's statements reach the server, as far as it knows now.
+    fn route(&self) -> Route {
+        self.pooler.route()
     }
 
     /// The client-side bound of an operation of `statements` statements: each may run up to
@@ -104,10 +156,24 @@ impl PgBackend {
     }
 
     /// A pooled connection, its wait recorded for the pool pane (every operation's: purchases,
-    /// reads and restocks share the pool, so they share its figures).
+    /// reads and restocks share the pool, so they share its figures). A pooler refusing our
+    /// startup parameters is learnt here: the pool then connects without them, and the
+    /// acquire is tried again.
     async fn acquire(&self) -> Result<PoolConnection<Postgres>, StoreError> {
         let wait = self.metrics.start_wait();
-        let result = self.pool.acquire().await;
+        let mut result = self.pool.acquire().await;
+        if let Err(e) = &result
+            && let Some(parameter) = pg_route::refused_startup_parameter(e)
+        {
+            self.pool.set_connect_options(self.pooled_options.clone());
+            if self.pooler.learn_pooled() {
+                tracing::warn!(
+                    "the server refused startup parameter {parameter}: a transaction pooler is \
+                     in between; connecting without it, settings per transaction"
+                );
+            }
+            result = self.pool.acquire().await;
+        }
         wait.finish(matches!(result, Err(sqlx::Error::PoolTimedOut)));
         Ok(result?)
     }
@@ -132,15 +198,38 @@ impl PgBackend {
 
     /// Runs `op` on `conn` within the deadline of `statements` statements. A connection that
     /// ran past it is in an unknown state and is closed, never reused; whether the operation
-    /// took effect is unknown too ([`StoreError::Timeout`]; a purchase: `Failed`).
+    /// took effect is unknown too ([`StoreError::Timeout`]; a purchase: `Failed`). Behind a
+    /// pooler, `op` runs in a transaction of its own that carries the session settings.
     async fn bounded_on<T>(
         &self,
         mut conn: PoolConnection<Postgres>,
         statements: u32,
-        op: impl AsyncFnOnce(&mut PgConnection) -> Result<T, StoreError>,
+        op: impl AsyncFnOnce(&mut PgConnection, Route) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let deadline = self.deadline_for(statements);
-        let result = tokio::time::timeout(deadline, op(&mut conn)).await;
+        let route = self.route();
+        let run = async {
+            match route {
+                Route::Direct => op(&mut conn, route).await,
+                Route::Pooled => {
+                    let begin = pg_route::begin_pooled(self.statement_timeout);
+                    let mut tx = conn.begin_with(sqlx::AssertSqlSafe(begin)).await?;
+                    match op(&mut tx, route).await {
+                        Ok(value) => {
+                            tx.commit().await?;
+                            Ok(value)
+                        }
+                        // Now, not on the connection's next use: until then a pooler would
+                        // keep its server connection held by our open transaction.
+                        Err(e) => {
+                            let _ = tx.rollback().await;
+                            Err(e)
+                        }
+                    }
+                }
+            }
+        };
+        let result = tokio::time::timeout(deadline, run).await;
         result.unwrap_or_else(|_| {
             conn.close_on_drop();
             Err(StoreError::Timeout(deadline))
@@ -152,7 +241,7 @@ impl PgBackend {
     async fn bounded<T>(
         &self,
         statements: u32,
-        op: impl AsyncFnOnce(&mut PgConnection) -> Result<T, StoreError>,
+        op: impl AsyncFnOnce(&mut PgConnection, Route) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let conn = self.acquire().await?;
         self.bounded_on(conn, statements, op).await
@@ -170,24 +259,50 @@ impl Backend for PgBackend {
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        super::migrations::postgres().run(&self.pool).await?;
+        // Acquired first, so a pooler is detected before the migrator picks its way.
+        let mut conn = self.acquire().await?;
+        match self.route() {
+            Route::Direct => {
+                drop(conn);
+                super::migrations::postgres().run(&self.pool).await?;
+            }
+            // sqlx's migrator takes a session advisory lock and prepares named statements:
+            // neither may outlive a transaction behind a pooler. So one transaction for all of
+            // it, serialized by a transaction-level lock, its statements deallocated before the
+            // commit, and the connection (with its client-side statement cache) closed after.
+            Route::Pooled => {
+                conn.close_on_drop();
+                let mut migrator = super::migrations::postgres();
+                migrator.set_locking(false);
+                let begin = pg_route::begin_pooled(self.statement_timeout);
+                let mut tx = conn.begin_with(sqlx::AssertSqlSafe(begin)).await?;
+                tx.execute("SELECT pg_advisory_xact_lock(hashtext('flashsale migrations'))")
+                    .await?;
+                // `run_direct` is `run` on a connection in hand (sqlx's way round a lifetime
+                // bound that `run(&mut conn)` cannot meet inside a boxed future).
+                migrator.run_direct(None, &mut *tx, false).await?;
+                tx.execute("DEALLOCATE ALL").await?;
+                tx.commit().await?;
+            }
+        }
         Ok(())
     }
 
     async fn drop_all(&self) -> Result<(), StoreError> {
-        self.pool
-            .execute(
-                "DROP TABLE IF EXISTS idempotency_keys, orders, products, _sqlx_migrations CASCADE",
-            )
-            .await?;
+        let mut conn = self.acquire().await?;
+        conn.execute(
+            "DROP TABLE IF EXISTS idempotency_keys, orders, products, _sqlx_migrations CASCADE",
+        )
+        .await?;
         Ok(())
     }
 
     async fn products(&self) -> Result<Vec<Product>, StoreError> {
-        self.bounded(1, async |conn| {
+        self.bounded(1, async |conn, route| {
             let rows: Vec<(i32, String, i64, i32)> = sqlx::query_as(
                 "SELECT id, name, (price * 100)::int8, stock FROM products ORDER BY id",
             )
+            .persistent(route.persistent())
             .fetch_all(conn)
             .await?;
             Ok(rows
@@ -204,11 +319,12 @@ impl Backend for PgBackend {
     }
 
     async fn product_detail(&self, id: i32) -> Result<Option<ProductDetail>, StoreError> {
-        self.bounded(1, async |conn| {
+        self.bounded(1, async |conn, route| {
             let row: Option<DetailRow> = sqlx::query_as(
                 "SELECT id, name, description, image_url, stock, (price * 100)::int8 AS price_cents
                  FROM products WHERE id = $1",
             )
+            .persistent(route.persistent())
             .bind(id)
             .fetch_optional(conn)
             .await?;
@@ -218,9 +334,10 @@ impl Backend for PgBackend {
     }
 
     async fn stock(&self, id: i32) -> Result<Option<i32>, StoreError> {
-        self.bounded(1, async |conn| {
+        self.bounded(1, async |conn, route| {
             Ok(
                 sqlx::query_scalar("SELECT stock FROM products WHERE id = $1")
+                    .persistent(route.persistent())
                     .bind(id)
                     .fetch_optional(conn)
                     .await?,
@@ -231,11 +348,12 @@ impl Backend for PgBackend {
 
     async fn stats_parts(&self, since: NaiveDate) -> Result<StatsParts, StoreError> {
         let since = since.and_hms_opt(0, 0, 0).unwrap_or_default();
-        self.bounded(3, async |conn| {
+        self.bounded(3, async |conn, route| {
             let (total_revenue_cents, total_units): (i64, i64) = sqlx::query_as(
                 "SELECT COALESCE((SUM(total_price) * 100)::int8, 0), COALESCE(SUM(quantity), 0)::int8
                  FROM orders",
             )
+.persistent(route.persistent())
             .fetch_one(&mut *conn)
             .await?;
             let top = sqlx::query_as(
@@ -246,6 +364,7 @@ impl Backend for PgBackend {
                  ) t JOIN products p ON p.id = t.product_id
                  ORDER BY t.units DESC, p.id LIMIT 3",
             )
+.persistent(route.persistent())
             .fetch_all(&mut *conn)
             .await?;
             let days = sqlx::query_as(
@@ -253,6 +372,7 @@ impl Backend for PgBackend {
                         (SUM(total_price) * 100)::int8, SUM(quantity)::int8
                  FROM orders WHERE created_at >= $1 GROUP BY day ORDER BY day",
             )
+.persistent(route.persistent())
             .bind(since)
             .fetch_all(&mut *conn)
             .await?;
@@ -267,9 +387,10 @@ impl Backend for PgBackend {
     }
 
     async fn max_order_id(&self) -> Result<i64, StoreError> {
-        self.bounded(1, async |conn| {
+        self.bounded(1, async |conn, route| {
             Ok(
                 sqlx::query_scalar("SELECT COALESCE(MAX(id), 0)::int8 FROM orders")
+                    .persistent(route.persistent())
                     .fetch_one(conn)
                     .await?,
             )
@@ -283,11 +404,12 @@ impl Backend for PgBackend {
         after_id: i64,
         pattern: &str,
     ) -> Result<Vec<OrderRef>, StoreError> {
-        self.bounded(1, async |conn| {
+        self.bounded(1, async |conn, route| {
             Ok(sqlx::query_as(
                 "SELECT id::int8 AS id, quantity FROM orders
                  WHERE id > $2 AND product_id = $1 AND user_id LIKE $3 ESCAPE '\\' ORDER BY id",
             )
+            .persistent(route.persistent())
             .bind(product_id)
             .bind(after_id)
             .bind(pattern)
@@ -302,8 +424,8 @@ impl Backend for PgBackend {
         since: NaiveDate,
         gap_window: i64,
     ) -> Result<SalesBaseline, StoreError> {
-        self.bounded(4, async |conn| {
-            pg_sales::baseline(conn, since, gap_window).await
+        self.bounded(4, async |conn, route| {
+            pg_sales::baseline(conn, route, since, gap_window).await
         })
         .await
     }
@@ -314,21 +436,24 @@ impl Backend for PgBackend {
         missing: &[i64],
         limit: i64,
     ) -> Result<Vec<OrderRow>, StoreError> {
-        self.bounded(1, async |conn| {
-            pg_sales::orders_since(conn, after, missing, limit).await
+        self.bounded(1, async |conn, route| {
+            pg_sales::orders_since(conn, route, after, missing, limit).await
         })
         .await
     }
 
     async fn server_activity(&self) -> Result<Option<Vec<ActivityCount>>, StoreError> {
-        self.bounded(1, async |conn| pg_sales::activity(conn).await.map(Some))
-            .await
+        self.bounded(1, async |conn, route| {
+            pg_sales::activity(conn, route).await.map(Some)
+        })
+        .await
     }
 
     async fn wal_syncs(&self) -> Result<Option<i64>, StoreError> {
-        self.bounded(1, async |conn| {
+        self.bounded(1, async |conn, route| {
             Ok(Some(
                 sqlx::query_scalar("SELECT wal_sync::int8 FROM pg_stat_wal")
+                    .persistent(route.persistent())
                     .fetch_one(conn)
                     .await?,
             ))
@@ -337,7 +462,7 @@ impl Backend for PgBackend {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.acquire().await?;
         conn.ping().await?;
         Ok(())
     }
@@ -355,7 +480,7 @@ impl Backend for PgBackend {
     }
 
     async fn set_stock(&self, id: i32, stock: i32) -> Result<bool, StoreError> {
-        self.bounded(1, async |conn| {
+        self.bounded(1, async |conn, route| {
             // The notification goes out with the commit, to every store remembering the
             // product sold out (see `pg_restocks`).
             let done: Vec<(i32,)> = sqlx::query_as(
@@ -365,6 +490,7 @@ impl Backend for PgBackend {
                  )
                  SELECT id FROM restocked, pg_notify($3, id::text)",
             )
+            .persistent(route.persistent())
             .bind(id)
             .bind(stock)
             .bind(pg_restocks::CHANNEL)
@@ -379,9 +505,15 @@ impl Backend for PgBackend {
         let conn = self.acquire().await?;
         // Open from before its BEGIN: one that fails or stalls is dropped open, which closes
         // its connection.
-        let mut tx = pg_tx::PgTransaction::new(conn);
+        let route = self.route();
+        let mut tx = pg_tx::PgTransaction::new(conn, route);
         let deadline = self.deadline_for(1);
-        match tokio::time::timeout(deadline, tx.connection().execute("BEGIN")).await {
+        let begin = match route {
+            Route::Direct => "BEGIN".to_string(),
+            Route::Pooled => pg_route::begin_pooled(self.statement_timeout),
+        };
+        let begun = tx.connection().execute(sqlx::AssertSqlSafe(begin));
+        match tokio::time::timeout(deadline, begun).await {
             Ok(Ok(_)) => Ok(Box::new(tx)),
             Ok(Err(e)) => Err(e.into()),
             Err(_) => Err(StoreError::Timeout(deadline)),
@@ -393,33 +525,44 @@ impl Backend for PgBackend {
         p: NewPurchase<'_>,
         key: Option<KeyRecord<'_>>,
     ) -> Result<Sale, StoreError> {
-        self.bounded(2, async |conn| pg_tx::atomic(conn, p, key).await)
-            .await
-    }
-
-    async fn apply_batch(
-        &self,
-        product_id: i32,
-        items: &[BatchItem],
-    ) -> Result<(Vec<Sale>, Option<i32>), StoreError> {
-        // A batch of several checks its connection first, so a backend closed while idle does
-        // not fail all of them; a lone purchase skips the ping, like `atomic`.
-        let conn = if items.len() > 1 {
-            self.acquire_live().await?
-        } else {
-            self.acquire().await?
-        };
-        self.bounded_on(conn, 5, async |conn| {
-            pg_batch::apply(conn, product_id, items).await
+        self.bounded(2, async |conn, route| {
+            pg_tx::atomic(conn, route, p, key).await
         })
         .await
     }
 
+    async fn apply_batches(&self, batches: &[ProductBatch]) -> Vec<Applied> {
+        let every = |e: StoreError| batches.iter().map(|_| Err(e.clone())).collect();
+        // A batch of several checks its connection first, so a backend closed while idle does
+        // not fail all of them; a lone purchase skips the ping, like `atomic`.
+        let items: usize = batches.iter().map(|b| b.items.len()).sum();
+        let conn = if items > 1 {
+            self.acquire_live().await
+        } else {
+            self.acquire().await
+        };
+        let conn = match conn {
+            Ok(conn) => conn,
+            Err(e) => return every(e),
+        };
+        // The shared statement, then at most the locked path's three per product that did not
+        // fit (bounded: a hang guard, not a budget).
+        let others = u32::try_from(batches.len().saturating_sub(1)).unwrap_or(u32::MAX);
+        let statements = 5 + 3 * others.min(8);
+        let applied = self
+            .bounded_on(conn, statements, async |conn, route| {
+                Ok(pg_batch::apply_many(conn, route, batches).await)
+            })
+            .await;
+        applied.unwrap_or_else(every)
+    }
+
     async fn read_unlocked(&self, id: i32) -> Result<Option<ProductForSale>, StoreError> {
-        self.bounded(1, async |conn| {
+        self.bounded(1, async |conn, route| {
             Ok(sqlx::query_as(
                 "SELECT name, stock, (price * 100)::int8 AS price_cents FROM products WHERE id = $1",
             )
+.persistent(route.persistent())
             .bind(id)
             .fetch_optional(conn)
             .await?)
@@ -433,22 +576,25 @@ impl Backend for PgBackend {
         stock: i32,
         total: Money,
     ) -> Result<InsertedOrder, StoreError> {
-        self.bounded(2, async |conn| {
+        self.bounded(2, async |conn, route| {
             sqlx::query(
                 "UPDATE products SET stock = $2, updated_at = CURRENT_TIMESTAMP WHERE id = $1",
             )
+            .persistent(route.persistent())
             .bind(p.product_id)
             .bind(stock)
             .execute(&mut *conn)
             .await?;
-            pg_tx::insert_order(conn, p, total).await
+            pg_tx::insert_order(conn, route, p, total).await
         })
         .await
     }
 
     async fn idempotency_lookup(&self, key: &str) -> Result<Option<KeyedSale>, StoreError> {
-        self.bounded(1, async |conn| pg_keys::lookup(conn, key).await)
-            .await
+        self.bounded(1, async |conn, route| {
+            pg_keys::lookup(conn, route, key).await
+        })
+        .await
     }
 
     async fn record_key(
@@ -458,15 +604,15 @@ impl Backend for PgBackend {
         order_id: Option<i64>,
         remaining: Option<i32>,
     ) -> Result<(), StoreError> {
-        self.bounded(1, async |conn| {
-            pg_keys::record(conn, key, outcome, order_id, remaining).await
+        self.bounded(1, async |conn, route| {
+            pg_keys::record(conn, route, key, outcome, order_id, remaining).await
         })
         .await
     }
 
     async fn expire_keys_chunk(&self, ttl: Duration, limit: i64) -> Result<u64, StoreError> {
-        self.bounded(1, async |conn| {
-            pg_keys::expire_chunk(conn, ttl, limit).await
+        self.bounded(1, async |conn, route| {
+            pg_keys::expire_chunk(conn, route, ttl, limit).await
         })
         .await
     }

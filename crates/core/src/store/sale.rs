@@ -3,6 +3,7 @@
 
 use chrono::NaiveDateTime;
 
+use super::StoreError;
 use super::row::from_row;
 use crate::model::{Order, ProductDetail};
 use crate::money::Money;
@@ -37,6 +38,17 @@ pub struct BatchItem {
     pub user_id: String,
     pub quantity: i32,
 }
+
+/// The purchases of one product in a gathered batch, in arrival order.
+#[derive(Debug)]
+pub struct ProductBatch {
+    pub product_id: i32,
+    pub items: Vec<BatchItem>,
+}
+
+/// What a batch did for one product: each item's sale in the items' order, and the stock left
+/// (`None`: no such product).
+pub type Applied = Result<(Vec<Sale>, Option<i32>), StoreError>;
 
 /// What the database did with a purchase.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -24,7 +24,7 @@ use sqlx::{Connection, Executor};
 
 use super::backend::{Backend, Transaction};
 use super::metrics::PoolMetrics;
-use super::sale::BatchItem;
+use super::sale::{Applied, ProductBatch};
 use super::sale::{DetailRow, order_of};
 use super::sale::{InsertedOrder, ProductForSale};
 use super::sales::{ActivityCount, OrderRow, SalesBaseline};
@@ -372,13 +372,21 @@ impl Backend for SqliteBackend {
         .await
     }
 
-    async fn apply_batch(
-        &self,
-        product_id: i32,
-        items: &[BatchItem],
-    ) -> Result<(Vec<Sale>, Option<i32>), StoreError> {
-        self.in_transaction(async |conn| sqlite_batch::apply(conn, product_id, items).await)
-            .await
+    async fn apply_batches(&self, batches: &[ProductBatch]) -> Vec<Applied> {
+        // One writer: every product of the batch in one `BEGIN IMMEDIATE`, one commit.
+        let all = self
+            .in_transaction(async |conn| {
+                let mut applied = Vec::with_capacity(batches.len());
+                for b in batches {
+                    applied.push(sqlite_batch::apply(conn, b.product_id, &b.items).await?);
+                }
+                Ok(applied)
+            })
+            .await;
+        match all {
+            Ok(applied) => applied.into_iter().map(Ok).collect(),
+            Err(e) => batches.iter().map(|_| Err(e.clone())).collect(),
+        }
     }
 
     async fn read_unlocked(&self, id: i32) -> Result<Option<ProductForSale>, StoreError> {

@@ -1,20 +1,25 @@
-//! The `batched` strategy on PostgreSQL: a single statement while the batch fits in the stock,
-//! else the locked path that allocates in arrival order.
+//! The `batched` strategy on PostgreSQL: a single statement while the batch fits in the stock
+//! (one product, or several sharing it), else the locked path that allocates in arrival order.
+
+use std::collections::HashMap;
 
 use chrono::NaiveDateTime;
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 
+use super::Route;
+
 use crate::model::Order;
 use crate::money::Money;
 use crate::store::batch;
 use crate::store::row::from_row;
-use crate::store::sale::BatchItem;
+use crate::store::sale::{Applied, BatchItem, ProductBatch};
 use crate::store::{Sale, StoreError};
 
 from_row! {
     struct BatchRow {
         id: i64,
+        product_id: i32,
         user_id: String,
         quantity: i32,
         total_cents: i64,
@@ -28,14 +33,15 @@ from_row! {
 /// in the stock (the common case while a sale lasts), a guarded decrement of the total and the
 /// insert of every order, one round trip, no explicit transaction. Otherwise (or for an unknown
 /// product) the locked path allocates in arrival order.
-pub(super) async fn apply(
+async fn apply(
     conn: &mut PgConnection,
+    route: Route,
     product_id: i32,
     items: &[BatchItem],
 ) -> Result<(Vec<Sale>, Option<i32>), StoreError> {
     let total: i64 = items.iter().map(|i| i64::from(i.quantity)).sum();
     let Ok(total) = i32::try_from(total) else {
-        return apply_locked(conn, product_id, items).await;
+        return apply_locked(conn, route, product_id, items).await;
     };
     let users: Vec<&str> = items.iter().map(|i| i.user_id.as_str()).collect();
     let quantities: Vec<i32> = items.iter().map(|i| i.quantity).collect();
@@ -51,10 +57,11 @@ pub(super) async fn apply(
                      ORDER BY t.ord
                      RETURNING id, user_id, quantity, total_price, created_at
                  )
-                 SELECT o.id::int8 AS id, o.user_id, o.quantity, (o.total_price * 100)::int8 AS total_cents,
-                        o.created_at, u.name, u.stock
+                 SELECT o.id::int8 AS id, u.id AS product_id, o.user_id, o.quantity,
+                        (o.total_price * 100)::int8 AS total_cents, o.created_at, u.name, u.stock
                  FROM o CROSS JOIN u ORDER BY o.id",
             )
+.persistent(route.persistent())
             .bind(product_id)
             .bind(total)
             .bind(&users)
@@ -62,11 +69,17 @@ pub(super) async fn apply(
             .fetch_all(&mut *conn)
             .await?;
     if rows.is_empty() {
-        return apply_locked(conn, product_id, items).await;
+        return apply_locked(conn, route, product_id, items).await;
     }
-    // Ids come from one sequence in insertion order, and insertion follows arrival order;
-    // check rather than trust, because a mismatch would hand one buyer another's order. The
-    // statement has committed by now, so a mismatch is reported, never silently absorbed.
+    sales_of(product_id, items, rows)
+}
+
+/// The sales of one product's items from the rows its share of a batch statement returned.
+/// Ids come from one sequence in insertion order, and insertion follows arrival order; check
+/// rather than trust, because a mismatch would hand one buyer another's order. The statement
+/// has committed by now (or commits with its transaction), so a mismatch is reported, never
+/// silently absorbed.
+fn sales_of(product_id: i32, items: &[BatchItem], rows: Vec<BatchRow>) -> Applied {
     let in_order = rows.len() == items.len()
         && rows
             .iter()
@@ -76,6 +89,7 @@ pub(super) async fn apply(
         tracing::error!(product_id, "batch rows out of order; orders were committed");
         return Err(StoreError::Other("batch result out of order".into()));
     }
+    let total: i32 = items.iter().map(|i| i.quantity).sum();
     let stock_left = rows[0].stock;
     let mut remaining = stock_left + total;
     let sales = rows
@@ -96,10 +110,100 @@ pub(super) async fn apply(
     Ok((sales, Some(stock_left)))
 }
 
+/// The purchases of several products gathered together. One statement sells every product
+/// whose share fits in its stock (rows locked in id order first, so two such statements, in
+/// two lanes or two processes, cannot deadlock); each product that did not fit, or is unknown,
+/// then takes the locked path on its own.
+pub(super) async fn apply_many(
+    conn: &mut PgConnection,
+    route: Route,
+    batches: &[ProductBatch],
+) -> Vec<Applied> {
+    if let [only] = batches {
+        return vec![apply(conn, route, only.product_id, &only.items).await];
+    }
+    let mut sold = match sell_fitting(conn, route, batches).await {
+        Ok(sold) => sold,
+        Err(e) => return batches.iter().map(|_| Err(e.clone())).collect(),
+    };
+    let mut applied = Vec::with_capacity(batches.len());
+    for b in batches {
+        applied.push(match sold.remove(&b.product_id) {
+            Some(rows) => sales_of(b.product_id, &b.items, rows),
+            None => apply_locked(conn, route, b.product_id, &b.items).await,
+        });
+    }
+    applied
+}
+
+/// The one statement of [`apply_many`]: the rows it returned, by product.
+async fn sell_fitting(
+    conn: &mut PgConnection,
+    route: Route,
+    batches: &[ProductBatch],
+) -> Result<HashMap<i32, Vec<BatchRow>>, StoreError> {
+    let (mut ids, mut totals) = (Vec::new(), Vec::new());
+    for b in batches {
+        // A share too large to add up in an int4 cannot fit: the locked path refuses it.
+        let total: i64 = b.items.iter().map(|i| i64::from(i.quantity)).sum();
+        if let Ok(total) = i32::try_from(total) {
+            ids.push(b.product_id);
+            totals.push(total);
+        }
+    }
+    let (mut item_products, mut users, mut quantities) = (Vec::new(), Vec::new(), Vec::new());
+    for b in batches {
+        for item in &b.items {
+            item_products.push(b.product_id);
+            users.push(item.user_id.as_str());
+            quantities.push(item.quantity);
+        }
+    }
+    let rows: Vec<BatchRow> = sqlx::query_as(
+        "WITH want AS (
+             SELECT * FROM unnest($1::int4[], $2::int4[]) AS w(id, total)
+         ), locked AS (
+             SELECT p.id FROM products p JOIN want ON want.id = p.id
+             WHERE p.stock >= want.total
+             ORDER BY p.id FOR UPDATE OF p
+         ), u AS (
+             UPDATE products p SET stock = p.stock - want.total, updated_at = CURRENT_TIMESTAMP
+             FROM want JOIN locked ON locked.id = want.id
+             WHERE p.id = want.id AND p.stock >= want.total
+             RETURNING p.id, p.name, p.stock, p.price
+         ), o AS (
+             INSERT INTO orders (user_id, product_id, quantity, total_price)
+             SELECT t.user_id, u.id, t.quantity, u.price * t.quantity
+             FROM unnest($3::int4[], $4::text[], $5::int4[]) WITH ORDINALITY
+                  AS t(product_id, user_id, quantity, ord)
+             JOIN u ON u.id = t.product_id
+             ORDER BY t.ord
+             RETURNING id, product_id, user_id, quantity, total_price, created_at
+         )
+         SELECT o.id::int8 AS id, o.product_id, o.user_id, o.quantity,
+                (o.total_price * 100)::int8 AS total_cents, o.created_at, u.name, u.stock
+         FROM o JOIN u ON u.id = o.product_id ORDER BY o.id",
+    )
+    .persistent(route.persistent())
+    .bind(&ids)
+    .bind(&totals)
+    .bind(&item_products)
+    .bind(&users)
+    .bind(&quantities)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut by_product: HashMap<i32, Vec<BatchRow>> = HashMap::new();
+    for row in rows {
+        by_product.entry(row.product_id).or_default().push(row);
+    }
+    Ok(by_product)
+}
+
 /// The batch when its total does not fit: lock the row, allocate in arrival order (each as if
 /// alone), one guarded decrement, one multi-row insert, in one transaction.
 async fn apply_locked(
     conn: &mut PgConnection,
+    route: Route,
     product_id: i32,
     items: &[BatchItem],
 ) -> Result<(Vec<Sale>, Option<i32>), StoreError> {
@@ -108,6 +212,7 @@ async fn apply_locked(
         "SELECT name, stock, (price * 100)::int8, CURRENT_TIMESTAMP::timestamp
              FROM products WHERE id = $1 FOR UPDATE",
     )
+    .persistent(route.persistent())
     .bind(product_id)
     .fetch_optional(&mut *tx)
     .await?;
@@ -143,6 +248,7 @@ async fn apply_locked(
                  ORDER BY t.ord
                  RETURNING id::int8, user_id, quantity",
         )
+        .persistent(route.persistent())
         .bind(product_id)
         .bind(sold)
         .bind(&users)

@@ -3,6 +3,8 @@
 
 use sqlx::PgConnection;
 
+use super::Route;
+
 use crate::store::key_row::KeyRow;
 use crate::store::{KeyRecord, KeyedSale, StoreError};
 
@@ -28,6 +30,7 @@ pub(super) const ATOMIC_KEYED: &str = "WITH p AS (
 /// Inserts the key of a purchase inside its transaction; a taken key fails the transaction.
 pub(super) async fn insert_purchased(
     conn: &mut PgConnection,
+    route: Route,
     key: KeyRecord<'_>,
     order_id: i64,
     remaining: i32,
@@ -36,6 +39,7 @@ pub(super) async fn insert_purchased(
         "INSERT INTO idempotency_keys (key, request_hash, outcome, order_id, remaining_stock)
          VALUES ($1, $2, 'purchased', $3, $4)",
     )
+    .persistent(route.persistent())
     .bind(key.key)
     .bind(key.request_hash)
     .bind(i32::try_from(order_id).map_err(|_| StoreError::Other("order id out of range".into()))?)
@@ -48,6 +52,7 @@ pub(super) async fn insert_purchased(
 /// What `key` recorded, with its order and product joined in.
 pub(super) async fn lookup(
     conn: &mut PgConnection,
+    route: Route,
     key: &str,
 ) -> Result<Option<KeyedSale>, StoreError> {
     let row: Option<KeyRow> = sqlx::query_as(
@@ -59,6 +64,7 @@ pub(super) async fn lookup(
          LEFT JOIN products p ON p.id = o.product_id
          WHERE k.key = $1",
     )
+    .persistent(route.persistent())
     .bind(key)
     .fetch_optional(conn)
     .await?;
@@ -69,6 +75,7 @@ pub(super) async fn lookup(
 /// record must win).
 pub(super) async fn record(
     conn: &mut PgConnection,
+    route: Route,
     key: KeyRecord<'_>,
     outcome: &str,
     order_id: Option<i64>,
@@ -82,6 +89,7 @@ pub(super) async fn record(
         "INSERT INTO idempotency_keys (key, request_hash, outcome, order_id, remaining_stock)
          VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key) DO NOTHING",
     )
+    .persistent(route.persistent())
     .bind(key.key)
     .bind(key.request_hash)
     .bind(outcome)
@@ -95,6 +103,7 @@ pub(super) async fn record(
 /// Deletes up to `limit` key records older than `ttl`; how many went.
 pub(super) async fn expire_chunk(
     conn: &mut PgConnection,
+    route: Route,
     ttl: std::time::Duration,
     limit: i64,
 ) -> Result<u64, StoreError> {
@@ -105,6 +114,7 @@ pub(super) async fn expire_chunk(
              LIMIT $2
          )",
     )
+    .persistent(route.persistent())
     .bind(ttl.as_secs_f64())
     .bind(limit)
     .execute(conn)

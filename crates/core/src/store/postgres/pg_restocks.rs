@@ -8,6 +8,11 @@
 //! The listener only makes the memory shorter, never longer, and never adds work: if it is
 //! down (starting, cut off, reconnecting), the memory still expires on its own timer, as it did
 //! before anyone listened.
+//!
+//! `LISTEN` needs a session of its own, which a transaction pooler does not keep: behind one
+//! (see `pg_route`) the listener connects to `database_listen_url` when given, and otherwise
+//! stops, saying so once in the log; restocks by other processes are then seen when the
+//! memory expires (within [`crate::store::batch::SOLD_OUT_MEMORY`]).
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -15,6 +20,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use tokio::task::JoinHandle;
 
+use super::pg_route::{PoolerState, Route};
 use crate::store::batch::Batcher;
 
 /// The notification channel (per database, as PostgreSQL scopes them); the payload is the id.
@@ -26,13 +32,19 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub struct RestockWatch {
     options: PgConnectOptions,
+    /// What the store has learnt about a pooler on its way to the database.
+    pooler: Arc<PoolerState>,
+    /// `options` name a URL of their own (`database_listen_url`), not the store's database.
+    own_url: bool,
     task: OnceLock<JoinHandle<()>>,
 }
 
 impl RestockWatch {
-    pub(crate) fn new(options: PgConnectOptions) -> Self {
+    pub(super) fn new(options: PgConnectOptions, pooler: Arc<PoolerState>, own_url: bool) -> Self {
         Self {
             options,
+            pooler,
+            own_url,
             task: OnceLock::new(),
         }
     }
@@ -40,8 +52,14 @@ impl RestockWatch {
     /// Starts listening unless already doing so; each restock heard makes `batcher` forget
     /// the product. Cheap when it is: one atomic load.
     pub(crate) fn ensure(&self, batcher: &Arc<Batcher>) {
-        self.task
-            .get_or_init(|| tokio::spawn(listen(self.options.clone(), Arc::clone(batcher))));
+        self.task.get_or_init(|| {
+            tokio::spawn(listen(
+                self.options.clone(),
+                Arc::clone(batcher),
+                Arc::clone(&self.pooler),
+                self.own_url,
+            ))
+        });
     }
 }
 
@@ -53,7 +71,27 @@ impl Drop for RestockWatch {
     }
 }
 
-async fn listen(options: PgConnectOptions, batcher: Arc<Batcher>) {
+/// Whether the listener has to stop: the store's database is behind a transaction pooler and no
+/// listen URL of its own was given. Said once.
+fn behind_pooler_without_url(pooler: &PoolerState, own_url: bool) -> bool {
+    if own_url || pooler.route() == Route::Direct {
+        return false;
+    }
+    tracing::warn!(
+        "restock listener off: the database is behind a transaction pooler, which cannot carry \
+         LISTEN; restocks by other processes are seen within {} ms instead of at once \
+         (set database_listen_url to a direct or session-pooled URL to hear them at once)",
+        crate::store::batch::SOLD_OUT_MEMORY.as_millis()
+    );
+    true
+}
+
+async fn listen(
+    options: PgConnectOptions,
+    batcher: Arc<Batcher>,
+    pooler: Arc<PoolerState>,
+    own_url: bool,
+) {
     // A pool of its own: a listener holds its connection for ever, and must not take a slot
     // from the purchases' pool.
     let pool = PgPoolOptions::new()
@@ -61,6 +99,9 @@ async fn listen(options: PgConnectOptions, batcher: Arc<Batcher>) {
         .connect_lazy_with(options);
     let mut backoff = Duration::from_millis(100);
     loop {
+        if behind_pooler_without_url(&pooler, own_url) {
+            return;
+        }
         let mut listener = match PgListener::connect_with(&pool).await {
             Ok(l) => l,
             Err(e) => {

@@ -6,7 +6,7 @@ use sqlx::Executor;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnection, Postgres};
 
-use super::pg_keys;
+use super::{Route, pg_keys};
 use crate::model::Order;
 use crate::money::Money;
 use crate::store::backend::Transaction;
@@ -45,6 +45,7 @@ from_row! {
 /// `pg_keys`).
 pub(super) async fn atomic(
     conn: &mut PgConnection,
+    route: Route,
     p: NewPurchase<'_>,
     key: Option<KeyRecord<'_>>,
 ) -> Result<Sale, StoreError> {
@@ -53,6 +54,7 @@ pub(super) async fn atomic(
         None => ATOMIC,
     };
     let mut query = sqlx::query_as::<_, AtomicRow>(sql)
+        .persistent(route.persistent())
         .bind(p.product_id)
         .bind(p.quantity)
         .bind(p.user_id);
@@ -72,6 +74,7 @@ pub(super) async fn atomic(
         // Nothing was written; only now is it worth a second query to say why.
         None => Ok(
             match sqlx::query_scalar("SELECT stock FROM products WHERE id = $1")
+                .persistent(route.persistent())
                 .bind(p.product_id)
                 .fetch_optional(conn)
                 .await?
@@ -87,6 +90,7 @@ pub(super) async fn atomic(
 /// and the naive one's (on its bare connection).
 pub(super) async fn insert_order(
     conn: &mut PgConnection,
+    route: Route,
     p: NewPurchase<'_>,
     total: Money,
 ) -> Result<InsertedOrder, StoreError> {
@@ -94,6 +98,7 @@ pub(super) async fn insert_order(
         "INSERT INTO orders (user_id, product_id, quantity, total_price)
          VALUES ($1, $2, $3, $4::int8::numeric / 100) RETURNING id::int8 AS id, created_at",
     )
+    .persistent(route.persistent())
     .bind(p.user_id)
     .bind(p.product_id)
     .bind(p.quantity)
@@ -102,17 +107,23 @@ pub(super) async fn insert_order(
     .await?)
 }
 
-/// A transaction on one pooled connection, begun with a plain `BEGIN`. Dropped while still
+/// A transaction on one pooled connection, begun with a plain `BEGIN` (behind a pooler, with
+/// the session settings: `pg_route`). Dropped while still
 /// open (a deadline passed mid-statement, the caller went away), its connection is closed
 /// rather than handed back in an unknown state.
 pub(super) struct PgTransaction {
     conn: PoolConnection<Postgres>,
+    route: Route,
     open: bool,
 }
 
 impl PgTransaction {
-    pub(super) fn new(conn: PoolConnection<Postgres>) -> Self {
-        Self { conn, open: true }
+    pub(super) fn new(conn: PoolConnection<Postgres>, route: Route) -> Self {
+        Self {
+            conn,
+            route,
+            open: true,
+        }
     }
 
     pub(super) fn connection(&mut self) -> &mut PgConnection {
@@ -141,6 +152,7 @@ impl Transaction for PgTransaction {
             "SELECT name, stock, (price * 100)::int8 AS price_cents
              FROM products WHERE id = $1 FOR UPDATE",
         )
+        .persistent(self.route.persistent())
         .bind(id)
         .fetch_optional(&mut *self.conn)
         .await?)
@@ -151,6 +163,7 @@ impl Transaction for PgTransaction {
             "UPDATE products SET stock = stock - $2, updated_at = CURRENT_TIMESTAMP
              WHERE id = $1 AND stock >= $2 RETURNING stock",
         )
+        .persistent(self.route.persistent())
         .bind(id)
         .bind(quantity)
         .fetch_optional(&mut *self.conn)
@@ -162,7 +175,7 @@ impl Transaction for PgTransaction {
         p: NewPurchase<'_>,
         total: Money,
     ) -> Result<InsertedOrder, StoreError> {
-        insert_order(&mut self.conn, p, total).await
+        insert_order(&mut self.conn, self.route, p, total).await
     }
 
     async fn insert_key(
@@ -171,7 +184,7 @@ impl Transaction for PgTransaction {
         order_id: i64,
         remaining: i32,
     ) -> Result<(), StoreError> {
-        pg_keys::insert_purchased(&mut self.conn, key, order_id, remaining).await
+        pg_keys::insert_purchased(&mut self.conn, self.route, key, order_id, remaining).await
     }
 
     async fn count_products_exclusively(&mut self) -> Result<i64, StoreError> {
@@ -180,6 +193,7 @@ impl Transaction for PgTransaction {
             .execute("LOCK TABLE products IN SHARE ROW EXCLUSIVE MODE")
             .await?;
         Ok(sqlx::query_scalar("SELECT count(*) FROM products")
+            .persistent(self.route.persistent())
             .fetch_one(&mut *self.conn)
             .await?)
     }
@@ -189,6 +203,7 @@ impl Transaction for PgTransaction {
             "INSERT INTO products (name, description, image_url, stock, price)
              VALUES ($1, $2, $3, $4, $5::int8::numeric / 100) RETURNING id",
         )
+        .persistent(self.route.persistent())
         .bind(p.name)
         .bind(p.description)
         .bind(p.image_url)
@@ -210,6 +225,7 @@ impl Transaction for PgTransaction {
                      date_trunc('day', CURRENT_TIMESTAMP::timestamp)
                        - make_interval(days => $5) + make_interval(hours => $6))",
         )
+        .persistent(self.route.persistent())
         .bind(o.user)
         .bind(product_id)
         .bind(o.quantity)
