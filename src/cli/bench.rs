@@ -3,7 +3,7 @@
 
 use clap::{Args, Subcommand};
 use flashsale_bench::{
-    Bench, HttpPlan, LimiterPlan, ManyPlan, PurchasesPlan, SoldOutPlan, StatsPlan,
+    Bench, HttpPlan, LimiterPlan, ManyPlan, ProcessesPlan, PurchasesPlan, SoldOutPlan, StatsPlan,
 };
 use flashsale_core::config::parse_u32_in;
 use flashsale_core::strategy::Strategy;
@@ -25,6 +25,9 @@ pub enum BenchCommand {
     /// A sale of many products (uniform or Zipf-like demand), against pgbench's one-statement
     /// purchase over the same products and draw (PostgreSQL only).
     Many(ManyArgs),
+    /// One hot product sold by several OS processes at once (`flashsale burst` each, clients
+    /// split between them), against one process with all the clients (PostgreSQL only).
+    Processes(ProcessesArgs),
     /// The same purchases over HTTP: `flashsale serve` and the burst engine's HTTP target.
     Http(HttpArgs),
     /// Rejections/s once a product is sold out, against the purchase rate.
@@ -68,6 +71,23 @@ pub struct ManyArgs {
     /// Strategies to measure.
     #[arg(long, default_value = "batched,atomic", value_parser = parse_strategies)]
     pub strategies: Strategies,
+}
+
+#[derive(Debug, Args)]
+pub struct ProcessesArgs {
+    /// Process counts to measure; start with 1, the anchor.
+    #[arg(long, default_value = "1,2,4,8", value_parser = parse_clients)]
+    pub processes: ClientCounts,
+    /// Purchases per run, split between the processes.
+    #[arg(long, default_value_t = 100_000)]
+    pub purchases: u32,
+    /// Clients in all, split between the processes.
+    #[arg(long, default_value_t = 64)]
+    pub clients: u32,
+    #[arg(long, default_value = "batched")]
+    pub strategy: Strategy,
+    #[arg(long, default_value_t = 1)]
+    pub product: i32,
 }
 
 #[derive(Debug, Args)]
@@ -172,6 +192,13 @@ impl BenchCommand {
                 clients: a.clients,
                 zipf: a.demand == "zipf",
                 strategies: a.strategies.0.clone(),
+            }),
+            BenchCommand::Processes(a) => Bench::Processes(ProcessesPlan {
+                processes: a.processes.0.clone(),
+                purchases: a.purchases,
+                clients: a.clients,
+                strategy: a.strategy,
+                product: a.product,
             }),
             BenchCommand::Http(a) => Bench::Http(HttpPlan {
                 purchases: a.purchases,

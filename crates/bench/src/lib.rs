@@ -7,6 +7,7 @@ mod limiter;
 mod many;
 mod pgbench;
 mod probe;
+mod processes;
 mod purchases;
 mod soldout;
 mod stats;
@@ -24,6 +25,8 @@ pub enum Bench {
     /// A sale of many products (uniform or Zipf-like demand), against pgbench's one-statement
     /// purchase over the same products and draw.
     Many(many::ManyPlan),
+    /// One hot product sold by 1, 2, 4, 8 OS processes at once, against one process.
+    Processes(processes::ProcessesPlan),
     /// The same purchases over HTTP: `flashsale serve` and the burst engine's HTTP target.
     Http(http::HttpPlan),
     /// Rejections/s once a product is sold out, against the purchase rate.
@@ -37,6 +40,7 @@ pub enum Bench {
 pub use http::HttpPlan;
 pub use limiter::LimiterPlan;
 pub use many::ManyPlan;
+pub use processes::ProcessesPlan;
 pub use purchases::PurchasesPlan;
 pub use soldout::SoldOutPlan;
 pub use stats::StatsPlan;
@@ -64,6 +68,7 @@ pub async fn run(bench: &Bench, yes: bool, settings: &Settings) -> Result<String
     match bench {
         Bench::Purchases(p) => purchases::run(p, settings).await,
         Bench::Many(p) => many::run(p, settings).await,
+        Bench::Processes(p) => processes::run(p, settings).await,
         Bench::SoldOut(p) => soldout::run(p, settings).await,
         Bench::Http(p) => http::run(p, settings).await,
         Bench::Limiter(p) => limiter::run(p, settings).await,
