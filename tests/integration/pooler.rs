@@ -272,3 +272,77 @@ async fn serve_sells_through_the_pooler() {
     );
     assert_eq!(direct.stock(PRODUCT).await.expect("stock"), Some(0));
 }
+
+/// Behind the pooler, `LISTEN` goes to `database_listen_url` (here: the database directly). The
+/// seller remembers the sell-out for ten minutes, so only the notification of another
+/// process's restock can reopen the product within the test.
+#[tokio::test]
+async fn a_restock_elsewhere_is_heard_through_the_listen_url() {
+    let bouncer = PgBouncer::start();
+    let (db, other_process) = TestDb::seeded().await;
+    let seller = pooled_store(
+        &bouncer,
+        &db,
+        PoolSettings {
+            listen_url: Some(SecretUrl::new(db.url.clone())),
+            ..PoolSettings::default()
+        },
+    )
+    .await;
+    seller.set_sold_out_memory(Duration::from_secs(600));
+    other_process.set_stock(4, 1).await.expect("restock");
+    let p = unlimited(&seller);
+    let buy = |user: &'static str| {
+        let p = p.clone();
+        async move {
+            p.purchase(PurchaseRequest {
+                product_id: 4,
+                ..req(user, 1)
+            })
+            .await
+            .outcome
+        }
+    };
+    assert!(matches!(buy("listen_first").await, Outcome::Purchased(_)));
+    assert_eq!(
+        buy("listen_second").await,
+        Outcome::SoldOut { available: 0 }
+    );
+
+    // The seller listens (on the direct URL) from the moment its memory is in use.
+    let mut conn = db.conn().await;
+    let listening = async {
+        loop {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE datname = current_database() AND query = 'LISTEN \"flashsale_restock\"'",
+            )
+            .fetch_one(&mut conn)
+            .await
+            .expect("pg_stat_activity");
+            if n > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), listening)
+        .await
+        .expect("the seller listens on the listen URL");
+    let _ = conn.close().await;
+
+    assert!(other_process.set_stock(4, 3).await.expect("restock"));
+    let reopened = async {
+        loop {
+            match buy("listen_after").await {
+                Outcome::Purchased(order) => return order,
+                Outcome::SoldOut { .. } => tokio::time::sleep(Duration::from_millis(5)).await,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    };
+    let order = tokio::time::timeout(Duration::from_secs(10), reopened)
+        .await
+        .expect("the restock elsewhere reopened the product long before the memory lapsed");
+    assert_eq!(order.remaining_stock, 2);
+}

@@ -29,7 +29,7 @@ keys! {
         "postgres://... or sqlite://path; default: the embedded SQLite database";
     REDIS_URL = "redis_url", "REDIS_URL", "redis-url",
         "redis://... or rediss://...; default: none (in-process rate limiter)";
-    DATABASE_LISTEN_URL = "database_listen_url", "DATABASE_LISTEN_URL", "database-listen-url",
+    DATABASE_LISTEN_URL = "database_listen_url", "DATABASE_LISTEN_URL", "",
         "postgres://... the restock listener uses when database_url is a transaction pooler (default: none)";
     DB_POOL_MAX = "db_pool_max", "DB_POOL_MAX", "db-pool-max",
         "maximum database connections (default 20)";
