@@ -21,6 +21,7 @@ mod http_idempotency;
 mod http_proxy;
 mod idempotency;
 mod launch;
+mod leases;
 mod monitor;
 mod naive;
 mod pooler;

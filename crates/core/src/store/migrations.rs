@@ -17,6 +17,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "idempotency",
         include_str!("../../migrations/postgres/0002_idempotency.sql"),
     ),
+    (
+        3,
+        "stock leases",
+        include_str!("../../migrations/postgres/0003_stock_leases.sql"),
+    ),
 ];
 
 /// The same for SQLite.

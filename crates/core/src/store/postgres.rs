@@ -5,6 +5,7 @@
 
 mod pg_batch;
 mod pg_keys;
+mod pg_leases;
 mod pg_pool;
 mod pg_restocks;
 mod pg_route;
@@ -21,6 +22,8 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, Postgres};
 use sqlx::{Connection, Executor};
 
+pub use pg_leases::{EXPIRY as LEASE_EXPIRY, IDLE_RETURN as LEASE_IDLE_RETURN};
+use pg_leases::{lease_aware, leased, pick, writer};
 pub use pg_restocks::RestockWatch;
 use pg_route::{PoolerState, Route};
 pub use pg_sales::ORDERS_SINCE_SQL;
@@ -56,6 +59,8 @@ pub(crate) struct PgBackend {
     pooled_options: PgConnectOptions,
     /// Where the restock listener connects: `database_listen_url` if given, else the database.
     listen_options: PgConnectOptions,
+    /// The stock this process holds off the products' rows (`pg_leases`).
+    leases: Arc<pg_leases::Leases>,
 }
 
 #[async_trait]
@@ -95,13 +100,18 @@ impl Backend for PgBackend {
                 tx.commit().await?;
             }
         }
-        Ok(())
+        // Leases that processes killed since left behind go back to their rows now, not only
+        // when another running process's keeper gets to them.
+        self.leases.learn(true);
+        pg_leases::reclaim_expired(&self.pool, self.deadline_for(1)).await
     }
 
     async fn drop_all(&self) -> Result<(), StoreError> {
         let mut conn = self.acquire().await?;
         conn.execute(
-            "DROP TABLE IF EXISTS idempotency_keys, orders, products, _sqlx_migrations CASCADE",
+            "DROP TABLE IF EXISTS stock_leases, idempotency_keys, orders, products,
+                 _sqlx_migrations CASCADE;
+             DROP FUNCTION IF EXISTS flashsale_stock_set_elsewhere()",
         )
         .await?;
         Ok(())
@@ -109,12 +119,16 @@ impl Backend for PgBackend {
 
     async fn products(&self) -> Result<Vec<Product>, StoreError> {
         self.bounded(1, async |conn, route| {
-            let rows: Vec<(i32, String, i64, i32)> = sqlx::query_as(
-                "SELECT id, name, (price * 100)::int8, stock FROM products ORDER BY id",
-            )
-            .persistent(route.persistent())
-            .fetch_all(conn)
-            .await?;
+            const PRODUCTS: [&str; 2] = lease_aware!(
+                "SELECT id, name, (price * 100)::int8, stock + ",
+                (leased "products.id"),
+                " FROM products ORDER BY id"
+            );
+            let rows: Vec<(i32, String, i64, i32)> =
+                sqlx::query_as(pick(&PRODUCTS, self.leases.on()))
+                    .persistent(route.persistent())
+                    .fetch_all(conn)
+                    .await?;
             Ok(rows
                 .into_iter()
                 .map(|(id, name, cents, stock)| Product {
@@ -130,14 +144,16 @@ impl Backend for PgBackend {
 
     async fn product_detail(&self, id: i32) -> Result<Option<ProductDetail>, StoreError> {
         self.bounded(1, async |conn, route| {
-            let row: Option<DetailRow> = sqlx::query_as(
-                "SELECT id, name, description, image_url, stock, (price * 100)::int8 AS price_cents
-                 FROM products WHERE id = $1",
-            )
-            .persistent(route.persistent())
-            .bind(id)
-            .fetch_optional(conn)
-            .await?;
+            const DETAIL: [&str; 2] = lease_aware!(
+                "SELECT id, name, description, image_url, stock + ",
+                (leased "products.id"),
+                " AS stock, (price * 100)::int8 AS price_cents FROM products WHERE id = $1"
+            );
+            let row: Option<DetailRow> = sqlx::query_as(pick(&DETAIL, self.leases.on()))
+                .persistent(route.persistent())
+                .bind(id)
+                .fetch_optional(conn)
+                .await?;
             Ok(row.map(ProductDetail::from))
         })
         .await
@@ -145,13 +161,11 @@ impl Backend for PgBackend {
 
     async fn stock(&self, id: i32) -> Result<Option<i32>, StoreError> {
         self.bounded(1, async |conn, route| {
-            Ok(
-                sqlx::query_scalar("SELECT stock FROM products WHERE id = $1")
-                    .persistent(route.persistent())
-                    .bind(id)
-                    .fetch_optional(conn)
-                    .await?,
-            )
+            Ok(sqlx::query_scalar(pick(&pg_tx::STOCK, self.leases.on()))
+                .persistent(route.persistent())
+                .bind(id)
+                .fetch_optional(conn)
+                .await?)
         })
         .await
     }
@@ -286,26 +300,49 @@ impl Backend for PgBackend {
     }
 
     async fn close(&self) {
+        self.leases
+            .return_all(&self.pool, self.deadline_for(1))
+            .await;
         self.pool.close().await;
     }
 
     async fn set_stock(&self, id: i32, stock: i32) -> Result<bool, StoreError> {
         self.bounded(1, async |conn, route| {
             // The notification goes out with the commit, to every store remembering the
-            // product sold out (see `pg_restocks`).
-            let done: Vec<(i32,)> = sqlx::query_as(
-                "WITH restocked AS (
-                     UPDATE products SET stock = $2, updated_at = CURRENT_TIMESTAMP WHERE id = $1
-                     RETURNING id
-                 )
-                 SELECT id FROM restocked, pg_notify($3, id::text)",
-            )
-            .persistent(route.persistent())
-            .bind(id)
-            .bind(stock)
-            .bind(pg_restocks::CHANNEL)
-            .fetch_all(conn)
-            .await?;
+            // product sold out (see `pg_restocks`). The stock set is every unit there is: the
+            // product's leases go (the row locked first, the lock order of `pg_leases`; the
+            // update waits for the delete, which a row it had already rewritten would skip).
+            const SET_STOCK: [&str; 2] = [
+                concat!(
+                    "WITH restocked AS (
+                         UPDATE products SET stock = $2, updated_at = CURRENT_TIMESTAMP
+                         WHERE id = $1 AND ",
+                    writer!(),
+                    " RETURNING id
+                     )
+                     SELECT id FROM restocked, pg_notify($3, id::text)"
+                ),
+                concat!(
+                    "WITH p AS (SELECT id FROM products WHERE id = $1 FOR NO KEY UPDATE),
+                     dropped AS (
+                         DELETE FROM stock_leases l USING p WHERE l.product_id = p.id RETURNING 1
+                     ),
+                     restocked AS (
+                         UPDATE products SET stock = $2, updated_at = CURRENT_TIMESTAMP
+                         WHERE id = $1 AND (SELECT count(*) FROM dropped) >= 0 AND ",
+                    writer!(),
+                    " RETURNING id
+                     )
+                     SELECT id FROM restocked, pg_notify($3, id::text)"
+                ),
+            ];
+            let done: Vec<(i32,)> = sqlx::query_as(pick(&SET_STOCK, self.leases.on()))
+                .persistent(route.persistent())
+                .bind(id)
+                .bind(stock)
+                .bind(pg_restocks::CHANNEL)
+                .fetch_all(conn)
+                .await?;
             Ok(done.len() == 1)
         })
         .await
@@ -316,7 +353,7 @@ impl Backend for PgBackend {
         // Open from before its BEGIN: one that fails or stalls is dropped open, which closes
         // its connection.
         let route = self.route();
-        let mut tx = pg_tx::PgTransaction::new(conn, route);
+        let mut tx = pg_tx::PgTransaction::new(conn, route, self.leases.on());
         let deadline = self.deadline_for(1);
         let begin = match route {
             Route::Direct => "BEGIN".to_string(),
@@ -336,7 +373,7 @@ impl Backend for PgBackend {
         key: Option<KeyRecord<'_>>,
     ) -> Result<Sale, StoreError> {
         self.bounded(2, async |conn, route| {
-            pg_tx::atomic(conn, route, p, key).await
+            pg_tx::atomic(conn, route, self.leases.on(), p, key).await
         })
         .await
     }
@@ -359,9 +396,10 @@ impl Backend for PgBackend {
         // fit (bounded: a hang guard, not a budget).
         let others = u32::try_from(batches.len().saturating_sub(1)).unwrap_or(u32::MAX);
         let statements = 5 + 3 * others.min(8);
+        self.leases.ensure_keeper(&self.pool, self.deadline_for(1));
         let applied = self
             .bounded_on(conn, statements, async |conn, route| {
-                Ok(pg_batch::apply_many(conn, route, batches).await)
+                Ok(pg_batch::apply_many(conn, route, &self.leases, batches).await)
             })
             .await;
         applied.unwrap_or_else(every)
@@ -387,9 +425,10 @@ impl Backend for PgBackend {
         total: Money,
     ) -> Result<InsertedOrder, StoreError> {
         self.bounded(2, async |conn, route| {
-            sqlx::query(
-                "UPDATE products SET stock = $2, updated_at = CURRENT_TIMESTAMP WHERE id = $1",
-            )
+            sqlx::query(concat!(
+                "UPDATE products SET stock = $2, updated_at = CURRENT_TIMESTAMP WHERE id = $1 AND ",
+                writer!()
+            ))
             .persistent(route.persistent())
             .bind(p.product_id)
             .bind(stock)

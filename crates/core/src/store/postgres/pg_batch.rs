@@ -8,6 +8,7 @@ use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 
 use super::Route;
+use super::pg_leases::{FOLD, Leases, lease_aware, leased, pick, writer};
 
 use crate::model::Order;
 use crate::money::Money;
@@ -29,50 +30,106 @@ from_row! {
     }
 }
 
-/// The `batched` strategy. First, optimistically, one statement: when the batch's total fits
-/// in the stock (the common case while a sale lasts), a guarded decrement of the total and the
-/// insert of every order, one round trip, no explicit transaction. Otherwise (or for an unknown
-/// product) the locked path allocates in arrival order.
+/// The `batched` strategy for one product. From this process's lease when it holds enough
+/// (`pg_leases`: no wait on the product's row behind other processes); else, optimistically,
+/// one statement: when the batch's total fits in the row's stock (the common case while a sale
+/// lasts), a guarded decrement of the total and the insert of every order, one round trip, no
+/// explicit transaction, then a lease for the next batches. Otherwise (or for an unknown
+/// product) the locked path folds every lease back and allocates in arrival order.
 async fn apply(
     conn: &mut PgConnection,
     route: Route,
+    leases: &Leases,
     product_id: i32,
     items: &[BatchItem],
-) -> Result<(Vec<Sale>, Option<i32>), StoreError> {
+) -> Applied {
     let total: i64 = items.iter().map(|i| i64::from(i.quantity)).sum();
     let Ok(total) = i32::try_from(total) else {
-        return apply_locked(conn, route, product_id, items).await;
+        return apply_locked(conn, route, leases.on(), product_id, items).await;
     };
     let users: Vec<&str> = items.iter().map(|i| i.user_id.as_str()).collect();
     let quantities: Vec<i32> = items.iter().map(|i| i.quantity).collect();
-    let rows: Vec<BatchRow> = sqlx::query_as(
-                "WITH u AS (
-                     UPDATE products SET stock = stock - $2, updated_at = CURRENT_TIMESTAMP
-                     WHERE id = $1 AND stock >= $2
-                     RETURNING id, name, stock, price
-                 ), o AS (
-                     INSERT INTO orders (user_id, product_id, quantity, total_price)
-                     SELECT t.user_id, u.id, t.quantity, u.price * t.quantity
-                     FROM u, unnest($3::text[], $4::int4[]) WITH ORDINALITY AS t(user_id, quantity, ord)
-                     ORDER BY t.ord
-                     RETURNING id, user_id, quantity, total_price, created_at
-                 )
-                 SELECT o.id::int8 AS id, u.id AS product_id, o.user_id, o.quantity,
-                        (o.total_price * 100)::int8 AS total_cents, o.created_at, u.name, u.stock
-                 FROM o CROSS JOIN u ORDER BY o.id",
-            )
-.persistent(route.persistent())
+    let believed = leases.believed(product_id);
+    if leases.on() && believed >= total {
+        let rows: Vec<BatchRow> = sqlx::query_as(SELL_FROM_LEASE)
+            .persistent(route.persistent())
             .bind(product_id)
+            .bind(leases.holder())
             .bind(total)
             .bind(&users)
             .bind(&quantities)
             .fetch_all(&mut *conn)
             .await?;
-    if rows.is_empty() {
-        return apply_locked(conn, route, product_id, items).await;
+        if !rows.is_empty() {
+            leases.note(product_id, believed - total);
+            return sales_of(product_id, items, rows);
+        }
+        // The lease is gone (returned, folded by a process that ran short, dropped by a
+        // restock) or smaller than believed: the row decides.
+        leases.note(product_id, 0);
     }
+    let rows: Vec<BatchRow> = sqlx::query_as(pick(&SELL_FROM_ROW, leases.on()))
+        .persistent(route.persistent())
+        .bind(product_id)
+        .bind(total)
+        .bind(&users)
+        .bind(&quantities)
+        .fetch_all(&mut *conn)
+        .await?;
+    if rows.is_empty() {
+        return apply_locked(conn, route, leases.on(), product_id, items).await;
+    }
+    let available = rows[0].stock;
+    leases
+        .top_up(conn, route, product_id, total, available)
+        .await;
     sales_of(product_id, items, rows)
 }
+
+/// One product's batch sold from this process's lease (`$2` the holder); the stock it reports
+/// is every unit available: the row, this lease after the sale, and other processes' leases.
+const SELL_FROM_LEASE: &str = "WITH l AS (
+         UPDATE stock_leases SET units = units - $3, renewed_at = CURRENT_TIMESTAMP
+         WHERE product_id = $1 AND holder = $2 AND units >= $3
+         RETURNING product_id, units
+     ), p AS (
+         SELECT p.id, p.name, p.price,
+                p.stock + l.units + (SELECT COALESCE(sum(x.units), 0)::int4 FROM stock_leases x
+                                     WHERE x.product_id = p.id AND x.holder <> $2) AS available
+         FROM products p JOIN l ON l.product_id = p.id
+     ), o AS (
+         INSERT INTO orders (user_id, product_id, quantity, total_price)
+         SELECT t.user_id, p.id, t.quantity, p.price * t.quantity
+         FROM p, unnest($4::text[], $5::int4[]) WITH ORDINALITY AS t(user_id, quantity, ord)
+         ORDER BY t.ord
+         RETURNING id, user_id, quantity, total_price, created_at
+     )
+     SELECT o.id::int8 AS id, p.id AS product_id, o.user_id, o.quantity,
+            (o.total_price * 100)::int8 AS total_cents, o.created_at, p.name,
+            p.available::int4 AS stock
+     FROM o CROSS JOIN p ORDER BY o.id";
+
+/// One product's batch sold from its row when the total fits; the stock it reports counts
+/// the leases too.
+const SELL_FROM_ROW: [&str; 2] = lease_aware!(
+    "WITH u AS (
+         UPDATE products SET stock = stock - $2, updated_at = CURRENT_TIMESTAMP
+         WHERE id = $1 AND stock >= $2 AND ",
+    (writer),
+    " RETURNING id, name, stock + ",
+    (leased "products.id"),
+    " AS stock, price
+     ), o AS (
+         INSERT INTO orders (user_id, product_id, quantity, total_price)
+         SELECT t.user_id, u.id, t.quantity, u.price * t.quantity
+         FROM u, unnest($3::text[], $4::int4[]) WITH ORDINALITY AS t(user_id, quantity, ord)
+         ORDER BY t.ord
+         RETURNING id, user_id, quantity, total_price, created_at
+     )
+     SELECT o.id::int8 AS id, u.id AS product_id, o.user_id, o.quantity,
+            (o.total_price * 100)::int8 AS total_cents, o.created_at, u.name, u.stock
+     FROM o CROSS JOIN u ORDER BY o.id"
+);
 
 /// The sales of one product's items from the rows its share of a batch statement returned.
 /// Ids come from one sequence in insertion order, and insertion follows arrival order; check
@@ -117,12 +174,13 @@ fn sales_of(product_id: i32, items: &[BatchItem], rows: Vec<BatchRow>) -> Applie
 pub(super) async fn apply_many(
     conn: &mut PgConnection,
     route: Route,
+    leases: &Leases,
     batches: &[ProductBatch],
 ) -> Vec<Applied> {
     if let [only] = batches {
-        return vec![apply(conn, route, only.product_id, &only.items).await];
+        return vec![apply(conn, route, leases, only.product_id, &only.items).await];
     }
-    let mut sold = match sell_fitting(conn, route, batches).await {
+    let mut sold = match sell_fitting(conn, route, leases.on(), batches).await {
         Ok(sold) => sold,
         Err(e) => return batches.iter().map(|_| Err(e.clone())).collect(),
     };
@@ -130,7 +188,7 @@ pub(super) async fn apply_many(
     for b in batches {
         applied.push(match sold.remove(&b.product_id) {
             Some(rows) => sales_of(b.product_id, &b.items, rows),
-            None => apply_locked(conn, route, b.product_id, &b.items).await,
+            None => apply_locked(conn, route, leases.on(), b.product_id, &b.items).await,
         });
     }
     applied
@@ -140,6 +198,7 @@ pub(super) async fn apply_many(
 async fn sell_fitting(
     conn: &mut PgConnection,
     route: Route,
+    leases: bool,
     batches: &[ProductBatch],
 ) -> Result<HashMap<i32, Vec<BatchRow>>, StoreError> {
     let (mut ids, mut totals) = (Vec::new(), Vec::new());
@@ -159,7 +218,7 @@ async fn sell_fitting(
             quantities.push(item.quantity);
         }
     }
-    let rows: Vec<BatchRow> = sqlx::query_as(
+    const SELL_FITTING: [&str; 2] = lease_aware!(
         "WITH want AS (
              SELECT * FROM unnest($1::int4[], $2::int4[]) AS w(id, total)
          ), locked AS (
@@ -169,8 +228,12 @@ async fn sell_fitting(
          ), u AS (
              UPDATE products p SET stock = p.stock - want.total, updated_at = CURRENT_TIMESTAMP
              FROM want JOIN locked ON locked.id = want.id
-             WHERE p.id = want.id AND p.stock >= want.total
-             RETURNING p.id, p.name, p.stock, p.price
+             WHERE p.id = want.id AND p.stock >= want.total AND ",
+        (writer),
+        "
+             RETURNING p.id, p.name, p.stock + ",
+        (leased "p.id"),
+        " AS stock, p.price
          ), o AS (
              INSERT INTO orders (user_id, product_id, quantity, total_price)
              SELECT t.user_id, u.id, t.quantity, u.price * t.quantity
@@ -182,16 +245,17 @@ async fn sell_fitting(
          )
          SELECT o.id::int8 AS id, o.product_id, o.user_id, o.quantity,
                 (o.total_price * 100)::int8 AS total_cents, o.created_at, u.name, u.stock
-         FROM o JOIN u ON u.id = o.product_id ORDER BY o.id",
-    )
-    .persistent(route.persistent())
-    .bind(&ids)
-    .bind(&totals)
-    .bind(&item_products)
-    .bind(&users)
-    .bind(&quantities)
-    .fetch_all(&mut *conn)
-    .await?;
+         FROM o JOIN u ON u.id = o.product_id ORDER BY o.id"
+    );
+    let rows: Vec<BatchRow> = sqlx::query_as(pick(&SELL_FITTING, leases))
+        .persistent(route.persistent())
+        .bind(&ids)
+        .bind(&totals)
+        .bind(&item_products)
+        .bind(&users)
+        .bind(&quantities)
+        .fetch_all(&mut *conn)
+        .await?;
     let mut by_product: HashMap<i32, Vec<BatchRow>> = HashMap::new();
     for row in rows {
         by_product.entry(row.product_id).or_default().push(row);
@@ -199,18 +263,30 @@ async fn sell_fitting(
     Ok(by_product)
 }
 
-/// The batch when its total does not fit: lock the row, allocate in arrival order (each as if
-/// alone), one guarded decrement, one multi-row insert, in one transaction.
+/// The batch when its total does not fit in the row: every lease of the product folded back
+/// (the row locked first), allocate in arrival order (each as if alone), one guarded
+/// decrement, one multi-row insert, in one transaction. So no buyer is told "Out of stock"
+/// while another process's lease still holds units.
 async fn apply_locked(
     conn: &mut PgConnection,
     route: Route,
+    leases: bool,
     product_id: i32,
     items: &[BatchItem],
 ) -> Result<(Vec<Sale>, Option<i32>), StoreError> {
     let mut tx = conn.begin().await?;
+    if leases {
+        sqlx::query(FOLD)
+            .persistent(route.persistent())
+            .bind(product_id)
+            .bind(None::<&str>)
+            .bind(None::<f64>)
+            .execute(&mut *tx)
+            .await?;
+    }
     let product: Option<(String, i32, i64, NaiveDateTime)> = sqlx::query_as(
         "SELECT name, stock, (price * 100)::int8, CURRENT_TIMESTAMP::timestamp
-             FROM products WHERE id = $1 FOR UPDATE",
+             FROM products WHERE id = $1 FOR NO KEY UPDATE",
     )
     .persistent(route.persistent())
     .bind(product_id)
@@ -236,18 +312,20 @@ async fn apply_locked(
             .iter()
             .map(|i| price.times(i64::from(i.quantity)).cents())
             .collect();
-        let rows: Vec<(i64, String, i32)> = sqlx::query_as(
+        let rows: Vec<(i64, String, i32)> = sqlx::query_as(concat!(
             "WITH u AS (
                      UPDATE products SET stock = stock - $2, updated_at = CURRENT_TIMESTAMP
-                     WHERE id = $1 AND stock >= $2 RETURNING id
+                     WHERE id = $1 AND stock >= $2 AND ",
+            writer!(),
+            " RETURNING id
                  )
                  INSERT INTO orders (user_id, product_id, quantity, total_price)
                  SELECT t.user_id, u.id, t.quantity, t.cents::numeric / 100
                  FROM u, unnest($3::text[], $4::int4[], $5::int8[]) WITH ORDINALITY
                       AS t(user_id, quantity, cents, ord)
                  ORDER BY t.ord
-                 RETURNING id::int8, user_id, quantity",
-        )
+                 RETURNING id::int8, user_id, quantity"
+        ))
         .persistent(route.persistent())
         .bind(product_id)
         .bind(sold)

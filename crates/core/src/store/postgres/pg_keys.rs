@@ -4,6 +4,7 @@
 use sqlx::PgConnection;
 
 use super::Route;
+use super::pg_leases::{lease_aware, leased, writer};
 
 use crate::store::key_row::KeyRow;
 use crate::store::{KeyRecord, KeyedSale, StoreError};
@@ -11,10 +12,14 @@ use crate::store::{KeyRecord, KeyedSale, StoreError};
 /// The atomic purchase with one more data-modifying CTE: the key's row, built from the order's
 /// RETURNING row. PostgreSQL runs every data-modifying CTE to completion, so a taken key fails
 /// the whole statement (23505) and the decrement and the order roll back with it.
-pub(super) const ATOMIC_KEYED: &str = "WITH p AS (
+pub(super) const ATOMIC_KEYED: [&str; 2] = lease_aware!(
+    "WITH p AS (
          UPDATE products SET stock = stock - $2, updated_at = CURRENT_TIMESTAMP
-         WHERE id = $1 AND stock >= $2
-         RETURNING id, name, stock, price
+         WHERE id = $1 AND stock >= $2 AND ",
+    (writer),
+    " RETURNING id, name, stock + ",
+    (leased "products.id"),
+    " AS stock, price
      ), o AS (
          INSERT INTO orders (user_id, product_id, quantity, total_price)
          SELECT $3, p.id, $2, p.price * $2 FROM p
@@ -25,7 +30,8 @@ pub(super) const ATOMIC_KEYED: &str = "WITH p AS (
      )
      SELECT o.id::int8 AS id, p.name, p.stock, (o.total_price * 100)::int8 AS total_cents,
             o.created_at
-     FROM o, p";
+     FROM o, p"
+);
 
 /// Inserts the key of a purchase inside its transaction; a taken key fails the transaction.
 pub(super) async fn insert_purchased(

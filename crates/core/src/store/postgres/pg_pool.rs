@@ -34,6 +34,8 @@ impl PgBackend {
             None => direct(pooled_options.clone()),
         };
         let pooler = Arc::new(PoolerState::default());
+        let leases = Arc::new(pg_leases::Leases::new());
+        let schema = Arc::clone(&leases);
         let expected_timeout = settings.statement_timeout.as_millis().to_string();
         let learnt = Arc::clone(&pooler);
         let pool = PgPoolOptions::new()
@@ -44,7 +46,12 @@ impl PgBackend {
             .test_before_acquire(false)
             .after_connect(move |conn, _| {
                 let (learnt, expected) = (Arc::clone(&learnt), expected_timeout.clone());
+                let schema = Arc::clone(&schema);
                 Box::pin(async move {
+                    // Each new connection asks, so a store opened before `db init` learns it
+                    // once its connections renew (and migrating tells it at once).
+                    let row = conn.fetch_one(pg_leases::SCHEMA_HAS_LEASES).await?;
+                    schema.learn(sqlx::Row::try_get(&row, 0)?);
                     if learnt.route() == Route::Direct {
                         // A pooler told to ignore `options` accepts them and drops them: the
                         // session then lacks the timeout we asked for.
@@ -77,6 +84,7 @@ impl PgBackend {
             pooler,
             pooled_options,
             listen_options,
+            leases,
         })
     }
 

@@ -6,6 +6,7 @@ use sqlx::Executor;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnection, Postgres};
 
+use super::pg_leases::{FOLD, lease_aware, leased, pick, writer};
 use super::{Route, pg_keys};
 use crate::model::Order;
 use crate::money::Money;
@@ -16,10 +17,14 @@ use crate::store::seed::{SeedOrder, SeedProduct};
 use crate::store::{KeyRecord, NewPurchase, Sale, StoreError};
 
 /// The guarded decrement and the order insert from its RETURNING row, in one statement.
-const ATOMIC: &str = "WITH p AS (
+const ATOMIC: [&str; 2] = lease_aware!(
+    "WITH p AS (
          UPDATE products SET stock = stock - $2, updated_at = CURRENT_TIMESTAMP
-         WHERE id = $1 AND stock >= $2
-         RETURNING id, name, stock, price
+         WHERE id = $1 AND stock >= $2 AND ",
+    (writer),
+    " RETURNING id, name, stock + ",
+    (leased "products.id"),
+    " AS stock, price
      ), o AS (
          INSERT INTO orders (user_id, product_id, quantity, total_price)
          SELECT $3, p.id, $2, p.price * $2 FROM p
@@ -27,7 +32,8 @@ const ATOMIC: &str = "WITH p AS (
      )
      SELECT o.id::int8 AS id, p.name, p.stock, (o.total_price * 100)::int8 AS total_cents,
             o.created_at
-     FROM o, p";
+     FROM o, p"
+);
 
 from_row! {
     /// What the atomic statement returns: the order, with the product's name and stock left.
@@ -42,18 +48,52 @@ from_row! {
 
 /// The atomic strategy: one statement, the guarded decrement and the insert of the order from
 /// its RETURNING row. With a key, the statement carries one more CTE inserting the key (see
-/// `pg_keys`).
+/// `pg_keys`). When the row is short but processes hold leases of the product (`pg_leases`),
+/// they are folded back and the statement tried once more: the buyer is not told "Out of
+/// stock" while units are held elsewhere.
 pub(super) async fn atomic(
     conn: &mut PgConnection,
     route: Route,
+    leases: bool,
+    p: NewPurchase<'_>,
+    key: Option<KeyRecord<'_>>,
+) -> Result<Sale, StoreError> {
+    let first = atomic_once(conn, route, leases, p, key).await?;
+    let Sale::SoldOut { available } = first else {
+        return Ok(first);
+    };
+    if !leases || available < p.quantity {
+        return Ok(first);
+    }
+    sqlx::query(FOLD)
+        .persistent(route.persistent())
+        .bind(p.product_id)
+        .bind(None::<&str>)
+        .bind(None::<f64>)
+        .execute(&mut *conn)
+        .await?;
+    atomic_once(conn, route, leases, p, key).await
+}
+
+/// Every unit of a product there is: its row and its leases.
+pub(super) const STOCK: [&str; 2] = lease_aware!(
+    "SELECT stock + ",
+    (leased "products.id"),
+    " FROM products WHERE id = $1"
+);
+
+async fn atomic_once(
+    conn: &mut PgConnection,
+    route: Route,
+    leases: bool,
     p: NewPurchase<'_>,
     key: Option<KeyRecord<'_>>,
 ) -> Result<Sale, StoreError> {
     let sql = match key {
-        Some(_) => pg_keys::ATOMIC_KEYED,
-        None => ATOMIC,
+        Some(_) => &pg_keys::ATOMIC_KEYED,
+        None => &ATOMIC,
     };
-    let mut query = sqlx::query_as::<_, AtomicRow>(sql)
+    let mut query = sqlx::query_as::<_, AtomicRow>(pick(sql, leases))
         .persistent(route.persistent())
         .bind(p.product_id)
         .bind(p.quantity)
@@ -73,7 +113,7 @@ pub(super) async fn atomic(
         })),
         // Nothing was written; only now is it worth a second query to say why.
         None => Ok(
-            match sqlx::query_scalar("SELECT stock FROM products WHERE id = $1")
+            match sqlx::query_scalar(pick(&STOCK, leases))
                 .persistent(route.persistent())
                 .bind(p.product_id)
                 .fetch_optional(conn)
@@ -114,14 +154,17 @@ pub(super) async fn insert_order(
 pub(super) struct PgTransaction {
     conn: PoolConnection<Postgres>,
     route: Route,
+    /// The schema has stock leases (`pg_leases`).
+    leases: bool,
     open: bool,
 }
 
 impl PgTransaction {
-    pub(super) fn new(conn: PoolConnection<Postgres>, route: Route) -> Self {
+    pub(super) fn new(conn: PoolConnection<Postgres>, route: Route, leases: bool) -> Self {
         Self {
             conn,
             route,
+            leases,
             open: true,
         }
     }
@@ -148,21 +191,47 @@ impl Drop for PgTransaction {
 #[async_trait]
 impl Transaction for PgTransaction {
     async fn lock_product(&mut self, id: i32) -> Result<Option<ProductForSale>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT name, stock, (price * 100)::int8 AS price_cents
-             FROM products WHERE id = $1 FOR UPDATE",
-        )
-        .persistent(self.route.persistent())
-        .bind(id)
-        .fetch_optional(&mut *self.conn)
-        .await?)
+        const LOCK: [&str; 2] = lease_aware!(
+            "SELECT name, stock, (price * 100)::int8 AS price_cents, ",
+            (leased "products.id"),
+            " FROM products WHERE id = $1 FOR NO KEY UPDATE"
+        );
+        let locked: Option<(String, i32, i64, i32)> = sqlx::query_as(pick(&LOCK, self.leases))
+            .persistent(self.route.persistent())
+            .bind(id)
+            .fetch_optional(&mut *self.conn)
+            .await?;
+        let Some((name, mut stock, price_cents, leased)) = locked else {
+            return Ok(None);
+        };
+        // Units other processes hold (`pg_leases`) come back to the row first: this
+        // transaction then decides on every unit there is.
+        if self.leases
+            && leased > 0
+            && let Some(folded) = sqlx::query_scalar(FOLD)
+                .persistent(self.route.persistent())
+                .bind(id)
+                .bind(None::<&str>)
+                .bind(None::<f64>)
+                .fetch_optional(&mut *self.conn)
+                .await?
+        {
+            stock = folded;
+        }
+        Ok(Some(ProductForSale {
+            name,
+            stock,
+            price_cents,
+        }))
     }
 
     async fn decrement(&mut self, id: i32, quantity: i32) -> Result<Option<i32>, StoreError> {
-        Ok(sqlx::query_scalar(
+        Ok(sqlx::query_scalar(concat!(
             "UPDATE products SET stock = stock - $2, updated_at = CURRENT_TIMESTAMP
-             WHERE id = $1 AND stock >= $2 RETURNING stock",
-        )
+             WHERE id = $1 AND stock >= $2 AND ",
+            writer!(),
+            " RETURNING stock"
+        ))
         .persistent(self.route.persistent())
         .bind(id)
         .bind(quantity)
