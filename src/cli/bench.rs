@@ -103,6 +103,10 @@ pub struct HttpArgs {
     pub strategies: Strategies,
     #[arg(long, default_value_t = 1)]
     pub product: i32,
+    /// Also run each strategy with an `Idempotency-Key` on every purchase, beside the run
+    /// without (same server, same client count).
+    #[arg(long)]
+    pub idempotency: bool,
 }
 
 #[derive(Debug, Args)]
@@ -205,6 +209,7 @@ impl BenchCommand {
                 clients: a.clients.0.clone(),
                 strategies: a.strategies.0.clone(),
                 product: a.product,
+                idempotency: a.idempotency,
             }),
             BenchCommand::SoldOut(a) => Bench::SoldOut(SoldOutPlan {
                 purchases: a.purchases,

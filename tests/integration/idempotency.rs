@@ -33,8 +33,10 @@ async fn order_count(store: &Store) -> i64 {
 #[rstest]
 #[case::atomic_on_postgres(Engine::Postgres, Strategy::Atomic)]
 #[case::row_lock_on_postgres(Engine::Postgres, Strategy::RowLock)]
+#[case::batched_on_postgres(Engine::Postgres, Strategy::Batched)]
 #[case::atomic_on_sqlite(Engine::Sqlite, Strategy::Atomic)]
 #[case::row_lock_on_sqlite(Engine::Sqlite, Strategy::RowLock)]
+#[case::batched_on_sqlite(Engine::Sqlite, Strategy::Batched)]
 #[tokio::test]
 async fn a_taken_key_rolls_back_the_whole_purchase(
     #[case] engine: Engine,
@@ -84,7 +86,9 @@ async fn a_taken_key_rolls_back_the_whole_purchase(
 #[rstest]
 #[case::atomic_on_postgres(Engine::Postgres, Strategy::Atomic)]
 #[case::row_lock_on_postgres(Engine::Postgres, Strategy::RowLock)]
+#[case::batched_on_postgres(Engine::Postgres, Strategy::Batched)]
 #[case::atomic_on_sqlite(Engine::Sqlite, Strategy::Atomic)]
+#[case::batched_on_sqlite(Engine::Sqlite, Strategy::Batched)]
 #[tokio::test]
 async fn twenty_concurrent_retries_with_one_key_make_one_order(
     #[case] engine: Engine,
@@ -122,6 +126,83 @@ async fn twenty_concurrent_retries_with_one_key_make_one_order(
     assert_eq!(
         store.stock(MOUSE).await.expect("stock"),
         Some(before_stock - 3)
+    );
+}
+
+/// Keyed purchases ride the batched path: they share transactions (the orders' `xmin`), each
+/// key records its own order, and one retry among them (a key already used, same request)
+/// replays without costing the others their batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyed_batched_purchases_share_transactions_and_each_key_records_its_order() {
+    let (db, store) = crate::support::TestDb::seeded().await;
+    store.set_stock(MOUSE, 10_000).await.expect("restock");
+    let before = order_count(&store).await;
+    let purchaser = unlimited(&store);
+    let first = IdempotencyKey::parse("batched-retry").expect("key");
+    let original = purchaser
+        .purchase_idempotent(req("keyed_0", 1, Strategy::Batched), &first)
+        .await
+        .expect("first");
+    let Outcome::Purchased(original_order) = &original.receipt.outcome else {
+        panic!("{original:?}");
+    };
+    let users: Vec<String> = (1..=300).map(|i| format!("keyed_{i}")).collect();
+    let receipts = join_all(users.iter().enumerate().map(|(i, user)| {
+        let p = purchaser.clone();
+        async move {
+            // Every 100th is a retry of the first request, with its key.
+            let (user, key) = if i % 100 == 0 {
+                (
+                    "keyed_0",
+                    IdempotencyKey::parse("batched-retry").expect("key"),
+                )
+            } else {
+                (
+                    user.as_str(),
+                    IdempotencyKey::parse(&format!("k-{user}")).expect("key"),
+                )
+            };
+            let receipt = p
+                .purchase_idempotent(req(user, 1, Strategy::Batched), &key)
+                .await
+                .expect("same request");
+            (key, receipt)
+        }
+    }))
+    .await;
+    for (key, r) in &receipts {
+        let Outcome::Purchased(order) = &r.receipt.outcome else {
+            panic!("{}: {:?}", key.as_str(), r.receipt.outcome);
+        };
+        let found = store
+            .idempotency_lookup(key.as_str())
+            .await
+            .expect("lookup")
+            .expect("recorded");
+        assert_eq!(
+            found.sale,
+            Sale::Purchased(order.clone()),
+            "{}",
+            key.as_str()
+        );
+        if key.as_str() == "batched-retry" {
+            assert!(r.replayed, "the retry replays");
+            assert_eq!(order.id, original_order.id);
+        } else {
+            assert!(!r.replayed);
+        }
+    }
+    let mut conn = db.conn().await;
+    let (orders, transactions): (i64, i64) =
+        sqlx::query_as("SELECT count(*), count(DISTINCT xmin::text) FROM orders WHERE id > $1")
+            .bind(before)
+            .fetch_one(&mut conn)
+            .await
+            .expect("orders");
+    assert_eq!(orders, 1 + 297, "one order per new key");
+    assert!(
+        transactions < orders / 4,
+        "{orders} keyed orders in {transactions} transactions: they shared commits"
     );
 }
 

@@ -22,6 +22,8 @@ pub struct HttpPlan {
     /// Strategies the server runs, one server each.
     pub strategies: Vec<Strategy>,
     pub product: i32,
+    /// Each strategy also with an idempotency key on every purchase, beside the run without.
+    pub idempotency: bool,
 }
 
 /// A `flashsale serve` child, killed on drop.
@@ -129,34 +131,53 @@ pub async fn run(plan: &HttpPlan, settings: &Settings) -> Result<String, BenchEr
         };
         for &strategy in &strategies {
             let server = start_server(settings, strategy)?;
-            store.set_stock(plan.product, stock).await?;
-            let client = ApiClient::new(&server.url, c as usize, Duration::from_secs(30))
-                .map_err(|e| BenchError::Setup(e.to_string()))?;
-            let mut spec = BurstSpec::new(plan.product, plan.purchases, c, strategy);
-            spec.ips = 1;
-            let probe = Probe::start();
-            let report = burst::run_to_end(spec, Target::Http(client), Some(store.clone())).await?;
-            let cpu = probe.finish();
-            drop(server);
-            let ratio = anchor_per_s
-                .map(|a| format!("{:.1}x", report.throughput_per_s / a))
-                .unwrap_or_else(|| "-".into());
-            let audit = report
-                .audit
-                .map(|a| a.verdict())
-                .unwrap_or_else(|| "not audited".into());
-            let mut note = format!("server {strategy}, audit {audit}");
-            if report.busy + report.failed > 0 {
-                let _ = write!(note, ", {} busy, {} failed", report.busy, report.failed);
+            let mut keyless_per_s = None;
+            for keyed in [false, true] {
+                if keyed && !plan.idempotency {
+                    break;
+                }
+                store.set_stock(plan.product, stock).await?;
+                let client = ApiClient::new(&server.url, c as usize, Duration::from_secs(30))
+                    .map_err(|e| BenchError::Setup(e.to_string()))?;
+                let mut spec = BurstSpec::new(plan.product, plan.purchases, c, strategy);
+                spec.ips = 1;
+                spec.idempotency_keys = keyed;
+                let probe = Probe::start();
+                let report =
+                    burst::run_to_end(spec, Target::Http(client), Some(store.clone())).await?;
+                let cpu = probe.finish();
+                let ratio = anchor_per_s
+                    .map(|a| format!("{:.1}x", report.throughput_per_s / a))
+                    .unwrap_or_else(|| "-".into());
+                let audit = report
+                    .audit
+                    .map(|a| a.verdict())
+                    .unwrap_or_else(|| "not audited".into());
+                let mut note = format!("server {strategy}, audit {audit}");
+                match keyless_per_s {
+                    None => keyless_per_s = Some(report.throughput_per_s),
+                    Some(without) if without > 0.0 => {
+                        let _ = write!(
+                            note,
+                            ", Idempotency-Key on each: {:.2}x the run without",
+                            report.throughput_per_s / without
+                        );
+                    }
+                    Some(_) => note.push_str(", Idempotency-Key on each"),
+                }
+                if report.busy + report.failed > 0 {
+                    let _ = write!(note, ", {} busy, {} failed", report.busy, report.failed);
+                }
+                let _ = writeln!(
+                    out,
+                    "| {c} | HTTP | {:.0} | {:.2} | {:.2} | {ratio} | {note} | {} |",
+                    report.throughput_per_s,
+                    report.latency_ms.p50,
+                    report.latency_ms.p99,
+                    cpu.summary()
+                );
             }
-            let _ = writeln!(
-                out,
-                "| {c} | HTTP | {:.0} | {:.2} | {:.2} | {ratio} | {note} | {} |",
-                report.throughput_per_s,
-                report.latency_ms.p50,
-                report.latency_ms.p99,
-                cpu.summary()
-            );
+            drop(server);
         }
     }
     store.close().await;

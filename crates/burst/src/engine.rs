@@ -38,15 +38,22 @@ impl Shared {
         let quantity = self.spec.quantity.pick(&mut rng);
         let buyer = self.spec.buyer_of(i);
         let user = self.spec.user_id(buyer);
+        let key = self
+            .spec
+            .idempotency_keys
+            .then(|| format!("{}-{i}", self.spec.user_prefix));
         let outcome = self
             .target
-            .purchase(PurchaseRequest {
-                product_id: i64::from(self.spec.products[product].id),
-                user_id: &user,
-                client_ip: self.spec.ip_of(buyer),
-                quantity: i64::from(quantity),
-                strategy: self.spec.strategy,
-            })
+            .purchase(
+                PurchaseRequest {
+                    product_id: i64::from(self.spec.products[product].id),
+                    user_id: &user,
+                    client_ip: self.spec.ip_of(buyer),
+                    quantity: i64::from(quantity),
+                    strategy: self.spec.strategy,
+                },
+                key.as_deref(),
+            )
             .await;
         let _ = self
             .records

@@ -206,6 +206,9 @@ pub struct BurstSpec {
     /// Every buyer's user id starts with this, so the burst's orders can be told apart.
     pub user_prefix: String,
     pub seed: u64,
+    /// Each purchase carries an idempotency key of its own (`<user prefix>-<index>`), as a
+    /// client that retries safely would send.
+    pub idempotency_keys: bool,
 }
 
 impl BurstSpec {
@@ -226,6 +229,7 @@ impl BurstSpec {
             restock: None,
             user_prefix: fresh_prefix(),
             seed: super::rng::clock_seed(),
+            idempotency_keys: false,
         }
     }
 

@@ -2,7 +2,7 @@
 //! `POST /api/purchase` over HTTP.
 
 use flashsale_client::ApiClient;
-use flashsale_core::purchase::{Outcome, PurchaseRequest, Purchaser};
+use flashsale_core::purchase::{IdempotencyKey, Outcome, PurchaseRequest, Purchaser};
 
 /// A destination for purchases. Cheap to clone; clones share connections.
 #[derive(Debug, Clone)]
@@ -15,10 +15,19 @@ pub enum Target {
 }
 
 impl Target {
-    pub async fn purchase(&self, req: PurchaseRequest<'_>) -> Outcome {
-        match self {
-            Target::Local(p) => p.purchase(req).await.outcome,
-            Target::Http(h) => h.purchase(&req).await,
+    /// One purchase, under `key` as its idempotency key when given.
+    pub async fn purchase(&self, req: PurchaseRequest<'_>, key: Option<&str>) -> Outcome {
+        match (self, key) {
+            (Target::Local(p), None) => p.purchase(req).await.outcome,
+            (Target::Local(p), Some(key)) => match IdempotencyKey::parse(key) {
+                Ok(key) => match p.purchase_idempotent(req, &key).await {
+                    Ok(keyed) => keyed.receipt.outcome,
+                    Err(reused) => Outcome::Failed(reused.to_string()),
+                },
+                Err(e) => Outcome::Failed(format!("idempotency key: {e}")),
+            },
+            (Target::Http(h), None) => h.purchase(&req).await,
+            (Target::Http(h), Some(key)) => h.purchase_with_key(&req, key).await.0,
         }
     }
 

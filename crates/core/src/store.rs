@@ -212,9 +212,8 @@ impl Store {
             Strategy::RowLock => strategies::row_lock(self, p, key).await,
             Strategy::Atomic => self.backend.purchase_atomic(p, key).await,
             Strategy::Naive => strategies::naive(self, p, race, key).await,
-            // A keyed purchase needs its key in its own transaction: it goes the atomic way.
-            Strategy::Batched if key.is_some() => self.backend.purchase_atomic(p, key).await,
-            Strategy::Batched => strategies::batched(self, p).await,
+            // A keyed purchase's key is recorded in its batch's transaction.
+            Strategy::Batched => strategies::batched(self, p, key).await,
         }
     }
 

@@ -397,9 +397,19 @@ impl Backend for PgBackend {
         let others = u32::try_from(batches.len().saturating_sub(1)).unwrap_or(u32::MAX);
         let statements = 5 + 3 * others.min(8);
         self.leases.ensure_keeper(&self.pool, self.deadline_for(1));
+        let keyed = super::sale::any_keyed(batches);
         let applied = self
-            .bounded_on(conn, statements, async |conn, route| {
-                Ok(pg_batch::apply_many(conn, route, &self.leases, batches).await)
+            .bounded_on(conn, statements + 3, async |conn, route| {
+                if !keyed {
+                    return Ok(pg_batch::apply_many(conn, route, &self.leases, batches).await);
+                }
+                // The keys commit with the orders, or neither does (a taken key: 23505).
+                let mut tx = conn.begin().await?;
+                let applied = pg_batch::apply_many(&mut tx, route, &self.leases, batches).await;
+                let keys = super::sale::purchased_keys(batches, &applied);
+                pg_keys::insert_purchased_many(&mut tx, route, &keys).await?;
+                tx.commit().await?;
+                Ok(applied)
             })
             .await;
         applied.unwrap_or_else(every)

@@ -37,6 +37,56 @@ pub struct KeyedSale {
 pub struct BatchItem {
     pub user_id: String,
     pub quantity: i32,
+    /// Its idempotency key: recorded in the batch's own transaction when it buys.
+    pub key: Option<BatchKey>,
+}
+
+/// An idempotency key riding a batch (an owned [`KeyRecord`]).
+#[derive(Debug, Clone)]
+pub struct BatchKey {
+    pub key: String,
+    pub request_hash: String,
+}
+
+impl BatchKey {
+    pub(crate) fn of(record: KeyRecord<'_>) -> Self {
+        Self {
+            key: record.key.to_string(),
+            request_hash: record.request_hash.to_string(),
+        }
+    }
+
+    pub(crate) fn record(&self) -> KeyRecord<'_> {
+        KeyRecord {
+            key: &self.key,
+            request_hash: &self.request_hash,
+        }
+    }
+}
+
+/// The keys a batch must record with its orders: each keyed item that bought, with its order
+/// id and the stock left after it.
+pub(crate) fn purchased_keys<'a>(
+    batches: &'a [ProductBatch],
+    applied: &'a [Applied],
+) -> Vec<(&'a BatchKey, i64, i32)> {
+    let mut keys = Vec::new();
+    for (batch, applied) in batches.iter().zip(applied) {
+        let Ok((sales, _)) = applied else { continue };
+        for (item, sale) in batch.items.iter().zip(sales) {
+            if let (Some(key), Sale::Purchased(order)) = (&item.key, sale) {
+                keys.push((key, order.id, order.remaining_stock));
+            }
+        }
+    }
+    keys
+}
+
+/// Whether any purchase of `batches` carries an idempotency key.
+pub(crate) fn any_keyed(batches: &[ProductBatch]) -> bool {
+    batches
+        .iter()
+        .any(|b| b.items.iter().any(|i| i.key.is_some()))
 }
 
 /// The purchases of one product in a gathered batch, in arrival order.

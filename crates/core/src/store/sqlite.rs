@@ -378,13 +378,17 @@ impl Backend for SqliteBackend {
             .in_transaction(async |conn| {
                 let mut applied = Vec::with_capacity(batches.len());
                 for b in batches {
-                    applied.push(sqlite_batch::apply(conn, b.product_id, &b.items).await?);
+                    applied.push(Ok(sqlite_batch::apply(conn, b.product_id, &b.items).await?));
+                }
+                // The keys commit with the orders, or nothing does (a taken key fails it all).
+                for (key, order_id, remaining) in super::sale::purchased_keys(batches, &applied) {
+                    sqlite_keys::insert_purchased(conn, key.record(), order_id, remaining).await?;
                 }
                 Ok(applied)
             })
             .await;
         match all {
-            Ok(applied) => applied.into_iter().map(Ok).collect(),
+            Ok(applied) => applied,
             Err(e) => batches.iter().map(|_| Err(e.clone())).collect(),
         }
     }

@@ -4,8 +4,8 @@
 
 use super::backend::Transaction;
 use super::batch::SoldOut;
-use super::sale::BatchItem;
 use super::sale::order_of;
+use super::sale::{BatchItem, BatchKey};
 use super::seed::{self, SeedReport};
 use super::{KeyRecord, NewPurchase, Sale, Store, StoreError};
 use crate::money::Money;
@@ -146,7 +146,11 @@ pub(super) async fn naive(
 
 /// The batched strategy: a product known to be sold out costs no lock and no write (memory, or
 /// one plain read when the memory is stale); anything else queues on the product's gatherer.
-pub(super) async fn batched(store: &Store, p: NewPurchase<'_>) -> Result<Sale, StoreError> {
+pub(super) async fn batched(
+    store: &Store,
+    p: NewPurchase<'_>,
+    key: Option<KeyRecord<'_>>,
+) -> Result<Sale, StoreError> {
     let known = store.batcher.sold_out(p.product_id);
     if known != SoldOut::Unknown
         && let Some(restocks) = &store.restocks
@@ -182,6 +186,7 @@ pub(super) async fn batched(store: &Store, p: NewPurchase<'_>) -> Result<Sale, S
     let item = BatchItem {
         user_id: p.user_id.to_string(),
         quantity: p.quantity,
+        key: key.map(BatchKey::of),
     };
     store
         .batcher

@@ -7,6 +7,7 @@ use super::Route;
 use super::pg_leases::{lease_aware, leased, writer};
 
 use crate::store::key_row::KeyRow;
+use crate::store::sale::BatchKey;
 use crate::store::{KeyRecord, KeyedSale, StoreError};
 
 /// The atomic purchase with one more data-modifying CTE: the key's row, built from the order's
@@ -50,6 +51,39 @@ pub(super) async fn insert_purchased(
     .bind(key.request_hash)
     .bind(i32::try_from(order_id).map_err(|_| StoreError::Other("order id out of range".into()))?)
     .bind(remaining)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Inserts the keys of a batch's purchases inside its transaction, in one statement; a taken
+/// key fails the transaction.
+pub(super) async fn insert_purchased_many(
+    conn: &mut PgConnection,
+    route: Route,
+    keys: &[(&BatchKey, i64, i32)],
+) -> Result<(), StoreError> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<&str> = keys.iter().map(|(k, _, _)| k.key.as_str()).collect();
+    let hashes: Vec<&str> = keys
+        .iter()
+        .map(|(k, _, _)| k.request_hash.as_str())
+        .collect();
+    let orders: Vec<i64> = keys.iter().map(|(_, id, _)| *id).collect();
+    let remaining: Vec<i32> = keys.iter().map(|(_, _, left)| *left).collect();
+    sqlx::query(
+        "INSERT INTO idempotency_keys (key, request_hash, outcome, order_id, remaining_stock)
+         SELECT k.key, k.request_hash, 'purchased', k.order_id::int4, k.remaining
+         FROM unnest($1::text[], $2::text[], $3::int8[], $4::int4[])
+              AS k(key, request_hash, order_id, remaining)",
+    )
+    .persistent(route.persistent())
+    .bind(&names)
+    .bind(&hashes)
+    .bind(&orders)
+    .bind(&remaining)
     .execute(conn)
     .await?;
     Ok(())
