@@ -6,42 +6,20 @@
 //! loses none of it. Stores in one test process stand for processes where that is enough
 //! (each store is its own lease holder); real `flashsale burst` processes where it is not.
 
-use std::net::IpAddr;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use flashsale_core::purchase::{Outcome, PurchaseRequest};
+use flashsale_core::purchase::Outcome;
 use flashsale_core::store::Store;
 use flashsale_core::strategy::Strategy;
-use futures::stream::{self, StreamExt};
 use sqlx::PgConnection;
 
+use crate::support::buyers::{PRODUCT, storm};
 use crate::support::{TestDb, flashsale, unlimited};
-
-const PRODUCT: i32 = 1;
 
 /// `n` single-unit batched purchases of [`PRODUCT`] through `store`, `clients` at a time.
 async fn sell(store: &Store, prefix: &str, n: u32, clients: usize) -> Vec<Outcome> {
-    let p = unlimited(store);
-    stream::iter(0..n)
-        .map(|i| {
-            let p = p.clone();
-            let user = format!("{prefix}_{i}");
-            async move {
-                p.purchase(PurchaseRequest {
-                    product_id: i64::from(PRODUCT),
-                    user_id: &user,
-                    client_ip: IpAddr::from([10, 2, 0, 1]),
-                    quantity: 1,
-                    strategy: Strategy::Batched,
-                })
-                .await
-                .outcome
-            }
-        })
-        .buffer_unordered(clients)
-        .collect()
-        .await
+    storm(&unlimited(store), Strategy::Batched, prefix, n, clients).await
 }
 
 fn purchased(outcomes: &[Outcome]) -> usize {

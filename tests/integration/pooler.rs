@@ -62,7 +62,14 @@ async fn every_safe_strategy_sells_through_pgbouncer_without_overselling(
     let (db, direct) = TestDb::seeded().await;
     direct.set_stock(PRODUCT, 300).await.expect("restock");
     let before = direct.max_order_id().await.expect("watermark");
-    let store = pooled_store(&bouncer, &db, PoolSettings::default()).await;
+    // A generous acquire timeout: 64 row-lock buyers hold the pool's 20 connections through
+    // their transactions, and on a loaded 2-core machine a wait beyond the default 2 s is an
+    // honest `Busy`, not the pooler failing.
+    let pool = PoolSettings {
+        acquire_timeout: std::time::Duration::from_secs(10),
+        ..PoolSettings::default()
+    };
+    let store = pooled_store(&bouncer, &db, pool).await;
     let scope = AuditScope::before(&store, PRODUCT, "pooled_")
         .await
         .expect("audit scope");

@@ -8,7 +8,7 @@ use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 
 use super::Route;
-use super::pg_leases::{FOLD, Leases, lease_aware, leased, pick, writer};
+use super::pg_leases::{FOLD, Leases, decrement, lease_aware, leased, pick, writer};
 
 use crate::model::Order;
 use crate::money::Money;
@@ -112,23 +112,17 @@ const SELL_FROM_LEASE: &str = "WITH l AS (
 /// One product's batch sold from its row when the total fits; the stock it reports counts
 /// the leases too.
 const SELL_FROM_ROW: [&str; 2] = lease_aware!(
-    "WITH u AS (
-         UPDATE products SET stock = stock - $2, updated_at = CURRENT_TIMESTAMP
-         WHERE id = $1 AND stock >= $2 AND ",
-    (writer),
-    " RETURNING id, name, stock + ",
-    (leased "products.id"),
-    " AS stock, price
-     ), o AS (
+    (decrement),
+    ", o AS (
          INSERT INTO orders (user_id, product_id, quantity, total_price)
-         SELECT t.user_id, u.id, t.quantity, u.price * t.quantity
-         FROM u, unnest($3::text[], $4::int4[]) WITH ORDINALITY AS t(user_id, quantity, ord)
+         SELECT t.user_id, p.id, t.quantity, p.price * t.quantity
+         FROM p, unnest($3::text[], $4::int4[]) WITH ORDINALITY AS t(user_id, quantity, ord)
          ORDER BY t.ord
          RETURNING id, user_id, quantity, total_price, created_at
      )
-     SELECT o.id::int8 AS id, u.id AS product_id, o.user_id, o.quantity,
-            (o.total_price * 100)::int8 AS total_cents, o.created_at, u.name, u.stock
-     FROM o CROSS JOIN u ORDER BY o.id"
+     SELECT o.id::int8 AS id, p.id AS product_id, o.user_id, o.quantity,
+            (o.total_price * 100)::int8 AS total_cents, o.created_at, p.name, p.stock
+     FROM o CROSS JOIN p ORDER BY o.id"
 );
 
 /// The sales of one product's items from the rows its share of a batch statement returned.

@@ -4,7 +4,7 @@
 use sqlx::PgConnection;
 
 use super::Route;
-use super::pg_leases::{lease_aware, leased, writer};
+use super::pg_leases::{decrement, lease_aware, leased, writer};
 
 use crate::store::key_row::KeyRow;
 use crate::store::sale::BatchKey;
@@ -14,14 +14,8 @@ use crate::store::{KeyRecord, KeyedSale, StoreError};
 /// RETURNING row. PostgreSQL runs every data-modifying CTE to completion, so a taken key fails
 /// the whole statement (23505) and the decrement and the order roll back with it.
 pub(super) const ATOMIC_KEYED: [&str; 2] = lease_aware!(
-    "WITH p AS (
-         UPDATE products SET stock = stock - $2, updated_at = CURRENT_TIMESTAMP
-         WHERE id = $1 AND stock >= $2 AND ",
-    (writer),
-    " RETURNING id, name, stock + ",
-    (leased "products.id"),
-    " AS stock, price
-     ), o AS (
+    (decrement),
+    ", o AS (
          INSERT INTO orders (user_id, product_id, quantity, total_price)
          SELECT $3, p.id, $2, p.price * $2 FROM p
          RETURNING id, total_price, created_at

@@ -72,10 +72,29 @@ macro_rules! writer {
 }
 pub(super) use writer;
 
+/// The guarded decrement every one-statement sale starts with: CTE `p`, `$1` the product,
+/// `$2` the units; it returns the product's name, price and the units available after it
+/// (`$leased` the expression for the product's leased units).
+macro_rules! decrement {
+    ($leased:expr) => {
+        concat!(
+            "WITH p AS (
+                 UPDATE products SET stock = stock - $2, updated_at = CURRENT_TIMESTAMP
+                 WHERE id = $1 AND stock >= $2 AND ",
+            writer!(),
+            " RETURNING id, name, stock + ",
+            $leased,
+            " AS stock, price
+             )"
+        )
+    };
+}
+pub(super) use decrement;
+
 /// An SQL text in its two forms, `[without leases, with them]`: a database the reference
 /// system's scripts created, not migrated by us, has no `stock_leases` (and needs none: nobody
-/// can have leased from it). Pieces are literals, `(writer)`, or `(leased "<id>")`, which the
-/// first form reads as `0`.
+/// can have leased from it). Pieces are literals, `(writer)`, `(decrement)` (the guarded
+/// decrement, [`decrement!`]), or `(leased "<id>")`, which the first form reads as `0`.
 macro_rules! lease_aware {
     ($($piece:tt),+ $(,)?) => {
         [
@@ -83,6 +102,8 @@ macro_rules! lease_aware {
             concat!($(lease_aware!(@with $piece)),+),
         ]
     };
+    (@without (decrement)) => { decrement!("0") };
+    (@with (decrement)) => { decrement!(leased!("products.id")) };
     (@without (leased $id:literal)) => { "0" };
     (@with (leased $id:literal)) => { leased!($id) };
     (@without (writer)) => { writer!() };

@@ -6,7 +6,7 @@ use sqlx::Executor;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnection, Postgres};
 
-use super::pg_leases::{FOLD, lease_aware, leased, pick, writer};
+use super::pg_leases::{FOLD, decrement, lease_aware, leased, pick, writer};
 use super::{Route, pg_keys};
 use crate::model::Order;
 use crate::money::Money;
@@ -18,14 +18,8 @@ use crate::store::{KeyRecord, NewPurchase, Sale, StoreError};
 
 /// The guarded decrement and the order insert from its RETURNING row, in one statement.
 const ATOMIC: [&str; 2] = lease_aware!(
-    "WITH p AS (
-         UPDATE products SET stock = stock - $2, updated_at = CURRENT_TIMESTAMP
-         WHERE id = $1 AND stock >= $2 AND ",
-    (writer),
-    " RETURNING id, name, stock + ",
-    (leased "products.id"),
-    " AS stock, price
-     ), o AS (
+    (decrement),
+    ", o AS (
          INSERT INTO orders (user_id, product_id, quantity, total_price)
          SELECT $3, p.id, $2, p.price * $2 FROM p
          RETURNING id, total_price, created_at
