@@ -87,6 +87,7 @@ async fn the_same_key_with_another_body_is_422_and_bad_keys_are_400() {
     let post = |key: String, body: &'static str| {
         raw()
             .post(format!("{}/api/purchase", s.url))
+            .header("content-type", "application/json")
             .header("idempotency-key", key)
             .body(body)
             .send()

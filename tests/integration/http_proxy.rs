@@ -15,6 +15,7 @@ use crate::support::{TestDb, TestRedis};
 async fn post(url: &str, user: &str, forwarded: &str) -> reqwest::Response {
     raw()
         .post(format!("{url}/api/purchase"))
+        .header("content-type", "application/json")
         .header("x-forwarded-for", forwarded)
         .body(format!(r#"{{"productId":1,"userId":"{user}"}}"#))
         .send()

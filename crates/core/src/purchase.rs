@@ -170,13 +170,14 @@ impl Purchaser {
             )),
             Err(e) => match limiter.on_unavailable() {
                 UnavailablePolicy::FailOpen => {
-                    tracing::warn!(error = %e, "rate limiter unavailable; failing open");
+                    // The breaker logs the outage once; a line per purchase would flood.
+                    tracing::debug!(error = %e, "rate limiter unavailable; failing open");
                     Ok(LimitNote::FailedOpen {
                         reason: e.to_string(),
                     })
                 }
                 UnavailablePolicy::FailClosed => {
-                    tracing::warn!(error = %e, "rate limiter unavailable; failing closed");
+                    tracing::debug!(error = %e, "rate limiter unavailable; failing closed");
                     Err((
                         Outcome::Busy(format!("rate limiter unavailable ({e}); fail-closed")),
                         Some(LimitNote::FailedClosed {

@@ -114,7 +114,10 @@ impl IntoResponse for ApiError {
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         res.extensions_mut().insert(match self.status {
-            StatusCode::BAD_REQUEST | StatusCode::PAYLOAD_TOO_LARGE => OutcomeKind::Invalid,
+            StatusCode::BAD_REQUEST
+            | StatusCode::PAYLOAD_TOO_LARGE
+            | StatusCode::UNSUPPORTED_MEDIA_TYPE
+            | StatusCode::REQUEST_TIMEOUT => OutcomeKind::Invalid,
             StatusCode::SERVICE_UNAVAILABLE => OutcomeKind::Busy,
             _ => OutcomeKind::Failed,
         });

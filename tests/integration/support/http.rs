@@ -33,6 +33,7 @@ pub fn config() -> ServerConfig {
         drain_limit: Duration::from_secs(10),
         idempotency_ttl: Duration::from_secs(24 * 3_600),
         key_sweep_every: Duration::from_secs(600),
+        http: Default::default(),
     }
 }
 

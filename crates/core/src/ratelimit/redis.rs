@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
+use super::breaker::Breaker;
 use super::{LimiterError, Scope, Verdict, ip_key, user_key};
 use crate::config::LimitSettings;
 use crate::redact::SecretUrl;
@@ -18,6 +19,7 @@ pub struct RedisLimiter {
     script: redis::Script,
     url: SecretUrl,
     timeout: Duration,
+    breaker: Breaker,
 }
 
 impl std::fmt::Debug for RedisLimiter {
@@ -64,6 +66,7 @@ impl RedisLimiter {
             script: redis::Script::new(SCRIPT),
             url: url.clone(),
             timeout: settings.redis_timeout,
+            breaker: Breaker::default(),
         })
     }
 
@@ -77,7 +80,28 @@ impl RedisLimiter {
         self.manager.clone()
     }
 
+    /// Whether checks are skipping Redis until a probe answers.
+    pub fn circuit_open(&self) -> bool {
+        self.breaker.is_open()
+    }
+
+    /// One check: at once [`LimiterError::CircuitOpen`] while the breaker is open; otherwise
+    /// the script, and a failure opens the breaker.
     pub(super) async fn check(
+        &self,
+        user: &str,
+        ip: IpAddr,
+        s: &LimitSettings,
+    ) -> Result<Verdict, LimiterError> {
+        self.breaker.admit()?;
+        let verdict = self.check_redis(user, ip, s).await;
+        if let Err(e) = &verdict {
+            self.breaker.trip(e, self.manager.clone(), self.timeout);
+        }
+        verdict
+    }
+
+    async fn check_redis(
         &self,
         user: &str,
         ip: IpAddr,
@@ -87,7 +111,7 @@ impl RedisLimiter {
         let mut invocation = self.script.prepare_invoke();
         invocation
             .key(user_key(&s.key_prefix, user))
-            .key(ip_key(&s.key_prefix, ip))
+            .key(ip_key(&s.key_prefix, ip, s.ipv6_prefix))
             .arg(s.user_max)
             .arg(s.ip_max)
             .arg(u64::try_from(s.window.as_millis()).unwrap_or(u64::MAX));
