@@ -28,6 +28,7 @@ mod rate_limit;
 mod reference_schema;
 mod scenarios;
 mod security;
+mod slowloris;
 mod storm;
 mod tls;
 mod validation;

@@ -18,6 +18,7 @@ use tokio_util::task::TaskTracker;
 
 use super::connections::{Admission, Connections, SlotGuard};
 use super::front::{Front, HYPER_BUF, HYPER_MAX_HEADERS};
+use super::heard_io::HeardIo;
 
 /// What a connection refused at the limit reads (it may not have sent its request yet; it
 /// gets the answer and the close either way).
@@ -26,6 +27,8 @@ retry-after: 1\r\nconnection: close\r\ncontent-length: 78\r\n\r\n\
 {\"success\":false,\"message\":\"Too many open connections; try again in a moment\"}";
 /// Refusals written at once; past that a refused connection is closed without a word.
 const REFUSING_AT_ONCE: usize = 64;
+/// How many times the loop lets evicted connections close before refusing a new one.
+const YIELDS_FOR_CLOSING: usize = 16;
 /// How long a refused connection is given to have its request read and the answer written.
 const REFUSAL_TIME: Duration = Duration::from_millis(100);
 /// Accept errors and refusals are logged at most this often.
@@ -87,7 +90,11 @@ impl Acceptor {
             .max_buf_size(HYPER_BUF)
             .max_headers(HYPER_MAX_HEADERS)
             .keep_alive(true);
-        let http = Arc::new(http);
+        let shared = Arc::new(Shared {
+            front: self.front.clone(),
+            http,
+            drain_limit: self.drain_limit,
+        });
         let refusing = Arc::new(Semaphore::new(REFUSING_AT_ONCE));
         let mut accept_errors = Throttled::new("accept failed");
         let mut refusals = Throttled::new("connection refused: at the connection limit");
@@ -119,18 +126,21 @@ impl Acceptor {
             backoff = Duration::from_millis(5);
             // Small responses: do not let Nagle hold them back.
             let _ = tcp.set_nodelay(true);
-            match self.connections.admit() {
-                Admission::Admitted { slot, .. } => {
-                    tasks.spawn(serve(
-                        tcp,
-                        peer,
-                        slot,
-                        self.front.clone(),
-                        http.clone(),
-                        self.drain_limit,
-                    ));
+            let mut admission = self.connections.admit();
+            for _ in 0..YIELDS_FOR_CLOSING {
+                if !matches!(admission, Admission::Closing) {
+                    break;
                 }
-                Admission::Refused => {
+                // A burst of accepts evicted faster than the evicted connections' tasks ran:
+                // let them close, then ask again.
+                tokio::task::yield_now().await;
+                admission = self.connections.admit();
+            }
+            match admission {
+                Admission::Admitted { slot, .. } => {
+                    tasks.spawn(serve(tcp, peer, slot, shared.clone()));
+                }
+                Admission::Refused | Admission::Closing => {
                     refusals.note(&format_args!("{} open", self.connections.open()));
                     if let Ok(permit) = refusing.clone().try_acquire_owned() {
                         tokio::spawn(async move {
@@ -144,22 +154,25 @@ impl Acceptor {
     }
 }
 
-async fn serve(
-    tcp: TcpStream,
-    peer: SocketAddr,
-    guard: SlotGuard,
+/// What every connection task needs.
+struct Shared {
     front: Front,
-    http: Arc<http1::Builder>,
+    http: http1::Builder,
     drain_limit: Duration,
-) {
+}
+
+async fn serve(tcp: TcpStream, peer: SocketAddr, guard: SlotGuard, shared: Arc<Shared>) {
     let slot = guard.slot().clone();
+    let front = shared.front.clone();
+    let drain_limit = shared.drain_limit;
     let for_requests = slot.clone();
     let service = hyper::service::service_fn(move |req| {
         let front = front.clone();
         let slot = for_requests.clone();
         async move { front.call(peer, slot, req).await }
     });
-    let conn = http.serve_connection(TokioIo::new(tcp), service);
+    let io = HeardIo::new(tcp, guard.slot().clone());
+    let conn = shared.http.serve_connection(TokioIo::new(io), service);
     tokio::pin!(conn);
     tokio::select! {
         r = conn.as_mut() => {
@@ -168,8 +181,13 @@ async fn serve(
             }
         }
         () = slot.closed() => {
-            conn.as_mut().graceful_shutdown();
-            let _ = tokio::time::timeout(drain_limit, conn).await;
+            // Between requests (evicted, or idle at shutdown): closed at once; a graceful
+            // shutdown would wait for a trickling head to finish. With a request in flight
+            // (shutdown, or one that began as it was evicted): that request first.
+            if slot.is_busy() {
+                conn.as_mut().graceful_shutdown();
+                let _ = tokio::time::timeout(drain_limit, conn).await;
+            }
         }
     }
     drop(guard);

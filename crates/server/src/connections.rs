@@ -1,9 +1,10 @@
-//! The open connections: at most `max`, each with a slot saying when it opened, whether a
-//! request is in flight and a token that closes it. When all slots are taken, a new connection
-//! takes the slot of the oldest one that is between requests and older than the grace (a
-//! silent or trickling socket, or an idle keep-alive); one younger than the grace has not had
-//! time to send its request and is never evicted. With nothing to evict, the new connection is
-//! refused.
+//! The open connections: at most `max`, each with a slot saying when it opened, whether it
+//! has sent anything, whether a request is in flight and a token that closes it. When all
+//! slots are taken, a new connection takes the slot of the oldest one between requests that
+//! has sent nothing for the silent grace, or else of the oldest one between requests older than
+//! the grace (a trickling socket, an idle keep-alive). A connection younger than those has not
+//! had time to send its request and is never evicted; nor is one with a request in flight.
+//! With nothing to evict, the new connection is refused.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -12,10 +13,15 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
+/// Evicted connections still closing that may be held beyond the limit.
+const CLOSING_ALLOWANCE: usize = 64;
+
 /// One connection's state, shared by its task, its requests and the registry.
 #[derive(Debug)]
 pub struct Slot {
     opened: Instant,
+    /// Whether any byte has been read from it.
+    heard: AtomicBool,
     in_flight: AtomicU32,
     closing: AtomicBool,
     close: CancellationToken,
@@ -33,9 +39,22 @@ impl Slot {
         BusyGuard(self.clone())
     }
 
-    fn evictable(&self, now: Instant, grace: Duration) -> bool {
+    /// Whether a request is in flight.
+    pub fn is_busy(&self) -> bool {
+        self.in_flight.load(Ordering::Acquire) > 0
+    }
+
+    /// Something was read from the connection.
+    pub fn heard(&self) {
+        if !self.heard.load(Ordering::Relaxed) {
+            self.heard.store(true, Ordering::Relaxed);
+        }
+    }
+
+    fn evictable(&self, now: Instant, grace: Duration, silent_only: bool) -> bool {
         !self.closing.load(Ordering::Acquire)
             && self.in_flight.load(Ordering::Acquire) == 0
+            && (!silent_only || !self.heard.load(Ordering::Relaxed))
             && now.saturating_duration_since(self.opened) >= grace
     }
 }
@@ -64,6 +83,7 @@ pub struct Connections {
     registry: Mutex<Registry>,
     max: usize,
     grace: Duration,
+    silent_grace: Duration,
 }
 
 /// What became of a new connection.
@@ -73,14 +93,20 @@ pub enum Admission {
     Admitted { slot: SlotGuard, evicted: bool },
     /// Every slot is taken by a connection that is busy or younger than the grace.
     Refused,
+    /// Room would be made, but too many evicted connections have not closed yet: worth asking
+    /// again once their tasks have run.
+    Closing,
 }
 
 impl Connections {
-    pub fn new(max: usize, grace: Duration) -> Arc<Self> {
+    /// `silent_grace`: how long a connection that has sent nothing is safe; `grace`: any
+    /// other between requests.
+    pub fn new(max: usize, silent_grace: Duration, grace: Duration) -> Arc<Self> {
         Arc::new(Self {
             registry: Mutex::new(Registry::default()),
             max: max.max(1),
             grace,
+            silent_grace: silent_grace.min(grace),
         })
     }
 
@@ -104,20 +130,21 @@ impl Connections {
         let mut r = self.lock();
         let mut evicted = false;
         if r.slots.len() - r.closing >= self.max {
-            if !Self::evict_one(&mut r, now, self.grace) {
+            if !self.evict_one(&mut r, now) {
                 return Admission::Refused;
             }
             evicted = true;
         }
-        // Evicted connections close within moments; a bound on them all the same, so that a
-        // peer whose close stalls cannot make us hold twice the limit.
-        if r.slots.len() > self.max + self.max / 4 {
-            return Admission::Refused;
+        // Evicted connections close within moments; a small bound on them all the same (they
+        // hold descriptors, and the limit was chosen to leave the rest for the database).
+        if r.slots.len() >= self.max + CLOSING_ALLOWANCE.min(self.max / 4 + 1) {
+            return Admission::Closing;
         }
         let id = r.next;
         r.next += 1;
         let slot = Arc::new(Slot {
             opened: now,
+            heard: AtomicBool::new(false),
             in_flight: AtomicU32::new(0),
             closing: AtomicBool::new(false),
             close: CancellationToken::new(),
@@ -136,11 +163,18 @@ impl Connections {
     /// Tells the oldest evictable connection to close; false when there is none.
     pub fn evict_oldest(&self) -> bool {
         let mut r = self.lock();
-        Self::evict_one(&mut r, Instant::now(), self.grace)
+        self.evict_one(&mut r, Instant::now())
     }
 
-    fn evict_one(r: &mut Registry, now: Instant, grace: Duration) -> bool {
-        let victim = r.slots.values().find(|s| s.evictable(now, grace)).cloned();
+    /// The oldest silent connection past the silent grace, else the oldest past the grace.
+    fn evict_one(&self, r: &mut Registry, now: Instant) -> bool {
+        let pick = |grace, silent_only| {
+            r.slots
+                .values()
+                .find(|s| s.evictable(now, grace, silent_only))
+                .cloned()
+        };
+        let victim = pick(self.silent_grace, true).or_else(|| pick(self.grace, false));
         match victim {
             Some(s) => {
                 s.closing.store(true, Ordering::Release);
@@ -197,13 +231,13 @@ mod tests {
     fn admitted(a: Admission) -> (SlotGuard, bool) {
         match a {
             Admission::Admitted { slot, evicted } => (slot, evicted),
-            Admission::Refused => panic!("refused"),
+            Admission::Refused | Admission::Closing => panic!("refused"),
         }
     }
 
     #[test]
     fn full_registry_evicts_the_oldest_idle_connection_past_the_grace() {
-        let c = Connections::new(2, Duration::ZERO);
+        let c = Connections::new(2, Duration::ZERO, Duration::ZERO);
         let (a, _) = admitted(c.admit());
         let (b, _) = admitted(c.admit());
         let _busy = b.slot().busy();
@@ -217,12 +251,31 @@ mod tests {
 
     #[test]
     fn connections_younger_than_the_grace_are_never_evicted() {
-        let c = Connections::new(1, Duration::from_secs(60));
+        let c = Connections::new(1, Duration::from_secs(60), Duration::from_secs(60));
         let (a, _) = admitted(c.admit());
         assert!(matches!(c.admit(), Admission::Refused));
         assert!(!a.slot().close.is_cancelled());
         drop(a);
         let (_b, evicted) = admitted(c.admit());
         assert!(!evicted);
+    }
+
+    #[test]
+    fn silent_connections_go_first_and_sooner() {
+        let c = Connections::new(2, Duration::ZERO, Duration::from_secs(60));
+        let (talker, _) = admitted(c.admit());
+        talker.slot().heard();
+        let (silent, _) = admitted(c.admit());
+        let (_new, evicted) = admitted(c.admit());
+        assert!(evicted);
+        assert!(
+            silent.slot().close.is_cancelled(),
+            "the silent one, though younger"
+        );
+        assert!(
+            !talker.slot().close.is_cancelled(),
+            "one that spoke keeps its grace"
+        );
+        assert!(matches!(c.admit(), Admission::Refused));
     }
 }

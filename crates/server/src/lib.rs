@@ -10,6 +10,7 @@ pub mod connections;
 pub mod cors;
 pub mod fd_limit;
 pub mod front;
+mod heard_io;
 pub mod metrics;
 pub mod reply;
 pub mod routes;
@@ -84,8 +85,14 @@ pub fn router(state: AppState, loopback_listener: bool) -> Router {
         .with_state(state)
 }
 
-/// How long a new connection is safe from eviction: time to send its request.
-pub const EVICTION_GRACE: Duration = Duration::from_secs(1);
+/// How long a new connection is safe from eviction, whatever it does. Eviction takes the
+/// oldest first, so a new connection is in fact safe until every connection opened after it
+/// has been evicted or is busy: under a flood, as many arrivals as there are slots. This floor
+/// only matters when connections arrive slowly.
+pub const SILENT_GRACE: Duration = Duration::from_millis(20);
+/// How long a connection that has sent something (a trickling head, an idle keep-alive) is
+/// safe, while silent ones are there to evict first.
+pub const EVICTION_GRACE: Duration = Duration::from_millis(20);
 
 /// Serves on `listener` until `shutdown` completes, then stops accepting, lets in-flight
 /// requests and purchases finish (for at most the drain limit) and returns.
@@ -108,7 +115,8 @@ pub async fn run(
         0 => fd_limit::auto_max_connections(DEFAULT_POOL),
         n => usize::try_from(n).unwrap_or(usize::MAX),
     };
-    let connections = connections::Connections::new(max, EVICTION_GRACE.min(http.header_timeout));
+    let connections =
+        connections::Connections::new(max, SILENT_GRACE, EVICTION_GRACE.min(http.header_timeout));
     let acceptor = accept::Acceptor {
         front: front::Front {
             router: app,
@@ -216,12 +224,10 @@ pub async fn serve(settings: &Settings, listen: SocketAddr) -> Result<(), ServeE
     let store = Store::open(&settings.database, &settings.pool).await?;
     let limiter = RateLimiter::new(settings.limits.clone(), settings.redis_url.as_ref())?;
     let purchaser = Purchaser::new(store.clone(), limiter, settings.max_quantity);
-    let listener = TcpListener::bind(listen)
-        .await
-        .map_err(|source| ServeError::Bind {
-            addr: listen,
-            source,
-        })?;
+    let listener = bind(listen).map_err(|source| ServeError::Bind {
+        addr: listen,
+        source,
+    })?;
     let local = listener.local_addr()?;
     let (soft_before, soft_now) = fd_limit::raise_nofile();
     let mut config = ServerConfig::from_settings(settings);
@@ -254,6 +260,23 @@ pub async fn serve(settings: &Settings, listen: SocketAddr) -> Result<(), ServeE
     run(listener, state, shutdown_signal()).await?;
     store.close().await;
     Ok(())
+}
+
+/// Connections the kernel may hold for us before we accept them. Past the backlog a client's
+/// handshake is dropped and retried a second later; Linux caps it at `net.core.somaxconn`
+/// (4096 by default).
+pub const BACKLOG: u32 = 4096;
+
+/// A listener on `addr` with [`BACKLOG`] (tokio's `bind` asks for 1024).
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
 }
 
 /// What `serve` warns about at start: an unsafe strategy; no admin token where the admin
