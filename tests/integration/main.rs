@@ -25,6 +25,7 @@ mod monitor;
 mod naive;
 mod pooler;
 mod rate_limit;
+mod redis_breaker;
 mod reference_schema;
 mod scenarios;
 mod security;
