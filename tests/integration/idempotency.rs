@@ -152,11 +152,15 @@ async fn sold_out_is_replayed_and_a_reused_key_is_refused(#[case] engine: Engine
         .purchase_idempotent(req("late", 3, Strategy::Atomic), &key)
         .await;
     assert_eq!(other, Err(KeyReused));
+    assert_eq!(store.stock(MOUSE).await.expect("stock"), Some(10));
+    // Keys are per user: another user's same key is another purchase, not a reuse.
     let other_user = p
         .purchase_idempotent(req("someone", 2, Strategy::Atomic), &key)
-        .await;
-    assert_eq!(other_user, Err(KeyReused));
-    assert_eq!(store.stock(MOUSE).await.expect("stock"), Some(10));
+        .await
+        .expect("another user's key");
+    assert!(!other_user.replayed);
+    assert!(matches!(other_user.receipt.outcome, Outcome::Purchased(_)));
+    assert_eq!(store.stock(MOUSE).await.expect("stock"), Some(8));
 }
 
 #[tokio::test]

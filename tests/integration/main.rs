@@ -16,6 +16,7 @@ mod hostile;
 mod http_admin;
 mod http_burst;
 mod http_contract;
+mod http_edges;
 mod http_faults;
 mod http_idempotency;
 mod http_proxy;
