@@ -20,6 +20,8 @@ use flashsale_core::strategy::Strategy;
 const AFTER_HELP: &str = "\
 Configuration, highest precedence first: flags, environment (also read from ./.env),
 config.toml in the config directory (or --config), defaults.
+Passwords: a flag is visible to every user of the machine (ps, /proc/PID/cmdline); give a
+URL with a password through the environment or config.toml, not --database-url/--redis-url.
 Files: embedded database in $FLASHSALE_DATA_DIR or ~/.local/share/flashsale/flashsale.db,
 config in ~/.config/flashsale/config.toml, log in ~/.local/state/flashsale/flashsale.log.";
 
@@ -36,10 +38,12 @@ pub struct Cli {
 /// Flags every command accepts, before or after the subcommand.
 #[derive(Debug, Args, Default)]
 pub struct GlobalArgs {
-    /// postgres://... or sqlite://path [env: DATABASE_URL] [default: embedded SQLite]
+    /// postgres://... or sqlite://path; with a password, prefer the env or the config file:
+    /// flags show in /proc/PID/cmdline [env: DATABASE_URL] [default: embedded SQLite]
     #[arg(long, global = true, value_name = "URL", help_heading = "Connections")]
     pub database_url: Option<String>,
-    /// redis://... or rediss://... [env: REDIS_URL] [default: in-process limiter]
+    /// redis://... or rediss://...; with a password, prefer the env or the config file:
+    /// flags show in /proc/PID/cmdline [env: REDIS_URL] [default: in-process limiter]
     #[arg(long, global = true, value_name = "URL", help_heading = "Connections")]
     pub redis_url: Option<String>,
     /// Config file to read instead of ~/.config/flashsale/config.toml [env: FLASHSALE_CONFIG]

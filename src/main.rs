@@ -24,7 +24,7 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::USAGE);
         }
     };
-    let _log = logging::init(&flashsale_core::paths::log_file());
+    let _log = logging::init(&flashsale_core::paths::log_file(), &settings.log);
     match &cli.command {
         Some(Command::Dashboard(args)) => dashboard::log_start(args, &settings, &layer),
         command => tracing::info!(

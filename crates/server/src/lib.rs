@@ -109,7 +109,10 @@ pub async fn run(
         state.clone(),
         signaled.clone(),
     )));
-    let _slow_log = AbortOnDrop(tokio::spawn(slow_log::summarise(state.clone())));
+    let _slow_log = AbortOnDrop(tokio::spawn({
+        let state = state.clone();
+        async move { slow_log::summarise(state.slow_log()).await }
+    }));
     let http = &state.config().http;
     let max = match http.max_connections {
         0 => fd_limit::auto_max_connections(DEFAULT_POOL),

@@ -6,8 +6,6 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use super::state::AppState;
-
 /// One full line and at most one summary per interval.
 pub const INTERVAL: Duration = Duration::from_secs(10);
 
@@ -71,12 +69,12 @@ impl SlowLog {
 }
 
 /// Writes each interval's summary, until aborted.
-pub async fn summarise(state: AppState) {
+pub async fn summarise(log: &SlowLog) {
     let mut tick = tokio::time::interval(INTERVAL);
     tick.tick().await;
     loop {
         tick.tick().await;
-        if let Some((count, worst)) = state.slow_log().take() {
+        if let Some((count, worst)) = log.take() {
             tracing::warn!(
                 count,
                 interval_s = INTERVAL.as_secs(),
