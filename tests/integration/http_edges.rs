@@ -141,6 +141,7 @@ async fn malformed_heads_get_json_answers() {
     )
     .await;
     assert!(no_host.starts_with("HTTP/1.1 400"), "{no_host}");
+    assert!(no_host.contains("x-response-time: "), "{no_host}");
     assert_eq!(json_body(&no_host)["success"], false);
     let long = format!(
         "GET /api/stock/{} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",

@@ -6,12 +6,13 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::ConnectInfo;
-use axum::http::{HeaderValue, Request, StatusCode, Version, header};
+use axum::http::{HeaderName, HeaderValue, Request, StatusCode, Version, header};
 use axum::response::{IntoResponse, Response};
+use flashsale_api::RESPONSE_TIME;
 use hyper::body::Incoming;
 
 use super::connections::Slot;
@@ -46,12 +47,13 @@ impl Front {
         mut req: Request<Incoming>,
     ) -> Result<Response, Infallible> {
         let _busy = slot.busy();
+        let start = Instant::now();
         if let Some(refusal) = check(&req) {
-            return Ok(refusal.into_response());
+            return Ok(timed(refusal.into_response(), start));
         }
         let origin = req.headers().get(header::ORIGIN).cloned();
         if let Some(preflight) = self.cors.preflight(&req) {
-            return Ok(preflight);
+            return Ok(timed(preflight, start));
         }
         req.extensions_mut().insert(ConnectInfo(peer));
         let mut router = self.router.clone();
@@ -70,12 +72,22 @@ impl Front {
                 .into_response();
                 res.headers_mut()
                     .insert(header::CONNECTION, HeaderValue::from_static("close"));
-                res
+                timed(res, start)
             }
         };
         self.cors.decorate(origin.as_ref(), &mut res);
         Ok(res)
     }
+}
+
+/// `X-Response-Time` on an answer the router's timing layer did not see.
+fn timed(mut res: Response, start: Instant) -> Response {
+    let shown = format!("{:.3}ms", start.elapsed().as_secs_f64() * 1000.0);
+    if let Ok(v) = HeaderValue::from_str(&shown) {
+        res.headers_mut()
+            .insert(HeaderName::from_static(RESPONSE_TIME), v);
+    }
+    res
 }
 
 /// The checks that need nothing but the head.
