@@ -67,7 +67,10 @@ impl ApiClient {
         }
         let client = reqwest::Client::builder()
             .pool_max_idle_per_host(concurrency.max(1))
-            .pool_idle_timeout(Duration::from_secs(30))
+            // Under the 5 s a server keeps an idle connection (`serve`'s HEADER_TIMEOUT_MS,
+            // Node's keepAliveTimeout): a POST sent on a connection the server is closing
+            // fails, and is not retried.
+            .pool_idle_timeout(Duration::from_secs(2))
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(5)))
             .tcp_nodelay(true)

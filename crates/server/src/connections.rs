@@ -266,7 +266,8 @@ mod tests {
         let (talker, _) = admitted(c.admit());
         talker.slot().heard();
         let (silent, _) = admitted(c.admit());
-        let (_new, evicted) = admitted(c.admit());
+        let (new, evicted) = admitted(c.admit());
+        new.slot().heard();
         assert!(evicted);
         assert!(
             silent.slot().close.is_cancelled(),
