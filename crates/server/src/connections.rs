@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 /// Evicted connections still closing that may be held beyond the limit.
-const CLOSING_ALLOWANCE: usize = 64;
+const CLOSING_ALLOWANCE: usize = 128;
 
 /// One connection's state, shared by its task, its requests and the registry.
 #[derive(Debug)]

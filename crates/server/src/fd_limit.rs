@@ -6,9 +6,9 @@ use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
 
 /// Descriptors kept for everything that is not a served connection (besides the database
 /// pool): Redis, the listener, the log, SQLite's files, the restock listener (64); refusals
-/// being written (64, `accept::REFUSING_AT_ONCE`) and evicted connections still closing (64,
+/// being written (64, `accept::REFUSING_AT_ONCE`) and evicted connections still closing (128,
 /// `connections::CLOSING_ALLOWANCE`), and 32 to spare.
-pub const RESERVE: u64 = 224;
+pub const RESERVE: u64 = 288;
 /// However low the limits, this many connections are allowed.
 pub const MIN_CONNECTIONS: usize = 16;
 
