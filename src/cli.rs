@@ -46,25 +46,67 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "FILE", help_heading = "Connections")]
     pub config: Option<PathBuf>,
     /// Maximum database connections [env: DB_POOL_MAX] [default: 20]
-    #[arg(long, global = true, value_name = "N", help_heading = "Connections")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "N",
+        allow_hyphen_values = true,
+        help_heading = "Connections"
+    )]
     pub db_pool_max: Option<String>,
     /// Statement timeout in ms [env: DB_TIMEOUT] [default: 5000]
-    #[arg(long, global = true, value_name = "MS", help_heading = "Connections")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "MS",
+        allow_hyphen_values = true,
+        help_heading = "Connections"
+    )]
     pub db_timeout_ms: Option<String>,
     /// Wait for a pooled connection, in ms, before answering Busy [env: DB_ACQUIRE_TIMEOUT] [default: 2000]
-    #[arg(long, global = true, value_name = "MS", help_heading = "Connections")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "MS",
+        allow_hyphen_values = true,
+        help_heading = "Connections"
+    )]
     pub db_acquire_timeout_ms: Option<String>,
     /// Timeout of each Redis call in ms [env: REDIS_TIMEOUT] [default: 250]
-    #[arg(long, global = true, value_name = "MS", help_heading = "Connections")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "MS",
+        allow_hyphen_values = true,
+        help_heading = "Connections"
+    )]
     pub redis_timeout_ms: Option<String>,
     /// Purchases per user per window [env: RATE_LIMIT_USER_MAX] [default: 5]
-    #[arg(long, global = true, value_name = "N", help_heading = "Rate limits")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "N",
+        allow_hyphen_values = true,
+        help_heading = "Rate limits"
+    )]
     pub rate_limit_user_max: Option<String>,
     /// Purchases per client IP per window [env: RATE_LIMIT_IP_MAX] [default: 10]
-    #[arg(long, global = true, value_name = "N", help_heading = "Rate limits")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "N",
+        allow_hyphen_values = true,
+        help_heading = "Rate limits"
+    )]
     pub rate_limit_ip_max: Option<String>,
     /// Window length in ms [env: RATE_LIMIT_WINDOW_MS] [default: 60000]
-    #[arg(long, global = true, value_name = "MS", help_heading = "Rate limits")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "MS",
+        allow_hyphen_values = true,
+        help_heading = "Rate limits"
+    )]
     pub rate_limit_window_ms: Option<String>,
     /// fail-open or fail-closed when Redis is unreachable [env: RATE_LIMIT_ON_REDIS_DOWN] [default: fail-open]
     #[arg(
@@ -78,10 +120,22 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "TEXT", help_heading = "Rate limits")]
     pub rate_limit_prefix: Option<String>,
     /// Most purchases per transaction for the batched strategy [env: FLASHSALE_BATCH_MAX] [default: 256]
-    #[arg(long, global = true, value_name = "N", help_heading = "Purchases")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "N",
+        allow_hyphen_values = true,
+        help_heading = "Purchases"
+    )]
     pub batch_max: Option<String>,
     /// Largest quantity per purchase [env: MAX_QUANTITY] [default: 10]
-    #[arg(long, global = true, value_name = "N", help_heading = "Purchases")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "N",
+        allow_hyphen_values = true,
+        help_heading = "Purchases"
+    )]
     pub max_quantity: Option<String>,
     /// IPs/CIDRs of proxies whose X-Forwarded-For `serve` believes [env: TRUSTED_PROXIES] [default: none]
     #[arg(long, global = true, value_name = "LIST", help_heading = "HTTP server")]
@@ -91,6 +145,7 @@ pub struct GlobalArgs {
         long,
         global = true,
         value_name = "HOURS",
+        allow_hyphen_values = true,
         help_heading = "HTTP server"
     )]
     pub idempotency_ttl_hours: Option<String>,

@@ -3,6 +3,30 @@
 
 use std::process::ExitCode;
 
+// The standard printing macros panic when the write fails: a closed pipe (`| head`) or a
+// terminal that went away (a killed tmux session: EIO) would end the process with a panic
+// report, or an abort when it happens while unwinding. These shadow them for the whole binary
+// (macros are scoped by text: everything below sees these) and drop a failed write instead;
+// the exit code still says how the command went.
+macro_rules! eprintln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+macro_rules! println {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+macro_rules! print {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod cli;
 mod logging;
 

@@ -65,14 +65,24 @@ impl Default for DashboardArgs {
     }
 }
 
+/// One of the refresh steps `+`/`-` walk through; the error names them all, and only them (the
+/// general duration parser's examples, like `2m`, would be refused here).
 fn parse_refresh(s: &str) -> Result<Duration, String> {
-    let d = flashsale_burst::spec::parse_duration(s)?;
-    if flashsale_dashboard::state::REFRESH_STEPS.contains(&d) {
-        Ok(d)
-    } else {
-        Err(format!(
-            "'{s}': expected one of 250ms, 500ms, 1s, 2s, 5s, 10s"
-        ))
+    let steps = flashsale_dashboard::state::REFRESH_STEPS;
+    match flashsale_burst::spec::parse_duration(s) {
+        Ok(d) if steps.contains(&d) => Ok(d),
+        _ => Err(format!(
+            "'{s}': expected one of {}",
+            steps
+                .iter()
+                .map(|d| if d.as_millis() < 1000 {
+                    format!("{}ms", d.as_millis())
+                } else {
+                    format!("{}s", d.as_secs())
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
     }
 }
 

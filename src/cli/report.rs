@@ -8,6 +8,7 @@ use clap::Args;
 use flashsale_core::config::{Layer, Settings, keys};
 use flashsale_core::model::{Product, Stats};
 use flashsale_core::purchase::{Outcome, PurchaseRequest, Purchaser, Receipt};
+use flashsale_core::ratelimit::{LimitNote, RateLimiter};
 use flashsale_core::redact::redact_url;
 use flashsale_core::strategy::Strategy;
 
@@ -55,15 +56,41 @@ pub struct BuyJson<'a> {
     pub strategy: Strategy,
     #[serde(rename = "unsafe", skip_serializing_if = "std::ops::Not::not")]
     pub is_unsafe: bool,
+    /// What the remaining counts mean when the limiter is in process ([`IN_PROCESS_NOTE`]).
+    #[serde(rename = "limiterNote", skip_serializing_if = "Option::is_none")]
+    pub limiter_note: Option<&'static str>,
 }
 
 impl<'a> BuyJson<'a> {
-    pub fn new(receipt: &'a Receipt, strategy: Strategy) -> Self {
+    pub fn new(receipt: &'a Receipt, strategy: Strategy, limiter: &RateLimiter) -> Self {
+        let checked = matches!(receipt.limit, Some(LimitNote::Checked { .. }));
         Self {
             receipt: receipt.to_json(),
             strategy,
             is_unsafe: strategy.is_unsafe(),
+            limiter_note: (checked && limiter.is_in_process()).then_some(IN_PROCESS_NOTE),
         }
+    }
+}
+
+/// The in-process limiter counts what this process did: one `buy` is one process, so its
+/// remaining counts start full every time.
+pub const IN_PROCESS_NOTE: &str = "rate limits counted in this process only (no REDIS_URL): \
+     every flashsale buy starts with full limits; set REDIS_URL to share them";
+
+/// The line `buy` prints on stderr when the limiter could not be asked, whatever the output
+/// format: a purchase that went through unlimited (fail-open) or was refused for it.
+pub fn limiter_warning(receipt: &Receipt) -> Option<String> {
+    match &receipt.limit {
+        Some(LimitNote::FailedOpen { reason }) => Some(format!(
+            "flashsale: warning: rate limits not checked ({reason}): the purchase went ahead \
+             under the fail-open policy"
+        )),
+        Some(LimitNote::FailedClosed { reason }) => Some(format!(
+            "flashsale: warning: rate limits not checked ({reason}): refused under the \
+             fail-closed policy"
+        )),
+        _ => None,
     }
 }
 

@@ -6,7 +6,7 @@ use crate::cli::{self, Cli, Command, exit};
 use flashsale_core::config::{Layer, Settings};
 use flashsale_core::purchase::Purchaser;
 use flashsale_core::ratelimit::RateLimiter;
-use flashsale_core::store::Store;
+use flashsale_core::store::{OpenMode, Store};
 
 /// Runs the command `cli` names (the dashboard, or the overview, when it names none).
 pub async fn run(cli: Cli, settings: Settings, layer: Layer) -> u8 {
@@ -37,7 +37,7 @@ pub async fn run(cli: Cli, settings: Settings, layer: Layer) -> u8 {
             Err(e) => fail(e),
         },
         Command::Stats { json } => {
-            let store = match Store::open(&settings.database, &settings.pool).await {
+            let store = match open_to_read(&settings).await {
                 Ok(s) => s,
                 Err(e) => return fail(e),
             };
@@ -51,7 +51,7 @@ pub async fn run(cli: Cli, settings: Settings, layer: Layer) -> u8 {
             }
         }
         Command::Stock { json } => {
-            let store = match Store::open(&settings.database, &settings.pool).await {
+            let store = match open_to_read(&settings).await {
                 Ok(s) => s,
                 Err(e) => return fail(e),
             };
@@ -74,19 +74,19 @@ pub async fn run(cli: Cli, settings: Settings, layer: Layer) -> u8 {
                 eprintln!("{}", cli::report::NAIVE_WARNING);
             }
             let receipt = cli::report::buy(&purchaser, &args, settings.strategy).await;
+            if let Some(warning) = cli::report::limiter_warning(&receipt) {
+                eprintln!("{warning}");
+            }
             if args.json {
-                if let Err(e) = print_json(&cli::report::BuyJson::new(&receipt, strategy)) {
+                let body = cli::report::BuyJson::new(&receipt, strategy, purchaser.limiter());
+                if let Err(e) = print_json(&body) {
                     return fail(e);
                 }
             } else {
                 println!("{}", cli::report::receipt_text(&receipt, strategy));
             }
             purchaser.store().close().await;
-            if receipt.outcome.order().is_some() {
-                exit::OK
-            } else {
-                exit::NOT_PURCHASED
-            }
+            exit::of_purchase(&receipt.outcome)
         }
         Command::Burst(args) => {
             let database_given = layer
@@ -130,6 +130,18 @@ pub async fn run(cli: Cli, settings: Settings, layer: Layer) -> u8 {
     }
 }
 
+/// The store for a command that only reads: the embedded default is set up as on any first
+/// run, but another SQLite file must exist already (a mistyped path is an error, not a new
+/// database with sample orders in it).
+async fn open_to_read(settings: &Settings) -> Result<Store, flashsale_core::store::StoreError> {
+    let mode = if settings.database.is_embedded() {
+        OpenMode::Create
+    } else {
+        OpenMode::Existing
+    };
+    Store::open_with(&settings.database, &settings.pool, mode).await
+}
+
 /// Opens the store and the limiter the settings name.
 async fn purchaser(settings: &Settings) -> Result<Purchaser, u8> {
     let store = Store::open(&settings.database, &settings.pool)
@@ -142,7 +154,7 @@ async fn purchaser(settings: &Settings) -> Result<Purchaser, u8> {
 
 /// With no command: a one-screen overview of the sale.
 async fn overview(settings: &Settings) -> u8 {
-    let store = match Store::open(&settings.database, &settings.pool).await {
+    let store = match open_to_read(settings).await {
         Ok(s) => s,
         Err(e) => return fail(e),
     };

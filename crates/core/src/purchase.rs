@@ -213,6 +213,7 @@ impl Purchaser {
                 }
                 Err(StoreError::Duplicate) if key.is_some() => return (Applied::KeyTaken, retries),
                 Err(StoreError::Busy(why)) => Outcome::Busy(why),
+                Err(e) if e.is_busy() => Outcome::Busy(e.to_string()),
                 Err(StoreError::Invalid(why)) => Outcome::Invalid(Invalid::Other {
                     field: "quantity",
                     message: why,

@@ -129,6 +129,12 @@ impl RateLimiter {
     }
 
     /// The Redis limiter, when that is the backend (for health checks and samplers).
+    /// Whether limits are counted in this process only (no Redis): another process, or the
+    /// next `flashsale buy`, starts with full limits.
+    pub fn is_in_process(&self) -> bool {
+        matches!(self.backend, Backend::Memory(_))
+    }
+
     pub fn redis(&self) -> Option<&RedisLimiter> {
         match &self.backend {
             Backend::Redis(r) => Some(r),

@@ -86,10 +86,10 @@ impl ApiError {
     pub fn from_store(e: &StoreError) -> Self {
         tracing::warn!(error = %e, "store error");
         match e {
-            StoreError::Busy(_) => {
+            e if e.is_busy() => {
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, "Service busy, try again")
             }
-            StoreError::Unavailable(_) | StoreError::Timeout(_) => {
+            StoreError::Unavailable(_) | StoreError::Timeout(_) | StoreError::Connect(_) => {
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, "Database unavailable")
             }
             _ => Self::new(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL),

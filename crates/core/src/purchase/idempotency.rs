@@ -100,6 +100,7 @@ fn replay(found: KeyedSale, hash: &str) -> Result<KeyedReceipt, KeyReused> {
 fn store_outcome(e: StoreError) -> Outcome {
     match e {
         StoreError::Busy(why) => Outcome::Busy(why),
+        e if e.is_busy() => Outcome::Busy(e.to_string()),
         other => Outcome::Failed(other.to_string()),
     }
 }

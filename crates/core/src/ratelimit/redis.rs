@@ -44,17 +44,9 @@ pub fn manager(url: &SecretUrl, timeout: Duration) -> Result<ConnectionManager, 
         .map_err(|e| LimiterError::Unreachable(describe(&e)))
 }
 
-/// A Redis error in words that cannot carry a password.
+/// A Redis error in words that cannot carry a password ([`crate::failure::redis_sentence`]).
 pub fn describe(e: &redis::RedisError) -> String {
-    if e.is_timeout() {
-        "timed out".into()
-    } else if e.is_connection_refusal() {
-        "connection refused".into()
-    } else if e.is_connection_dropped() || e.is_io_error() {
-        "connection lost".into()
-    } else {
-        format!("{:?}", e.kind())
-    }
+    crate::failure::redis_sentence(e)
 }
 
 impl RedisLimiter {

@@ -4,6 +4,7 @@
 //! listener have a file each.
 
 mod pg_batch;
+mod pg_connect;
 mod pg_keys;
 mod pg_pool;
 mod pg_restocks;
@@ -56,6 +57,11 @@ pub(crate) struct PgBackend {
     pooled_options: PgConnectOptions,
     /// Where the restock listener connects: `database_listen_url` if given, else the database.
     listen_options: PgConnectOptions,
+    /// The configured acquire timeout and pool ceiling, for the words of a failed acquire.
+    acquire_timeout: Duration,
+    max_connections: u32,
+    /// Why the last acquire that timed out did (`pg_connect`).
+    diagnosis: Arc<pg_connect::Diagnosis>,
 }
 
 #[async_trait]
