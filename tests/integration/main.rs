@@ -9,6 +9,7 @@ mod batched_products;
 mod bench;
 mod burst;
 mod cli;
+mod cli_truth;
 mod dashboard;
 mod dashboard_api;
 mod faults;

@@ -119,7 +119,7 @@ impl fmt::Display for ConnectFailure {
             ),
             ConnectFailure::PoolExhausted { open, max, waited } => write!(
                 f,
-                "database busy: all {open} of {max} connections in use, none free within {} ms",
+                "all {open} of {max} connections in use, none free within {} ms",
                 waited.as_millis()
             ),
             ConnectFailure::DatabaseMissing { server, name } => {
@@ -133,9 +133,10 @@ impl fmt::Display for ConnectFailure {
 /// lost connection, or the server's own answer (`ERR DB index is out of range` for db 99).
 pub fn redis_sentence(e: &redis::RedisError) -> String {
     if e.is_timeout() {
-        "no answer from Redis in time".into()
+        "Redis did not answer in time".into()
     } else if e.is_connection_refusal() {
-        "connection refused: nothing listens at the Redis address (is redis-server running?)".into()
+        "Redis refused the connection: nothing listens at its address (is redis-server running?)"
+            .into()
     } else if e.is_connection_dropped() {
         "the Redis connection was lost".into()
     } else if e.is_io_error() {
@@ -183,7 +184,7 @@ mod tests {
         };
         assert_eq!(
             exhausted.to_string(),
-            "database busy: all 10 of 10 connections in use, none free within 250 ms"
+            "all 10 of 10 connections in use, none free within 250 ms"
         );
         assert!(exhausted.is_saturation() && !refused.is_saturation());
         let texts: std::collections::HashSet<String> = [

@@ -53,7 +53,8 @@ pub enum Verdict {
 pub enum LimiterError {
     #[error("redis did not answer within {0:?}")]
     Timeout(Duration),
-    #[error("redis unreachable: {0}")]
+    /// Worded by [`crate::failure::redis_sentence`]: refused, no answer, the server's reply.
+    #[error("{0}")]
     Unreachable(String),
 }
 

@@ -93,7 +93,8 @@ impl RedisLimiter {
 }
 
 fn parse_reply(reply: &[i64], s: &LimitSettings) -> Result<Verdict, LimiterError> {
-    let bad = || LimiterError::Unreachable("unexpected reply from the rate-limit script".into());
+    let bad =
+        || LimiterError::Unreachable("Redis: unexpected reply from the rate-limit script".into());
     let code = *reply.first().ok_or_else(bad)?;
     let at = |i: usize| reply.get(i).copied().ok_or_else(bad);
     let remaining = |count: i64, max: u32| u32::try_from(i64::from(max) - count).unwrap_or(0);

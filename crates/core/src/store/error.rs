@@ -33,7 +33,7 @@ pub enum StoreError {
     NoSchema,
     /// No connection: refused, unknown host, credentials, TLS, no answer, pool exhausted, no
     /// such database. Each class has its own words ([`ConnectFailure`]).
-    #[error("{0}")]
+    #[error("database {}: {}", if .0.is_saturation() { "busy" } else { "unreachable" }, .0)]
     Connect(ConnectFailure),
     /// Anything else; the message is safe to show.
     #[error("database error: {0}")]

@@ -1,0 +1,284 @@
+//! Issue 16 on the command line: every connection failure named for its class, with the exit
+//! codes the README documents (0 ok, 1 runtime, 2 usage, 3 not purchased, 4 audit failed), and
+//! nothing created or seeded by a command that only reads.
+
+use serde_json::Value;
+
+use crate::support::bin::run;
+use crate::support::redis_server::free_port;
+use crate::support::{TestDb, TestRedis, flashsale};
+
+const REFUSED: &str = "database unreachable: connection refused by 127.0.0.1:1: nothing listens \
+                       there (is the server running, is the port right?)";
+
+/// `flashsale ARGS` against `url`: exit code, stdout, stderr.
+fn launch(home: &std::path::Path, url: &str, args: &[&str]) -> (Option<i32>, String, String) {
+    let (out, stdout, stderr) = run(flashsale(home).args(args).env("DATABASE_URL", url));
+    (out.status.code(), stdout, stderr)
+}
+
+#[test]
+fn connection_refused_is_named_so_by_every_command_and_exits_1() {
+    let home = tempfile::tempdir().expect("tmp");
+    let url = "postgres://postgres@127.0.0.1:1/x";
+    for args in [&["stock"][..], &["stats"], &["stats", "--json"]] {
+        let (code, stdout, stderr) = launch(home.path(), url, args);
+        assert_eq!(code, Some(1), "{args:?}: {stderr}");
+        assert_eq!(stderr, format!("flashsale: error: {REFUSED}\n"), "{args:?}");
+        assert!(stdout.is_empty(), "{args:?}: {stdout}");
+    }
+    let (code, stdout, stderr) =
+        launch(home.path(), url, &["buy", "--product", "1", "--user", "u"]);
+    assert_eq!(
+        code,
+        Some(1),
+        "a purchase that failed is a runtime error: {stderr}"
+    );
+    assert_eq!(stdout, format!("failed: {REFUSED}\n"));
+    let (code, stdout, _) = launch(
+        home.path(),
+        url,
+        &["buy", "--product", "1", "--user", "u", "--json"],
+    );
+    assert_eq!(code, Some(1));
+    let receipt: Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(receipt["outcome"], "failed");
+    assert_eq!(receipt["message"], format!("Purchase failed: {REFUSED}"));
+}
+
+#[test]
+fn unknown_role_host_and_database_each_have_their_own_words() {
+    let home = tempfile::tempdir().expect("tmp");
+    let cases = [
+        (
+            "postgres://no_such_role_16@127.0.0.1:5432/postgres",
+            "database unreachable: authentication failed at 127.0.0.1:5432: the role (user) in \
+             the URL does not exist",
+        ),
+        (
+            "postgres://postgres@no-such-host.invalid:5432/postgres",
+            "database unreachable: unknown host no-such-host.invalid: the name does not resolve",
+        ),
+        (
+            "postgres://postgres@127.0.0.1:5432/no_such_database_16",
+            "database unreachable: database \"no_such_database_16\" does not exist on \
+             127.0.0.1:5432",
+        ),
+    ];
+    for (url, words) in cases {
+        let (code, _, stderr) = launch(home.path(), url, &["stock"]);
+        assert_eq!(code, Some(1), "{url}: {stderr}");
+        assert_eq!(stderr, format!("flashsale: error: {words}\n"), "{url}");
+    }
+}
+
+#[tokio::test]
+async fn a_too_short_acquire_timeout_on_a_healthy_server_is_busy_not_unreachable() {
+    let (db, _store) = TestDb::seeded().await;
+    let home = tempfile::tempdir().expect("tmp");
+    // No PostgreSQL connection (fork, startup, the session query) is ready within 1 ms.
+    let (code, _, stderr) = launch(
+        home.path(),
+        &db.url,
+        &["stock", "--db-acquire-timeout-ms", "1"],
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(
+        stderr,
+        "flashsale: error: database busy: the server answers, but no connection was ready within \
+         the 1 ms acquire timeout (connecting takes longer: raise --db-acquire-timeout-ms)\n"
+    );
+    let (code, stdout, stderr) = launch(
+        home.path(),
+        &db.url,
+        &[
+            "buy",
+            "--product",
+            "1",
+            "--user",
+            "u",
+            "--db-acquire-timeout-ms",
+            "1",
+        ],
+    );
+    assert_eq!(code, Some(3), "busy is not purchased, not broken: {stderr}");
+    assert!(stdout.starts_with("busy: "), "{stdout}");
+}
+
+#[tokio::test]
+async fn a_redis_that_refuses_or_has_no_such_db_is_said_on_stderr_in_text_mode() {
+    let (db, _store) = TestDb::seeded().await;
+    let redis = TestRedis::new().await;
+    let home = tempfile::tempdir().expect("tmp");
+    let dead = format!("redis://127.0.0.1:{}", free_port());
+    let db99 = format!("{}/99", redis.url.trim_end_matches('/'));
+    let cases = [
+        (
+            dead.as_str(),
+            "Redis refused the connection: nothing listens at its address (is redis-server \
+             running?)",
+        ),
+        (
+            db99.as_str(),
+            "Redis answered ERR DB index is out of range (the database number in the Redis URL \
+             does not exist on this server)",
+        ),
+    ];
+    for (i, (redis_url, words)) in cases.into_iter().enumerate() {
+        let user = format!("redis_down_{i}");
+        let (out, stdout, stderr) = run(flashsale(home.path())
+            .args(["buy", "--product", "1", "--user", &user])
+            .env("DATABASE_URL", &db.url)
+            .env("REDIS_URL", redis_url)
+            .env("RATE_LIMIT_PREFIX", &redis.prefix));
+        assert_eq!(out.status.code(), Some(0), "fail-open sells: {stderr}");
+        assert!(stdout.starts_with("purchased: "), "{stdout}");
+        assert_eq!(
+            stderr,
+            format!(
+                "flashsale: warning: rate limits not checked ({words}): the purchase went \
+                 ahead under the fail-open policy\n"
+            )
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_in_process_limiter_says_its_counts_are_per_process() {
+    let (db, _store) = TestDb::seeded().await;
+    let home = tempfile::tempdir().expect("tmp");
+    for _ in 0..2 {
+        let (code, stdout, stderr) = launch(
+            home.path(),
+            &db.url,
+            &["buy", "--product", "1", "--user", "same_user", "--json"],
+        );
+        assert_eq!(code, Some(0), "{stderr}");
+        let receipt: Value = serde_json::from_str(&stdout).expect("JSON");
+        // The second process starts from a full window: the note says why.
+        assert_eq!(receipt["rateLimit"]["userRemaining"], 4, "{receipt}");
+        assert_eq!(
+            receipt["limiterNote"],
+            "rate limits counted in this process only (no REDIS_URL): every flashsale buy \
+             starts with full limits; set REDIS_URL to share them"
+        );
+    }
+}
+
+#[test]
+fn a_burst_at_a_server_that_is_not_there_exits_1_with_the_reason() {
+    let home = tempfile::tempdir().expect("tmp");
+    let target = format!("http://127.0.0.1:{}", free_port());
+    let (out, stdout, stderr) = run(
+        flashsale(home.path()).args(["burst", "--target", &target, "--buyers", "50", "--json"])
+    );
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let r: Value = serde_json::from_str(&stdout).expect("JSON report");
+    assert_eq!(r["failed"], 50, "{r}");
+    assert_eq!(r["attempts"], 50, "{r}");
+    assert_eq!(r["planned"], 50, "{r}");
+    let reason = format!(
+        "connection refused by {}: nothing listens there (is the server running, is the port \
+         right?)",
+        target.trim_start_matches("http://")
+    );
+    assert_eq!(
+        r["errorReasons"],
+        serde_json::json!([{ "reason": reason, "count": 50 }]),
+        "{r}"
+    );
+
+    let (out, stdout, _) =
+        run(flashsale(home.path()).args(["burst", "--target", &target, "--buyers", "50"]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!stdout.contains("every purchase ran"), "{stdout}");
+    assert!(
+        stdout.contains("every one of the 50 purchases that ran was busy or failed"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("no purchase went through"), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "why purchases were busy or failed\n         50  {reason}\n"
+        )),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn reading_an_sqlite_path_that_does_not_exist_creates_nothing() {
+    let home = tempfile::tempdir().expect("tmp");
+    let missing_dir = home.path().join("no/such/dir");
+    let url = format!("sqlite://{}/x.db", missing_dir.display());
+    for args in [&["stock"][..], &["stats", "--json"]] {
+        let (code, stdout, stderr) = launch(home.path(), &url, args);
+        assert_eq!(code, Some(1), "{args:?}: {stderr}");
+        assert!(stdout.is_empty(), "{stdout}");
+        assert_eq!(
+            stderr,
+            format!(
+                "flashsale: error: database error: no SQLite database at {}/x.db (not created: \
+                 this command only reads)\n",
+                missing_dir.display()
+            )
+        );
+    }
+    // A write names the missing directory instead of creating it.
+    let (code, _, stderr) = launch(home.path(), &url, &["buy", "--product", "1", "--user", "u"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "the directory {} does not exist",
+            missing_dir.display()
+        )),
+        "{stderr}"
+    );
+    assert!(!home.path().join("no").exists(), "no directory was created");
+    // In a directory that exists, a read still invents no database.
+    let file = home.path().join("absent.db");
+    let (code, _, _) = launch(
+        home.path(),
+        &format!("sqlite://{}", file.display()),
+        &["stock"],
+    );
+    assert_eq!(code, Some(1));
+    assert!(!file.exists(), "no file was created");
+}
+
+#[tokio::test]
+async fn invalid_input_is_usage_and_negative_numbers_reach_the_validators() {
+    let (db, _store) = TestDb::seeded().await;
+    let home = tempfile::tempdir().expect("tmp");
+    let (code, stdout, stderr) = launch(
+        home.path(),
+        &db.url,
+        &["buy", "--product", "1", "--user", "u", "--quantity", "-3"],
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(
+        stdout,
+        "invalid: quantity must be a whole number from 1 to 10 (got -3)\n"
+    );
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["burst", "--buyers", "-5"],
+            "error: invalid value '-5' for '--buyers <BUYERS>': -5 is not in 1..=10000000\n",
+        ),
+        (
+            &["stock", "--db-pool-max", "-5"],
+            "flashsale: error: --db-pool-max: invalid value '-5': out of range: expected 1 to \
+             10000\n",
+        ),
+        (
+            &["dashboard", "--once", "--refresh", "2m"],
+            "error: invalid value '2m' for '--refresh <PERIOD>': '2m': expected one of 250ms, \
+             500ms, 1s, 2s, 5s, 10s\n",
+        ),
+    ];
+    for (args, first_line) in cases {
+        let (code, _, stderr) = launch(home.path(), &db.url, args);
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        let first = stderr.split_inclusive('\n').next().unwrap_or_default();
+        assert_eq!(first, first_line, "{args:?}");
+    }
+}
