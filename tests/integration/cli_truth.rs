@@ -282,3 +282,107 @@ async fn invalid_input_is_usage_and_negative_numbers_reach_the_validators() {
         assert_eq!(first, first_line, "{args:?}");
     }
 }
+
+#[test]
+fn a_dashboard_snapshot_of_a_refused_database_has_it_as_the_first_critical_alert() {
+    let home = tempfile::tempdir().expect("tmp");
+    let (code, stdout, stderr) = launch(
+        home.path(),
+        "postgres://postgres@127.0.0.1:1/x",
+        &[
+            "dashboard",
+            "--once",
+            "--json",
+            "--db-acquire-timeout-ms",
+            "300",
+        ],
+    );
+    assert_eq!(code, Some(1), "a source failed: {stderr}");
+    let v: Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(
+        v["alerts"][0],
+        serde_json::json!({ "key": "database-down", "severity": "critical", "message": REFUSED }),
+        "{v}"
+    );
+}
+
+/// Item 17: only `completed` orders count, in the SQL statistics (`stats`), in the dashboard's
+/// baseline and in its incremental tally alike. One order refunded before the baseline, one
+/// inserted as refunded after it: both are left out of every figure.
+#[tokio::test]
+async fn only_completed_orders_count_in_stats_and_in_the_dashboards_tally() {
+    use chrono::Utc;
+    use flashsale_monitor::SalesTally;
+    use flashsale_monitor::sales::{BATCH, GAP_WINDOW};
+    use std::time::Instant;
+
+    let (db, store) = TestDb::seeded().await;
+    let since = Utc::now().date_naive() - chrono::Days::new(6);
+    let before = store.stats().await.expect("stats");
+    let mut conn = db.conn().await;
+    // The newest laptop order (product 1), refunded.
+    let (id, quantity, cents): (i64, i32, i64) = sqlx::query_as(
+        "SELECT id::int8, quantity, (total_price * 100)::int8 FROM orders
+         WHERE product_id = 1 ORDER BY id DESC LIMIT 1",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .expect("a laptop order");
+    sqlx::query("UPDATE orders SET status = 'refunded' WHERE id = $1")
+        .bind(id)
+        .execute(&mut conn)
+        .await
+        .expect("refund");
+    let after = store.stats().await.expect("stats");
+    assert_eq!(
+        after.total_units_sold,
+        before.total_units_sold - i64::from(quantity)
+    );
+    assert_eq!(
+        after.total_revenue.cents(),
+        before.total_revenue.cents() - cents
+    );
+
+    let baseline = store
+        .sales_baseline(since, GAP_WINDOW)
+        .await
+        .expect("baseline");
+    let mut tally = SalesTally::from_baseline(&baseline, Instant::now());
+    // After the baseline: a refunded order (not counted) and a completed one (counted).
+    sqlx::query(
+        "INSERT INTO orders (user_id, product_id, quantity, total_price, status)
+         VALUES ('refunded_later', 2, 3, 89.97, 'refunded'),
+                ('completed_later', 2, 1, 29.99, 'completed')",
+    )
+    .execute(&mut conn)
+    .await
+    .expect("insert");
+    let rows = store
+        .orders_since(tally.high(), &tally.missing(), BATCH)
+        .await
+        .expect("orders_since");
+    tally.apply(&rows, Instant::now());
+    let snap = tally.snapshot(Instant::now(), Utc::now().date_naive());
+    let full = store.stats().await.expect("stats");
+    assert_eq!(full.total_units_sold, after.total_units_sold + 1);
+    assert_eq!(snap.total_units_sold, full.total_units_sold);
+    assert_eq!(snap.total_revenue, full.total_revenue);
+    let tally_days: Vec<_> = snap.revenue_by_day.iter().map(|d| d.revenue).collect();
+    let sql_days: Vec<_> = full.revenue_by_day.iter().map(|d| d.revenue).collect();
+    assert_eq!(tally_days, sql_days);
+    // Product 2's units as the tally has them equal the completed orders' sum in SQL.
+    let (units_2,): (i64,) = sqlx::query_as(
+        "SELECT COALESCE(SUM(quantity), 0)::int8 FROM orders
+         WHERE product_id = 2 AND status = 'completed'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .expect("sum");
+    let tallied_2 = snap
+        .products
+        .iter()
+        .find(|p| p.product_id == 2)
+        .map(|p| p.units);
+    assert_eq!(tallied_2, Some(units_2));
+    let _ = sqlx::Connection::close(conn).await;
+}

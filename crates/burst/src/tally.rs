@@ -211,10 +211,16 @@ impl Tally {
         }
     }
 
-    /// Why purchases were busy or failed, the most frequent first.
+    /// Why purchases were busy or failed, the most frequent first, the others last.
     pub fn error_reasons(&self) -> Vec<ErrorReason> {
         let mut reasons = self.reasons.clone();
-        reasons.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.reason.cmp(&b.reason)));
+        reasons.sort_by_key(|r| {
+            (
+                r.reason == OTHER_REASONS,
+                std::cmp::Reverse(r.count),
+                r.reason.clone(),
+            )
+        });
         reasons
     }
 
@@ -366,8 +372,14 @@ mod tests {
                 count: 3
             }
         );
-        let other = reasons.iter().find(|r| r.reason == OTHER_REASONS);
-        assert_eq!(other.map(|r| r.count), Some(4));
+        let other = reasons.last();
+        assert_eq!(
+            other,
+            Some(&ErrorReason {
+                reason: OTHER_REASONS.into(),
+                count: 4
+            })
+        );
         assert_eq!(reasons.iter().map(|r| r.count).sum::<u64>(), 14);
     }
 }

@@ -109,17 +109,16 @@ impl fmt::Display for ConnectFailure {
                 "no answer from {server} within {} ms (a stalled network or a filtered port?)",
                 waited.as_millis()
             ),
-            ConnectFailure::PoolExhausted {
-                open: 0, waited, ..
-            } => write!(
+            ConnectFailure::PoolExhausted { open, max, waited } if open >= max => write!(
+                f,
+                "all {max} connections in use, none free within {} ms",
+                waited.as_millis()
+            ),
+            // Fewer open than allowed: the pool was still connecting when the wait ran out.
+            ConnectFailure::PoolExhausted { waited, .. } => write!(
                 f,
                 "the server answers, but no connection was ready within the {} ms acquire timeout \
                  (connecting takes longer: raise --db-acquire-timeout-ms)",
-                waited.as_millis()
-            ),
-            ConnectFailure::PoolExhausted { open, max, waited } => write!(
-                f,
-                "all {open} of {max} connections in use, none free within {} ms",
                 waited.as_millis()
             ),
             ConnectFailure::DatabaseMissing { server, name } => {
@@ -184,7 +183,7 @@ mod tests {
         };
         assert_eq!(
             exhausted.to_string(),
-            "all 10 of 10 connections in use, none free within 250 ms"
+            "all 10 connections in use, none free within 250 ms"
         );
         assert!(exhausted.is_saturation() && !refused.is_saturation());
         let texts: std::collections::HashSet<String> = [

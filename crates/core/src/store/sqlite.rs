@@ -242,14 +242,15 @@ impl Backend for SqliteBackend {
     async fn stats_parts(&self, since: NaiveDate) -> Result<StatsParts, StoreError> {
         let since = since.format("%Y-%m-%d").to_string();
         let (total_revenue_cents, total_units): (i64, i64) = sqlx::query_as(
-            "SELECT COALESCE(SUM(total_price_cents), 0), COALESCE(SUM(quantity), 0) FROM orders",
+            "SELECT COALESCE(SUM(total_price_cents), 0), COALESCE(SUM(quantity), 0) FROM orders
+             WHERE status = 'completed'",
         )
         .fetch_one(&self.readers)
         .await?;
         let top = sqlx::query_as(
             "SELECT p.id, p.name, t.units, t.cents FROM (
                  SELECT product_id, SUM(quantity) AS units, SUM(total_price_cents) AS cents
-                 FROM orders GROUP BY product_id
+                 FROM orders WHERE status = 'completed' GROUP BY product_id
              ) t JOIN products p ON p.id = t.product_id
              ORDER BY t.units DESC, p.id LIMIT 3",
         )
@@ -257,7 +258,7 @@ impl Backend for SqliteBackend {
         .await?;
         let days = sqlx::query_as(
             "SELECT substr(created_at, 1, 10) AS day, SUM(total_price_cents), SUM(quantity)
-             FROM orders WHERE created_at >= ?1 GROUP BY day ORDER BY day",
+             FROM orders WHERE status = 'completed' AND created_at >= ?1 GROUP BY day ORDER BY day",
         )
         .bind(since)
         .fetch_all(&self.readers)

@@ -1,12 +1,14 @@
 //! Why no connection could be had. sqlx's pool retries a refused connection until the acquire
 //! timeout and then reports only "timed out", the same words as a pool whose every connection is
-//! in use: one answer for a server that is down and one that is saturated. So when an acquire
-//! times out with no connection open, one direct connection attempt finds out which class it
-//! is (`failure::ConnectFailure`); its verdict is kept for a second, so a storm of timed-out
-//! purchases costs one probe, not one each.
+//! in use: one answer for a server that is down and one that is saturated. (The pool's size
+//! does not tell them apart: it counts connections still being attempted.) So when an acquire
+//! times out, one direct connection attempt finds out which class it is
+//! (`failure::ConnectFailure`). One probe at a time, its verdict kept for a second: a storm of
+//! timed-out purchases waits for the one probe in flight and shares its answer.
 
-use std::sync::Mutex;
 use std::time::Instant;
+
+use tokio::sync::Mutex;
 
 use super::*;
 use crate::failure::ConnectFailure;
@@ -43,26 +45,16 @@ impl PgBackend {
     pub(super) async fn acquire_error(&self, err: sqlx::Error) -> StoreError {
         let (host, server, name) = self.server();
         match err {
-            sqlx::Error::PoolTimedOut => {
-                let open = self.pool.size();
-                if open > 0 {
-                    // Connections are open: the server is there, they are all in use.
-                    return StoreError::Connect(ConnectFailure::PoolExhausted {
-                        open,
-                        max: self.max_connections,
-                        waited: self.acquire_timeout,
-                    });
-                }
-                self.probe(&host, &server, &name).await
-            }
+            sqlx::Error::PoolTimedOut => self.probe(&host, &server, &name).await,
             other => StoreError::connecting(other, &host, &server, &name),
         }
     }
 
     /// One direct connection attempt, or the verdict of one made in the last second.
     async fn probe(&self, host: &str, server: &str, name: &str) -> StoreError {
-        if let Ok(last) = self.diagnosis.last.lock()
-            && let Some((at, verdict)) = last.as_ref()
+        // Held across the probe: the others wait for its verdict instead of probing too.
+        let mut last = self.diagnosis.last.lock().await;
+        if let Some((at, verdict)) = last.as_ref()
             && at.elapsed() < VERDICT_KEPT
         {
             return verdict.clone();
@@ -73,8 +65,9 @@ impl PgBackend {
         {
             Ok(Ok(conn)) => {
                 let _ = conn.close().await;
+                // The server is there: every pooled connection is in use, or none was ready.
                 StoreError::Connect(ConnectFailure::PoolExhausted {
-                    open: 0,
+                    open: self.pool.size().saturating_sub(self.pool.num_idle() as u32),
                     max: self.max_connections,
                     waited: self.acquire_timeout,
                 })
@@ -85,9 +78,7 @@ impl PgBackend {
                 waited: bound,
             }),
         };
-        if let Ok(mut last) = self.diagnosis.last.lock() {
-            *last = Some((Instant::now(), verdict.clone()));
-        }
+        *last = Some((Instant::now(), verdict.clone()));
         verdict
     }
 }
