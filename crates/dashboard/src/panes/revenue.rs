@@ -8,9 +8,9 @@ use ratatui::widgets::{Bar, BarChart, BarGroup, Paragraph, Wrap};
 
 use super::{Ctx, kv};
 use crate::format;
+use crate::state::Pane;
 use flashsale_core::money::Money;
 use unicode_width::UnicodeWidthStr;
-use crate::state::Pane;
 
 /// `total X   units Y   7 days Z` in `width` columns: in full, else with the amounts
 /// abbreviated (`1.03M`), else without the week, else the total alone; a number is never cut.
@@ -22,13 +22,21 @@ fn totals_line(
     week: Money,
 ) -> Line<'static> {
     let forms = [
-        (format::money(total), format::count(units), Some(format::money(week))),
+        (
+            format::money(total),
+            format::count(units),
+            Some(format::money(week)),
+        ),
         (
             format::fit_money(total, 7),
             format::fit_count(units, 6),
             Some(format::fit_money(week, 7)),
         ),
-        (format::fit_money(total, 7), format::fit_count(units, 6), None),
+        (
+            format::fit_money(total, 7),
+            format::fit_count(units, 6),
+            None,
+        ),
     ];
     for (total, units, week) in forms {
         let mut spans: Vec<Span> = Vec::new();

@@ -79,7 +79,8 @@ impl TopPane<'_> {
                     w.saturating_sub(rank.len()),
                     name.width(),
                 );
-                let name_w = w.saturating_sub(rank.len() + units.width() + revenue.width() + gap + 1);
+                let name_w =
+                    w.saturating_sub(rank.len() + units.width() + revenue.width() + gap + 1);
                 let name = format::fit(&name, name_w);
                 let pad = w.saturating_sub(
                     rank.len() + name.width() + units.width() + revenue.width() + gap,
