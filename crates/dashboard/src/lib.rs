@@ -49,6 +49,8 @@ pub enum Ending {
 #[cfg(test)]
 mod api_drive_tests;
 #[cfg(test)]
+mod big_numbers_tests;
+#[cfg(test)]
 mod compact_tests;
 #[cfg(test)]
 mod drive_tests;
