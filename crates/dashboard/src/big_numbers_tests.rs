@@ -71,7 +71,7 @@ fn sales(products: &[Product]) -> SalesSnapshot {
         revenue_by_day: (19..26)
             .map(|d| DaySales {
                 date: format!("2026-11-{d}"),
-                revenue: Money::from_cents(123_456_789_12 + i64::from(d)),
+                revenue: Money::from_cents(12_345_678_912 + i64::from(d)),
                 units: 1_000_000 + i64::from(d),
             })
             .collect(),
