@@ -181,10 +181,14 @@ pub enum Command {
     Serve(ServeArgs),
     /// The terminal dashboard (the default on a terminal); --once --json for one snapshot.
     Dashboard(dashboard::DashboardArgs),
-    /// Show the resolved settings (passwords masked) and where each came from.
+    /// Show the resolved settings (passwords masked) and where each came from, [alerts] and
+    /// [keys] included; --check validates the config file, [keys], [alerts] and every theme.
     Config {
         #[arg(long)]
         json: bool,
+        /// Validate everything the commands would read (exit 2 naming each problem).
+        #[arg(long)]
+        check: bool,
     },
 }
 

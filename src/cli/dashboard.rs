@@ -119,16 +119,22 @@ pub async fn run(settings: &Settings, layer: &Layer, args: &DashboardArgs) -> u8
         alerts: layer.section("alerts").cloned(),
         naive_delay: args.naive_delay_ms.map(Duration::from_millis),
     };
-    // Bad themes, keys or thresholds are reported before anything else, in every mode.
-    let thresholds = match flashsale_dashboard::prepare(&opts) {
-        Ok((_, _, _, t)) => t,
-        Err(e) => {
-            eprintln!("flashsale: error: {e}");
-            return exit::USAGE;
-        }
-    };
     let terminal = std::io::stdout().is_terminal();
     if args.once || args.json || !terminal {
+        // The snapshot uses the thresholds only: a broken theme file or a `[keys]` typo is
+        // said, not fatal (`config --check` lists them all).
+        let thresholds = match flashsale_dashboard::headless::thresholds(opts.alerts.as_ref()) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("flashsale: error: {e}");
+                return exit::USAGE;
+            }
+        };
+        if let Err(e) = flashsale_dashboard::prepare(&opts) {
+            eprintln!(
+                "flashsale: warning: {e} (not used by --once; the dashboard would refuse it)"
+            );
+        }
         let printed = match &opts.source {
             flashsale_dashboard::DataSource::Direct(_) => {
                 flashsale_dashboard::headless::print_once(settings, &thresholds).await
@@ -145,6 +151,11 @@ pub async fn run(settings: &Settings, layer: &Layer, args: &DashboardArgs) -> u8
                 exit::ERROR
             }
         };
+    }
+    // Bad themes, keys or thresholds are reported before the terminal is taken.
+    if let Err(e) = flashsale_dashboard::prepare(&opts) {
+        eprintln!("flashsale: error: {e}");
+        return exit::USAGE;
     }
     exit::of_dashboard(&flashsale_dashboard::run(opts).await)
 }

@@ -195,7 +195,40 @@ pub fn config_report(settings: &Settings, layer: &Layer) -> Vec<(String, String,
                 .unwrap_or_else(|| "default".into());
             (k.file.to_string(), shown(*k), origin)
         })
+        .chain(section_rows(layer))
         .collect()
+}
+
+/// The `[alerts]` and `[keys]` tables of the config file, one row per entry
+/// (`alerts.redis_ping_ms`), so that `config` shows every section it read.
+fn section_rows(layer: &Layer) -> Vec<(String, String, String)> {
+    ["alerts", "keys"]
+        .into_iter()
+        .filter_map(|name| layer.section(name).map(|s| (name, s)))
+        .flat_map(|(name, section)| {
+            section.entries.iter().map(move |e| {
+                (
+                    format!("{name}.{}", e.name),
+                    e.value.to_string(),
+                    format!("{}:{}", section.path.display(), e.line),
+                )
+            })
+        })
+        .collect()
+}
+
+/// A shown value as JSON of its type: a whole number as a number, `true`/`false` as a
+/// boolean, "none (...)" as null, anything else as text.
+pub fn typed_value(shown: &str) -> serde_json::Value {
+    if let Ok(n) = shown.parse::<i64>() {
+        return n.into();
+    }
+    match shown {
+        "true" => true.into(),
+        "false" => false.into(),
+        _ if shown == "none" || shown.starts_with("none (") => serde_json::Value::Null,
+        _ => shown.trim_matches('"').into(),
+    }
 }
 
 fn default_of(key: keys::Key, s: &Settings) -> String {

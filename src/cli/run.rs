@@ -112,21 +112,55 @@ pub async fn run(cli: Cli, settings: Settings, layer: Layer) -> u8 {
             Err(e) => fail(e),
         },
         Command::Dashboard(args) => cli::dashboard::run(&settings, &layer, &args).await,
-        Command::Config { json } => {
+        Command::Config { json, check } => {
+            if check {
+                return config_check(&layer);
+            }
             let rows = cli::report::config_report(&settings, &layer);
             if json {
                 let map: serde_json::Map<String, serde_json::Value> = rows
                     .into_iter()
-                    .map(|(k, v, origin)| (k, serde_json::json!({ "value": v, "from": origin })))
+                    .map(|(k, v, origin)| {
+                        let value = cli::report::typed_value(&v);
+                        (k, serde_json::json!({ "value": value, "from": origin }))
+                    })
                     .collect();
-                print_json(&map).map_or_else(fail, |_| exit::OK)
+                if let Err(e) = print_json(&map) {
+                    return fail(e);
+                }
             } else {
                 for (k, v, origin) in rows {
                     println!("{k:<26} {v:<40} ({origin})");
                 }
-                exit::OK
             }
+            // What was shown, then what is wrong in it: a config with problems is not 0.
+            config_problems(&layer)
         }
+    }
+}
+
+/// `config --check`: the config file was read and its keys checked to get here; this checks
+/// the rest of what the dashboard would load (`[keys]`, `[alerts]`, every theme file), prints
+/// each problem with its file and line, and exits 2 if there is one.
+fn config_check(layer: &Layer) -> u8 {
+    let code = config_problems(layer);
+    if code == exit::OK {
+        println!("config ok: settings, [keys], [alerts] and theme files");
+    }
+    code
+}
+
+/// Each problem of `[keys]`, `[alerts]` and the theme files on stderr; 2 if there is one.
+fn config_problems(layer: &Layer) -> u8 {
+    let problems =
+        flashsale_dashboard::check_config(layer.section("keys"), layer.section("alerts"));
+    for p in &problems {
+        eprintln!("flashsale: error: {p}");
+    }
+    if problems.is_empty() {
+        exit::OK
+    } else {
+        exit::USAGE
     }
 }
 

@@ -386,3 +386,58 @@ async fn only_completed_orders_count_in_stats_and_in_the_dashboards_tally() {
     assert_eq!(tallied_2, Some(units_2));
     let _ = sqlx::Connection::close(conn).await;
 }
+
+/// Item 16: `config --check` names every problem (a `[keys]` typo, a bad `[alerts]` entry, a
+/// broken theme file nobody uses) with its file and line and exits 2; `config` shows the
+/// sections and is not 0 either; `dashboard --once --json` still prints its snapshot.
+#[test]
+fn config_check_names_every_problem_and_once_json_is_not_stopped_by_unused_ones() {
+    let home = tempfile::tempdir().expect("tmp");
+    let config = home.path().join("config");
+    std::fs::create_dir_all(config.join("themes")).expect("dirs");
+    std::fs::write(
+        config.join("config.toml"),
+        "[alerts]\nredis_ping_ms = 80\n\n[keys]\nfirre = [\"b\"]\n",
+    )
+    .expect("config");
+    std::fs::write(config.join("themes/broken.toml"), "this is = = broken\n").expect("theme");
+    let file = config.join("config.toml").display().to_string();
+    let theme = config.join("themes/broken.toml").display().to_string();
+
+    let (out, stdout, stderr) = run(flashsale(home.path()).args(["config", "--check"]));
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert_eq!(
+        stderr,
+        format!(
+            "flashsale: error: {file}:5:1: key 'keys.firre': unknown action (known actions: \
+             quit, help, back, focus_next, focus_prev, up, down, left, right, fire, activate, \
+             strategy, edit, restock, pause, faster, slower, theme, confirm, deny)\n\
+             flashsale: error: {theme}:1: key 'this is': key with no value, expected `=`\n"
+        )
+    );
+
+    let (out, stdout, _) = run(flashsale(home.path()).args(["config", "--json"]));
+    assert_eq!(out.status.code(), Some(2));
+    let v: Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(v["alerts.redis_ping_ms"]["value"], 80, "typed: {v}");
+    assert_eq!(v["alerts.redis_ping_ms"]["from"], format!("{file}:2"));
+    assert_eq!(v["keys.firre"]["value"], "[\"b\"]");
+    assert_eq!(v["db_pool_max"]["value"], 20, "numbers are numbers: {v}");
+    assert_eq!(v["redis_url"]["value"], Value::Null, "none is null: {v}");
+
+    let (out, stdout, stderr) = run(flashsale(home.path()).args(["dashboard", "--once", "--json"]));
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let v: Value = serde_json::from_str(&stdout).expect("the snapshot");
+    assert_eq!(v["thresholds"]["redisPingMs"], 80.0);
+    assert!(stderr.starts_with("flashsale: warning: "), "{stderr}");
+
+    // Fixed, the check passes.
+    std::fs::write(config.join("config.toml"), "[keys]\nfire = [\"b\"]\n").expect("config");
+    std::fs::remove_file(config.join("themes/broken.toml")).expect("rm");
+    let (out, stdout, stderr) = run(flashsale(home.path()).args(["config", "--check"]));
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        stdout,
+        "config ok: settings, [keys], [alerts] and theme files\n"
+    );
+}
