@@ -199,6 +199,7 @@ pub async fn run(settings: &Settings, args: &BurstArgs, database_given: bool) ->
     } else {
         None
     };
+    let mut server_strategy = None;
     let target = match &args.target {
         Some(url) => {
             if args.strategy.is_some() {
@@ -208,7 +209,15 @@ pub async fn run(settings: &Settings, args: &BurstArgs, database_given: bool) ->
             }
             let timeout = std::time::Duration::from_millis(args.timeout_ms);
             match flashsale_client::ApiClient::new(url, spec.concurrency() as usize, timeout) {
-                Ok(h) => flashsale_burst::Target::Http(h),
+                Ok(h) => {
+                    // The strategy that applies is the server's: its health report names it.
+                    server_strategy = h
+                        .health()
+                        .await
+                        .ok()
+                        .and_then(|health| health.strategy.parse::<Strategy>().ok());
+                    flashsale_burst::Target::Http(h)
+                }
                 Err(e) => {
                     eprintln!("flashsale: error: --target: {e}");
                     return exit::USAGE;
@@ -259,7 +268,11 @@ pub async fn run(settings: &Settings, args: &BurstArgs, database_given: bool) ->
         store.close().await;
     }
     match report {
-        Ok(report) => {
+        Ok(mut report) => {
+            if report.strategy.is_none() {
+                report.strategy = server_strategy;
+                report.unsafe_strategy = server_strategy.is_some_and(Strategy::is_unsafe);
+            }
             if args.json {
                 if let Err(e) = print_json(&report) {
                     return fail(e);

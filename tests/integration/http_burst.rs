@@ -183,9 +183,9 @@ async fn the_burst_engine_over_http_sells_exactly_the_stock_and_audits_it() {
     assert_eq!(r["audit"]["ok"], true, "{r}");
     assert_eq!(r["audit"]["unitsSold"], 100);
     assert_eq!(r["target"], server.url.as_str());
-    assert!(
-        r["strategy"].is_null(),
-        "the server chooses the strategy: {r}"
+    assert_eq!(
+        r["strategy"], "batched",
+        "the server's strategy, as its health names it: {r}"
     );
 
     // Without database access the burst still runs, and says it could not audit.

@@ -35,7 +35,8 @@ pub struct Bucket {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BurstReport {
-    /// `null` for an HTTP target: the server applies its own configured strategy.
+    /// For an HTTP target, the server's own strategy as its health report names it (`null`
+    /// when it does not say); the burst engine leaves it `None` and `flashsale burst` fills it.
     pub strategy: Option<Strategy>,
     /// True for strategies that can oversell (`naive`).
     pub unsafe_strategy: bool,
