@@ -254,6 +254,47 @@ impl GlobalArgs {
     }
 }
 
+/// The command line, with every global option (connections, limits, ...) hidden from the
+/// subcommands' `--help`: they are accepted there, but listed once, by `flashsale --help`.
+/// (clap copies a global option into each subcommand unless one of that name is there: a
+/// hidden copy is put there first.)
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    let root = Cli::command();
+    let globals: Vec<clap::Arg> = root
+        .get_arguments()
+        .filter(|a| a.is_global_set())
+        .cloned()
+        .collect();
+    let names: Vec<String> = root
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .collect();
+    names.into_iter().fold(root, |root, name| {
+        root.mut_subcommand(name, |sub| {
+            // The hint after the subcommand's own closing text (the dashboard's keys), if any.
+            let after = match sub.get_after_help() {
+                Some(own) => format!("{own}\n\n{GLOBAL_HINT}"),
+                None => GLOBAL_HINT.to_string(),
+            };
+            globals
+                .iter()
+                .fold(sub, |sub, a| sub.arg(a.clone().hide(true)))
+                .after_help(after)
+        })
+    })
+}
+
+const GLOBAL_HINT: &str = "Global options (--database-url, --redis-url, --config, pool, \
+     rate-limit and server settings) are accepted here too; `flashsale --help` lists them.";
+
+/// Parses the process's arguments (clap's own errors and `--help` exit here, as clap does).
+pub fn parse() -> Cli {
+    use clap::FromArgMatches;
+    let matches = command().get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
 /// Parses a strategy flag, saying which are unsafe.
 pub fn parse_strategy(s: &str) -> Result<Strategy, String> {
     s.parse::<Strategy>().map_err(|e| e.to_string())
@@ -267,6 +308,36 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+        command().debug_assert();
+    }
+
+    #[test]
+    fn subcommand_help_does_not_repeat_the_global_options_which_still_parse() {
+        use clap::FromArgMatches;
+        let mut cmd = command();
+        let help = cmd
+            .find_subcommand_mut("stock")
+            .expect("stock")
+            .render_long_help()
+            .to_string();
+        assert!(!help.contains("--db-pool-max"), "{help}");
+        assert!(help.contains("flashsale --help"), "{help}");
+        assert!(
+            command()
+                .render_long_help()
+                .to_string()
+                .contains("--db-pool-max")
+        );
+        let matches = command()
+            .try_get_matches_from(["flashsale", "stock", "--db-pool-max", "3", "--json"])
+            .expect("parse");
+        let cli = Cli::from_arg_matches(&matches).expect("cli");
+        assert_eq!(cli.global.db_pool_max.as_deref(), Some("3"));
+        let matches = command()
+            .try_get_matches_from(["flashsale", "db", "init", "--database-url", "sqlite:///x"])
+            .expect("parse db init");
+        let cli = Cli::from_arg_matches(&matches).expect("cli");
+        assert_eq!(cli.global.database_url.as_deref(), Some("sqlite:///x"));
     }
 
     #[test]

@@ -30,8 +30,7 @@ macro_rules! print {
 mod cli;
 mod logging;
 
-use clap::Parser;
-use cli::{Cli, Command, dashboard, exit};
+use cli::{Command, dashboard, exit};
 
 fn main() -> ExitCode {
     if let Err(e) = dotenvy::dotenv()
@@ -40,7 +39,7 @@ fn main() -> ExitCode {
         eprintln!("flashsale: error: .env: {e}");
         return ExitCode::from(exit::USAGE);
     }
-    let cli = Cli::parse();
+    let cli = cli::parse();
     let (settings, layer) = match cli.global.settings(|k| std::env::var(k).ok()) {
         Ok(s) => s,
         Err(e) => {

@@ -441,3 +441,28 @@ fn config_check_names_every_problem_and_once_json_is_not_stopped_by_unused_ones(
         "config ok: settings, [keys], [alerts] and theme files\n"
     );
 }
+
+/// Item 18: a subcommand's `--help` lists its own options, not the ~25 global ones again;
+/// those are still accepted after it, and `flashsale --help` lists them.
+#[test]
+fn subcommand_help_names_its_own_options_and_points_to_the_global_ones() {
+    let home = tempfile::tempdir().expect("tmp");
+    let (out, stdout, _) = run(flashsale(home.path()).args(["stock", "--help"]));
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout.contains("--json"), "{stdout}");
+    for global in ["--database-url", "--db-pool-max", "--rate-limit-user-max"] {
+        assert!(
+            !stdout.contains(&format!("{global} <")),
+            "{global} in: {stdout}"
+        );
+    }
+    assert!(
+        stdout.trim_end().ends_with(
+            "Global options (--database-url, --redis-url, --config, pool, rate-limit and server \
+             settings) are accepted here too; `flashsale --help` lists them."
+        ),
+        "{stdout}"
+    );
+    let (_, root, _) = run(flashsale(home.path()).args(["--help"]));
+    assert!(root.contains("--db-pool-max <N>"), "{root}");
+}
