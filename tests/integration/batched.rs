@@ -199,25 +199,11 @@ async fn a_restock_by_another_process_reopens_a_sold_out_product_at_once() {
     );
 
     // The seller's store listens from the moment its memory is in use; wait for that.
-    let mut conn = db.conn().await;
-    let listening = async {
-        loop {
-            let n: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM pg_stat_activity
-                 WHERE datname = current_database() AND query = 'LISTEN \"flashsale_restock\"'",
-            )
-            .fetch_one(&mut conn)
-            .await
-            .expect("pg_stat_activity");
-            if n > 0 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(10), listening)
-        .await
-        .expect("the seller's store listens for restocks");
+    db.wait_for_restock_listener(
+        Duration::from_secs(10),
+        "the seller's store listens for restocks",
+    )
+    .await;
 
     let other_process = db.store_with(PoolSettings::default()).await;
     assert!(other_process.set_stock(4, 3).await.expect("restock"));
@@ -235,7 +221,6 @@ async fn a_restock_by_another_process_reopens_a_sold_out_product_at_once() {
         .await
         .expect("the restock elsewhere reopened the product long before the memory lapsed");
     assert_eq!(order.remaining_stock, 2);
-    let _ = conn.close().await;
 }
 
 /// A storm of sold-out answers (from memory: nothing to wait on) must not hold the runtime's

@@ -317,26 +317,11 @@ async fn a_restock_elsewhere_is_heard_through_the_listen_url() {
     );
 
     // The seller listens (on the direct URL) from the moment its memory is in use.
-    let mut conn = db.conn().await;
-    let listening = async {
-        loop {
-            let n: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM pg_stat_activity
-                 WHERE datname = current_database() AND query = 'LISTEN \"flashsale_restock\"'",
-            )
-            .fetch_one(&mut conn)
-            .await
-            .expect("pg_stat_activity");
-            if n > 0 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(10), listening)
-        .await
-        .expect("the seller listens on the listen URL");
-    let _ = conn.close().await;
+    db.wait_for_restock_listener(
+        Duration::from_secs(10),
+        "the seller listens on the listen URL",
+    )
+    .await;
 
     assert!(other_process.set_stock(4, 3).await.expect("restock"));
     let reopened = async {

@@ -70,6 +70,29 @@ impl TestDb {
             .expect("open store")
     }
 
+    /// Waits, up to `limit`, until some session of this database listens for restocks
+    /// (`LISTEN "flashsale_restock"`); fails the test with `what` otherwise.
+    pub async fn wait_for_restock_listener(&self, limit: std::time::Duration, what: &str) {
+        let mut conn = self.conn().await;
+        let listening = async {
+            loop {
+                let n: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM pg_stat_activity
+                     WHERE datname = current_database() AND query = 'LISTEN \"flashsale_restock\"'",
+                )
+                .fetch_one(&mut conn)
+                .await
+                .expect("pg_stat_activity");
+                if n > 0 {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        };
+        tokio::time::timeout(limit, listening).await.expect(what);
+        let _ = conn.close().await;
+    }
+
     /// A raw connection, for assertions that look past the store.
     pub async fn conn(&self) -> sqlx::PgConnection {
         sqlx::PgConnection::connect(&self.url)
