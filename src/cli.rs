@@ -20,6 +20,8 @@ use flashsale_core::strategy::Strategy;
 const AFTER_HELP: &str = "\
 Configuration, highest precedence first: flags, environment (also read from ./.env),
 config.toml in the config directory (or --config), defaults.
+Passwords: a flag is visible to every user of the machine (ps, /proc/PID/cmdline); give a
+URL with a password through the environment or config.toml, not --database-url/--redis-url.
 Files: embedded database in $FLASHSALE_DATA_DIR or ~/.local/share/flashsale/flashsale.db,
 config in ~/.config/flashsale/config.toml, log in ~/.local/state/flashsale/flashsale.log.";
 
@@ -36,35 +38,79 @@ pub struct Cli {
 /// Flags every command accepts, before or after the subcommand.
 #[derive(Debug, Args, Default)]
 pub struct GlobalArgs {
-    /// postgres://... or sqlite://path [env: DATABASE_URL] [default: embedded SQLite]
+    /// postgres://... or sqlite://path; with a password, prefer the env or the config file:
+    /// flags show in /proc/PID/cmdline [env: DATABASE_URL] [default: embedded SQLite]
     #[arg(long, global = true, value_name = "URL", help_heading = "Connections")]
     pub database_url: Option<String>,
-    /// redis://... or rediss://... [env: REDIS_URL] [default: in-process limiter]
+    /// redis://... or rediss://...; with a password, prefer the env or the config file:
+    /// flags show in /proc/PID/cmdline [env: REDIS_URL] [default: in-process limiter]
     #[arg(long, global = true, value_name = "URL", help_heading = "Connections")]
     pub redis_url: Option<String>,
     /// Config file to read instead of ~/.config/flashsale/config.toml [env: FLASHSALE_CONFIG]
     #[arg(long, global = true, value_name = "FILE", help_heading = "Connections")]
     pub config: Option<PathBuf>,
     /// Maximum database connections [env: DB_POOL_MAX] [default: 20]
-    #[arg(long, global = true, value_name = "N", help_heading = "Connections")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "N",
+        allow_hyphen_values = true,
+        help_heading = "Connections"
+    )]
     pub db_pool_max: Option<String>,
     /// Statement timeout in ms [env: DB_TIMEOUT] [default: 5000]
-    #[arg(long, global = true, value_name = "MS", help_heading = "Connections")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "MS",
+        allow_hyphen_values = true,
+        help_heading = "Connections"
+    )]
     pub db_timeout_ms: Option<String>,
     /// Wait for a pooled connection, in ms, before answering Busy [env: DB_ACQUIRE_TIMEOUT] [default: 2000]
-    #[arg(long, global = true, value_name = "MS", help_heading = "Connections")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "MS",
+        allow_hyphen_values = true,
+        help_heading = "Connections"
+    )]
     pub db_acquire_timeout_ms: Option<String>,
     /// Timeout of each Redis call in ms [env: REDIS_TIMEOUT] [default: 250]
-    #[arg(long, global = true, value_name = "MS", help_heading = "Connections")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "MS",
+        allow_hyphen_values = true,
+        help_heading = "Connections"
+    )]
     pub redis_timeout_ms: Option<String>,
     /// Purchases per user per window [env: RATE_LIMIT_USER_MAX] [default: 5]
-    #[arg(long, global = true, value_name = "N", help_heading = "Rate limits")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "N",
+        allow_hyphen_values = true,
+        help_heading = "Rate limits"
+    )]
     pub rate_limit_user_max: Option<String>,
     /// Purchases per client IP per window [env: RATE_LIMIT_IP_MAX] [default: 10]
-    #[arg(long, global = true, value_name = "N", help_heading = "Rate limits")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "N",
+        allow_hyphen_values = true,
+        help_heading = "Rate limits"
+    )]
     pub rate_limit_ip_max: Option<String>,
     /// Window length in ms [env: RATE_LIMIT_WINDOW_MS] [default: 60000]
-    #[arg(long, global = true, value_name = "MS", help_heading = "Rate limits")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "MS",
+        allow_hyphen_values = true,
+        help_heading = "Rate limits"
+    )]
     pub rate_limit_window_ms: Option<String>,
     /// fail-open or fail-closed when Redis is unreachable [env: RATE_LIMIT_ON_REDIS_DOWN] [default: fail-open]
     #[arg(
@@ -78,10 +124,22 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "TEXT", help_heading = "Rate limits")]
     pub rate_limit_prefix: Option<String>,
     /// Most purchases per transaction for the batched strategy [env: FLASHSALE_BATCH_MAX] [default: 256]
-    #[arg(long, global = true, value_name = "N", help_heading = "Purchases")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "N",
+        allow_hyphen_values = true,
+        help_heading = "Purchases"
+    )]
     pub batch_max: Option<String>,
     /// Largest quantity per purchase [env: MAX_QUANTITY] [default: 10]
-    #[arg(long, global = true, value_name = "N", help_heading = "Purchases")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "N",
+        allow_hyphen_values = true,
+        help_heading = "Purchases"
+    )]
     pub max_quantity: Option<String>,
     /// IPs/CIDRs of proxies whose X-Forwarded-For `serve` believes [env: TRUSTED_PROXIES] [default: none]
     #[arg(long, global = true, value_name = "LIST", help_heading = "HTTP server")]
@@ -91,6 +149,7 @@ pub struct GlobalArgs {
         long,
         global = true,
         value_name = "HOURS",
+        allow_hyphen_values = true,
         help_heading = "HTTP server"
     )]
     pub idempotency_ttl_hours: Option<String>,
@@ -126,10 +185,14 @@ pub enum Command {
     Serve(ServeArgs),
     /// The terminal dashboard (the default on a terminal); --once --json for one snapshot.
     Dashboard(dashboard::DashboardArgs),
-    /// Show the resolved settings (passwords masked) and where each came from.
+    /// Show the resolved settings (passwords masked) and where each came from, [alerts] and
+    /// [keys] included; --check validates the config file, [keys], [alerts] and every theme.
     Config {
         #[arg(long)]
         json: bool,
+        /// Validate everything the commands would read (exit 2 naming each problem).
+        #[arg(long)]
+        check: bool,
     },
 }
 
@@ -195,6 +258,47 @@ impl GlobalArgs {
     }
 }
 
+/// The command line, with every global option (connections, limits, ...) hidden from the
+/// subcommands' `--help`: they are accepted there, but listed once, by `flashsale --help`.
+/// (clap copies a global option into each subcommand unless one of that name is there: a
+/// hidden copy is put there first.)
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    let root = Cli::command();
+    let globals: Vec<clap::Arg> = root
+        .get_arguments()
+        .filter(|a| a.is_global_set())
+        .cloned()
+        .collect();
+    let names: Vec<String> = root
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .collect();
+    names.into_iter().fold(root, |root, name| {
+        root.mut_subcommand(name, |sub| {
+            // The hint after the subcommand's own closing text (the dashboard's keys), if any.
+            let after = match sub.get_after_help() {
+                Some(own) => format!("{own}\n\n{GLOBAL_HINT}"),
+                None => GLOBAL_HINT.to_string(),
+            };
+            globals
+                .iter()
+                .fold(sub, |sub, a| sub.arg(a.clone().hide(true)))
+                .after_help(after)
+        })
+    })
+}
+
+const GLOBAL_HINT: &str = "Global options (--database-url, --redis-url, --config, pool, \
+     rate-limit and server settings) are accepted here too; `flashsale --help` lists them.";
+
+/// Parses the process's arguments (clap's own errors and `--help` exit here, as clap does).
+pub fn parse() -> Cli {
+    use clap::FromArgMatches;
+    let matches = command().get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
 /// Parses a strategy flag, saying which are unsafe.
 pub fn parse_strategy(s: &str) -> Result<Strategy, String> {
     s.parse::<Strategy>().map_err(|e| e.to_string())
@@ -208,6 +312,36 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+        command().debug_assert();
+    }
+
+    #[test]
+    fn subcommand_help_does_not_repeat_the_global_options_which_still_parse() {
+        use clap::FromArgMatches;
+        let mut cmd = command();
+        let help = cmd
+            .find_subcommand_mut("stock")
+            .expect("stock")
+            .render_long_help()
+            .to_string();
+        assert!(!help.contains("--db-pool-max"), "{help}");
+        assert!(help.contains("flashsale --help"), "{help}");
+        assert!(
+            command()
+                .render_long_help()
+                .to_string()
+                .contains("--db-pool-max")
+        );
+        let matches = command()
+            .try_get_matches_from(["flashsale", "stock", "--db-pool-max", "3", "--json"])
+            .expect("parse");
+        let cli = Cli::from_arg_matches(&matches).expect("cli");
+        assert_eq!(cli.global.db_pool_max.as_deref(), Some("3"));
+        let matches = command()
+            .try_get_matches_from(["flashsale", "db", "init", "--database-url", "sqlite:///x"])
+            .expect("parse db init");
+        let cli = Cli::from_arg_matches(&matches).expect("cli");
+        assert_eq!(cli.global.database_url.as_deref(), Some("sqlite:///x"));
     }
 
     #[test]

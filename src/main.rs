@@ -3,11 +3,34 @@
 
 use std::process::ExitCode;
 
+// The standard printing macros panic when the write fails: a closed pipe (`| head`) or a
+// terminal that went away (a killed tmux session: EIO) would end the process with a panic
+// report, or an abort when it happens while unwinding. These shadow them for the whole binary
+// (macros are scoped by text: everything below sees these) and drop a failed write instead;
+// the exit code still says how the command went.
+macro_rules! eprintln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+macro_rules! println {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+macro_rules! print {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod cli;
 mod logging;
 
-use clap::Parser;
-use cli::{Cli, Command, dashboard, exit};
+use cli::{Command, dashboard, exit};
 
 fn main() -> ExitCode {
     if let Err(e) = dotenvy::dotenv()
@@ -16,7 +39,7 @@ fn main() -> ExitCode {
         eprintln!("flashsale: error: .env: {e}");
         return ExitCode::from(exit::USAGE);
     }
-    let cli = Cli::parse();
+    let cli = cli::parse();
     let (settings, layer) = match cli.global.settings(|k| std::env::var(k).ok()) {
         Ok(s) => s,
         Err(e) => {
@@ -24,7 +47,7 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::USAGE);
         }
     };
-    let _log = logging::init(&flashsale_core::paths::log_file());
+    let _log = logging::init(&flashsale_core::paths::log_file(), &settings.log);
     match &cli.command {
         Some(Command::Dashboard(args)) => dashboard::log_start(args, &settings, &layer),
         command => tracing::info!(

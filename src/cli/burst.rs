@@ -1,5 +1,6 @@
 //! `flashsale burst`: fires a storm of purchases, shows a progress bar on a terminal, prints the
-//! report (text or `--json`), and exits 0 when the audit is ok, 4 when it is not.
+//! report (text or `--json`), and exits 0 when the audit is ok, 4 when it is not, 1 when every
+//! purchase that ran was busy or failed (nothing was measured but a broken setup).
 
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
@@ -22,34 +23,39 @@ pub struct BurstArgs {
     #[arg(long, default_value = "1")]
     pub product: String,
     /// Simulated buyers (distinct user ids).
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    #[arg(long, default_value_t = 100, allow_negative_numbers = true, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
     pub buyers: u32,
     /// Purchases per buyer (closed model).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub per_buyer: u32,
     /// Units per purchase: N, or a range A..B.
     #[arg(long, default_value = "1")]
     pub quantity: Quantity,
     /// Purchases in flight at once (closed model).
-    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    #[arg(long, default_value_t = 32, allow_negative_numbers = true, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub concurrency: u32,
     /// Open model: arrivals per second (for --duration, default 10s). Latency then counts from
     /// each arrival's intended time.
-    #[arg(long, value_name = "PER_SECOND", conflicts_with = "phases")]
+    #[arg(
+        long,
+        value_name = "PER_SECOND",
+        conflicts_with = "phases",
+        allow_negative_numbers = true
+    )]
     pub rate: Option<f64>,
     /// Open model with phases, RATE/s:DURATION,... or `reference` (60 s at 10/s, 120 s at 50/s,
     /// 300 s at 100/s).
     #[arg(long)]
     pub phases: Option<String>,
     /// Multiply the phases' durations (e.g. 0.1 for a 48 s reference plan).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     pub phase_scale: f64,
     /// Closed model: stop starting purchases after this long (500ms, 10s, 2m).
     /// Open model with --rate: how long to send.
     #[arg(long, value_parser = spec::parse_duration)]
     pub duration: Option<Duration>,
     /// Distinct client IPs the buyers spread over [default: one per buyer]
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=16_000_000))]
+    #[arg(long, allow_negative_numbers = true, value_parser = clap::value_parser!(u32).range(1..=16_000_000))]
     pub ips: Option<u32>,
     /// batched, atomic, row-lock, or naive (UNSAFE: oversells) [default: batched, or FLASHSALE_STRATEGY]
     #[arg(long, value_parser = super::parse_strategy)]
@@ -58,13 +64,13 @@ pub struct BurstArgs {
     #[arg(long)]
     pub no_rate_limit: bool,
     /// Set each product's stock to N first, for repeatable demos.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(0..))]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = clap::value_parser!(i32).range(0..))]
     pub restock: Option<i32>,
     /// naive only: pause between its read and its write, widening the race (demos).
-    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    #[arg(long, value_name = "MS", allow_negative_numbers = true, value_parser = clap::value_parser!(u64).range(0..=10_000))]
     pub naive_delay_ms: Option<u64>,
     /// Most arrivals outstanding at once in the open model.
-    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    #[arg(long, default_value_t = 4096, allow_negative_numbers = true, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_in_flight: u32,
     /// Seed for product and quantity choices (replays a burst).
     #[arg(long)]
@@ -132,10 +138,12 @@ impl BurstArgs {
     }
 }
 
-/// The exit code for a finished burst.
+/// The exit code for a finished burst: an oversell first (4), then a burst in which nothing
+/// went through for the system's fault (1, the reasons are in the report).
 pub fn exit_code(report: &BurstReport) -> u8 {
     match report.audit_ok() {
         Some(false) => exit::AUDIT_FAILED,
+        _ if report.all_failed() => exit::ERROR,
         _ => exit::OK,
     }
 }
@@ -191,6 +199,7 @@ pub async fn run(settings: &Settings, args: &BurstArgs, database_given: bool) ->
     } else {
         None
     };
+    let mut server_strategy = None;
     let target = match &args.target {
         Some(url) => {
             if args.strategy.is_some() {
@@ -200,7 +209,15 @@ pub async fn run(settings: &Settings, args: &BurstArgs, database_given: bool) ->
             }
             let timeout = std::time::Duration::from_millis(args.timeout_ms);
             match flashsale_client::ApiClient::new(url, spec.concurrency() as usize, timeout) {
-                Ok(h) => flashsale_burst::Target::Http(h),
+                Ok(h) => {
+                    // The strategy that applies is the server's: its health report names it.
+                    server_strategy = h
+                        .health()
+                        .await
+                        .ok()
+                        .and_then(|health| health.strategy.parse::<Strategy>().ok());
+                    flashsale_burst::Target::Http(h)
+                }
                 Err(e) => {
                     eprintln!("flashsale: error: --target: {e}");
                     return exit::USAGE;
@@ -251,7 +268,11 @@ pub async fn run(settings: &Settings, args: &BurstArgs, database_given: bool) ->
         store.close().await;
     }
     match report {
-        Ok(report) => {
+        Ok(mut report) => {
+            if report.strategy.is_none() {
+                report.strategy = server_strategy;
+                report.unsafe_strategy = server_strategy.is_some_and(Strategy::is_unsafe);
+            }
             if args.json {
                 if let Err(e) = print_json(&report) {
                     return fail(e);

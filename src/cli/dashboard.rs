@@ -65,14 +65,24 @@ impl Default for DashboardArgs {
     }
 }
 
+/// One of the refresh steps `+`/`-` walk through; the error names them all, and only them (the
+/// general duration parser's examples, like `2m`, would be refused here).
 fn parse_refresh(s: &str) -> Result<Duration, String> {
-    let d = flashsale_burst::spec::parse_duration(s)?;
-    if flashsale_dashboard::state::REFRESH_STEPS.contains(&d) {
-        Ok(d)
-    } else {
-        Err(format!(
-            "'{s}': expected one of 250ms, 500ms, 1s, 2s, 5s, 10s"
-        ))
+    let steps = flashsale_dashboard::state::REFRESH_STEPS;
+    match flashsale_burst::spec::parse_duration(s) {
+        Ok(d) if steps.contains(&d) => Ok(d),
+        _ => Err(format!(
+            "'{s}': expected one of {}",
+            steps
+                .iter()
+                .map(|d| if d.as_millis() < 1000 {
+                    format!("{}ms", d.as_millis())
+                } else {
+                    format!("{}s", d.as_secs())
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
     }
 }
 
@@ -109,16 +119,22 @@ pub async fn run(settings: &Settings, layer: &Layer, args: &DashboardArgs) -> u8
         alerts: layer.section("alerts").cloned(),
         naive_delay: args.naive_delay_ms.map(Duration::from_millis),
     };
-    // Bad themes, keys or thresholds are reported before anything else, in every mode.
-    let thresholds = match flashsale_dashboard::prepare(&opts) {
-        Ok((_, _, _, t)) => t,
-        Err(e) => {
-            eprintln!("flashsale: error: {e}");
-            return exit::USAGE;
-        }
-    };
     let terminal = std::io::stdout().is_terminal();
     if args.once || args.json || !terminal {
+        // The snapshot uses the thresholds only: a broken theme file or a `[keys]` typo is
+        // said, not fatal (`config --check` lists them all).
+        let thresholds = match flashsale_dashboard::headless::thresholds(opts.alerts.as_ref()) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("flashsale: error: {e}");
+                return exit::USAGE;
+            }
+        };
+        if let Err(e) = flashsale_dashboard::prepare(&opts) {
+            eprintln!(
+                "flashsale: warning: {e} (not used by --once; the dashboard would refuse it)"
+            );
+        }
         let printed = match &opts.source {
             flashsale_dashboard::DataSource::Direct(_) => {
                 flashsale_dashboard::headless::print_once(settings, &thresholds).await
@@ -135,6 +151,11 @@ pub async fn run(settings: &Settings, layer: &Layer, args: &DashboardArgs) -> u8
                 exit::ERROR
             }
         };
+    }
+    // Bad themes, keys or thresholds are reported before the terminal is taken.
+    if let Err(e) = flashsale_dashboard::prepare(&opts) {
+        eprintln!("flashsale: error: {e}");
+        return exit::USAGE;
     }
     exit::of_dashboard(&flashsale_dashboard::run(opts).await)
 }

@@ -10,8 +10,13 @@ pub fn fail(e: impl std::fmt::Display) -> u8 {
     exit::ERROR
 }
 
+/// Pretty JSON on stdout. A reader that went away (`| head`, a closed terminal) is an error to
+/// report, never a panic (`println!` panics on a failed write).
 pub fn print_json<T: serde::Serialize>(value: &T) -> Result<(), String> {
+    use std::io::Write as _;
     let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
-    println!("{text}");
-    Ok(())
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{text}")
+        .and_then(|()| out.flush())
+        .map_err(|e| format!("cannot write to stdout: {e}"))
 }

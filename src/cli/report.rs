@@ -8,6 +8,7 @@ use clap::Args;
 use flashsale_core::config::{Layer, Settings, keys};
 use flashsale_core::model::{Product, Stats};
 use flashsale_core::purchase::{Outcome, PurchaseRequest, Purchaser, Receipt};
+use flashsale_core::ratelimit::{LimitNote, RateLimiter};
 use flashsale_core::redact::redact_url;
 use flashsale_core::strategy::Strategy;
 
@@ -55,15 +56,41 @@ pub struct BuyJson<'a> {
     pub strategy: Strategy,
     #[serde(rename = "unsafe", skip_serializing_if = "std::ops::Not::not")]
     pub is_unsafe: bool,
+    /// What the remaining counts mean when the limiter is in process ([`IN_PROCESS_NOTE`]).
+    #[serde(rename = "limiterNote", skip_serializing_if = "Option::is_none")]
+    pub limiter_note: Option<&'static str>,
 }
 
 impl<'a> BuyJson<'a> {
-    pub fn new(receipt: &'a Receipt, strategy: Strategy) -> Self {
+    pub fn new(receipt: &'a Receipt, strategy: Strategy, limiter: &RateLimiter) -> Self {
+        let checked = matches!(receipt.limit, Some(LimitNote::Checked { .. }));
         Self {
             receipt: receipt.to_json(),
             strategy,
             is_unsafe: strategy.is_unsafe(),
+            limiter_note: (checked && limiter.is_in_process()).then_some(IN_PROCESS_NOTE),
         }
+    }
+}
+
+/// The in-process limiter counts what this process did: one `buy` is one process, so its
+/// remaining counts start full every time.
+pub const IN_PROCESS_NOTE: &str = "rate limits counted in this process only (no REDIS_URL): \
+     every flashsale buy starts with full limits; set REDIS_URL to share them";
+
+/// The line `buy` prints on stderr when the limiter could not be asked, whatever the output
+/// format: a purchase that went through unlimited (fail-open) or was refused for it.
+pub fn limiter_warning(receipt: &Receipt) -> Option<String> {
+    match &receipt.limit {
+        Some(LimitNote::FailedOpen { reason }) => Some(format!(
+            "flashsale: warning: rate limits not checked ({reason}): the purchase went ahead \
+             under the fail-open policy"
+        )),
+        Some(LimitNote::FailedClosed { reason }) => Some(format!(
+            "flashsale: warning: rate limits not checked ({reason}): refused under the \
+             fail-closed policy"
+        )),
+        _ => None,
     }
 }
 
@@ -168,7 +195,40 @@ pub fn config_report(settings: &Settings, layer: &Layer) -> Vec<(String, String,
                 .unwrap_or_else(|| "default".into());
             (k.file.to_string(), shown(*k), origin)
         })
+        .chain(section_rows(layer))
         .collect()
+}
+
+/// The `[alerts]` and `[keys]` tables of the config file, one row per entry
+/// (`alerts.redis_ping_ms`), so that `config` shows every section it read.
+fn section_rows(layer: &Layer) -> Vec<(String, String, String)> {
+    ["alerts", "keys"]
+        .into_iter()
+        .filter_map(|name| layer.section(name).map(|s| (name, s)))
+        .flat_map(|(name, section)| {
+            section.entries.iter().map(move |e| {
+                (
+                    format!("{name}.{}", e.name),
+                    e.value.to_string(),
+                    format!("{}:{}", section.path.display(), e.line),
+                )
+            })
+        })
+        .collect()
+}
+
+/// A shown value as JSON of its type: a whole number as a number, `true`/`false` as a
+/// boolean, "none (...)" as null, anything else as text.
+pub fn typed_value(shown: &str) -> serde_json::Value {
+    if let Ok(n) = shown.parse::<i64>() {
+        return n.into();
+    }
+    match shown {
+        "true" => true.into(),
+        "false" => false.into(),
+        _ if shown == "none" || shown.starts_with("none (") => serde_json::Value::Null,
+        _ => shown.trim_matches('"').into(),
+    }
 }
 
 fn default_of(key: keys::Key, s: &Settings) -> String {

@@ -6,7 +6,7 @@ use crate::cli::{self, Cli, Command, exit};
 use flashsale_core::config::{Layer, Settings};
 use flashsale_core::purchase::Purchaser;
 use flashsale_core::ratelimit::RateLimiter;
-use flashsale_core::store::Store;
+use flashsale_core::store::{OpenMode, Store};
 
 /// Runs the command `cli` names (the dashboard, or the overview, when it names none).
 pub async fn run(cli: Cli, settings: Settings, layer: Layer) -> u8 {
@@ -37,7 +37,7 @@ pub async fn run(cli: Cli, settings: Settings, layer: Layer) -> u8 {
             Err(e) => fail(e),
         },
         Command::Stats { json } => {
-            let store = match Store::open(&settings.database, &settings.pool).await {
+            let store = match open_to_read(&settings).await {
                 Ok(s) => s,
                 Err(e) => return fail(e),
             };
@@ -51,7 +51,7 @@ pub async fn run(cli: Cli, settings: Settings, layer: Layer) -> u8 {
             }
         }
         Command::Stock { json } => {
-            let store = match Store::open(&settings.database, &settings.pool).await {
+            let store = match open_to_read(&settings).await {
                 Ok(s) => s,
                 Err(e) => return fail(e),
             };
@@ -74,19 +74,19 @@ pub async fn run(cli: Cli, settings: Settings, layer: Layer) -> u8 {
                 eprintln!("{}", cli::report::NAIVE_WARNING);
             }
             let receipt = cli::report::buy(&purchaser, &args, settings.strategy).await;
+            if let Some(warning) = cli::report::limiter_warning(&receipt) {
+                eprintln!("{warning}");
+            }
             if args.json {
-                if let Err(e) = print_json(&cli::report::BuyJson::new(&receipt, strategy)) {
+                let body = cli::report::BuyJson::new(&receipt, strategy, purchaser.limiter());
+                if let Err(e) = print_json(&body) {
                     return fail(e);
                 }
             } else {
                 println!("{}", cli::report::receipt_text(&receipt, strategy));
             }
             purchaser.store().close().await;
-            if receipt.outcome.order().is_some() {
-                exit::OK
-            } else {
-                exit::NOT_PURCHASED
-            }
+            exit::of_purchase(&receipt.outcome)
         }
         Command::Burst(args) => {
             let database_given = layer
@@ -112,22 +112,68 @@ pub async fn run(cli: Cli, settings: Settings, layer: Layer) -> u8 {
             Err(e) => fail(e),
         },
         Command::Dashboard(args) => cli::dashboard::run(&settings, &layer, &args).await,
-        Command::Config { json } => {
+        Command::Config { json, check } => {
+            if check {
+                return config_check(&layer);
+            }
             let rows = cli::report::config_report(&settings, &layer);
             if json {
                 let map: serde_json::Map<String, serde_json::Value> = rows
                     .into_iter()
-                    .map(|(k, v, origin)| (k, serde_json::json!({ "value": v, "from": origin })))
+                    .map(|(k, v, origin)| {
+                        let value = cli::report::typed_value(&v);
+                        (k, serde_json::json!({ "value": value, "from": origin }))
+                    })
                     .collect();
-                print_json(&map).map_or_else(fail, |_| exit::OK)
+                if let Err(e) = print_json(&map) {
+                    return fail(e);
+                }
             } else {
                 for (k, v, origin) in rows {
                     println!("{k:<26} {v:<40} ({origin})");
                 }
-                exit::OK
             }
+            // What was shown, then what is wrong in it: a config with problems is not 0.
+            config_problems(&layer)
         }
     }
+}
+
+/// `config --check`: the config file was read and its keys checked to get here; this checks
+/// the rest of what the dashboard would load (`[keys]`, `[alerts]`, every theme file), prints
+/// each problem with its file and line, and exits 2 if there is one.
+fn config_check(layer: &Layer) -> u8 {
+    let code = config_problems(layer);
+    if code == exit::OK {
+        println!("config ok: settings, [keys], [alerts] and theme files");
+    }
+    code
+}
+
+/// Each problem of `[keys]`, `[alerts]` and the theme files on stderr; 2 if there is one.
+fn config_problems(layer: &Layer) -> u8 {
+    let problems =
+        flashsale_dashboard::check_config(layer.section("keys"), layer.section("alerts"));
+    for p in &problems {
+        eprintln!("flashsale: error: {p}");
+    }
+    if problems.is_empty() {
+        exit::OK
+    } else {
+        exit::USAGE
+    }
+}
+
+/// The store for a command that only reads: the embedded default is set up as on any first
+/// run, but another SQLite file must exist already (a mistyped path is an error, not a new
+/// database with sample orders in it).
+async fn open_to_read(settings: &Settings) -> Result<Store, flashsale_core::store::StoreError> {
+    let mode = if settings.database.is_embedded() {
+        OpenMode::Create
+    } else {
+        OpenMode::Existing
+    };
+    Store::open_with(&settings.database, &settings.pool, mode).await
 }
 
 /// Opens the store and the limiter the settings name.
@@ -142,7 +188,7 @@ async fn purchaser(settings: &Settings) -> Result<Purchaser, u8> {
 
 /// With no command: a one-screen overview of the sale.
 async fn overview(settings: &Settings) -> u8 {
-    let store = match Store::open(&settings.database, &settings.pool).await {
+    let store = match open_to_read(settings).await {
         Ok(s) => s,
         Err(e) => return fail(e),
     };

@@ -65,7 +65,7 @@ async fn the_audit_catches_a_real_oversell_and_fails_the_exit_code() {
         "{report}"
     );
     assert_eq!(report["audit"]["ok"], false);
-    assert_eq!(report["unsafe_strategy"], true);
+    assert_eq!(report["unsafeStrategy"], true);
 
     for strategy in ["row-lock", "atomic"] {
         let mut safe = common.to_vec();
@@ -74,7 +74,7 @@ async fn the_audit_catches_a_real_oversell_and_fails_the_exit_code() {
         assert_eq!(code, Some(0), "{strategy}: {report}");
         assert_eq!(report["audit"]["ok"], true, "{strategy}: {report}");
         assert_eq!(report["purchased"], 5, "{strategy}");
-        assert_eq!(report["sold_out"], 35, "{strategy}");
+        assert_eq!(report["soldOut"], 35, "{strategy}");
     }
 }
 
@@ -106,32 +106,33 @@ async fn json_report_has_every_field_and_agrees_with_the_database() {
     for field in [
         "strategy",
         "target",
-        "product_id",
+        "productId",
         "buyers",
         "concurrency",
+        "planned",
         "attempts",
         "purchased",
-        "units_purchased",
-        "sold_out",
-        "rate_limited",
+        "unitsPurchased",
+        "soldOut",
+        "rateLimited",
         "invalid",
         "busy",
         "failed",
         "cancelled",
-        "duration_ms",
-        "throughput_per_s",
+        "durationMs",
+        "throughputPerS",
     ] {
         assert!(r.get(field).is_some(), "missing {field}: {r}");
     }
     for field in ["p50", "p90", "p99", "p999", "max"] {
-        assert!(r["latency_ms"][field].is_number(), "latency_ms.{field}");
+        assert!(r["latencyMs"][field].is_number(), "latencyMs.{field}");
     }
     for field in [
-        "stock_before",
-        "stock_after",
-        "units_sold",
+        "stockBefore",
+        "stockAfter",
+        "unitsSold",
         "oversold",
-        "lost_updates",
+        "lostUpdates",
         "unacknowledged",
         "phantom",
         "ok",
@@ -139,19 +140,20 @@ async fn json_report_has_every_field_and_agrees_with_the_database() {
         assert!(r["audit"].get(field).is_some(), "audit.{field}");
     }
     let n = |k: &str| r[k].as_i64().unwrap_or_else(|| panic!("{k} is a number"));
-    assert_eq!(n("attempts"), 150);
+    assert_eq!(n("planned"), 150);
+    assert_eq!(n("planned"), n("attempts") + n("cancelled"));
     assert_eq!(
-        n("attempts"),
+        n("planned"),
         n("purchased")
-            + n("sold_out")
-            + n("rate_limited")
+            + n("soldOut")
+            + n("rateLimited")
             + n("invalid")
             + n("busy")
             + n("failed")
-            + n("not_found")
+            + n("notFound")
             + n("cancelled")
     );
-    let prefix = r["user_prefix"].as_str().expect("prefix");
+    let prefix = r["userPrefix"].as_str().expect("prefix");
     let mut conn = db.conn().await;
     let (orders, units): (i64, i64) = sqlx::query_as(
         "SELECT count(*), COALESCE(SUM(quantity), 0)::int8 FROM orders WHERE user_id LIKE $1 || '%'",
@@ -162,10 +164,10 @@ async fn json_report_has_every_field_and_agrees_with_the_database() {
     .expect("count");
     let _ = conn.close().await;
     assert_eq!(orders, n("purchased"));
-    assert_eq!(units, n("units_purchased"));
-    assert_eq!(r["audit"]["units_sold"].as_i64(), Some(units));
+    assert_eq!(units, n("unitsPurchased"));
+    assert_eq!(r["audit"]["unitsSold"].as_i64(), Some(units));
     assert_eq!(
-        r["audit"]["stock_before"], 120,
+        r["audit"]["stockBefore"], 120,
         "two products restocked to 60"
     );
 }
@@ -198,7 +200,8 @@ async fn cancelling_half_way_leaves_no_partial_orders_and_counts_add_up() {
         + report.busy
         + report.failed
         + report.not_found;
-    assert_eq!(report.attempts, outcomes + report.cancelled);
+    assert_eq!(report.planned, outcomes + report.cancelled);
+    assert_eq!(report.attempts, outcomes);
     let audit = report.audit.expect("audited");
     assert!(audit.ok, "no partial or unacknowledged orders: {audit:?}");
     assert_eq!(audit.units_sold as u64, report.units_purchased);
@@ -349,10 +352,10 @@ async fn ctrl_c_on_the_command_line_stops_the_burst_and_reports_it_audited() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
     let r: Value = serde_json::from_str(&stdout).expect("JSON report");
-    assert_eq!(r["stopped_by"], "cancelled", "{r}");
+    assert_eq!(r["stoppedBy"], "cancelled", "{r}");
     let cancelled = r["cancelled"].as_u64().expect("cancelled");
     assert!(cancelled > 0, "{r}");
     assert!(r["purchased"].as_u64().expect("purchased") >= 200, "{r}");
     assert_eq!(r["audit"]["ok"], true, "{r}");
-    assert_eq!(r["audit"]["units_sold"], r["units_purchased"], "{r}");
+    assert_eq!(r["audit"]["unitsSold"], r["unitsPurchased"], "{r}");
 }

@@ -203,12 +203,12 @@ fn env_beats_the_config_file_and_flags_beat_env() {
         .env("MAX_QUANTITY", "6"));
     assert!(out.status.success(), "{stderr}");
     let cfg: Value = serde_json::from_str(&stdout).expect("JSON");
-    assert_eq!(cfg["max_quantity"]["value"], "6");
+    assert_eq!(cfg["max_quantity"]["value"], 6);
     assert_eq!(
         cfg["max_quantity"]["from"],
         "environment variable MAX_QUANTITY"
     );
-    assert_eq!(cfg["rate_limit_user_max"]["value"], "9");
+    assert_eq!(cfg["rate_limit_user_max"]["value"], 9);
     assert_eq!(cfg["rate_limit_user_max"]["from"], "--rate-limit-user-max");
 }
 

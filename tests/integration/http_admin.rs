@@ -8,6 +8,7 @@ use flashsale_core::redact::Secret;
 use flashsale_server::ServerConfig;
 use reqwest::StatusCode;
 
+use crate::support::haproxy::HaProxy;
 use crate::support::http::{TestServer, config, raw};
 use crate::support::{TestDb, unlimited};
 
@@ -79,4 +80,80 @@ async fn without_a_token_admin_endpoints_refuse_non_loopback_listeners() {
     assert_eq!(client.product(999).await.expect("product"), None);
     let health = client.health().await.expect("health");
     assert!(health.success);
+}
+
+/// The README's deployment: HAProxy on the same host in front of a loopback listener, loopback
+/// trusted as a proxy. Without a token, what HAProxy forwards is the internet: 403 however
+/// local its connection looks; a direct local client still gets in. With the token, the
+/// token decides, through the proxy too.
+#[tokio::test]
+async fn admin_through_a_same_host_proxy_needs_the_token() {
+    let (_db, store) = TestDb::seeded().await;
+    let open = TestServer::start(unlimited(&store), config()).await;
+    let proxy = HaProxy::start(open.addr);
+    for path in ["/api/admin/stats", "/metrics"] {
+        let via = raw()
+            .get(format!("{}{path}", proxy.url()))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(
+            via.status(),
+            StatusCode::FORBIDDEN,
+            "{path}: {}",
+            proxy.log()
+        );
+        let body: serde_json::Value =
+            serde_json::from_str(&via.text().await.expect("text")).expect("json body");
+        assert_eq!(body["success"], false);
+        let direct = raw()
+            .get(format!("{}{path}", open.url))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(direct.status(), StatusCode::OK, "{path} direct");
+    }
+    // Health tells the policy on Redis outages only to whom may see admin figures.
+    let via: serde_json::Value = raw()
+        .get(format!("{}/api/health", proxy.url()))
+        .send()
+        .await
+        .expect("health")
+        .text()
+        .await
+        .map(|t| serde_json::from_str(&t).expect("json"))
+        .expect("text");
+    assert!(via.get("rateLimitOnRedisDown").is_none(), "{via}");
+    let direct: serde_json::Value = raw()
+        .get(format!("{}/api/health", open.url))
+        .send()
+        .await
+        .expect("health")
+        .text()
+        .await
+        .map(|t| serde_json::from_str(&t).expect("json"))
+        .expect("text");
+    assert_eq!(direct["rateLimitOnRedisDown"], "fail-open", "{direct}");
+
+    let guarded = TestServer::start(
+        unlimited(&store),
+        ServerConfig {
+            admin_token: Some(Secret::new(TOKEN)),
+            ..config()
+        },
+    )
+    .await;
+    let proxy = HaProxy::start(guarded.addr);
+    for path in ["/api/admin/stats", "/metrics"] {
+        let url = format!("{}{path}", proxy.url());
+        let none = raw().get(&url).send().await.expect("request");
+        assert_eq!(none.status(), StatusCode::UNAUTHORIZED, "{path}");
+        let right = raw()
+            .get(&url)
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(right.status(), StatusCode::OK, "{path}: {}", proxy.log());
+    }
 }

@@ -164,6 +164,7 @@ async fn redis_stopped_under_fail_closed_refuses_with_503_then_recovers() {
         let start = Instant::now();
         let res = raw()
             .post(format!("{}/api/purchase", s.url))
+            .header("content-type", "application/json")
             .body(format!(r#"{{"productId":1,"userId":"closed{i}"}}"#))
             .send()
             .await

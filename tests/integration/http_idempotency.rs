@@ -87,6 +87,7 @@ async fn the_same_key_with_another_body_is_422_and_bad_keys_are_400() {
     let post = |key: String, body: &'static str| {
         raw()
             .post(format!("{}/api/purchase", s.url))
+            .header("content-type", "application/json")
             .header("idempotency-key", key)
             .body(body)
             .send()
@@ -247,17 +248,21 @@ async fn the_server_sweeps_expired_keys_while_it_runs() {
     assert_eq!(again, first, "within its time the key replays");
     assert!(replayed);
 
-    // Two hours old now: the next sweep takes it.
+    // Two hours old now: the next sweep takes it. Stored scoped to its user.
+    let stored = flashsale_core::purchase::IdempotencyKey::parse("swept-key")
+        .expect("key")
+        .scoped_to("sweeper");
     sqlx::query(
         "UPDATE idempotency_keys SET created_at = LOCALTIMESTAMP - interval '2 hours'
-         WHERE key = 'swept-key'",
+         WHERE key = $1",
     )
+    .bind(stored.as_str())
     .execute(&mut db.conn().await)
     .await
     .expect("age the key");
     let started = Instant::now();
     while store
-        .idempotency_lookup("swept-key")
+        .idempotency_lookup(stored.as_str())
         .await
         .expect("lookup")
         .is_some()

@@ -15,6 +15,7 @@ use crate::support::{TestDb, TestRedis};
 async fn post(url: &str, user: &str, forwarded: &str) -> reqwest::Response {
     raw()
         .post(format!("{url}/api/purchase"))
+        .header("content-type", "application/json")
         .header("x-forwarded-for", forwarded)
         .body(format!(r#"{{"productId":1,"userId":"{user}"}}"#))
         .send()
@@ -87,4 +88,33 @@ async fn forwarded_for_from_a_trusted_proxy_is_honoured() {
         ),
         "{limited:?}"
     );
+}
+
+/// Twenty IPv6 addresses of one /64 are one client for the per-IP limit (whoever is given a
+/// /64 can send each request from an address of its own): ten purchases, then 429. On Redis
+/// and in process alike; another /64 has a window of its own.
+#[tokio::test]
+async fn twenty_addresses_of_one_ipv6_64_share_one_window() {
+    let (_db, store) = TestDb::seeded().await;
+    let redis = TestRedis::new().await;
+    for (name, limiter) in [
+        ("redis", redis.limiter(redis.settings())),
+        (
+            "in-process",
+            RateLimiter::new(LimitSettings::default(), None).expect("limiter"),
+        ),
+    ] {
+        let s = TestServer::start(Purchaser::new(store.clone(), limiter, 10), config()).await;
+        let mut statuses = Vec::new();
+        for i in 0..20u32 {
+            let ip = format!("2001:db8:5:{}:{:x}::{:x}", 7, i * 977 + 1, i + 1);
+            let res = post(&s.url, &format!("v6{name}{i}"), &ip).await;
+            statuses.push(res.status().as_u16());
+        }
+        let ok = statuses.iter().filter(|s| **s == 200).count();
+        let limited = statuses.iter().filter(|s| **s == 429).count();
+        assert_eq!((ok, limited), (10, 10), "{name}: {statuses:?}");
+        let other = post(&s.url, &format!("v6{name}-other"), "2001:db8:5:8::1").await;
+        assert_eq!(other.status(), StatusCode::OK, "{name}: another /64");
+    }
 }

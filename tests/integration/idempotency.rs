@@ -172,16 +172,17 @@ async fn keyed_batched_purchases_share_transactions_and_each_key_records_its_ord
                 .purchase_idempotent(req(user, 1, Strategy::Batched), &key)
                 .await
                 .expect("same request");
-            (key, receipt)
+            (key, user, receipt)
         }
     }))
     .await;
-    for (key, r) in &receipts {
+    for (key, user, r) in &receipts {
         let Outcome::Purchased(order) = &r.receipt.outcome else {
             panic!("{}: {:?}", key.as_str(), r.receipt.outcome);
         };
+        // Keys are stored scoped to their user.
         let found = store
-            .idempotency_lookup(key.as_str())
+            .idempotency_lookup(key.scoped_to(user).as_str())
             .await
             .expect("lookup")
             .expect("recorded");
@@ -239,11 +240,15 @@ async fn sold_out_is_replayed_and_a_reused_key_is_refused(#[case] engine: Engine
         .purchase_idempotent(req("late", 3, Strategy::Atomic), &key)
         .await;
     assert_eq!(other, Err(KeyReused));
+    assert_eq!(store.stock(MOUSE).await.expect("stock"), Some(10));
+    // Keys are per user: another user's same key is another purchase, not a reuse.
     let other_user = p
         .purchase_idempotent(req("someone", 2, Strategy::Atomic), &key)
-        .await;
-    assert_eq!(other_user, Err(KeyReused));
-    assert_eq!(store.stock(MOUSE).await.expect("stock"), Some(10));
+        .await
+        .expect("another user's key");
+    assert!(!other_user.replayed);
+    assert!(matches!(other_user.receipt.outcome, Outcome::Purchased(_)));
+    assert_eq!(store.stock(MOUSE).await.expect("stock"), Some(8));
 }
 
 #[tokio::test]

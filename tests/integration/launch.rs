@@ -77,7 +77,7 @@ fn checks_inside_a_leaky_test_process() {
         "{leaky}"
     );
     assert_eq!(leaky["redis_url"]["value"], LEAKED_REDIS, "{leaky}");
-    assert_eq!(leaky["max_quantity"]["value"], "7", "{leaky}");
+    assert_eq!(leaky["max_quantity"]["value"], 7, "{leaky}");
 
     let home = tempfile::tempdir().expect("tmp");
     let clean = config_of(&mut flashsale(home.path()));
@@ -93,7 +93,7 @@ fn checks_inside_a_leaky_test_process() {
     assert_eq!(clean["redis_url"]["from"], "default", "{clean}");
     assert_eq!(
         clean["max_quantity"],
-        serde_json::json!({"from": "default", "value": "10"})
+        serde_json::json!({"from": "default", "value": 10})
     );
     assert!(!clean.to_string().contains("leak"), "{clean}");
 }

@@ -101,7 +101,9 @@ pub struct Health {
     pub message: String,
     pub database: Dependency,
     pub redis: Dependency,
-    /// `fail-open` or `fail-closed`.
+    /// `fail-open` or `fail-closed`; only to a caller the admin guard admits (an attacker
+    /// would like to know whether taking Redis down lifts the limits), empty otherwise.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub rate_limit_on_redis_down: String,
     pub strategy: String,
 }

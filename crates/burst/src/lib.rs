@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 pub use engine::PROGRESS_INTERVAL;
 pub use report::{BurstReport, StopReason};
 pub use spec::{BurstSpec, Load, Phase, Quantity, WeightedProduct};
-pub use tally::{Counts, Latency, Progress};
+pub use tally::{Counts, ErrorReason, Latency, Progress};
 pub use target::Target;
 
 use flashsale_core::audit::{Audit, AuditScope};
@@ -198,7 +198,8 @@ async fn run(
             Load::Closed { .. } => "closed",
             Load::Open { .. } => "open",
         },
-        attempts: spec.planned(),
+        planned: spec.planned(),
+        attempts: counts.total(),
         purchased: counts.purchased,
         units_purchased: fired.tally.units(),
         sold_out: counts.sold_out,
@@ -209,6 +210,7 @@ async fn run(
         invalid: counts.invalid,
         busy: counts.busy,
         failed: counts.failed,
+        error_reasons: fired.tally.error_reasons(),
         cancelled: spec.planned().saturating_sub(fired.started),
         stopped_by,
         duration_ms: fired.elapsed.as_millis() as u64,

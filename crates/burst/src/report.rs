@@ -5,14 +5,14 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::tally::{Latency, Tally};
+use super::tally::{ErrorReason, Latency, Tally};
 use flashsale_core::audit::Audit;
 use flashsale_core::format::ms;
 use flashsale_core::strategy::Strategy;
 
 /// Why the burst stopped starting purchases.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "camelCase")]
 pub enum StopReason {
     /// Every planned purchase ran.
     Completed,
@@ -24,15 +24,19 @@ pub enum StopReason {
 
 /// One bar of the latency histogram: purchases that took up to `up_to_ms`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Bucket {
     pub up_to_ms: f64,
     pub count: u64,
 }
 
-/// Everything a burst did. Field names are part of the CLI's contract (`burst --json`).
+/// Everything a burst did. Field names are part of the CLI's contract (`burst --json`), in
+/// camelCase like every other JSON of ours and the reference system's.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct BurstReport {
-    /// `null` for an HTTP target: the server applies its own configured strategy.
+    /// For an HTTP target, the server's own strategy as its health report names it (`null`
+    /// when it does not say); the burst engine leaves it `None` and `flashsale burst` fills it.
     pub strategy: Option<Strategy>,
     /// True for strategies that can oversell (`naive`).
     pub unsafe_strategy: bool,
@@ -44,7 +48,10 @@ pub struct BurstReport {
     pub concurrency: u32,
     /// "closed" or "open".
     pub load_model: &'static str,
-    /// Purchases planned; equals the sum of every outcome plus `cancelled`.
+    /// Purchases planned: `attempts` plus `cancelled`.
+    pub planned: u64,
+    /// Purchases that ran (the sum of every outcome): fewer than planned after a cancel or
+    /// the time limit.
     pub attempts: u64,
     pub purchased: u64,
     pub units_purchased: u64,
@@ -56,6 +63,8 @@ pub struct BurstReport {
     pub invalid: u64,
     pub busy: u64,
     pub failed: u64,
+    /// Why purchases were busy or failed, the most frequent first (empty when none were).
+    pub error_reasons: Vec<ErrorReason>,
     /// Planned purchases never started (cancel or time limit).
     pub cancelled: u64,
     pub stopped_by: StopReason,
@@ -125,6 +134,12 @@ pub fn buckets(tally: &Tally) -> Vec<Bucket> {
 }
 
 impl BurstReport {
+    /// Whether purchases ran and every one of them was busy or failed: the burst measured
+    /// nothing but a broken setup (a server that is not there, a database refusing us).
+    pub fn all_failed(&self) -> bool {
+        self.attempts > 0 && self.busy + self.failed == self.attempts
+    }
+
     /// Whether the audit ran and found nothing wrong.
     pub fn audit_ok(&self) -> Option<bool> {
         self.audit.map(|a| a.ok)
@@ -140,7 +155,7 @@ impl BurstReport {
         let _ = writeln!(
             o,
             "burst: {} purchases of product {} by {} buyers, {}, {} model (concurrency {}), against {}",
-            self.attempts,
+            self.planned,
             self.products
                 .iter()
                 .map(i32::to_string)
@@ -154,17 +169,31 @@ impl BurstReport {
         );
         let _ = writeln!(
             o,
-            "  ran {}, {:.0} purchases/s, {}",
+            "  ran {}, {}, {}",
             if self.duration_ms < 1000 {
                 format!("{} ms", self.duration_ms)
             } else {
                 format!("{:.2} s", self.duration_ms as f64 / 1000.0)
             },
-            self.throughput_per_s,
+            if self.all_failed() {
+                "no purchase went through".to_string()
+            } else {
+                format!("{:.0} purchases/s", self.throughput_per_s)
+            },
             match self.stopped_by {
-                StopReason::Completed => "every purchase ran",
-                StopReason::Cancelled => "cancelled: the rest never started",
-                StopReason::TimeLimit => "time limit reached: the rest never started",
+                _ if self.all_failed() => format!(
+                    "every one of the {} purchases that ran was busy or failed",
+                    self.attempts
+                ),
+                StopReason::Completed => "every purchase ran".to_string(),
+                StopReason::Cancelled => format!(
+                    "cancelled after {} of {}: the rest never started",
+                    self.attempts, self.planned
+                ),
+                StopReason::TimeLimit => format!(
+                    "time limit reached after {} of {}: the rest never started",
+                    self.attempts, self.planned
+                ),
             }
         );
         let _ = writeln!(o, "\noutcomes");
@@ -184,6 +213,12 @@ impl BurstReport {
             }
         }
         let _ = writeln!(o, "  {:<20} {:>9}", "units purchased", self.units_purchased);
+        if !self.error_reasons.is_empty() {
+            let _ = writeln!(o, "\nwhy purchases were busy or failed");
+            for r in &self.error_reasons {
+                let _ = writeln!(o, "  {:>9}  {}", r.count, r.reason);
+            }
+        }
         let l = self.latency_ms;
         let _ = writeln!(
             o,
@@ -260,6 +295,7 @@ mod tests {
                 units: 0,
                 order_id: None,
                 latency: Duration::from_millis(ms),
+                reason: None,
             });
         }
         let b = buckets(&t);

@@ -18,6 +18,8 @@ pub struct Record {
     pub units: u32,
     pub order_id: Option<i64>,
     pub latency: Duration,
+    /// Why a busy or failed purchase did not go through (the outcome's message).
+    pub reason: Option<String>,
 }
 
 impl Record {
@@ -29,6 +31,10 @@ impl Record {
             units: order.map(|o| o.quantity.max(0) as u32).unwrap_or(0),
             order_id: order.map(|o| o.id),
             latency,
+            reason: match outcome {
+                Outcome::Busy(why) | Outcome::Failed(why) => Some(why.clone()),
+                _ => None,
+            },
         }
     }
 }
@@ -84,6 +90,7 @@ impl Counts {
 
 /// Latency percentiles in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Latency {
     pub p50: f64,
     pub p90: f64,
@@ -135,9 +142,25 @@ pub struct Tally {
     /// Microseconds, 1 µs to 1 hour, 3 significant figures.
     histogram: Histogram<u64>,
     acknowledged: Vec<Vec<i64>>,
+    /// Why purchases were busy or failed, with how many each: at most [`MAX_REASONS`]
+    /// distinct texts, the rest counted under [`OTHER_REASONS`].
+    reasons: Vec<ErrorReason>,
     last_completed: u64,
     last_at: Duration,
 }
+
+/// How many purchases ended busy or failed for one reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorReason {
+    pub reason: String,
+    pub count: u64,
+}
+
+/// Distinct reasons kept; a storm of failures has a handful of causes, not thousands.
+pub const MAX_REASONS: usize = 8;
+/// Where reasons past the first [`MAX_REASONS`] are counted.
+pub const OTHER_REASONS: &str = "(other reasons)";
 
 const MAX_LATENCY_US: u64 = 3_600_000_000;
 
@@ -149,6 +172,7 @@ impl Tally {
             histogram: Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)
                 .expect("constant histogram bounds are valid"),
             acknowledged: vec![Vec::new(); products],
+            reasons: Vec::new(),
             last_completed: 0,
             last_at: Duration::ZERO,
         }
@@ -163,6 +187,41 @@ impl Tally {
         if let (Some(id), Some(list)) = (r.order_id, self.acknowledged.get_mut(r.product)) {
             list.push(id);
         }
+        if let Some(reason) = &r.reason {
+            self.count_reason(reason);
+        }
+    }
+
+    fn count_reason(&mut self, reason: &str) {
+        if let Some(known) = self.reasons.iter_mut().find(|k| k.reason == reason) {
+            known.count += 1;
+            return;
+        }
+        let reason = if self.reasons.len() < MAX_REASONS {
+            reason
+        } else {
+            OTHER_REASONS
+        };
+        match self.reasons.iter_mut().find(|k| k.reason == reason) {
+            Some(other) => other.count += 1,
+            None => self.reasons.push(ErrorReason {
+                reason: reason.to_string(),
+                count: 1,
+            }),
+        }
+    }
+
+    /// Why purchases were busy or failed, the most frequent first, the others last.
+    pub fn error_reasons(&self) -> Vec<ErrorReason> {
+        let mut reasons = self.reasons.clone();
+        reasons.sort_by_key(|r| {
+            (
+                r.reason == OTHER_REASONS,
+                std::cmp::Reverse(r.count),
+                r.reason.clone(),
+            )
+        });
+        reasons
     }
 
     pub fn counts(&self) -> Counts {
@@ -236,6 +295,7 @@ mod tests {
             units: u32::from(order.is_some()) * 2,
             order_id: order,
             latency: Duration::from_millis(ms),
+            reason: None,
         }
     }
 
@@ -287,5 +347,39 @@ mod tests {
     #[test]
     fn empty_tally_has_zero_latency() {
         assert_eq!(Tally::new(1).latency(), Latency::default());
+    }
+
+    #[test]
+    fn failure_reasons_are_counted_per_text_and_bounded() {
+        let mut t = Tally::new(1);
+        let failed = |why: &str| Record {
+            reason: Some(why.to_string()),
+            ..rec(OutcomeKind::Failed, 1, None)
+        };
+        for _ in 0..3 {
+            t.record(&failed("connection refused"));
+        }
+        t.record(&failed("timed out"));
+        for i in 0..MAX_REASONS + 2 {
+            t.record(&failed(&format!("reason {i}")));
+        }
+        let reasons = t.error_reasons();
+        assert_eq!(reasons.len(), MAX_REASONS + 1);
+        assert_eq!(
+            reasons[0],
+            ErrorReason {
+                reason: "connection refused".into(),
+                count: 3
+            }
+        );
+        let other = reasons.last();
+        assert_eq!(
+            other,
+            Some(&ErrorReason {
+                reason: OTHER_REASONS.into(),
+                count: 4
+            })
+        );
+        assert_eq!(reasons.iter().map(|r| r.count).sum::<u64>(), 14);
     }
 }

@@ -49,11 +49,38 @@ fn transport(e: reqwest::Error) -> String {
     if e.is_timeout() {
         "timed out".into()
     } else if e.is_connect() {
-        "cannot connect".into()
+        connect_failure(&e)
     } else {
         // Without the URL: it may carry a token in a query some day; the kind is enough.
         format!("{}", e.without_url())
     }
+}
+
+/// A connection that could not be made, in the class words every face uses
+/// (`flashsale_core::failure`): refused, unknown host, timed out.
+fn connect_failure(e: &reqwest::Error) -> String {
+    let (host, server) = match e.url() {
+        Some(u) => {
+            let host = u.host_str().unwrap_or_default().to_string();
+            let server = match u.port_or_known_default() {
+                Some(port) => format!("{host}:{port}"),
+                None => host.clone(),
+            };
+            (host, server)
+        }
+        None => (String::new(), "the server".to_string()),
+    };
+    let mut source = std::error::Error::source(e);
+    while let Some(inner) = source {
+        if let Some(io) = inner.downcast_ref::<std::io::Error>()
+            && let Some(class) =
+                flashsale_core::failure::ConnectFailure::from_io(io, &host, &server)
+        {
+            return class.to_string();
+        }
+        source = inner.source();
+    }
+    format!("cannot connect to {server}")
 }
 
 impl ApiClient {
@@ -67,7 +94,10 @@ impl ApiClient {
         }
         let client = reqwest::Client::builder()
             .pool_max_idle_per_host(concurrency.max(1))
-            .pool_idle_timeout(Duration::from_secs(30))
+            // Under the 5 s a server keeps an idle connection (`serve`'s HEADER_TIMEOUT_MS,
+            // Node's keepAliveTimeout): a POST sent on a connection the server is closing
+            // fails, and is not retried.
+            .pool_idle_timeout(Duration::from_secs(2))
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(5)))
             .tcp_nodelay(true)

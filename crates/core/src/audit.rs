@@ -40,6 +40,7 @@ impl AuditScope {
 
 /// The verdict. `ok` only when all four counts of wrongdoing are zero.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "camelCase")]
 pub struct Audit {
     pub stock_before: i32,
     pub stock_after: i32,

@@ -5,6 +5,7 @@
 mod database;
 pub mod keys;
 pub mod net;
+mod serving;
 pub mod source;
 
 use std::fmt;
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 pub use database::{BackendKind, DatabaseTarget};
 pub use net::{IpNet, TrustedProxies};
+pub use serving::{HttpSettings, LogSettings};
 pub use source::{Layer, Origin};
 
 use crate::redact::{Secret, SecretUrl};
@@ -107,6 +109,9 @@ pub struct LimitSettings {
     /// Put before every Redis key; lets tests and tenants share one Redis.
     pub key_prefix: String,
     pub redis_timeout: Duration,
+    /// IPv6 clients are counted per network of this prefix length (an address of its own per
+    /// request is free to anyone given a /64).
+    pub ipv6_prefix: u8,
 }
 
 impl Default for LimitSettings {
@@ -118,6 +123,7 @@ impl Default for LimitSettings {
             on_unavailable: UnavailablePolicy::FailOpen,
             key_prefix: String::new(),
             redis_timeout: Duration::from_millis(250),
+            ipv6_prefix: 64,
         }
     }
 }
@@ -140,6 +146,10 @@ pub struct Settings {
     pub admin_token: Option<Secret>,
     /// How long `serve` keeps an Idempotency-Key's record before sweeping it away.
     pub idempotency_ttl: Duration,
+    /// `serve`'s connections: timeouts, their number, CORS.
+    pub http: HttpSettings,
+    /// The log file's filter and rotation.
+    pub log: LogSettings,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
 }
@@ -162,6 +172,8 @@ impl Settings {
             trusted_proxies: TrustedProxies::default(),
             admin_token: None,
             idempotency_ttl: Duration::from_secs(u64::from(DEFAULT_IDEMPOTENCY_TTL_HOURS) * 3_600),
+            http: HttpSettings::default(),
+            log: LogSettings::default(),
             config_file: None,
         }
     }
@@ -224,6 +236,7 @@ impl Settings {
         let mut hours = DEFAULT_IDEMPOTENCY_TTL_HOURS;
         set_num(layer, keys::IDEMPOTENCY_TTL, 1, 8_760, &mut hours)?;
         s.idempotency_ttl = Duration::from_secs(u64::from(hours) * 3_600);
+        serving::resolve(layer, &mut s)?;
         Ok(s)
     }
 }

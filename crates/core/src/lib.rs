@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod config;
+pub mod failure;
 pub mod format;
 pub mod model;
 pub mod money;

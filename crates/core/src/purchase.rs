@@ -170,13 +170,14 @@ impl Purchaser {
             )),
             Err(e) => match limiter.on_unavailable() {
                 UnavailablePolicy::FailOpen => {
-                    tracing::warn!(error = %e, "rate limiter unavailable; failing open");
+                    // The breaker logs the outage once; a line per purchase would flood.
+                    tracing::debug!(error = %e, "rate limiter unavailable; failing open");
                     Ok(LimitNote::FailedOpen {
                         reason: e.to_string(),
                     })
                 }
                 UnavailablePolicy::FailClosed => {
-                    tracing::warn!(error = %e, "rate limiter unavailable; failing closed");
+                    tracing::debug!(error = %e, "rate limiter unavailable; failing closed");
                     Err((
                         Outcome::Busy(format!("rate limiter unavailable ({e}); fail-closed")),
                         Some(LimitNote::FailedClosed {
@@ -213,6 +214,7 @@ impl Purchaser {
                 }
                 Err(StoreError::Duplicate) if key.is_some() => return (Applied::KeyTaken, retries),
                 Err(StoreError::Busy(why)) => Outcome::Busy(why),
+                Err(e) if e.is_busy() => Outcome::Busy(e.to_string()),
                 Err(StoreError::Invalid(why)) => Outcome::Invalid(Invalid::Other {
                     field: "quantity",
                     message: why,

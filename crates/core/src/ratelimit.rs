@@ -2,6 +2,7 @@
 //! database: in Redis (one atomic script, shared by every process) or in process (the zero-setup
 //! default, same semantics).
 
+pub mod breaker;
 pub mod memory;
 pub mod redis;
 
@@ -53,8 +54,12 @@ pub enum Verdict {
 pub enum LimiterError {
     #[error("redis did not answer within {0:?}")]
     Timeout(Duration),
-    #[error("redis unreachable: {0}")]
+    /// Worded by [`crate::failure::redis_sentence`]: refused, no answer, the server's reply.
+    #[error("{0}")]
     Unreachable(String),
+    /// A recent check failed; Redis is not asked again until a background probe answers.
+    #[error("redis unreachable (circuit open, probing)")]
+    CircuitOpen,
 }
 
 /// What the limiter did for one purchase, for the purchase's receipt.
@@ -129,6 +134,12 @@ impl RateLimiter {
     }
 
     /// The Redis limiter, when that is the backend (for health checks and samplers).
+    /// Whether limits are counted in this process only (no Redis): another process, or the
+    /// next `flashsale buy`, starts with full limits.
+    pub fn is_in_process(&self) -> bool {
+        matches!(self.backend, Backend::Memory(_))
+    }
+
     pub fn redis(&self) -> Option<&RedisLimiter> {
         match &self.backend {
             Backend::Redis(r) => Some(r),
@@ -190,9 +201,26 @@ pub fn user_key(prefix: &str, user: &str) -> String {
     format!("{prefix}rate_limit:user:{user}")
 }
 
-/// The key of an IP's window, as the reference system names it.
-pub fn ip_key(prefix: &str, ip: IpAddr) -> String {
-    format!("{prefix}rate_limit:ip:{ip}")
+/// The key of an IP's window, as the reference system names it; an IPv6 client's window is
+/// its network's ([`ip_bucket`]).
+pub fn ip_key(prefix: &str, ip: IpAddr, ipv6_prefix: u8) -> String {
+    format!("{prefix}rate_limit:ip:{}", ip_bucket(ip, ipv6_prefix))
+}
+
+/// What one per-IP window counts: an IPv4 address as it is; an IPv6 address as its network of
+/// `ipv6_prefix` bits (`2001:db8:1:2::/64`), since whoever is given a /64 can send every
+/// request from an address of its own. An IPv4-mapped IPv6 address is its IPv4 address.
+pub fn ip_bucket(ip: IpAddr, ipv6_prefix: u8) -> String {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) if ipv6_prefix >= 128 => v6.to_string(),
+        IpAddr::V6(v6) => {
+            let bits = u32::from(ipv6_prefix.max(1));
+            let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
+            let net = std::net::Ipv6Addr::from(u128::from(v6) & mask);
+            format!("{net}/{bits}")
+        }
+    }
 }
 
 #[cfg(test)]
@@ -203,8 +231,22 @@ mod tests {
     fn keys_follow_the_reference_names() {
         let ip: IpAddr = "10.0.0.7".parse().expect("ip");
         assert_eq!(user_key("", "alice"), "rate_limit:user:alice");
-        assert_eq!(ip_key("", ip), "rate_limit:ip:10.0.0.7");
+        assert_eq!(ip_key("", ip, 64), "rate_limit:ip:10.0.0.7");
         assert_eq!(user_key("t1:", "bob"), "t1:rate_limit:user:bob");
+    }
+
+    #[test]
+    fn ipv6_addresses_count_per_network() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().expect("ip");
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().expect("ip");
+        let c: IpAddr = "2001:db8:1:3::1".parse().expect("ip");
+        assert_eq!(ip_bucket(a, 64), "2001:db8:1:2::/64");
+        assert_eq!(ip_bucket(a, 64), ip_bucket(b, 64));
+        assert_ne!(ip_bucket(a, 64), ip_bucket(c, 64));
+        assert_eq!(ip_bucket(a, 48), ip_bucket(c, 48));
+        assert_eq!(ip_bucket(a, 128), "2001:db8:1:2:aaaa::1");
+        let mapped: IpAddr = "::ffff:10.0.0.7".parse().expect("ip");
+        assert_eq!(ip_bucket(mapped, 64), "10.0.0.7");
     }
 
     #[test]

@@ -41,6 +41,21 @@ use row::from_row;
 /// each try discards the dead connection it met, and a pool can hold several.
 const READ_TRIES: u32 = 3;
 
+/// What opening an SQLite file may do to the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Create the file (and, for the embedded default, its directory), migrate, seed when new.
+    Create,
+    /// Create the file in a directory that must exist, migrate, seed when new (an explicit
+    /// `sqlite://` path: a typo in it must not leave a tree of new folders behind).
+    CreateFile,
+    /// The file must exist; pending migrations are applied; never seeded (`stock`, `stats` on
+    /// an explicit file: a read must not invent a sale).
+    Existing,
+    /// The file must exist; opened read-only: neither migrated nor seeded (`--read-only`).
+    ReadOnly,
+}
+
 /// The pool as the dashboard shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 pub struct PoolStatus {
@@ -72,9 +87,20 @@ pub struct Store {
 }
 
 impl Store {
-    /// Connects. The embedded database (any SQLite file) is created, migrated and, when new,
-    /// seeded here; PostgreSQL is never migrated implicitly.
+    /// Connects. The embedded database is created (with its directory), migrated and, when
+    /// new, seeded here; another SQLite file is created only in a directory that exists;
+    /// PostgreSQL is never migrated implicitly. [`Store::open_with`] for the other modes.
     pub async fn open(target: &DatabaseTarget, pool: &PoolSettings) -> Result<Store, StoreError> {
+        Self::open_with(target, pool, OpenMode::Create).await
+    }
+
+    /// Connects in `mode`: what may be created or written on the way in (SQLite only; a
+    /// PostgreSQL database is never created, migrated or seeded by opening it).
+    pub async fn open_with(
+        target: &DatabaseTarget,
+        pool: &PoolSettings,
+        mode: OpenMode,
+    ) -> Result<Store, StoreError> {
         let metrics = Arc::new(PoolMetrics::new());
         let batcher = Arc::new(batch::Batcher::new(
             pool.batch_max as usize,
@@ -91,16 +117,22 @@ impl Store {
                     restocks,
                 })
             }
-            DatabaseTarget::Sqlite { path, .. } => {
+            DatabaseTarget::Sqlite { path, embedded } => {
+                let mode = match mode {
+                    OpenMode::Create if !embedded => OpenMode::CreateFile,
+                    other => other,
+                };
                 let (lite, is_new) =
-                    sqlite::SqliteBackend::open(path, pool, metrics.clone()).await?;
+                    sqlite::SqliteBackend::open(path, pool, metrics.clone(), mode).await?;
                 let store = Store {
                     backend: Arc::new(lite),
                     batcher,
                     metrics,
                     restocks: None,
                 };
-                store.migrate().await?;
+                if mode != OpenMode::ReadOnly {
+                    store.migrate().await?;
+                }
                 if is_new {
                     store.seed().await?;
                 }

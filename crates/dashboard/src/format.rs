@@ -55,6 +55,80 @@ pub fn count_short(n: u64) -> String {
     }
 }
 
+/// `v` with a unit (`255.6k`, `1.3M`, `12G`) in at most `width` columns, the most decimals
+/// that fit; `None` when even the shortest form does not.
+fn abbreviated(v: f64, width: usize) -> Option<String> {
+    const UNITS: [(&str, f64); 5] = [("", 1.0), ("k", 1e3), ("M", 1e6), ("G", 1e9), ("T", 1e12)];
+    let a = v.abs();
+    for (unit, scale) in UNITS {
+        // The unit whose figure stays below 1000 once rounded (999.96k is 1.0M, not 1000.0k).
+        if a / scale >= 999.5 && unit != "T" {
+            continue;
+        }
+        for decimals in [2usize, 1, 0] {
+            let text = format!("{:.*}{unit}", decimals, v / scale);
+            if text.width() <= width {
+                return Some(text);
+            }
+        }
+        return None;
+    }
+    None
+}
+
+/// A count in `width` columns, never cut: `1,234,567`, else `1234567`, else abbreviated with
+/// its unit (`1.23M`, `1.2M`, `1M`). Only when not even that fits (under 4 columns) is the
+/// shortest form returned wider than asked: a layout must give counts 4 columns.
+pub fn fit_count(n: i64, width: usize) -> String {
+    let full = count(n);
+    if full.width() <= width {
+        return full;
+    }
+    let plain = n.to_string();
+    if plain.width() <= width {
+        return plain;
+    }
+    abbreviated(n as f64, width)
+        .or_else(|| abbreviated(n as f64, 5))
+        .unwrap_or(plain)
+}
+
+/// Money in `width` columns, never cut: `1,299.99`, else `1299.99`, else rounded with its unit
+/// (`1.30k`, `1.3k`, `255.6k`, `1.3M`). A layout must give money 5 columns.
+pub fn fit_money(m: Money, width: usize) -> String {
+    let full = money(m);
+    if full.width() <= width {
+        return full;
+    }
+    let v = m.cents() as f64 / 100.0;
+    let plain = format!("{v:.2}");
+    if plain.width() <= width {
+        return plain;
+    }
+    abbreviated(v, width)
+        .or_else(|| abbreviated(v, 6))
+        .unwrap_or(plain)
+}
+
+/// The value a number on screen stands for, and how far from it the data may be: exact for a
+/// full form, within the rounding of the last digit shown for an abbreviated one. What tests
+/// use to check every number on screen against the data it came from.
+pub fn read_number(text: &str) -> Option<(f64, f64)> {
+    let text = text.trim();
+    let (digits, scale) = match text.chars().last()? {
+        'k' => (&text[..text.len() - 1], 1e3),
+        'M' => (&text[..text.len() - 1], 1e6),
+        'G' => (&text[..text.len() - 1], 1e9),
+        'T' => (&text[..text.len() - 1], 1e12),
+        _ => (text, 1.0),
+    };
+    let digits = digits.replace(',', "");
+    let v: f64 = digits.parse().ok()?;
+    let decimals = digits.split('.').nth(1).map_or(0, str::len) as i32;
+    let half_step = 0.5 * 10f64.powi(-decimals) * scale;
+    Some((v * scale, half_step))
+}
+
 /// A refresh period: `250ms`, `1s`.
 pub fn duration(d: Duration) -> String {
     if d.as_millis() < 1000 {
@@ -145,6 +219,33 @@ pub fn pack<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_that_do_not_fit_are_abbreviated_with_a_unit_never_cut() {
+        assert_eq!(fit_count(255_625, 9), "255,625");
+        assert_eq!(fit_count(255_625, 6), "255625");
+        assert_eq!(fit_count(255_625, 5), "256k");
+        assert_eq!(fit_count(255_625, 4), "256k");
+        assert_eq!(fit_count(300_100, 6), "300100");
+        assert_eq!(fit_count(10_002, 4), "10k");
+        assert_eq!(fit_count(1_299_999, 6), "1.30M");
+        assert_eq!(fit_count(1_299_999, 4), "1.3M");
+        assert_eq!(fit_count(9_999_999, 4), "10M");
+        assert_eq!(fit_count(999_960, 5), "1.00M");
+        assert_eq!(fit_money(Money::from_cents(129_999), 8), "1,299.99");
+        assert_eq!(fit_money(Money::from_cents(129_999), 5), "1.30k");
+        assert_eq!(fit_money(Money::from_cents(2_999), 5), "29.99");
+        assert_eq!(fit_money(Money::from_cents(103_273_200), 8), "1.03M");
+        assert_eq!(fit_money(Money::from_cents(25_562_500), 6), "255.6k");
+        for n in [0i64, 7, 99_999, 1_000_000, 9_999_999, 123_456_789_012] {
+            for w in 4..12 {
+                let shown = fit_count(n, w);
+                assert!(shown.width() <= w, "{n} in {w}: {shown}");
+                let (v, tolerance) = read_number(&shown).expect("a number");
+                assert!((v - n as f64).abs() <= tolerance, "{n} in {w}: {shown}");
+            }
+        }
+    }
 
     #[test]
     fn numbers_and_money() {

@@ -159,8 +159,13 @@ pub async fn print_once_api(
 
 /// Prints a `--once` report as JSON, whatever it holds; passes `all_well` on.
 fn print_report(report: &impl serde::Serialize, all_well: bool) -> Result<bool, String> {
+    use std::io::Write as _;
     let text = serde_json::to_string_pretty(report).map_err(|e| e.to_string())?;
-    println!("{text}");
+    // Not `println!`: it panics when stdout is gone (a closed pipe, a killed terminal).
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{text}")
+        .and_then(|()| out.flush())
+        .map_err(|e| format!("cannot write to stdout: {e}"))?;
     Ok(all_well)
 }
 

@@ -49,6 +49,8 @@ pub enum Ending {
 #[cfg(test)]
 mod api_drive_tests;
 #[cfg(test)]
+mod big_numbers_tests;
+#[cfg(test)]
 mod compact_tests;
 #[cfg(test)]
 mod drive_tests;
@@ -135,6 +137,23 @@ pub fn prepare(opts: &Options) -> Result<(ThemeSet, usize, Keymap, Thresholds), 
     let keymap = Keymap::from_section(opts.keys.as_ref()).map_err(|e| e.to_string())?;
     let thresholds = headless::thresholds(opts.alerts.as_ref()).map_err(|e| e.to_string())?;
     Ok((themes, theme, keymap, thresholds))
+}
+
+/// Every problem in what the dashboard would load: the `[keys]` and `[alerts]` tables and
+/// each theme file (all of them, used or not), each naming its file and line.
+pub fn check_config(keys: Option<&Section>, alerts: Option<&Section>) -> Vec<String> {
+    let mut problems = Vec::new();
+    if let Err(e) = Keymap::from_section(keys) {
+        problems.push(e.to_string());
+    }
+    if let Err(e) = headless::thresholds(alerts) {
+        problems.push(e.to_string());
+    }
+    let user = flashsale_core::paths::config_dir().join("themes");
+    if let Err(e) = ThemeSet::load(Some(&user), ColorMode::TrueColor) {
+        problems.push(e.to_string());
+    }
+    problems
 }
 
 /// What the header shows about the connection, passwords masked.

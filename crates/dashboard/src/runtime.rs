@@ -23,7 +23,7 @@ use flashsale_burst::{self as burst, Target};
 use flashsale_core::config::{DatabaseTarget, PoolSettings, Settings};
 use flashsale_core::purchase::Purchaser;
 use flashsale_core::ratelimit::RateLimiter;
-use flashsale_core::store::Store;
+use flashsale_core::store::{OpenMode, Store};
 use flashsale_core::strategy::RaceHook;
 use flashsale_monitor::{Control, Monitor, RedisTarget};
 
@@ -31,12 +31,13 @@ use flashsale_monitor::{Control, Monitor, RedisTarget};
 /// hands the store over `done`.
 async fn connect(
     settings: Settings,
+    mode: OpenMode,
     tx: mpsc::Sender<Event>,
     control: watch::Receiver<Control>,
     done: mpsc::Sender<Store>,
 ) {
     loop {
-        match Store::open(&settings.database, &settings.pool).await {
+        match Store::open_with(&settings.database, &settings.pool, mode).await {
             Ok(store) => {
                 // The samplers get a small pool of their own on PostgreSQL, so that a burst
                 // holding every purchase connection does not blind the dashboard.
@@ -46,7 +47,7 @@ async fn connect(
                             max_connections: 2,
                             ..settings.pool
                         };
-                        Store::open(&settings.database, &pool)
+                        Store::open_with(&settings.database, &pool, mode)
                             .await
                             .unwrap_or_else(|_| store.clone())
                     }
@@ -160,7 +161,19 @@ pub async fn run(opts: Options) -> crate::Ending {
         tokio::spawn(signals(tx.clone())),
         match &opts.source {
             DataSource::Direct(settings) => {
-                tokio::spawn(connect(settings.clone(), tx.clone(), control_rx, store_tx))
+                // `--read-only`: the file is neither created, migrated nor seeded.
+                let mode = if opts.read_only {
+                    OpenMode::ReadOnly
+                } else {
+                    OpenMode::Create
+                };
+                tokio::spawn(connect(
+                    settings.clone(),
+                    mode,
+                    tx.clone(),
+                    control_rx,
+                    store_tx,
+                ))
             }
             DataSource::Api(source) => tokio::spawn(over_http::connect(
                 source.clone(),

@@ -323,6 +323,18 @@ impl State {
         .next()
     }
 
+    /// Why the database gives no data, watching it directly: opening it failed, or the stock
+    /// poll did (over the API the server's health says it instead).
+    pub fn direct_database_error(&self) -> Option<&str> {
+        if self.over_api() {
+            return None;
+        }
+        match &self.connect_error {
+            Some((e, _)) => Some(e),
+            None => self.stock.error.as_deref(),
+        }
+    }
+
     /// (errors, purchases) over the server's last minute, from its counters, while they tell
     /// about now: not after a read failed (the rule then has only the bursts fired here), nor
     /// once the last read is older than the window itself (paused, or a sampler stuck). A read

@@ -4,6 +4,7 @@
 //! synchronized update so a slow link (SSH) never shows half a frame.
 
 use std::io::{self, Stdout};
+use std::mem::ManuallyDrop;
 use std::sync::Once;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -37,7 +38,10 @@ fn install_panic_hook() {
         std::panic::set_hook(Box::new(move |info| {
             let was_active = ACTIVE.load(Ordering::SeqCst);
             restore();
-            tracing::error!(panic = %info, "panic");
+            // The backtrace in the log too: the terminal may be gone (the report on stderr
+            // then reaches nobody).
+            let backtrace = std::backtrace::Backtrace::force_capture();
+            tracing::error!(panic = %info, %backtrace, "panic");
             previous(info);
             if was_active {
                 std::process::exit(101);
@@ -48,7 +52,11 @@ fn install_panic_hook() {
 
 /// The terminal, in raw mode on the alternate screen, for as long as this lives.
 pub struct TerminalGuard {
-    terminal: Terminal<CrosstermBackend<Stdout>>,
+    /// Never dropped: ratatui's `Drop` shows the cursor and, when that write fails, reports it
+    /// with `eprintln!`, which panics when stderr fails too (a terminal that went away: EIO),
+    /// and a panic there, during the exit, aborts. [`restore`] shows the cursor instead,
+    /// ignoring a dead terminal; what is left unfreed is one screen's buffers, at exit.
+    terminal: ManuallyDrop<Terminal<CrosstermBackend<Stdout>>>,
 }
 
 impl TerminalGuard {
@@ -62,7 +70,7 @@ impl TerminalGuard {
             return Err(e);
         }
         let terminal = match Terminal::new(CrosstermBackend::new(stdout)) {
-            Ok(t) => t,
+            Ok(t) => ManuallyDrop::new(t),
             Err(e) => {
                 restore();
                 return Err(e);

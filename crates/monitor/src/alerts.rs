@@ -1,7 +1,7 @@
 //! The monitoring rules of the seed document, with configurable thresholds: Redis PING above
 //! 50 ms, purchase error rate above 5% over the last minute (of the bursts fired from the
 //! dashboard, and over `--api` of the server's own purchases), pool waiters or acquire
-//! timeouts, and low stock. Pure: the dashboard and `--once --json` evaluate the same rules.
+//! timeouts, low stock, and a database that gives no data. Pure: the dashboard and `--once --json` evaluate the same rules.
 
 use serde::Serialize;
 
@@ -68,11 +68,22 @@ pub struct Inputs<'a> {
     pub products: &'a [Product],
     /// The server's health report, when watching over its API.
     pub server: Option<&'a flashsale_api::Health>,
+    /// Why the database gives no data (opening it or the stock poll failed), in the store's
+    /// words: "database unreachable: connection refused by ...", "database busy: ...".
+    pub database_error: Option<&'a str>,
 }
 
 /// Every alert that fires, most severe first.
 pub fn evaluate(inputs: &Inputs<'_>, t: &Thresholds) -> Vec<Alert> {
     let mut out = Vec::new();
+    // Without the database every other figure is stale: as critical as a dead Redis.
+    if let Some(e) = inputs.database_error {
+        out.push(Alert {
+            key: "database-down".into(),
+            severity: Severity::Critical,
+            message: e.to_string(),
+        });
+    }
     if let Some(h) = inputs.server {
         for (key, name, dep) in [
             ("server-database-down", "its database", &h.database),
@@ -210,6 +221,7 @@ mod tests {
             acquire: Some(&acquire),
             products: &products,
             server: None,
+            database_error: None,
         };
         assert!(evaluate(&inputs, &Thresholds::default()).is_empty());
     }
@@ -236,6 +248,7 @@ mod tests {
             acquire: Some(&acquire),
             products: &products,
             server: None,
+            database_error: None,
         };
         let keys: Vec<String> = evaluate(&inputs, &Thresholds::default())
             .into_iter()
@@ -267,6 +280,7 @@ mod tests {
             acquire: Some(&acquire),
             products: &[],
             server: None,
+            database_error: None,
         };
         assert!(evaluate(&inputs, &Thresholds::default()).is_empty());
     }
@@ -378,6 +392,23 @@ mod tests {
         assert!(
             error_rate(&ours_worse)
                 .is_some_and(|m| m.contains("30.0%") && m.contains("bursts fired here"))
+        );
+    }
+
+    #[test]
+    fn a_database_that_gives_no_data_is_the_first_critical_alert() {
+        let products = [product(1, 0)];
+        let inputs = Inputs {
+            products: &products,
+            database_error: Some("database unreachable: connection refused by 127.0.0.1:1"),
+            ..Inputs::default()
+        };
+        let alerts = evaluate(&inputs, &Thresholds::default());
+        assert_eq!(alerts[0].key, "database-down");
+        assert_eq!(alerts[0].severity, Severity::Critical);
+        assert_eq!(
+            alerts[0].message,
+            "database unreachable: connection refused by 127.0.0.1:1"
         );
     }
 }

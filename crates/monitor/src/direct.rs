@@ -125,6 +125,7 @@ impl Monitor {
                 acquire: Some(&pool.acquire),
                 products: stock.as_deref().unwrap_or_default(),
                 server: None,
+                database_error: errors.get(&Source::Stock).map(String::as_str),
             },
             thresholds,
         );

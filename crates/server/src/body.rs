@@ -1,5 +1,8 @@
 //! Reading requests our own way, so that axum's plain-text rejections never reach a client:
-//! the purchase body (size-limited, every type mistake a 400 naming the field) and ids in paths.
+//! the purchase body (JSON by its `Content-Type`, size- and time-limited, every type mistake a
+//! 400 naming the field) and ids in paths.
+
+use std::time::Duration;
 
 use axum::body::{Body, to_bytes};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -24,9 +27,33 @@ fn too_large() -> ApiError {
     )
 }
 
-/// Reads at most [`BODY_LIMIT`] bytes: a declared length over it is refused before reading,
-/// an undeclared (chunked) one as soon as it passes it.
-pub async fn read_limited(headers: &HeaderMap, body: Body) -> Result<bytes::Bytes, ApiError> {
+/// A body we parse must say it is JSON (`application/json`, any parameters): a `text/plain`
+/// one is what a cross-site form sends without a preflight.
+pub fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"));
+    if json {
+        Ok(())
+    } else {
+        Err(ApiError {
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            message: "Content-Type must be application/json".into(),
+            field: Some("content-type"),
+        })
+    }
+}
+
+/// Reads at most [`BODY_LIMIT`] bytes within `timeout`: a declared length over the limit is
+/// refused before reading, an undeclared (chunked) one as soon as it passes it; a body still
+/// arriving when the time is up is answered 408.
+pub async fn read_limited(
+    headers: &HeaderMap,
+    body: Body,
+    timeout: Duration,
+) -> Result<bytes::Bytes, ApiError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -34,7 +61,18 @@ pub async fn read_limited(headers: &HeaderMap, body: Body) -> Result<bytes::Byte
     if declared.is_some_and(|n| n > BODY_LIMIT as u64) {
         return Err(too_large());
     }
-    to_bytes(body, BODY_LIMIT).await.map_err(|e| {
+    let read = tokio::time::timeout(timeout, to_bytes(body, BODY_LIMIT))
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the request body did not arrive within {} ms",
+                    timeout.as_millis()
+                ),
+            )
+        })?;
+    read.map_err(|e| {
         let over = std::error::Error::source(&e)
             .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
         if over {
@@ -186,6 +224,24 @@ mod tests {
         for q in ["1.5", "\"2\"", "true", "1e30", "18446744073709551615", "[]"] {
             let body = format!(r#"{{"productId":1,"userId":"u","quantity":{q}}}"#);
             assert_eq!(field_of(&body), Some("quantity"), "{q}");
+        }
+    }
+
+    #[test]
+    fn only_json_content_types_are_read() {
+        let mut h = HeaderMap::new();
+        assert_eq!(
+            require_json(&h).map_err(|e| e.status),
+            Err(StatusCode::UNSUPPORTED_MEDIA_TYPE)
+        );
+        for (ct, ok) in [
+            ("application/json", true),
+            ("Application/JSON; charset=utf-8", true),
+            ("text/plain", false),
+            ("application/x-www-form-urlencoded", false),
+        ] {
+            h.insert(header::CONTENT_TYPE, ct.parse().expect("header"));
+            assert_eq!(require_json(&h).is_ok(), ok, "{ct}");
         }
     }
 

@@ -2,12 +2,19 @@
 //! uses, compatible field for field with the reference system's API (see README "HTTP API").
 //! The core never imports this module.
 
+mod accept;
 pub mod admin;
 pub mod body;
 pub mod client_ip;
+pub mod connections;
+pub mod cors;
+pub mod fd_limit;
+pub mod front;
+mod heard_io;
 pub mod metrics;
 pub mod reply;
 pub mod routes;
+pub mod slow_log;
 pub mod state;
 pub mod timing;
 
@@ -15,13 +22,13 @@ use std::future::Future;
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::Router;
-use axum::middleware;
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
+use axum::{Extension, Router, middleware};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 pub use state::{AppState, ServerConfig};
 
@@ -57,7 +64,10 @@ pub fn router(state: AppState, loopback_listener: bool) -> Router {
     let admin = Router::new()
         .route(api::ADMIN_STATS, get(routes::admin_stats))
         .route(api::METRICS, get(routes::metrics))
-        .route_layer(middleware::from_fn_with_state(guard, admin::require_admin));
+        .route_layer(middleware::from_fn_with_state(
+            guard.clone(),
+            admin::require_admin,
+        ));
     Router::new()
         .route(api::PURCHASE, post(routes::purchase))
         .route(&format!("{}/{{id}}", api::STOCK), get(routes::stock))
@@ -65,6 +75,7 @@ pub fn router(state: AppState, loopback_listener: bool) -> Router {
         .route(api::HEALTH, get(routes::health))
         .route(api::READY, get(routes::ready))
         .merge(admin)
+        .layer(Extension(guard))
         .fallback(routes::fallback)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(middleware::from_fn_with_state(
@@ -73,6 +84,15 @@ pub fn router(state: AppState, loopback_listener: bool) -> Router {
         ))
         .with_state(state)
 }
+
+/// How long a new connection is safe from eviction, whatever it does. Eviction takes the
+/// oldest first, so a new connection is in fact safe until every connection opened after it
+/// has been evicted or is busy: under a flood, as many arrivals as there are slots. This floor
+/// only matters when connections arrive slowly.
+pub const SILENT_GRACE: Duration = Duration::from_millis(20);
+/// How long a connection that has sent something (a trickling head, an idle keep-alive) is
+/// safe, while silent ones are there to evict first.
+pub const EVICTION_GRACE: Duration = Duration::from_millis(20);
 
 /// Serves on `listener` until `shutdown` completes, then stops accepting, lets in-flight
 /// requests and purchases finish (for at most the drain limit) and returns.
@@ -84,38 +104,55 @@ pub async fn run(
     let local = listener.local_addr()?;
     let app = router(state.clone(), local.ip().is_loopback());
     let signaled = CancellationToken::new();
-    let on_signal = {
-        let signaled = signaled.clone();
-        let state = state.clone();
-        async move {
-            shutdown.await;
-            tracing::info!("shutdown requested; draining");
-            state.start_draining();
-            signaled.cancel();
-        }
-    };
-    // Aborted when `run` returns, whichever way (an error from `serve` included).
+    // Aborted when `run` returns, whichever way.
     let _sweeper = AbortOnDrop(tokio::spawn(sweep_expired_keys(
         state.clone(),
         signaled.clone(),
     )));
-    let listener = listener.tap_io(|tcp| {
-        // Small responses: do not let Nagle hold them back.
-        let _ = tcp.set_nodelay(true);
-    });
-    let served = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(on_signal);
-    let limit = state.config().drain_limit;
-    let deadline = async {
-        signaled.cancelled().await;
-        tokio::time::sleep(limit).await;
+    let _slow_log = AbortOnDrop(tokio::spawn({
+        let state = state.clone();
+        async move { slow_log::summarise(state.slow_log()).await }
+    }));
+    let http = &state.config().http;
+    let max = match http.max_connections {
+        0 => fd_limit::auto_max_connections(DEFAULT_POOL),
+        n => usize::try_from(n).unwrap_or(usize::MAX),
     };
+    let connections =
+        connections::Connections::new(max, SILENT_GRACE, EVICTION_GRACE.min(http.header_timeout));
+    let acceptor = accept::Acceptor {
+        front: front::Front {
+            router: app,
+            cors: Arc::new(cors::Cors::new(&http.cors_origins)),
+            request_timeout: http.request_timeout,
+        },
+        connections: connections.clone(),
+        header_timeout: http.header_timeout,
+        drain_limit: state.config().drain_limit,
+    };
+    tracing::info!(
+        max_connections = max,
+        header_timeout_ms = http.header_timeout.as_millis() as u64,
+        "accepting connections"
+    );
+    let conn_tasks = TaskTracker::new();
+    let accepting = acceptor.run(listener, signaled.clone(), &conn_tasks);
     tokio::select! {
-        r = served.into_future() => r?,
-        () = deadline => tracing::warn!("connections still open after {limit:?}; stopping anyway"),
+        () = accepting => {}
+        () = shutdown => {}
+    }
+    tracing::info!("shutdown requested; draining");
+    state.start_draining();
+    signaled.cancel();
+    // The listener is closed; every connection finishes its request in flight and closes.
+    connections.close_all();
+    conn_tasks.close();
+    let limit = state.config().drain_limit;
+    if tokio::time::timeout(limit, conn_tasks.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after {limit:?}; stopping anyway");
     }
     let tasks = state.tasks();
     tasks.close();
@@ -125,6 +162,10 @@ pub async fn run(
     tracing::info!("server stopped");
     Ok(())
 }
+
+/// The pool size assumed for the automatic connection limit of a server started without
+/// settings (tests); `serve` sets the limit from its own pool.
+const DEFAULT_POOL: u32 = 20;
 
 /// A task that ends with its owner.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
@@ -186,21 +227,26 @@ pub async fn serve(settings: &Settings, listen: SocketAddr) -> Result<(), ServeE
     let store = Store::open(&settings.database, &settings.pool).await?;
     let limiter = RateLimiter::new(settings.limits.clone(), settings.redis_url.as_ref())?;
     let purchaser = Purchaser::new(store.clone(), limiter, settings.max_quantity);
-    let listener = TcpListener::bind(listen)
-        .await
-        .map_err(|source| ServeError::Bind {
-            addr: listen,
-            source,
-        })?;
+    let listener = bind(listen).map_err(|source| ServeError::Bind {
+        addr: listen,
+        source,
+    })?;
     let local = listener.local_addr()?;
-    let config = ServerConfig::from_settings(settings);
-    if config.strategy.is_unsafe() {
-        eprintln!("flashsale: warning: strategy {}", config.strategy.label());
+    let (soft_before, soft_now) = fd_limit::raise_nofile();
+    let mut config = ServerConfig::from_settings(settings);
+    if config.http.max_connections == 0 {
+        let auto = fd_limit::auto_max_connections(settings.pool.max_connections);
+        config.http.max_connections = u32::try_from(auto).unwrap_or(u32::MAX);
     }
-    if config.admin_token.is_none() && !local.ip().is_loopback() {
-        eprintln!(
-            "flashsale: warning: no ADMIN_TOKEN: /api/admin/* and /metrics answer 403 on {local}"
-        );
+    tracing::info!(
+        soft_before = ?soft_before,
+        soft_now = ?soft_now,
+        max_connections = config.http.max_connections,
+        "descriptor limit"
+    );
+    for warning in warnings(&config, local) {
+        tracing::warn!("{warning}");
+        eprintln!("flashsale: warning: {warning}");
     }
     tracing::info!(
         %local,
@@ -217,4 +263,45 @@ pub async fn serve(settings: &Settings, listen: SocketAddr) -> Result<(), ServeE
     run(listener, state, shutdown_signal()).await?;
     store.close().await;
     Ok(())
+}
+
+/// Connections the kernel may hold for us before we accept them. Past the backlog a client's
+/// handshake is dropped and retried a second later; Linux caps it at `net.core.somaxconn`
+/// (4096 by default).
+pub const BACKLOG: u32 = 4096;
+
+/// A listener on `addr` with [`BACKLOG`] (tokio's `bind` asks for 1024).
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
+}
+
+/// What `serve` warns about at start: an unsafe strategy; no admin token where the admin
+/// endpoints are then closed (beyond loopback) or where a proxy's clients look local.
+pub fn warnings(config: &ServerConfig, local: SocketAddr) -> Vec<String> {
+    let mut out = Vec::new();
+    if config.strategy.is_unsafe() {
+        out.push(format!("strategy {}", config.strategy.label()));
+    }
+    if config.admin_token.is_none() {
+        if !local.ip().is_loopback() {
+            out.push(format!(
+                "listening on {local} beyond loopback without ADMIN_TOKEN: /api/admin/* and /metrics answer 403"
+            ));
+        }
+        if !config.trusted_proxies.is_empty() {
+            out.push(
+                "TRUSTED_PROXIES set without ADMIN_TOKEN: admin endpoints answer only direct loopback \
+                 clients; make sure the proxy adds X-Forwarded-For or Forwarded, or set ADMIN_TOKEN"
+                    .to_string(),
+            );
+        }
+    }
+    out
 }

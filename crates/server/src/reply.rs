@@ -86,10 +86,10 @@ impl ApiError {
     pub fn from_store(e: &StoreError) -> Self {
         tracing::warn!(error = %e, "store error");
         match e {
-            StoreError::Busy(_) => {
+            e if e.is_busy() => {
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, "Service busy, try again")
             }
-            StoreError::Unavailable(_) | StoreError::Timeout(_) => {
+            StoreError::Unavailable(_) | StoreError::Timeout(_) | StoreError::Connect(_) => {
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, "Database unavailable")
             }
             _ => Self::new(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL),
@@ -114,7 +114,10 @@ impl IntoResponse for ApiError {
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         res.extensions_mut().insert(match self.status {
-            StatusCode::BAD_REQUEST | StatusCode::PAYLOAD_TOO_LARGE => OutcomeKind::Invalid,
+            StatusCode::BAD_REQUEST
+            | StatusCode::PAYLOAD_TOO_LARGE
+            | StatusCode::UNSUPPORTED_MEDIA_TYPE
+            | StatusCode::REQUEST_TIMEOUT => OutcomeKind::Invalid,
             StatusCode::SERVICE_UNAVAILABLE => OutcomeKind::Busy,
             _ => OutcomeKind::Failed,
         });

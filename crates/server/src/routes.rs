@@ -1,8 +1,10 @@
 //! The handlers: one purchase, the reads by id, admin statistics, health and readiness, metrics.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::Extension;
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{ConnectInfo, Path, State};
@@ -10,6 +12,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use super::admin::AdminGuard;
 use super::body::{self, PurchaseInput};
 use super::client_ip::client_ip;
 use super::metrics::RedisGauge;
@@ -87,9 +90,18 @@ async fn purchase_inner(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let bytes = body::read_limited(headers, body).await?;
+    body::require_json(headers)?;
+    let bytes = body::read_limited(headers, body, state.config().http.body_timeout).await?;
     let input = body::parse_purchase(&bytes)?;
-    let key = match headers.get(api::IDEMPOTENCY_KEY) {
+    let mut keys = headers.get_all(api::IDEMPOTENCY_KEY).iter();
+    let (first, second) = (keys.next(), keys.next());
+    if second.is_some() {
+        return Err(ApiError::bad_request(
+            KEY_FIELD,
+            "send one Idempotency-Key header, not several",
+        ));
+    }
+    let key = match first {
         None => None,
         Some(v) => {
             let text = v.to_str().map_err(|_| {
@@ -258,8 +270,13 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// `GET /api/health`: 200 when the database and (if configured) Redis answer; 503 naming
-/// what is down otherwise.
-pub async fn health(State(state): State<AppState>) -> Response {
+/// what is down otherwise. The policy when Redis is down only to whom the admin guard admits.
+pub async fn health(
+    State(state): State<AppState>,
+    Extension(guard): Extension<Arc<AdminGuard>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
     let purchaser = state.purchaser();
     let (db, redis) = tokio::join!(
         db_probe(purchaser.store()),
@@ -315,7 +332,11 @@ pub async fn health(State(state): State<AppState>) -> Response {
         message,
         database,
         redis: redis_dep,
-        rate_limit_on_redis_down: purchaser.limiter().on_unavailable().to_string(),
+        rate_limit_on_redis_down: if guard.admits(peer, &headers) {
+            purchaser.limiter().on_unavailable().to_string()
+        } else {
+            String::new()
+        },
         strategy: state.config().strategy.as_str().to_string(),
     };
     json(status, &api::HealthBody::new(&health, chrono::Utc::now()))

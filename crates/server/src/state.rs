@@ -8,12 +8,13 @@ use std::time::Duration;
 use tokio_util::task::TaskTracker;
 
 use super::metrics::Metrics;
-use flashsale_core::config::{Settings, TrustedProxies};
+use super::slow_log::SlowLog;
+use flashsale_core::config::{HttpSettings, Settings, TrustedProxies};
 use flashsale_core::purchase::Purchaser;
 use flashsale_core::redact::Secret;
 use flashsale_core::strategy::Strategy;
 
-/// Requests slower than this are logged as warnings.
+/// Requests slower than this are counted and summarised in the log.
 pub const SLOW_REQUEST: Duration = Duration::from_millis(100);
 /// After a shutdown signal, how long in-flight requests get before the server exits anyway.
 pub const DRAIN_LIMIT: Duration = Duration::from_secs(30);
@@ -32,6 +33,8 @@ pub struct ServerConfig {
     /// An Idempotency-Key's record is kept this long, then swept away.
     pub idempotency_ttl: Duration,
     pub key_sweep_every: Duration,
+    /// Connections: timeouts, their number (0: from the descriptor limit), CORS origins.
+    pub http: HttpSettings,
 }
 
 impl ServerConfig {
@@ -40,10 +43,11 @@ impl ServerConfig {
             strategy: s.strategy,
             trusted_proxies: s.trusted_proxies.clone(),
             admin_token: s.admin_token.clone(),
-            slow_request: SLOW_REQUEST,
+            slow_request: s.http.slow_request,
             drain_limit: DRAIN_LIMIT,
             idempotency_ttl: s.idempotency_ttl,
             key_sweep_every: KEY_SWEEP_EVERY,
+            http: s.http.clone(),
         }
     }
 }
@@ -52,6 +56,7 @@ struct Inner {
     purchaser: Purchaser,
     config: ServerConfig,
     metrics: Metrics,
+    slow_log: SlowLog,
     tasks: TaskTracker,
     draining: AtomicBool,
 }
@@ -78,6 +83,7 @@ impl AppState {
                 purchaser,
                 config,
                 metrics: Metrics::default(),
+                slow_log: SlowLog::default(),
                 tasks: TaskTracker::new(),
                 draining: AtomicBool::new(false),
             }),
@@ -94,6 +100,10 @@ impl AppState {
 
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    pub fn slow_log(&self) -> &SlowLog {
+        &self.inner.slow_log
     }
 
     /// Purchases run as tracked tasks: a client that hangs up does not cancel a purchase

@@ -1,5 +1,5 @@
-//! `X-Response-Time` on every response, and a warning in the log for every request slower than
-//! the threshold, with its route, status and purchase outcome.
+//! `X-Response-Time` on every response; requests slower than the threshold are counted in the
+//! metrics and go to the [`SlowLog`](super::slow_log::SlowLog), which keeps the log bounded.
 
 use std::time::Instant;
 
@@ -8,6 +8,7 @@ use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
 
+use super::slow_log::Slow;
 use super::state::AppState;
 use flashsale_api::RESPONSE_TIME;
 use flashsale_core::purchase::OutcomeKind;
@@ -32,14 +33,13 @@ pub async fn time_requests(State(state): State<AppState>, req: Request, next: Ne
             .extensions()
             .get::<OutcomeKind>()
             .map_or("-", |k| k.as_str());
-        tracing::warn!(
-            %route,
-            %method,
-            status = res.status().as_u16(),
+        state.slow_log().record(Slow {
+            route,
+            method: method.to_string(),
+            status: res.status().as_u16(),
             outcome,
-            elapsed_ms = elapsed.as_secs_f64() * 1000.0,
-            "slow request"
-        );
+            elapsed_ms: elapsed.as_secs_f64() * 1000.0,
+        });
     }
     res
 }

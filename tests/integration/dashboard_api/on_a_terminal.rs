@@ -12,7 +12,10 @@ use crate::support::terminal::{START, Tmux, assert_restored};
 fn an_api_that_cannot_be_reached_is_shown_not_fatal() {
     let t = Tmux::start(&["dashboard", "--api", "http://127.0.0.1:9"], &[], 80, 24);
     let s = t.wait_for("retrying in 2s", START);
-    assert!(s.contains("API unreachable: cannot connect"), "{s}");
+    assert!(
+        s.contains("API unreachable: connection refused by 127.0.0.1:9"),
+        "{s}"
+    );
     assert!(s.contains("needs direct database access:"), "{s}");
     t.keys(&["q"]);
     let (exit, stty) = t.wait_exit();

@@ -48,7 +48,7 @@ async fn two_processes_selling_one_product_keep_the_invariant(#[case] strategy: 
         .collect();
     let units: i64 = reports
         .iter()
-        .map(|r| r["units_purchased"].as_i64().expect("units"))
+        .map(|r| r["unitsPurchased"].as_i64().expect("units"))
         .sum();
     assert_eq!(
         units, 500,

@@ -33,6 +33,7 @@ pub fn config() -> ServerConfig {
         drain_limit: Duration::from_secs(10),
         idempotency_ttl: Duration::from_secs(24 * 3_600),
         key_sweep_every: Duration::from_secs(600),
+        http: Default::default(),
     }
 }
 
@@ -124,7 +125,30 @@ impl ServeProcess {
     /// Starts the binary with its files in `home` and `env` on top of a cleared environment
     /// ([`flashsale`]).
     pub fn start(home: &Path, env: &[(&str, &str)]) -> ServeProcess {
-        let mut cmd = flashsale(home);
+        Self::start_limited(home, env, None)
+    }
+
+    /// Like [`ServeProcess::start`], under `ulimit -n nofile` (soft and hard, through
+    /// util-linux's `prlimit`) when given: the descriptor limit of a stock distribution.
+    pub fn start_limited(home: &Path, env: &[(&str, &str)], nofile: Option<u64>) -> ServeProcess {
+        let base = flashsale(home);
+        let mut cmd = match nofile {
+            None => base,
+            Some(n) => {
+                let mut c = Command::new("prlimit");
+                c.arg(format!("--nofile={n}:{n}")).arg(super::bin::BIN);
+                c.env_clear();
+                for (k, v) in base.get_envs() {
+                    if let Some(v) = v {
+                        c.env(k, v);
+                    }
+                }
+                if let Some(dir) = base.get_current_dir() {
+                    c.current_dir(dir);
+                }
+                c
+            }
+        };
         cmd.args(["serve", "--listen", "127.0.0.1:0"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null());

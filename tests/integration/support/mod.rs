@@ -20,6 +20,7 @@ pub mod bin;
 pub mod buyers;
 pub mod certs;
 pub mod db;
+pub mod haproxy;
 pub mod http;
 pub mod invariant;
 pub mod json;

@@ -10,7 +10,8 @@ pub struct Key {
     /// Environment variable (also read from `.env`).
     pub env: &'static str,
     /// Long command-line flag, without the dashes; empty for secrets, which a command line
-    /// would show to every user of the machine (`ps`).
+    /// would show to every user of the machine (`ps`), and for the settings of `serve`'s
+    /// connections and of the log, which deployments set in the environment or the file.
     pub flag: &'static str,
     /// What it means, for `flashsale config` and error messages.
     pub help: &'static str,
@@ -60,6 +61,26 @@ keys! {
         "comma-separated IPs and CIDRs of reverse proxies whose X-Forwarded-For is believed (default: none)";
     IDEMPOTENCY_TTL = "idempotency_ttl_hours", "IDEMPOTENCY_TTL_HOURS", "idempotency-ttl-hours",
         "hours serve keeps an Idempotency-Key's record (a retry within it replays), 1 to 8760 (default 24)";
+    RATE_LIMIT_IPV6_PREFIX = "rate_limit_ipv6_prefix", "RATE_LIMIT_IPV6_PREFIX", "",
+        "IPv6 clients share one per-IP window per network of this prefix length, 1 to 128 (default 64: one /64, what one subscriber is usually given)";
+    HEADER_TIMEOUT = "header_timeout_ms", "HEADER_TIMEOUT_MS", "",
+        "serve: ms a connection gets to send a whole request head, after it opens and between requests (default 5000)";
+    BODY_TIMEOUT = "body_timeout_ms", "BODY_TIMEOUT_MS", "",
+        "serve: ms a request gets to send its whole body (default 10000)";
+    REQUEST_TIMEOUT = "request_timeout_ms", "REQUEST_TIMEOUT_MS", "",
+        "serve: ms from a request's head to its answer before it is answered 503 (default 30000)";
+    MAX_CONNECTIONS = "max_connections", "MAX_CONNECTIONS", "",
+        "serve: most open client connections, 0 for the descriptor limit less a reserve (default 0)";
+    CORS_ORIGIN = "cors_origin", "CORS_ORIGIN", "",
+        "serve: comma-separated exact origins browsers may call the API from (default: none)";
+    SLOW_REQUEST = "slow_request_ms", "SLOW_REQUEST_MS", "",
+        "serve: requests slower than this many ms are counted and summarised in the log (default 100)";
+    LOG_LEVEL = "log_level", "LOG_LEVEL", "",
+        "log filter: a level or target=level list, e.g. warn or info,sqlx=warn (FLASHSALE_LOG wins; default info,sqlx=warn)";
+    LOG_MAX_MB = "log_max_mb", "LOG_MAX_MB", "",
+        "the log file is rotated when it passes this many MB, 1 to 10000 (default 10)";
+    LOG_FILES = "log_files", "LOG_FILES", "",
+        "rotated log files kept beside the current one, 1 to 100 (default 5)";
     ADMIN_TOKEN = "admin_token", "ADMIN_TOKEN", "",
         "bearer token for /api/admin/* and /metrics, 16+ characters; environment or file only (default: none, loopback listeners only)";
 }

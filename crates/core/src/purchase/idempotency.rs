@@ -39,6 +39,21 @@ impl IdempotencyKey {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The key as stored: scoped to its user, so that a key another user happens to choose
+    /// (or copies) is theirs alone, never a 422 against the first. The user's part is a hash
+    /// prefix; a key too long to fit beside it is stored as its own hash.
+    pub fn scoped_to(&self, user_id: &str) -> IdempotencyKey {
+        let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        let user = hex(&Sha256::digest(user_id.as_bytes())[..8]);
+        let room = MAX_KEY_CHARS - user.len() - 1;
+        let key = if self.0.len() <= room {
+            self.0.clone()
+        } else {
+            hex(&Sha256::digest(self.0.as_bytes()))
+        };
+        IdempotencyKey(format!("{user}:{key}"))
+    }
 }
 
 /// The outcome of a keyed purchase, and whether it was replayed from an earlier request.
@@ -100,6 +115,7 @@ fn replay(found: KeyedSale, hash: &str) -> Result<KeyedReceipt, KeyReused> {
 fn store_outcome(e: StoreError) -> Outcome {
     match e {
         StoreError::Busy(why) => Outcome::Busy(why),
+        e if e.is_busy() => Outcome::Busy(e.to_string()),
         other => Outcome::Failed(other.to_string()),
     }
 }
@@ -120,6 +136,7 @@ impl Purchaser {
             Err(reason) => return Ok(fresh(Outcome::Invalid(reason), None, 0)),
         };
         let hash = request_hash(&valid);
+        let key = &key.scoped_to(valid.user_id);
         let store = &self.inner.store;
         match store.idempotency_lookup(key.as_str()).await {
             Ok(Some(found)) => return replay(found, &hash),

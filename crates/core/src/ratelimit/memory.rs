@@ -40,7 +40,7 @@ impl MemoryLimiter {
 
     fn check_at(&self, user: &str, ip: IpAddr, s: &LimitSettings, now: Instant) -> Verdict {
         let user_key = format!("u:{user}");
-        let ip_key = format!("i:{ip}");
+        let ip_key = format!("i:{}", super::ip_bucket(ip, s.ipv6_prefix));
         // A poisoned lock only means another check panicked; the map itself is still sound.
         let mut w = self.windows.lock().unwrap_or_else(|e| e.into_inner());
         if w.map.len() >= w.prune_at.max(MIN_PRUNE_AT) {

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
+use super::breaker::Breaker;
 use super::{LimiterError, Scope, Verdict, ip_key, user_key};
 use crate::config::LimitSettings;
 use crate::redact::SecretUrl;
@@ -18,6 +19,7 @@ pub struct RedisLimiter {
     script: redis::Script,
     url: SecretUrl,
     timeout: Duration,
+    breaker: Breaker,
 }
 
 impl std::fmt::Debug for RedisLimiter {
@@ -44,17 +46,9 @@ pub fn manager(url: &SecretUrl, timeout: Duration) -> Result<ConnectionManager, 
         .map_err(|e| LimiterError::Unreachable(describe(&e)))
 }
 
-/// A Redis error in words that cannot carry a password.
+/// A Redis error in words that cannot carry a password ([`crate::failure::redis_sentence`]).
 pub fn describe(e: &redis::RedisError) -> String {
-    if e.is_timeout() {
-        "timed out".into()
-    } else if e.is_connection_refusal() {
-        "connection refused".into()
-    } else if e.is_connection_dropped() || e.is_io_error() {
-        "connection lost".into()
-    } else {
-        format!("{:?}", e.kind())
-    }
+    crate::failure::redis_sentence(e)
 }
 
 impl RedisLimiter {
@@ -64,6 +58,7 @@ impl RedisLimiter {
             script: redis::Script::new(SCRIPT),
             url: url.clone(),
             timeout: settings.redis_timeout,
+            breaker: Breaker::default(),
         })
     }
 
@@ -77,7 +72,28 @@ impl RedisLimiter {
         self.manager.clone()
     }
 
+    /// Whether checks are skipping Redis until a probe answers.
+    pub fn circuit_open(&self) -> bool {
+        self.breaker.is_open()
+    }
+
+    /// One check: at once [`LimiterError::CircuitOpen`] while the breaker is open; otherwise
+    /// the script, and a failure opens the breaker.
     pub(super) async fn check(
+        &self,
+        user: &str,
+        ip: IpAddr,
+        s: &LimitSettings,
+    ) -> Result<Verdict, LimiterError> {
+        self.breaker.admit()?;
+        let verdict = self.check_redis(user, ip, s).await;
+        if let Err(e) = &verdict {
+            self.breaker.trip(e, self.manager.clone(), self.timeout);
+        }
+        verdict
+    }
+
+    async fn check_redis(
         &self,
         user: &str,
         ip: IpAddr,
@@ -87,7 +103,7 @@ impl RedisLimiter {
         let mut invocation = self.script.prepare_invoke();
         invocation
             .key(user_key(&s.key_prefix, user))
-            .key(ip_key(&s.key_prefix, ip))
+            .key(ip_key(&s.key_prefix, ip, s.ipv6_prefix))
             .arg(s.user_max)
             .arg(s.ip_max)
             .arg(u64::try_from(s.window.as_millis()).unwrap_or(u64::MAX));
@@ -101,7 +117,8 @@ impl RedisLimiter {
 }
 
 fn parse_reply(reply: &[i64], s: &LimitSettings) -> Result<Verdict, LimiterError> {
-    let bad = || LimiterError::Unreachable("unexpected reply from the rate-limit script".into());
+    let bad =
+        || LimiterError::Unreachable("Redis: unexpected reply from the rate-limit script".into());
     let code = *reply.first().ok_or_else(bad)?;
     let at = |i: usize| reply.get(i).copied().ok_or_else(bad);
     let remaining = |count: i64, max: u32| u32::try_from(i64::from(max) - count).unwrap_or(0);

@@ -1,6 +1,8 @@
 //! The store's errors, mapped from driver errors at the boundary so that nothing above it sees
 //! SQL text or a driver's message, and so the purchase module can turn each into its outcome.
 
+use crate::failure::ConnectFailure;
+
 /// Why a database call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
@@ -29,14 +31,76 @@ pub enum StoreError {
     /// The database has no flashsale schema.
     #[error("the database has no products/orders tables; run `flashsale db init` (and `db seed`)")]
     NoSchema,
+    /// No connection: refused, unknown host, credentials, TLS, no answer, pool exhausted, no
+    /// such database. Each class has its own words ([`ConnectFailure`]).
+    #[error("database {}: {}", if .0.is_saturation() { "busy" } else { "unreachable" }, .0)]
+    Connect(ConnectFailure),
     /// Anything else; the message is safe to show.
     #[error("database error: {0}")]
     Other(String),
 }
 
 impl StoreError {
+    /// Saturated, not broken: try again later.
     pub fn is_busy(&self) -> bool {
-        matches!(self, StoreError::Busy(_))
+        match self {
+            StoreError::Busy(_) => true,
+            StoreError::Connect(c) => c.is_saturation(),
+            _ => false,
+        }
+    }
+
+    /// The connection failure's class, when it is one.
+    pub fn connect_failure(&self) -> Option<&ConnectFailure> {
+        match self {
+            StoreError::Connect(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// A driver error met while connecting to `server` (`host:port`, database `name`): the
+    /// connection classes worded with where, anything else as [`From`] maps it.
+    pub(crate) fn connecting(err: sqlx::Error, host: &str, server: &str, name: &str) -> Self {
+        use sqlx::Error as E;
+        let class = match &err {
+            E::Io(io) => ConnectFailure::from_io(io, host, server),
+            E::Tls(e) => Some(ConnectFailure::Tls {
+                server: server.to_string(),
+                detail: format!("handshake failed ({e})"),
+            }),
+            E::Database(db) => {
+                let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+                let message = db.message();
+                match code.as_str() {
+                    "28P01" => Some(ConnectFailure::Auth {
+                        server: server.to_string(),
+                        detail: "the password was refused".into(),
+                    }),
+                    "28000" if message.contains("does not exist") => Some(ConnectFailure::Auth {
+                        server: server.to_string(),
+                        detail: "the role (user) in the URL does not exist".into(),
+                    }),
+                    "28000" if message.ends_with("no encryption") => Some(ConnectFailure::Tls {
+                        server: server.to_string(),
+                        detail: "the server accepts only TLS connections: add sslmode=require \
+                                 (or verify-full) to the URL"
+                            .into(),
+                    }),
+                    "28000" => Some(ConnectFailure::Auth {
+                        server: server.to_string(),
+                        detail: "no pg_hba.conf entry admits this user, database and address"
+                            .into(),
+                    }),
+                    "3D000" => Some(ConnectFailure::DatabaseMissing {
+                        server: server.to_string(),
+                        name: name.to_string(),
+                    }),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        class.map_or_else(|| classify(&err), StoreError::Connect)
     }
 }
 

@@ -4,6 +4,7 @@
 //! listener have a file each.
 
 mod pg_batch;
+mod pg_connect;
 mod pg_keys;
 mod pg_leases;
 mod pg_pool;
@@ -61,6 +62,11 @@ pub(crate) struct PgBackend {
     listen_options: PgConnectOptions,
     /// The stock this process holds off the products' rows (`pg_leases`).
     leases: Arc<pg_leases::Leases>,
+    /// The configured acquire timeout and pool ceiling, for the words of a failed acquire.
+    acquire_timeout: Duration,
+    max_connections: u32,
+    /// Why the last acquire that timed out did (`pg_connect`).
+    diagnosis: Arc<pg_connect::Diagnosis>,
 }
 
 #[async_trait]
@@ -175,7 +181,7 @@ impl Backend for PgBackend {
         self.bounded(3, async |conn, route| {
             let (total_revenue_cents, total_units): (i64, i64) = sqlx::query_as(
                 "SELECT COALESCE((SUM(total_price) * 100)::int8, 0), COALESCE(SUM(quantity), 0)::int8
-                 FROM orders",
+                 FROM orders WHERE status = 'completed'",
             )
 .persistent(route.persistent())
             .fetch_one(&mut *conn)
@@ -184,7 +190,7 @@ impl Backend for PgBackend {
                 "SELECT p.id, p.name, t.units, t.cents FROM (
                      SELECT product_id, SUM(quantity)::int8 AS units,
                             (SUM(total_price) * 100)::int8 AS cents
-                     FROM orders GROUP BY product_id
+                     FROM orders WHERE status = 'completed' GROUP BY product_id
                  ) t JOIN products p ON p.id = t.product_id
                  ORDER BY t.units DESC, p.id LIMIT 3",
             )
@@ -194,7 +200,7 @@ impl Backend for PgBackend {
             let days = sqlx::query_as(
                 "SELECT to_char(created_at, 'YYYY-MM-DD') AS day,
                         (SUM(total_price) * 100)::int8, SUM(quantity)::int8
-                 FROM orders WHERE created_at >= $1 GROUP BY day ORDER BY day",
+                 FROM orders WHERE status = 'completed' AND created_at >= $1 GROUP BY day ORDER BY day",
             )
 .persistent(route.persistent())
             .bind(since)

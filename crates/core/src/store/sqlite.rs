@@ -29,7 +29,7 @@ use super::sale::{DetailRow, order_of};
 use super::sale::{InsertedOrder, ProductForSale};
 use super::sales::{ActivityCount, OrderRow, SalesBaseline};
 use super::stats::StatsParts;
-use super::{KeyRecord, KeyedSale, NewPurchase, OrderRef, PoolStatus, Sale, StoreError};
+use super::{KeyRecord, KeyedSale, NewPurchase, OpenMode, OrderRef, PoolStatus, Sale, StoreError};
 use crate::config::{BackendKind, PoolSettings};
 use crate::model::{Product, ProductDetail};
 use crate::money::Money;
@@ -53,26 +53,55 @@ pub(crate) struct SqliteBackend {
 }
 
 impl SqliteBackend {
-    /// Opens the file, creating it and its directory when missing; whether it is new (the
-    /// store then migrates and seeds it, so the first run has a sale to show).
+    /// Opens the file as `mode` allows (creating it, and for the embedded default its
+    /// directory, when missing); whether it was created (the store then seeds it, so the first
+    /// run has a sale to show).
     pub(crate) async fn open(
         path: &Path,
         settings: &PoolSettings,
         metrics: Arc<PoolMetrics>,
+        mode: OpenMode,
     ) -> Result<(Self, bool), StoreError> {
         let is_new = !path.exists();
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| StoreError::Other(format!("cannot create {}: {e}", dir.display())))?;
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+        match mode {
+            OpenMode::Create => {
+                if let Some(dir) = dir {
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        StoreError::Other(format!("cannot create {}: {e}", dir.display()))
+                    })?;
+                }
+            }
+            OpenMode::CreateFile => {
+                if let Some(dir) = dir.filter(|d| !d.is_dir()) {
+                    return Err(StoreError::Other(format!(
+                        "cannot create the SQLite database {}: the directory {} does not exist \
+                         (create it first, or check the path)",
+                        path.display(),
+                        dir.display()
+                    )));
+                }
+            }
+            OpenMode::Existing | OpenMode::ReadOnly if is_new => {
+                return Err(StoreError::Other(format!(
+                    "no SQLite database at {} (not created: this command only reads)",
+                    path.display()
+                )));
+            }
+            OpenMode::Existing | OpenMode::ReadOnly => {}
         }
-        let options = SqliteConnectOptions::new()
+        let read_only = mode == OpenMode::ReadOnly;
+        let mut options = SqliteConnectOptions::new()
             .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
+            .create_if_missing(matches!(mode, OpenMode::Create | OpenMode::CreateFile))
+            .read_only(read_only)
             // FULL: a commit is on disk before a purchase is acknowledged.
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
+        if !read_only {
+            options = options.journal_mode(SqliteJournalMode::Wal);
+        }
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(settings.acquire_timeout)
@@ -213,14 +242,15 @@ impl Backend for SqliteBackend {
     async fn stats_parts(&self, since: NaiveDate) -> Result<StatsParts, StoreError> {
         let since = since.format("%Y-%m-%d").to_string();
         let (total_revenue_cents, total_units): (i64, i64) = sqlx::query_as(
-            "SELECT COALESCE(SUM(total_price_cents), 0), COALESCE(SUM(quantity), 0) FROM orders",
+            "SELECT COALESCE(SUM(total_price_cents), 0), COALESCE(SUM(quantity), 0) FROM orders
+             WHERE status = 'completed'",
         )
         .fetch_one(&self.readers)
         .await?;
         let top = sqlx::query_as(
             "SELECT p.id, p.name, t.units, t.cents FROM (
                  SELECT product_id, SUM(quantity) AS units, SUM(total_price_cents) AS cents
-                 FROM orders GROUP BY product_id
+                 FROM orders WHERE status = 'completed' GROUP BY product_id
              ) t JOIN products p ON p.id = t.product_id
              ORDER BY t.units DESC, p.id LIMIT 3",
         )
@@ -228,7 +258,7 @@ impl Backend for SqliteBackend {
         .await?;
         let days = sqlx::query_as(
             "SELECT substr(created_at, 1, 10) AS day, SUM(total_price_cents), SUM(quantity)
-             FROM orders WHERE created_at >= ?1 GROUP BY day ORDER BY day",
+             FROM orders WHERE status = 'completed' AND created_at >= ?1 GROUP BY day ORDER BY day",
         )
         .bind(since)
         .fetch_all(&self.readers)

@@ -258,6 +258,7 @@ impl App {
                 acquire: s.pool.value.as_ref().map(|p| &p.acquire),
                 products: s.stock.value.as_deref().unwrap_or_default(),
                 server: s.health.value.as_ref().map(|h| &h.report),
+                database_error: s.direct_database_error(),
             },
             &s.thresholds,
         );

@@ -299,8 +299,8 @@ impl<'a> BurstPane<'a> {
         }
         frame.render_widget(Paragraph::new(self.params_lines(Some(r))), params);
         let done = Progress {
-            planned: report.attempts,
-            completed: report.attempts - report.cancelled,
+            planned: report.planned,
+            completed: report.attempts,
             ..Progress::default()
         };
         let label = if self.ctx.wide {

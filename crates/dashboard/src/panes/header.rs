@@ -40,6 +40,14 @@ impl Header<'_> {
                     .patch(t.header)
                     .add_modifier(ratatui::style::Modifier::BOLD),
             )
+        } else if s.database_error().is_some() {
+            // Not LIVE: nothing on screen is being refreshed from the database.
+            Span::styled(
+                "✖ DOWN",
+                t.critical
+                    .patch(t.header)
+                    .add_modifier(ratatui::style::Modifier::BOLD),
+            )
         } else {
             Span::styled("● LIVE", t.header)
         };

@@ -9,6 +9,49 @@ use ratatui::widgets::{Bar, BarChart, BarGroup, Paragraph, Wrap};
 use super::{Ctx, kv};
 use crate::format;
 use crate::state::Pane;
+use flashsale_core::money::Money;
+use unicode_width::UnicodeWidthStr;
+
+/// `total X   units Y   7 days Z` in `width` columns: in full, else with the amounts
+/// abbreviated (`1.03M`), else without the week, else the total alone; a number is never cut.
+fn totals_line(
+    t: &crate::theme::Theme,
+    width: usize,
+    total: Money,
+    units: i64,
+    week: Money,
+) -> Line<'static> {
+    let forms = [
+        (
+            format::money(total),
+            format::count(units),
+            Some(format::money(week)),
+        ),
+        (
+            format::fit_money(total, 7),
+            format::fit_count(units, 6),
+            Some(format::fit_money(week, 7)),
+        ),
+        (
+            format::fit_money(total, 7),
+            format::fit_count(units, 6),
+            None,
+        ),
+    ];
+    for (total, units, week) in forms {
+        let mut spans: Vec<Span> = Vec::new();
+        spans.extend(kv(t, "total ", total));
+        spans.extend(kv(t, "   units ", units));
+        if let Some(week) = week {
+            spans.extend(kv(t, "   7 days ", week));
+        }
+        let line = Line::from(spans);
+        if line.width() <= width {
+            return line;
+        }
+    }
+    Line::from(kv(t, "total ", format::fit_money(total, 7)).to_vec())
+}
 
 pub struct RevenuePane<'a> {
     pub ctx: Ctx<'a>,
@@ -33,16 +76,16 @@ impl RevenuePane<'_> {
         };
         let [totals, chart] =
             Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(inner);
-        let mut line: Vec<Span> = Vec::new();
-        line.extend(kv(t, "total ", format::money(sales.total_revenue)));
-        line.extend(kv(t, "   units ", format::count(sales.total_units_sold)));
         let week: i64 = sales.revenue_by_day.iter().map(|d| d.revenue.cents()).sum();
-        line.extend(kv(
+        let week = flashsale_core::money::Money::from_cents(week);
+        let line = totals_line(
             t,
-            "   7 days ",
-            format::money(flashsale_core::money::Money::from_cents(week)),
-        ));
-        frame.render_widget(Paragraph::new(Line::from(line)), totals);
+            totals.width as usize,
+            sales.total_revenue,
+            sales.total_units_sold,
+            week,
+        );
+        frame.render_widget(Paragraph::new(line), totals);
         let n = sales.revenue_by_day.len().max(1) as u16;
         let bar_w = (chart.width.saturating_sub(n - 1) / n).clamp(1, 12);
         // Bars above, then a row of amounts and a row of dates, each centred under its bar:
@@ -75,10 +118,18 @@ impl RevenuePane<'_> {
                 w = bar_w as usize
             )
         };
+        // An amount that does not fit its bar even abbreviated is left out, never cut.
         let value_line: String = sales
             .revenue_by_day
             .iter()
-            .map(|d| cell(format::money_short(d.revenue)))
+            .map(|d| {
+                let v = format::fit_money(d.revenue, (bar_w as usize).min(8));
+                cell(if v.width() <= bar_w as usize {
+                    v
+                } else {
+                    String::new()
+                })
+            })
             .collect();
         let date_line: String = sales
             .revenue_by_day

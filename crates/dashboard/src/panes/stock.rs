@@ -1,5 +1,6 @@
 //! Stock: every product with price, stock, a gauge against the stock seen at start (or set by
 //! restock), units sold, units sold over the last minute and the time to sell out at that rate.
+//! Columns are sized to their figures ([`Columns::fit`]): a number is abbreviated, never cut.
 //! The selected row (marked ▶) is the burst target.
 
 use ratatui::Frame;
@@ -10,12 +11,199 @@ use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
 use super::{Ctx, gauge_cells, sell_out};
 use crate::format;
 use crate::state::Pane;
+use flashsale_core::model::Product;
+use unicode_width::UnicodeWidthStr;
 
 pub struct StockPane<'a> {
     pub ctx: Ctx<'a>,
 }
 
+const COLUMN_SPACING: u16 = 1;
+
+/// The Stock pane's columns, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Col {
+    Name,
+    Price,
+    Stock,
+    Gauge,
+    Sold,
+    PerMin,
+    Out,
+}
+
+impl Col {
+    fn header(self, wide: bool) -> &'static str {
+        match self {
+            Col::Name => "  product",
+            Col::Price => "price",
+            Col::Stock => "stock",
+            Col::Gauge => "left",
+            Col::Sold => "sold",
+            Col::PerMin => "/min",
+            Col::Out if wide => "out in",
+            Col::Out => "out",
+        }
+    }
+}
+
+/// What one row shows beside the product's own fields.
+struct RowFigures {
+    /// Units sold; `None` when not known (over the API, outside the server's top products).
+    sold: Option<i64>,
+    per_min: Option<i64>,
+    /// When it sells out at that rate.
+    out: String,
+}
+
+/// Column widths sized to the figures they must show. Names get room first (up to a useful
+/// length); then, while the row is too wide, the gauge narrows, then "out in", "/min" and the
+/// gauge are dropped, and only then are numbers abbreviated (`255.6k`): a number is never cut.
+#[derive(Debug)]
+struct Columns {
+    name: u16,
+    /// Each column after the name with its width; 0: not shown.
+    rest: [(Col, u16); 6],
+}
+
+impl Columns {
+    fn shown(&self) -> impl Iterator<Item = (Col, u16)> + '_ {
+        std::iter::once((Col::Name, self.name))
+            .chain(self.rest.iter().copied().filter(|(_, w)| *w > 0))
+    }
+
+    fn fit(width: u16, wide: bool, products: &[Product], figures: &[RowFigures]) -> Columns {
+        let widest = |texts: &mut dyn Iterator<Item = String>, header: Col| {
+            texts
+                .map(|t| t.width() as u16)
+                .max()
+                .unwrap_or(0)
+                .max(header.header(wide).width() as u16)
+        };
+        // Compact: prices without thousands separators, as they were (`1299.99`).
+        let price = widest(
+            &mut products.iter().map(|p| {
+                if wide {
+                    format::money(p.price)
+                } else {
+                    p.price.to_string()
+                }
+            }),
+            Col::Price,
+        );
+        let stock = widest(
+            &mut products.iter().map(|p| format::count(i64::from(p.stock))),
+            Col::Stock,
+        );
+        let sold = widest(
+            &mut figures
+                .iter()
+                .map(|f| f.sold.map_or("—".into(), format::count)),
+            Col::Sold,
+        );
+        let per_min = widest(
+            &mut figures
+                .iter()
+                .map(|f| f.per_min.map_or("—".into(), format::count)),
+            Col::PerMin,
+        );
+        let out = widest(&mut figures.iter().map(|f| f.out.clone()), Col::Out);
+        let name_full = products
+            .iter()
+            .map(|p| {
+                let id = if wide {
+                    format!("#{} ", p.id).width()
+                } else {
+                    0
+                };
+                (id + p.name.width() + 2) as u16
+            })
+            .max()
+            .unwrap_or(0);
+        // Names first, up to this much; the rest of a long name may give way to numbers.
+        let name_want = name_full.min(if wide { 26 } else { 14 });
+        let mut rest = [
+            (Col::Price, price),
+            (Col::Stock, stock),
+            (Col::Gauge, if wide { 20 } else { 5 }),
+            (Col::Sold, sold),
+            (Col::PerMin, per_min),
+            (Col::Out, out),
+        ];
+        let used = |rest: &[(Col, u16); 6]| -> u16 {
+            rest.iter()
+                .filter(|(_, w)| *w > 0)
+                .map(|(_, w)| w + COLUMN_SPACING)
+                .sum()
+        };
+        let set = |rest: &mut [(Col, u16); 6], col: Col, f: &dyn Fn(u16) -> u16| {
+            for (c, w) in rest.iter_mut() {
+                if *c == col {
+                    *w = f(*w);
+                }
+            }
+        };
+        // Each step gives numbers or names more room; stop at the first that fits.
+        let steps: [(Col, &dyn Fn(u16) -> u16); 9] = [
+            (Col::Gauge, &|w| w.min(8)),
+            (Col::Gauge, &|w| w.min(4)),
+            (Col::Out, &|_| 0),
+            (Col::PerMin, &|_| 0),
+            (Col::Gauge, &|_| 0),
+            // Abbreviated numbers: money needs 6 for `255.6k`, counts 5 for `1.23M`.
+            (Col::Price, &|w| w.min(6)),
+            (Col::Sold, &|w| w.min(5)),
+            (Col::Stock, &|w| w.min(5)),
+            (Col::Price, &|w| w.min(5)),
+        ];
+        for (col, step) in steps {
+            if name_want + used(&rest) <= width {
+                break;
+            }
+            set(&mut rest, col, step);
+        }
+        Columns {
+            name: width.saturating_sub(used(&rest)).max(4),
+            rest,
+        }
+    }
+}
+
 impl StockPane<'_> {
+    /// Units sold, sold over the last minute, and when it sells out, for `p`.
+    fn figures(&self, p: &Product) -> RowFigures {
+        let s = self.ctx.state;
+        // Over the API only the server's top products' sales are known: the others show `—`,
+        // not a zero that would be a guess.
+        let sold = match s.sales.value.as_ref() {
+            Some(x) => x.of(p.id),
+            None if s.over_api() => None,
+            None => Some(flashsale_monitor::sales::ProductSales {
+                product_id: p.id,
+                units: 0,
+                revenue: flashsale_core::money::Money::ZERO,
+                units_last_minute: 0,
+            }),
+        };
+        // Over the API, sell rates come from the stock polls, for every product.
+        let per_min = if s.over_api() {
+            s.sell_rates.per_minute(p.id)
+        } else {
+            sold.map(|q| q.units_last_minute)
+        };
+        // Compact: "now" fits the column; the stock cell and the gauge say it too.
+        let out = if !self.ctx.wide && p.stock <= 0 {
+            "now".to_string()
+        } else {
+            sell_out(p.stock, per_min.unwrap_or(0))
+        };
+        RowFigures {
+            sold: sold.map(|q| q.units.max(0)),
+            per_min,
+            out,
+        }
+    }
+
     pub fn draw(&self, frame: &mut Frame, area: Rect) {
         let (s, t) = (self.ctx.state, self.ctx.theme);
         let block = self
@@ -31,123 +219,97 @@ impl StockPane<'_> {
             return;
         };
         let wide = self.ctx.wide;
-        // name (with the ▶ marker), price, stock, gauge, sold, /min, sells out in
-        let fixed: [u16; 6] = if wide {
-            [10, 6, 20, 7, 6, 9]
-        } else {
-            [7, 5, 5, 4, 4, 5]
-        };
-        let spacing = 1u16;
-        let used: u16 = fixed.iter().sum::<u16>() + spacing * fixed.len() as u16;
-        let name_w = inner.width.saturating_sub(used).max(4);
-        let sales = s.sales.value.as_ref();
+        // Every row's figures first, so the columns can be sized to what they must show.
+        let figures: Vec<RowFigures> = products.iter().map(|p| self.figures(p)).collect();
+        let cols = Columns::fit(inner.width, wide, products, &figures);
+        let spacing = COLUMN_SPACING;
         let header = Row::new(
-            [
-                "  product",
-                "price",
-                "stock",
-                "left",
-                "sold",
-                "/min",
-                if wide { "out in" } else { "out" },
-            ]
-            .into_iter()
-            .enumerate()
-            .map(|(i, h)| {
-                let l = Line::from(h);
-                Cell::from(if i == 0 || i == 3 {
-                    l
-                } else {
-                    l.right_aligned()
-                })
-            }),
+            cols.shown()
+                .map(|(col, _)| col.header(wide))
+                .enumerate()
+                .map(|(i, h)| {
+                    let l = Line::from(h);
+                    Cell::from(if i == 0 || h == "left" {
+                        l
+                    } else {
+                        l.right_aligned()
+                    })
+                }),
         )
         .style(t.muted);
-        let gauge_w = fixed[2] as usize;
-        let rows = products.iter().enumerate().map(|(i, p)| {
-            let start = s.start_stock.get(&p.id).copied().unwrap_or(p.stock).max(1);
-            // Over the API only the server's top products' sales are known: the others show
-            // `—`, not a zero that would be a guess.
-            let sold = match sales {
-                Some(x) => x.of(p.id),
-                None if s.over_api() => None,
-                None => Some(flashsale_monitor::sales::ProductSales {
-                    product_id: p.id,
-                    units: 0,
-                    revenue: flashsale_core::money::Money::ZERO,
-                    units_last_minute: 0,
-                }),
-            };
-            // Over the API, sell rates come from the stock polls, for every product.
-            let per_min = if s.over_api() {
-                s.sell_rates.per_minute(p.id)
-            } else {
-                sold.map(|q| q.units_last_minute)
-            };
-            let units_cell = sold.map_or("—".to_string(), |q| {
-                format::count_short(q.units.max(0) as u64)
+        let rows = products
+            .iter()
+            .zip(&figures)
+            .enumerate()
+            .map(|(i, (p, f))| {
+                let start = s.start_stock.get(&p.id).copied().unwrap_or(p.stock).max(1);
+                let low = p.stock < s.thresholds.low_stock;
+                let gauge_style = if p.stock == 0 {
+                    t.critical
+                } else if low {
+                    t.warn
+                } else {
+                    t.gauge
+                };
+                let selected = i == s.selected;
+                let name = if wide {
+                    format!("#{} {}", p.id, p.name)
+                } else {
+                    p.name.clone()
+                };
+                let marker = if selected { "▶ " } else { "  " };
+                let out = f.out.clone();
+                let out_style = if p.stock == 0 { t.critical } else { t.text };
+                let cells = cols.shown().map(|(col, w)| {
+                    let w = w as usize;
+                    match col {
+                        Col::Name => Cell::from(format!(
+                            "{marker}{}",
+                            format::fit(&name, w.saturating_sub(2))
+                        )),
+                        Col::Price => {
+                            Cell::from(Line::from(format::fit_money(p.price, w)).right_aligned())
+                        }
+                        Col::Stock => Cell::from(
+                            Line::from(Span::styled(
+                                format::fit_count(i64::from(p.stock), w),
+                                if low { t.warn } else { t.text },
+                            ))
+                            .right_aligned(),
+                        ),
+                        Col::Gauge => {
+                            let (fill, rest) =
+                                gauge_cells(f64::from(p.stock) / f64::from(start), w);
+                            Cell::from(Line::from(vec![
+                                Span::styled(fill, gauge_style),
+                                Span::styled(rest, t.muted),
+                            ]))
+                        }
+                        Col::Sold => Cell::from(
+                            Line::from(f.sold.map_or("—".to_string(), |n| format::fit_count(n, w)))
+                                .right_aligned(),
+                        ),
+                        Col::PerMin => Cell::from(
+                            Line::from(
+                                f.per_min
+                                    .map_or("—".to_string(), |n| format::fit_count(n, w)),
+                            )
+                            .right_aligned(),
+                        ),
+                        Col::Out => Cell::from(
+                            Line::from(Span::styled(format::fit(&out, w), out_style))
+                                .right_aligned(),
+                        ),
+                    }
+                });
+                let row = Row::new(cells.collect::<Vec<_>>());
+                if selected && s.focus == Pane::Stock {
+                    row.style(t.selected)
+                } else {
+                    row.style(t.text)
+                }
             });
-            let per_min_cell = per_min.map_or("—".to_string(), |n| n.to_string());
-            let per_min = per_min.unwrap_or(0);
-            let (fill, rest) = gauge_cells(f64::from(p.stock) / f64::from(start), gauge_w);
-            let low = p.stock < s.thresholds.low_stock;
-            let gauge_style = if p.stock == 0 {
-                t.critical
-            } else if low {
-                t.warn
-            } else {
-                t.gauge
-            };
-            let selected = i == s.selected;
-            let name = if wide {
-                format!("#{} {}", p.id, p.name)
-            } else {
-                p.name.clone()
-            };
-            let marker = if selected { "▶ " } else { "  " };
-            // Compact: "now" fits the column; the stock cell and the gauge say it too.
-            let out = if !wide && p.stock <= 0 {
-                "now".to_string()
-            } else {
-                sell_out(p.stock, per_min)
-            };
-            let out_style = if p.stock == 0 { t.critical } else { t.text };
-            let row = Row::new(vec![
-                Cell::from(format!(
-                    "{marker}{}",
-                    format::fit(&name, name_w.saturating_sub(2) as usize)
-                )),
-                Cell::from(
-                    Line::from(if wide {
-                        format::money(p.price)
-                    } else {
-                        p.price.to_string()
-                    })
-                    .right_aligned(),
-                ),
-                Cell::from(
-                    Line::from(Span::styled(
-                        p.stock.to_string(),
-                        if low { t.warn } else { t.text },
-                    ))
-                    .right_aligned(),
-                ),
-                Cell::from(Line::from(vec![
-                    Span::styled(fill, gauge_style),
-                    Span::styled(rest, t.muted),
-                ])),
-                Cell::from(Line::from(units_cell).right_aligned()),
-                Cell::from(Line::from(per_min_cell).right_aligned()),
-                Cell::from(Line::from(Span::styled(out, out_style)).right_aligned()),
-            ]);
-            if selected && s.focus == Pane::Stock {
-                row.style(t.selected)
-            } else {
-                row.style(t.text)
-            }
-        });
-        let widths = std::iter::once(Constraint::Length(name_w))
-            .chain(fixed.iter().map(|w| Constraint::Length(*w)));
+        let widths = cols.shown().map(|(_, w)| Constraint::Length(w));
         let visible = inner.height.saturating_sub(1) as usize;
         let skip = s.selected.saturating_sub(visible.saturating_sub(1));
         let table = Table::new(rows.skip(skip), widths)

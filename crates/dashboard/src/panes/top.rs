@@ -8,7 +8,34 @@ use ratatui::widgets::{Paragraph, Wrap};
 use super::Ctx;
 use crate::format;
 use crate::state::Pane;
+use flashsale_core::money::Money;
 use flashsale_monitor::SalesCoverage;
+use unicode_width::UnicodeWidthStr;
+
+/// A top product's units and revenue in words that leave its name room: in full when they
+/// do, else abbreviated (`10k sold`, `255.6k`), else without the revenue; never cut. With the
+/// gap between them.
+fn top_figures(
+    units: i64,
+    revenue: Option<Money>,
+    room: usize,
+    name_w: usize,
+) -> (String, String, usize) {
+    // A name needs this much before the figures give way: enough to tell products apart.
+    let want = name_w.min(12) + 1;
+    let gap = if revenue.is_some() { 2 } else { 0 };
+    let full_units = format!("{} sold", format::count(units));
+    let full_revenue = revenue.map(format::money).unwrap_or_default();
+    if full_units.width() + full_revenue.width() + gap + want <= room {
+        return (full_units, full_revenue, gap);
+    }
+    let short_units = format!("{} sold", format::fit_count(units, 5));
+    let short_revenue = revenue.map(|r| format::fit_money(r, 6)).unwrap_or_default();
+    if short_units.width() + short_revenue.width() + gap + want <= room {
+        return (short_units, short_revenue, gap);
+    }
+    (short_units, String::new(), 0)
+}
 
 pub struct TopPane<'a> {
     pub ctx: Ctx<'a>,
@@ -45,18 +72,18 @@ impl TopPane<'_> {
                     .iter()
                     .find(|n| n.id == p.product_id)
                     .map_or_else(|| format!("#{}", p.product_id), |n| n.name.clone());
-                let units = format!("{} sold", format::count(p.units));
-                let revenue = if with_revenue {
-                    format::money(p.revenue)
-                } else {
-                    String::new()
-                };
                 let rank = format!("{}. ", i + 1);
-                let gap = if with_revenue { 2 } else { 0 };
-                let name_w = w.saturating_sub(rank.len() + units.len() + revenue.len() + gap + 2);
+                let (units, revenue, gap) = top_figures(
+                    p.units,
+                    with_revenue.then_some(p.revenue),
+                    w.saturating_sub(rank.len()),
+                    name.width(),
+                );
+                let name_w =
+                    w.saturating_sub(rank.len() + units.width() + revenue.width() + gap + 1);
                 let name = format::fit(&name, name_w);
                 let pad = w.saturating_sub(
-                    rank.len() + name.chars().count() + units.len() + revenue.len() + gap,
+                    rank.len() + name.width() + units.width() + revenue.width() + gap,
                 );
                 Line::from(vec![
                     Span::styled(rank, t.muted),

@@ -1,7 +1,7 @@
 //! The sources read from the store: stock (`products()`), sales (a baseline once, then only new
 //! and missing orders), and the pool (the purchase store's in-memory figures beside the server's
-//! `pg_stat_activity`). Each poll is one step for the driver; store errors are put in the
-//! dashboard's words here.
+//! `pg_stat_activity`). Each poll is one step for the driver; store errors arrive classified
+//! (`flashsale_core::failure`) and are shown as they are.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,18 +19,6 @@ use flashsale_core::store::{AcquireStats, ActivityCount, PoolStatus, Store, Stor
 
 /// Whether any query of the samplers has succeeded yet.
 pub(super) type Reached = Arc<AtomicBool>;
-
-/// A store error in words. The pool reports a server that refuses connections as "no
-/// connection free in time" (it kept trying until the acquire timeout); when no query has ever
-/// got through, or no connection is open, that means unreachable, and saying "busy" would send
-/// the reader the wrong way.
-fn describe(store: &Store, reached: &Reached, e: &StoreError) -> String {
-    if e.is_busy() && (!reached.load(Ordering::Relaxed) || store.pool_status().size == 0) {
-        "database unreachable: cannot connect (is it running?)".into()
-    } else {
-        e.to_string()
-    }
-}
 
 /// Every product with its stock.
 #[derive(Debug)]
@@ -59,7 +47,7 @@ impl Sampler for StockSampler {
                 Step::Data(products)
             }
             Err(e) => Step::Failed {
-                error: describe(&self.store, &self.reached, &e),
+                error: e.to_string(),
                 partial: None,
             },
         }
@@ -138,7 +126,7 @@ impl Sampler for SalesSampler {
                 }
             }
             Err(e) => Step::Failed {
-                error: describe(&self.store, &self.reached, &e),
+                error: e.to_string(),
                 partial: None,
             },
         }
@@ -210,7 +198,7 @@ impl Sampler for PoolSampler {
                 Step::Data(self.figures(server, None))
             }
             Err(e) => {
-                let error = describe(&self.store, &self.reached, &e);
+                let error = e.to_string();
                 // The figures still go out: the pane shows them beside the failure.
                 Step::Failed {
                     partial: Some(self.figures(None, Some(error.clone()))),

@@ -3,12 +3,10 @@
 
 use flashsale_client::ClientError;
 
-/// A client error in the dashboard's words.
+/// A client error in the dashboard's words (a transport error arrives classified: refused,
+/// unknown host, timed out).
 pub fn describe(e: &ClientError) -> String {
     match e {
-        ClientError::Transport(t) if t == "cannot connect" => {
-            "API unreachable: cannot connect (is the server running?)".into()
-        }
         ClientError::Transport(t) => format!("API unreachable: {t}"),
         other => other.to_string(),
     }

@@ -85,6 +85,9 @@ impl PgBackend {
             pooled_options,
             listen_options,
             leases,
+            acquire_timeout: settings.acquire_timeout,
+            max_connections: settings.max_connections,
+            diagnosis: Arc::default(),
         })
     }
 
@@ -130,7 +133,10 @@ impl PgBackend {
             result = self.pool.acquire().await;
         }
         wait.finish(matches!(result, Err(sqlx::Error::PoolTimedOut)));
-        Ok(result?)
+        match result {
+            Ok(conn) => Ok(conn),
+            Err(e) => Err(self.acquire_error(e).await),
+        }
     }
 
     /// A connection known to be alive, for a batch: a ping first (one short round trip, spread

@@ -47,7 +47,7 @@ async fn baseline_in(
     let per_product = sqlx::query_as(
         "SELECT product_id, SUM(quantity)::int8 AS units,
                 (SUM(total_price) * 100)::int8 AS cents
-         FROM orders GROUP BY product_id ORDER BY product_id",
+         FROM orders WHERE status = 'completed' GROUP BY product_id ORDER BY product_id",
     )
     .persistent(route.persistent())
     .fetch_all(&mut *tx)
@@ -55,7 +55,7 @@ async fn baseline_in(
     let per_day = sqlx::query_as(
         "SELECT to_char(created_at, 'YYYY-MM-DD') AS day,
                 (SUM(total_price) * 100)::int8 AS cents, SUM(quantity)::int8 AS units
-         FROM orders WHERE created_at >= $1 GROUP BY day ORDER BY day",
+         FROM orders WHERE status = 'completed' AND created_at >= $1 GROUP BY day ORDER BY day",
     )
     .persistent(route.persistent())
     .bind(since)
@@ -111,11 +111,15 @@ pub(super) async fn activity(
 
 /// The dashboard's incremental step ($1 watermark, $2 missing ids, $3 batch). Public so that
 /// tests can check its plan: two index scans, never a scan of the table.
-pub const ORDERS_SINCE_SQL: &str =
-    "(SELECT id::int8 AS id, product_id, quantity, (total_price * 100)::int8 AS cents,
+pub const ORDERS_SINCE_SQL: &str = "(SELECT id::int8 AS id, product_id,
+                     CASE WHEN status = 'completed' THEN quantity ELSE 0 END AS quantity,
+                     CASE WHEN status = 'completed' THEN (total_price * 100)::int8 ELSE 0 END
+                         AS cents,
                      to_char(created_at, 'YYYY-MM-DD') AS day
               FROM orders WHERE id > $1 ORDER BY id LIMIT $3)
              UNION ALL
-             (SELECT id::int8, product_id, quantity, (total_price * 100)::int8,
+             (SELECT id::int8, product_id,
+                     CASE WHEN status = 'completed' THEN quantity ELSE 0 END,
+                     CASE WHEN status = 'completed' THEN (total_price * 100)::int8 ELSE 0 END,
                      to_char(created_at, 'YYYY-MM-DD')
               FROM orders WHERE id = ANY($2))";

@@ -20,14 +20,14 @@ pub(super) async fn baseline(
         .await?;
     let per_product = sqlx::query_as(
         "SELECT product_id, SUM(quantity) AS units, SUM(total_price_cents) AS cents
-         FROM orders GROUP BY product_id ORDER BY product_id",
+         FROM orders WHERE status = 'completed' GROUP BY product_id ORDER BY product_id",
     )
     .fetch_all(&mut *tx)
     .await?;
     let per_day = sqlx::query_as(
         "SELECT substr(created_at, 1, 10) AS day, SUM(total_price_cents) AS cents,
                 SUM(quantity) AS units
-         FROM orders WHERE created_at >= ?1 GROUP BY day ORDER BY day",
+         FROM orders WHERE status = 'completed' AND created_at >= ?1 GROUP BY day ORDER BY day",
     )
     .bind(since)
     .fetch_all(&mut *tx)
@@ -57,11 +57,18 @@ pub(super) async fn orders_since(
 ) -> Result<Vec<OrderRow>, StoreError> {
     let missing = serde_json::to_string(missing).unwrap_or_else(|_| "[]".into());
     Ok(sqlx::query_as(
-        "SELECT * FROM (SELECT id, product_id, quantity, total_price_cents AS cents,
+        "SELECT * FROM (SELECT id, product_id,
+                               CASE WHEN status = 'completed' THEN quantity ELSE 0 END
+                                   AS quantity,
+                               CASE WHEN status = 'completed' THEN total_price_cents ELSE 0 END
+                                   AS cents,
                                substr(created_at, 1, 10) AS day
                         FROM orders WHERE id > ?1 ORDER BY id LIMIT ?3)
          UNION ALL
-         SELECT id, product_id, quantity, total_price_cents, substr(created_at, 1, 10)
+         SELECT id, product_id,
+                CASE WHEN status = 'completed' THEN quantity ELSE 0 END,
+                CASE WHEN status = 'completed' THEN total_price_cents ELSE 0 END,
+                substr(created_at, 1, 10)
          FROM orders WHERE id IN (SELECT value FROM json_each(?2))",
     )
     .bind(after)
