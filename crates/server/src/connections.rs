@@ -75,6 +75,8 @@ struct Registry {
     slots: BTreeMap<u64, Arc<Slot>>,
     /// Slots told to close that have not closed yet.
     closing: usize,
+    /// The most connections open at once since [`Connections::take_peak`] last asked.
+    peak: usize,
 }
 
 /// Every open connection.
@@ -124,6 +126,15 @@ impl Connections {
         self.lock().slots.len()
     }
 
+    /// The most connections open at once since the last call (or the start), and the number
+    /// open now; the peak starts again from now.
+    pub fn take_peak(&self) -> (usize, usize) {
+        let mut r = self.lock();
+        let open = r.slots.len();
+        let peak = std::mem::replace(&mut r.peak, open).max(open);
+        (peak, open)
+    }
+
     /// A slot for a connection accepted now.
     pub fn admit(self: &Arc<Self>) -> Admission {
         let now = Instant::now();
@@ -150,6 +161,7 @@ impl Connections {
             close: CancellationToken::new(),
         });
         r.slots.insert(id, slot.clone());
+        r.peak = r.peak.max(r.slots.len());
         Admission::Admitted {
             slot: SlotGuard {
                 id,
@@ -278,5 +290,15 @@ mod tests {
             "one that spoke keeps its grace"
         );
         assert!(matches!(c.admit(), Admission::Refused));
+    }
+
+    #[test]
+    fn the_peak_is_the_most_open_at_once_since_it_was_last_taken() {
+        let c = Connections::new(8, Duration::ZERO, Duration::ZERO);
+        let guards: Vec<_> = (0..5).map(|_| admitted(c.admit()).0).collect();
+        drop(guards);
+        let (_one, _) = admitted(c.admit());
+        assert_eq!(c.take_peak(), (5, 1));
+        assert_eq!(c.take_peak(), (1, 1), "it starts again from what is open");
     }
 }

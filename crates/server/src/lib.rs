@@ -10,6 +10,7 @@ pub mod connections;
 pub mod cors;
 pub mod fd_limit;
 pub mod front;
+mod give_back;
 mod heard_io;
 pub mod metrics;
 pub mod reply;
@@ -120,6 +121,10 @@ pub async fn run(
     };
     let connections =
         connections::Connections::new(max, SILENT_GRACE, EVICTION_GRACE.min(http.header_timeout));
+    let _give_back = AbortOnDrop(tokio::spawn(give_back::after_floods(
+        connections.clone(),
+        signaled.clone(),
+    )));
     let acceptor = accept::Acceptor {
         front: front::Front {
             router: app,
