@@ -223,6 +223,51 @@ async fn a_restock_by_another_process_reopens_a_sold_out_product_at_once() {
     assert_eq!(order.remaining_stock, 2);
 }
 
+/// A restock by plain SQL (psql, the reference system) is heard as ours are: the trigger of
+/// migration 0004 notifies, so the product reopens long before a ten-minute memory lapses.
+#[tokio::test]
+async fn a_plain_sql_restock_reopens_a_sold_out_product_at_once() {
+    let (db, seller) = TestDb::seeded().await;
+    seller.set_sold_out_memory(Duration::from_secs(600));
+    seller.set_stock(4, 1).await.expect("restock");
+    let p = Purchaser::new(seller.clone(), RateLimiter::off(), 10);
+    assert!(matches!(buy(&p, 4, "first").await, Outcome::Purchased(_)));
+    assert_eq!(
+        buy(&p, 4, "second").await,
+        Outcome::SoldOut { available: 0 }
+    );
+    db.wait_for_restock_listener(
+        Duration::from_secs(10),
+        "the seller's store listens for restocks",
+    )
+    .await;
+
+    let mut psql = db.conn().await;
+    let restocked_at = std::time::Instant::now();
+    sqlx::query("UPDATE products SET stock = 3 WHERE id = 4")
+        .execute(&mut psql)
+        .await
+        .expect("plain SQL restock");
+    let reopened = async {
+        for i in 0.. {
+            match buy(&p, 4, &format!("after_sql_restock_{i}")).await {
+                Outcome::Purchased(order) => return order,
+                Outcome::SoldOut { .. } => tokio::time::sleep(Duration::from_millis(5)).await,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        unreachable!()
+    };
+    let order = tokio::time::timeout(Duration::from_secs(10), reopened)
+        .await
+        .expect("the plain SQL restock reopened the product long before the memory lapsed");
+    println!(
+        "plain SQL restock to the first purchase: {:?}",
+        restocked_at.elapsed()
+    );
+    assert_eq!(order.remaining_stock, 2);
+}
+
 /// A storm of sold-out answers (from memory: nothing to wait on) must not hold the runtime's
 /// threads from tasks that do wait, such as a confirming read or the pool's pings. A ticker
 /// sleeping 1 ms at a time keeps ticking while eight buyers hammer a sold-out product on a

@@ -22,6 +22,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "stock leases",
         include_str!("../../migrations/postgres/0003_stock_leases.sql"),
     ),
+    (
+        4,
+        "restock notify",
+        include_str!("../../migrations/postgres/0004_restock_notify.sql"),
+    ),
 ];
 
 /// The same for SQLite.

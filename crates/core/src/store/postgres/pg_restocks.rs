@@ -2,8 +2,9 @@
 //! has seen sold out from memory (see `store::batch`); a restock through the same store clears
 //! that memory, but a restock by another process (the dashboard beside a running `serve`, a
 //! second `serve`, `burst --restock`) would otherwise be seen only when the memory expires.
-//! Every restock we make notifies [`CHANNEL`] in its own statement; each store that remembers
-//! sold-out products listens and forgets the product the moment the notification arrives.
+//! Every restock we make notifies [`CHANNEL`] in its own statement, and a restock by anyone
+//! else (plain SQL) through the trigger of migration 0004; each store that remembers sold-out
+//! products listens and forgets the product the moment the notification arrives.
 //!
 //! The listener only makes the memory shorter, never longer, and never adds work: if it is
 //! down (starting, cut off, reconnecting), the memory still expires on its own timer, as it did
@@ -24,6 +25,7 @@ use super::pg_route::{PoolerState, Route};
 use crate::store::batch::Batcher;
 
 /// The notification channel (per database, as PostgreSQL scopes them); the payload is the id.
+/// Migration 0004's trigger names it too.
 pub(super) const CHANNEL: &str = "flashsale_restock";
 /// The longest pause between attempts to (re)connect the listener.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
