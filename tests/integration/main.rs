@@ -21,6 +21,7 @@ mod http_edges;
 mod http_faults;
 mod http_idempotency;
 mod http_proxy;
+mod http_reads;
 mod idempotency;
 mod launch;
 mod leases;

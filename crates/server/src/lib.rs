@@ -13,6 +13,7 @@ pub mod front;
 mod give_back;
 mod heard_io;
 pub mod metrics;
+pub mod read_view;
 pub mod reply;
 pub mod routes;
 pub mod slow_log;

@@ -21,7 +21,7 @@ use super::state::AppState;
 use flashsale_api::{self as api, Dependency};
 use flashsale_core::config::UnavailablePolicy;
 use flashsale_core::purchase::{
-    IdempotencyKey, KEY_FIELD, KeyReused, KeyedReceipt, OutcomeKind, PurchaseRequest,
+    IdempotencyKey, KEY_FIELD, KeyReused, KeyedReceipt, Outcome, OutcomeKind, PurchaseRequest,
 };
 use flashsale_core::ratelimit::RateLimiter;
 use flashsale_core::store::Store;
@@ -118,6 +118,7 @@ async fn purchase_inner(
     let strategy = state.config().strategy;
     // A tracked task: the purchase runs to its end even if the client hangs up, and shutdown
     // waits for it.
+    let began = Instant::now();
     let task = state.tasks().spawn(async move {
         let PurchaseInput {
             product_id,
@@ -141,6 +142,11 @@ async fn purchase_inner(
     });
     match task.await {
         Ok(Ok(keyed)) => {
+            // Read-your-writes: this process's next stock read says at most what this
+            // purchase left (a replay tells nothing new).
+            if !keyed.replayed {
+                note_outcome(state, &keyed.receipt.outcome, began);
+            }
             let mut res = reply::outcome_response(&keyed.receipt.outcome);
             if keyed.replayed {
                 state.metrics().replay();
@@ -163,6 +169,19 @@ async fn purchase_inner(
     }
 }
 
+/// What a purchase's outcome says of its product's stock, for the read view. Only an order:
+/// a sold-out answer may come from the batcher's memory, which is not a read of the database.
+fn note_outcome(state: &AppState, outcome: &Outcome, began: Instant) {
+    if let Outcome::Purchased(order) = outcome {
+        state.reads().note_stock(
+            order.product_id,
+            order.remaining_stock,
+            began,
+            Instant::now(),
+        );
+    }
+}
+
 fn id_from(path: Result<Path<String>, PathRejection>) -> Result<i32, ApiError> {
     match path {
         Ok(Path(raw)) => body::path_id(&raw),
@@ -174,42 +193,98 @@ fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "Product not found")
 }
 
-/// `GET /api/stock/{id}`.
+/// `GET /api/stock/{id}`, from the read view (`read_view`): a figure at most the staleness
+/// bound old, with an `ETag` and a 304 for an `If-None-Match` that names it.
 pub async fn stock(
     State(state): State<AppState>,
+    headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
     let id = id_from(path)?;
-    match state.purchaser().store().stock(id).await {
-        Ok(Some(stock)) => {
+    let store = state.purchaser().store();
+    match state.reads().stock(store, id).await {
+        Ok(Some(fresh)) => {
             #[derive(Serialize)]
             struct Stock {
                 stock: i32,
             }
-            Ok(ok(Stock { stock }))
+            Ok(cacheable(&state, &headers, Stock { stock: fresh.value }))
         }
         Ok(None) => Err(not_found()),
         Err(e) => Err(ApiError::from_store(&e)),
     }
 }
 
-/// `GET /api/products/{id}`.
+/// `GET /api/products/{id}`, from the read view like the stock.
 pub async fn product(
     State(state): State<AppState>,
+    headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
     let id = id_from(path)?;
-    match state.purchaser().store().product_detail(id).await {
-        Ok(Some(product)) => {
+    let store = state.purchaser().store();
+    match state.reads().product(store, id).await {
+        Ok(Some(fresh)) => {
             #[derive(Serialize)]
             struct Product {
                 product: flashsale_core::model::ProductDetail,
             }
-            Ok(ok(Product { product }))
+            Ok(cacheable(
+                &state,
+                &headers,
+                Product {
+                    product: fresh.value,
+                },
+            ))
         }
         Ok(None) => Err(not_found()),
         Err(e) => Err(ApiError::from_store(&e)),
     }
+}
+
+/// A read's answer with its `ETag` and `Cache-Control`; `304 Not Modified` (no body) when the
+/// request's `If-None-Match` names the same representation. `Cache-Control` makes every cache
+/// ask again (`max-age=0, must-revalidate`: the figure may change at any moment) and states the
+/// server's own bound in an extension directive, `max-staleness-ms`, which caches ignore.
+fn cacheable<T: Serialize>(state: &AppState, headers: &HeaderMap, body: T) -> Response {
+    let body = Success {
+        success: true,
+        body,
+    };
+    let Ok(bytes) = serde_json::to_vec(&body) else {
+        return json(StatusCode::OK, &body);
+    };
+    let tag = super::read_view::etag(&bytes);
+    let control = format!(
+        "max-age=0, must-revalidate, max-staleness-ms={}",
+        state.reads().bound().as_millis()
+    );
+    let matched = headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| super::read_view::none_match(v, &tag));
+    let mut res = if matched {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        (
+            StatusCode::OK,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            bytes,
+        )
+            .into_response()
+    };
+    let h = res.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&tag) {
+        h.insert(header::ETAG, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&control) {
+        h.insert(header::CACHE_CONTROL, v);
+    }
+    res
 }
 
 /// `GET /api/admin/stats`: the reference shape; `meta` says how long it took, never the SQL.

@@ -1,5 +1,6 @@
-//! What every handler shares: the purchase service, the server's settings, the metrics, and the
-//! tracker of purchase tasks that shutdown waits for.
+//! What every handler shares: the purchase service, the server's settings, the metrics, the
+//! view that answers stock reads from memory, and the tracker of purchase tasks that shutdown
+//! waits for.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,6 +9,7 @@ use std::time::Duration;
 use tokio_util::task::TaskTracker;
 
 use super::metrics::Metrics;
+use super::read_view::ReadView;
 use super::slow_log::SlowLog;
 use flashsale_core::config::{HttpSettings, Settings, TrustedProxies};
 use flashsale_core::purchase::Purchaser;
@@ -59,6 +61,7 @@ struct Inner {
     slow_log: SlowLog,
     tasks: TaskTracker,
     draining: AtomicBool,
+    reads: ReadView,
 }
 
 /// Shared state; cheap to clone.
@@ -81,11 +84,12 @@ impl AppState {
         Self {
             inner: Arc::new(Inner {
                 purchaser,
-                config,
                 metrics: Metrics::default(),
                 slow_log: SlowLog::default(),
                 tasks: TaskTracker::new(),
                 draining: AtomicBool::new(false),
+                reads: ReadView::new(config.http.read_staleness),
+                config,
             }),
         }
     }
@@ -110,6 +114,11 @@ impl AppState {
     /// halfway, and shutdown waits for every one of them.
     pub fn tasks(&self) -> &TaskTracker {
         &self.inner.tasks
+    }
+
+    /// Stock and product reads from memory (`read_view`).
+    pub fn reads(&self) -> &ReadView {
+        &self.inner.reads
     }
 
     pub fn is_draining(&self) -> bool {

@@ -73,6 +73,8 @@ keys! {
         "serve: most open client connections, 0 for the descriptor limit less a reserve (default 0)";
     CORS_ORIGIN = "cors_origin", "CORS_ORIGIN", "",
         "serve: comma-separated exact origins browsers may call the API from (default: none)";
+    READ_STALENESS = "read_staleness_ms", "READ_STALENESS_MS", "",
+        "serve: GET /api/stock and /api/products answer from memory figures at most this many ms old, 0 to 10000 (0: every read asks the database; default 100)";
     SLOW_REQUEST = "slow_request_ms", "SLOW_REQUEST_MS", "",
         "serve: requests slower than this many ms are counted and summarised in the log (default 100)";
     LOG_LEVEL = "log_level", "LOG_LEVEL", "",

@@ -22,6 +22,8 @@ pub struct HttpSettings {
     pub cors_origins: Vec<String>,
     /// Requests slower than this are counted and summarised in the log.
     pub slow_request: Duration,
+    /// Stock and product reads answer from memory figures at most this old (zero: none).
+    pub read_staleness: Duration,
 }
 
 impl Default for HttpSettings {
@@ -33,6 +35,7 @@ impl Default for HttpSettings {
             max_connections: 0,
             cors_origins: Vec::new(),
             slow_request: Duration::from_millis(100),
+            read_staleness: Duration::from_millis(100),
         }
     }
 }
@@ -67,6 +70,9 @@ pub(super) fn resolve(layer: &Layer, s: &mut Settings) -> Result<(), ConfigError
     set_ms(layer, keys::BODY_TIMEOUT, &mut h.body_timeout)?;
     set_ms(layer, keys::REQUEST_TIMEOUT, &mut h.request_timeout)?;
     set_ms(layer, keys::SLOW_REQUEST, &mut h.slow_request)?;
+    let mut staleness = u32::try_from(h.read_staleness.as_millis()).unwrap_or(100);
+    set_num(layer, keys::READ_STALENESS, 0, 10_000, &mut staleness)?;
+    h.read_staleness = Duration::from_millis(u64::from(staleness));
     if let Some(raw) = layer.get(keys::MAX_CONNECTIONS) {
         h.max_connections = parse(raw, |v| parse_u32_in(v, 0, 1_000_000))?;
     }
