@@ -24,6 +24,7 @@ mod http_proxy;
 mod idempotency;
 mod launch;
 mod leases;
+mod load_balancer;
 mod monitor;
 mod naive;
 mod pooler;

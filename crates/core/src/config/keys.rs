@@ -73,6 +73,8 @@ keys! {
         "serve: most open client connections, 0 for the descriptor limit less a reserve (default 0)";
     CORS_ORIGIN = "cors_origin", "CORS_ORIGIN", "",
         "serve: comma-separated exact origins browsers may call the API from (default: none)";
+    SHUTDOWN_DRAIN = "shutdown_drain_ms", "SHUTDOWN_DRAIN_MS", "",
+        "serve: ms between SIGTERM and closing the listener, /api/ready answering 503 meanwhile so a load balancer takes it out of its pool, 0 to 600000 (default 5000)";
     SLOW_REQUEST = "slow_request_ms", "SLOW_REQUEST_MS", "",
         "serve: requests slower than this many ms are counted and summarised in the log (default 100)";
     LOG_LEVEL = "log_level", "LOG_LEVEL", "",

@@ -22,7 +22,15 @@ pub struct HttpSettings {
     pub cors_origins: Vec<String>,
     /// Requests slower than this are counted and summarised in the log.
     pub slow_request: Duration,
+    /// After SIGTERM, how long `serve` goes on accepting and serving while `/api/ready`
+    /// answers 503: the time a load balancer needs to see it and send traffic elsewhere
+    /// (its check interval times its fall count, plus a check's own time). Zero: none.
+    pub shutdown_drain: Duration,
 }
+
+/// The drain `serve` gives a load balancer by default: `deploy/haproxy.cfg` checks every
+/// second and takes a replica out after two failed checks, so two seconds and a margin.
+pub const DEFAULT_SHUTDOWN_DRAIN: Duration = Duration::from_secs(5);
 
 impl Default for HttpSettings {
     fn default() -> Self {
@@ -33,6 +41,7 @@ impl Default for HttpSettings {
             max_connections: 0,
             cors_origins: Vec::new(),
             slow_request: Duration::from_millis(100),
+            shutdown_drain: DEFAULT_SHUTDOWN_DRAIN,
         }
     }
 }
@@ -67,6 +76,10 @@ pub(super) fn resolve(layer: &Layer, s: &mut Settings) -> Result<(), ConfigError
     set_ms(layer, keys::BODY_TIMEOUT, &mut h.body_timeout)?;
     set_ms(layer, keys::REQUEST_TIMEOUT, &mut h.request_timeout)?;
     set_ms(layer, keys::SLOW_REQUEST, &mut h.slow_request)?;
+    if let Some(raw) = layer.get(keys::SHUTDOWN_DRAIN) {
+        let ms = parse(raw, |v| parse_u32_in(v, 0, 600_000))?;
+        h.shutdown_drain = Duration::from_millis(u64::from(ms));
+    }
     if let Some(raw) = layer.get(keys::MAX_CONNECTIONS) {
         h.max_connections = parse(raw, |v| parse_u32_in(v, 0, 1_000_000))?;
     }
@@ -131,6 +144,7 @@ mod tests {
                 (keys::LOG_MAX_MB, "2"),
                 (keys::LOG_FILES, "3"),
                 (keys::LOG_LEVEL, "warn"),
+                (keys::SHUTDOWN_DRAIN, "0"),
             ]),
             None,
         )
@@ -144,6 +158,8 @@ mod tests {
         assert_eq!(s.limits.ipv6_prefix, 56);
         assert_eq!((s.log.max_bytes, s.log.files), (2 * 1024 * 1024, 3));
         assert_eq!(s.log.level.as_deref(), Some("warn"));
+        assert_eq!(s.http.shutdown_drain, Duration::ZERO, "0: no drain");
+        assert_eq!(d.http.shutdown_drain, DEFAULT_SHUTDOWN_DRAIN);
     }
 
     #[test]
@@ -154,6 +170,9 @@ mod tests {
             (keys::RATE_LIMIT_IPV6_PREFIX, "129"),
             (keys::HEADER_TIMEOUT, "0"),
             (keys::LOG_FILES, "0"),
+            (keys::SHUTDOWN_DRAIN, "600001"),
+            (keys::SHUTDOWN_DRAIN, "5s"),
+            (keys::SHUTDOWN_DRAIN, "-1"),
         ] {
             let err = Settings::resolve(&layer(&[(key, bad)]), None).expect_err(bad);
             assert!(err.to_string().contains(key.env), "{err}");
