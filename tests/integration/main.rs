@@ -25,6 +25,7 @@ mod http_reads;
 mod idempotency;
 mod launch;
 mod leases;
+mod load_balancer;
 mod monitor;
 mod naive;
 mod pooler;

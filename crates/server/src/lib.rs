@@ -96,12 +96,28 @@ pub const SILENT_GRACE: Duration = Duration::from_millis(20);
 /// safe, while silent ones are there to evict first.
 pub const EVICTION_GRACE: Duration = Duration::from_millis(20);
 
-/// Serves on `listener` until `shutdown` completes, then stops accepting, lets in-flight
-/// requests and purchases finish (for at most the drain limit) and returns.
+/// Serves on `listener` until `shutdown` completes, then drains (below), stops accepting,
+/// lets in-flight requests and purchases finish (for at most the drain limit) and returns.
 pub async fn run(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    run_until(listener, state, shutdown, std::future::pending()).await
+}
+
+/// [`run`], whose drain `hurry` cuts short (a second signal).
+///
+/// The drain: from `shutdown` on, `/api/ready` answers 503 and for
+/// [`ServerConfig::shutdown_drain`] everything else is served as before, each answer with
+/// `Connection: close`. A load balancer checking `/api/ready` takes the replica out of its
+/// pool meanwhile, so no request it routes here meets a closed listener; only then does the
+/// listener close.
+pub async fn run_until(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    hurry: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
     let local = listener.local_addr()?;
     let app = router(state.clone(), local.ip().is_loopback());
@@ -143,13 +159,30 @@ pub async fn run(
     );
     let conn_tasks = TaskTracker::new();
     let accepting = acceptor.run(listener, signaled.clone(), &conn_tasks);
-    tokio::select! {
-        () = accepting => {}
-        () = shutdown => {}
-    }
-    tracing::info!("shutdown requested; draining");
+    tokio::pin!(accepting);
+    // The accept loop only returns once told to; a finished future must not be polled again.
+    let mut accept_ended = tokio::select! {
+        () = &mut accepting => true,
+        () = shutdown => false,
+    };
     state.start_draining();
+    let drain = state.config().shutdown_drain;
+    if !accept_ended && !drain.is_zero() {
+        tracing::info!(
+            drain_ms = drain.as_millis() as u64,
+            "shutdown requested; /api/ready answers 503, still serving until the drain ends"
+        );
+        tokio::select! {
+            () = &mut accepting => accept_ended = true,
+            () = tokio::time::sleep(drain) => {}
+            () = hurry => tracing::info!("asked again: drain cut short"),
+        }
+    }
+    tracing::info!("closing the listener; finishing the requests in flight");
     signaled.cancel();
+    if !accept_ended {
+        accepting.await;
+    }
     // The listener is closed; every connection finishes its request in flight and closes.
     connections.close_all();
     conn_tasks.close();
@@ -265,8 +298,19 @@ pub async fn serve(settings: &Settings, listen: SocketAddr) -> Result<(), ServeE
     // The one line on stdout: scripts (and tests) read the bound address from it.
     println!("flashsale: listening on http://{local}");
     let _ = std::io::stdout().flush();
+    let drain = config.shutdown_drain;
     let state = AppState::new(purchaser, config);
-    run(listener, state, shutdown_signal()).await?;
+    let first = async move {
+        shutdown_signal().await;
+        if !drain.is_zero() {
+            eprintln!(
+                "flashsale: draining for {} ms (SHUTDOWN_DRAIN_MS): /api/ready answers 503, \
+                 requests are still served; signal again to stop now",
+                drain.as_millis()
+            );
+        }
+    };
+    run_until(listener, state, first, shutdown_signal()).await?;
     store.close().await;
     Ok(())
 }

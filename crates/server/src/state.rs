@@ -32,6 +32,10 @@ pub struct ServerConfig {
     pub admin_token: Option<Secret>,
     pub slow_request: Duration,
     pub drain_limit: Duration,
+    /// After the shutdown signal and before the listener closes: `/api/ready` answers 503 and
+    /// everything else is served as before (each answer closing its connection), so a load
+    /// balancer's health checks take this replica out of its pool before it stops accepting.
+    pub shutdown_drain: Duration,
     /// An Idempotency-Key's record is kept this long, then swept away.
     pub idempotency_ttl: Duration,
     pub key_sweep_every: Duration,
@@ -47,6 +51,7 @@ impl ServerConfig {
             admin_token: s.admin_token.clone(),
             slow_request: s.http.slow_request,
             drain_limit: DRAIN_LIMIT,
+            shutdown_drain: s.http.shutdown_drain,
             idempotency_ttl: s.idempotency_ttl,
             key_sweep_every: KEY_SWEEP_EVERY,
             http: s.http.clone(),

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderName, HeaderValue};
+use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -26,6 +26,12 @@ pub async fn time_requests(State(state): State<AppState>, req: Request, next: Ne
     if let Ok(v) = HeaderValue::from_str(&shown) {
         res.headers_mut()
             .insert(HeaderName::from_static(RESPONSE_TIME), v);
+    }
+    if state.is_draining() {
+        // Shutting down: a keep-alive client (or a balancer's pooled connection) opens its
+        // next connection afresh, to a replica that is staying.
+        res.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     if elapsed > state.config().slow_request {
         state.metrics().slow_request();

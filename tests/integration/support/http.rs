@@ -31,6 +31,8 @@ pub fn config() -> ServerConfig {
         admin_token: None,
         slow_request: Duration::from_millis(100),
         drain_limit: Duration::from_secs(10),
+        // Nothing balances load in front of an in-process server: stop at once.
+        shutdown_drain: Duration::ZERO,
         idempotency_ttl: Duration::from_secs(24 * 3_600),
         key_sweep_every: Duration::from_secs(600),
         http: Default::default(),
@@ -131,6 +133,21 @@ impl ServeProcess {
     /// Like [`ServeProcess::start`], under `ulimit -n nofile` (soft and hard, through
     /// util-linux's `prlimit`) when given: the descriptor limit of a stock distribution.
     pub fn start_limited(home: &Path, env: &[(&str, &str)], nofile: Option<u64>) -> ServeProcess {
+        Self::launch(home, &["serve", "--listen", "127.0.0.1:0"], env, nofile)
+    }
+
+    /// `flashsale <args>` (a `serve` command line, as a systemd unit's `ExecStart` has it),
+    /// with `env`.
+    pub fn start_args(home: &Path, args: &[&str], env: &[(&str, &str)]) -> ServeProcess {
+        Self::launch(home, args, env, None)
+    }
+
+    fn launch(
+        home: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        nofile: Option<u64>,
+    ) -> ServeProcess {
         let base = flashsale(home);
         let mut cmd = match nofile {
             None => base,
@@ -149,9 +166,10 @@ impl ServeProcess {
                 c
             }
         };
-        cmd.args(["serve", "--listen", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
+        cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::null());
+        // No load balancer waits on most tests' servers: SIGTERM stops them at once, unless
+        // the test's own `env` says otherwise.
+        cmd.env("SHUTDOWN_DRAIN_MS", "0");
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -180,6 +198,12 @@ impl ServeProcess {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// SIGKILL (no drain, no goodbye: a crash or a lost machine), and its exit status.
+    pub fn kill(&mut self) -> std::process::ExitStatus {
+        let _ = self.child.kill();
+        self.child.wait().expect("wait for the killed serve")
     }
 
     /// Sends SIGTERM and waits (at most `limit`) for the exit status.

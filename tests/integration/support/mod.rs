@@ -7,6 +7,7 @@
 //! - `redis_keys`: a Redis key prefix of the test's own on the shared Redis;
 //! - `redis_server`, `pg_server`: private servers for tests that stop or restart them;
 //! - `pgbouncer`: a real PgBouncer in transaction-pooling mode before the shared PostgreSQL;
+//! - `haproxy`: a real HAProxy; `deploy`: the files of `deploy/`, as the tests run them;
 //! - `proxy`: a TCP proxy that injects network faults; `certs`: a CA for the TLS tests;
 //! - `buyers`: many buyers at once, in process or over HTTP;
 //! - `invariant`: what must hold after a storm, faults or not;
@@ -20,6 +21,7 @@ pub mod bin;
 pub mod buyers;
 pub mod certs;
 pub mod db;
+pub mod deploy;
 pub mod haproxy;
 pub mod http;
 pub mod invariant;

@@ -24,7 +24,15 @@ pub struct HttpSettings {
     pub slow_request: Duration,
     /// Stock and product reads answer from memory figures at most this old (zero: none).
     pub read_staleness: Duration,
+    /// After SIGTERM, how long `serve` goes on accepting and serving while `/api/ready`
+    /// answers 503: the time a load balancer needs to see it and send traffic elsewhere
+    /// (its check interval times its fall count, plus a check's own time). Zero: none.
+    pub shutdown_drain: Duration,
 }
+
+/// The drain `serve` gives a load balancer by default: `deploy/haproxy.cfg` checks every
+/// second and takes a replica out after two failed checks, so two seconds and a margin.
+pub const DEFAULT_SHUTDOWN_DRAIN: Duration = Duration::from_secs(5);
 
 impl Default for HttpSettings {
     fn default() -> Self {
@@ -36,6 +44,7 @@ impl Default for HttpSettings {
             cors_origins: Vec::new(),
             slow_request: Duration::from_millis(100),
             read_staleness: Duration::from_millis(100),
+            shutdown_drain: DEFAULT_SHUTDOWN_DRAIN,
         }
     }
 }
@@ -73,6 +82,10 @@ pub(super) fn resolve(layer: &Layer, s: &mut Settings) -> Result<(), ConfigError
     let mut staleness = u32::try_from(h.read_staleness.as_millis()).unwrap_or(100);
     set_num(layer, keys::READ_STALENESS, 0, 10_000, &mut staleness)?;
     h.read_staleness = Duration::from_millis(u64::from(staleness));
+    if let Some(raw) = layer.get(keys::SHUTDOWN_DRAIN) {
+        let ms = parse(raw, |v| parse_u32_in(v, 0, 600_000))?;
+        h.shutdown_drain = Duration::from_millis(u64::from(ms));
+    }
     if let Some(raw) = layer.get(keys::MAX_CONNECTIONS) {
         h.max_connections = parse(raw, |v| parse_u32_in(v, 0, 1_000_000))?;
     }
@@ -137,6 +150,7 @@ mod tests {
                 (keys::LOG_MAX_MB, "2"),
                 (keys::LOG_FILES, "3"),
                 (keys::LOG_LEVEL, "warn"),
+                (keys::SHUTDOWN_DRAIN, "0"),
             ]),
             None,
         )
@@ -150,6 +164,8 @@ mod tests {
         assert_eq!(s.limits.ipv6_prefix, 56);
         assert_eq!((s.log.max_bytes, s.log.files), (2 * 1024 * 1024, 3));
         assert_eq!(s.log.level.as_deref(), Some("warn"));
+        assert_eq!(s.http.shutdown_drain, Duration::ZERO, "0: no drain");
+        assert_eq!(d.http.shutdown_drain, DEFAULT_SHUTDOWN_DRAIN);
     }
 
     #[test]
@@ -160,6 +176,9 @@ mod tests {
             (keys::RATE_LIMIT_IPV6_PREFIX, "129"),
             (keys::HEADER_TIMEOUT, "0"),
             (keys::LOG_FILES, "0"),
+            (keys::SHUTDOWN_DRAIN, "600001"),
+            (keys::SHUTDOWN_DRAIN, "5s"),
+            (keys::SHUTDOWN_DRAIN, "-1"),
         ] {
             let err = Settings::resolve(&layer(&[(key, bad)]), None).expect_err(bad);
             assert!(err.to_string().contains(key.env), "{err}");
