@@ -2,7 +2,7 @@
 //! not a terminal) prints one snapshot of every pane's data; the `[alerts]` thresholds are read
 //! here for both faces.
 
-mod opening;
+pub(crate) mod opening;
 
 pub use opening::{BurstJson, EventJson};
 
