@@ -37,7 +37,10 @@ fn a_burst_fired_with_keys_shows_its_audit_verdict_and_q_restores_the_terminal()
     t.wait_for("Restock", Duration::from_secs(5));
     t.keys(&["y"]);
     t.wait_for("restocked product 1 to 5", Duration::from_secs(10));
+    // Every database asks first, the embedded one too.
     t.keys(&["b"]);
+    t.wait_for("Fire a burst?", Duration::from_secs(5));
+    t.keys(&["y"]);
     let s = t.wait_for("AUDIT OK", Duration::from_secs(30));
     assert!(s.contains("bought 5"), "five units for five buyers:\n{s}");
 
@@ -47,7 +50,10 @@ fn a_burst_fired_with_keys_shows_its_audit_verdict_and_q_restores_the_terminal()
     // batched (the default) -> atomic -> row-lock -> naive
     t.keys(&["s", "s", "s"]);
     t.wait_for("naive UNSAFE", Duration::from_secs(5));
+    // Every database asks first, the embedded one too.
     t.keys(&["b"]);
+    t.wait_for("Fire a burst?", Duration::from_secs(5));
+    t.keys(&["y"]);
     let s = t.wait_for("OVERSOLD by", Duration::from_secs(30));
     assert!(s.contains("ERROR burst finished: OVERSOLD"), "{s}");
 
@@ -68,7 +74,10 @@ fn quitting_during_a_burst_cancels_it_and_logs_its_audit_before_exiting() {
     t.wait_for("burst parameters set", Duration::from_secs(5));
     t.keys(&["s", "s", "s"]);
     t.wait_for("naive UNSAFE", Duration::from_secs(5));
+    // Every database asks first, the embedded one too.
     t.keys(&["b"]);
+    t.wait_for("Fire a burst?", Duration::from_secs(5));
+    t.keys(&["y"]);
     t.wait_for("then audit", Duration::from_secs(10));
     t.keys(&["q"]);
     let (exit, stty) = t.wait_exit();

@@ -12,6 +12,7 @@ mod cli;
 mod cli_truth;
 mod dashboard;
 mod dashboard_api;
+mod dashboard_truth;
 mod faults;
 mod hostile;
 mod http_admin;

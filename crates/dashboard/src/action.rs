@@ -31,6 +31,8 @@ pub enum Action {
     Faster,
     Slower,
     CycleTheme,
+    /// Acknowledge the oversell alerts: the operator has seen them (they stay in the log).
+    Acknowledge,
     /// `y` in a confirm dialog.
     Confirm,
     /// `n` in a confirm dialog.

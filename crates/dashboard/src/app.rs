@@ -4,6 +4,7 @@
 //! are handled here; data from the samplers and the burst engine in `feed.rs`.
 
 mod feed;
+mod fire;
 
 use std::time::{Duration, Instant};
 
@@ -28,7 +29,13 @@ const NOTICE_FOR: Duration = Duration::from_secs(5);
 pub enum Effect {
     StartBurst(BurstRequest),
     CancelBurst,
-    Restock { product_id: i32, stock: i32 },
+    Restock {
+        product_id: i32,
+        stock: i32,
+    },
+    /// Keep these oversells (this database's, unacknowledged) in the oversells file, in place
+    /// of what it held for this database.
+    SaveOversells(Vec<flashsale_monitor::Oversell>),
 }
 
 /// The dashboard: its state, its keys and its themes.
@@ -99,9 +106,9 @@ impl App {
             }
             Event::Note(level, text) => s.log.push(wall, level, text),
             Event::BurstProgress(p) => self.progress(p),
-            Event::BurstFinished(result) => self.finished(result),
+            Event::BurstFinished(result) => self.finished(result, &mut effects),
             Event::Restocked(Ok((id, stock))) => {
-                s.start_stock.insert(id, stock);
+                s.gauges.restocked(id, stock, s.sales.value.as_ref());
                 if let Some(p) = s
                     .stock
                     .value
@@ -251,11 +258,11 @@ impl App {
                 }
             }
             Action::Activate => match s.focus {
-                Pane::Burst => self.fire(effects),
+                Pane::Burst => self.fire(),
                 Pane::Stock => s.focus = Pane::Burst,
                 _ => {}
             },
-            Action::Fire => self.fire(effects),
+            Action::Fire => self.fire(),
             Action::CycleStrategy if s.over_api() => {
                 let text = match s.server_strategy() {
                     Some(name) => format!(
@@ -349,6 +356,7 @@ impl App {
                 let text = format!("theme {}", s.theme_name);
                 self.notice(Level::Info, text);
             }
+            Action::Acknowledge => self.acknowledge(effects),
             Action::Confirm | Action::Deny => {}
         }
     }
@@ -358,120 +366,5 @@ impl App {
             effects.push(Effect::CancelBurst);
         }
         self.state.quit = Some(crate::Ending::Quit);
-    }
-
-    fn fire(&mut self, effects: &mut Vec<Effect>) {
-        let s = &self.state;
-        if s.read_only {
-            return self.notice(
-                Level::Warn,
-                "read-only: bursts and restocks are disabled (started with --read-only)",
-            );
-        }
-        if !s.connected {
-            let what = if s.over_api() {
-                "the API"
-            } else {
-                "the database"
-            };
-            return self.notice(Level::Warn, format!("not connected to {what} yet"));
-        }
-        if s.burst.is_running() {
-            return self.notice(Level::Warn, "a burst is already running (Esc cancels it)");
-        }
-        let Some(p) = s.selected_product() else {
-            return self.notice(Level::Warn, "no product to fire at yet");
-        };
-        let request = BurstRequest {
-            product_id: p.id,
-            product_name: p.name.clone(),
-            params: s.burst.params.clone(),
-        };
-        if s.conn.embedded {
-            return self.carry_out(Pending::Burst(request), effects);
-        }
-        let strategy = match (&s.conn.api, s.server_strategy()) {
-            (None, _) => format!("strategy {}", request.params.strategy.label()),
-            (Some(_), Some(name)) => format!("the server's strategy ({name})"),
-            (Some(_), None) => "the server's strategy".to_string(),
-        };
-        let mut lines = vec![
-            format!(
-                "{} purchases of {} (#{}) at concurrency {}, {strategy}",
-                request.params.buyers,
-                request.product_name,
-                request.product_id,
-                request.params.concurrency,
-            ),
-            format!("against {} — these are real orders.", s.conn.database),
-        ];
-        if let Some(api) = &s.conn.api {
-            lines.push(match &api.database {
-                Some(db) => format!("Over HTTP; audited against {db}."),
-                None => "Over HTTP; not audited (no --database-url).".to_string(),
-            });
-            // The buyers' addresses travel in X-Forwarded-For, which a server believes only
-            // from a proxy it trusts; nothing in the API tells whether it trusts us.
-            let ips = request.params.ips.unwrap_or(request.params.buyers);
-            if ips > 1 {
-                lines.push(format!(
-                    "IP spread ({ips}): only if the server's TRUSTED_PROXIES lists us."
-                ));
-            }
-        }
-        if request.params.strategy.is_unsafe() && !s.over_api() {
-            lines.push("naive is UNSAFE: expect an oversell.".into());
-        }
-        self.state.overlay = Some(Overlay::Confirm(Confirm {
-            title: "Fire a burst?".into(),
-            lines,
-            on_yes: Pending::Burst(request),
-        }));
-    }
-
-    fn carry_out(&mut self, pending: Pending, effects: &mut Vec<Effect>) {
-        let s = &mut self.state;
-        match pending {
-            Pending::Burst(request) => {
-                if s.burst.is_running() {
-                    return self.notice(Level::Warn, "a burst is already running");
-                }
-                let over_api = s.over_api();
-                s.log.push(
-                    s.wall,
-                    if request.params.strategy.is_unsafe() && !over_api {
-                        Level::Warn
-                    } else {
-                        Level::Info
-                    },
-                    format!(
-                        "burst started: {} buyers on {}, {}",
-                        request.params.buyers,
-                        request.product_name,
-                        if over_api {
-                            "over HTTP".to_string()
-                        } else {
-                            request.params.strategy.label().to_string()
-                        }
-                    ),
-                );
-                s.burst.throughput.clear();
-                s.burst.counted = (0, 0);
-                s.burst.phase = BurstPhase::Running {
-                    progress: flashsale_burst::Progress {
-                        planned: u64::from(request.params.buyers),
-                        ..Default::default()
-                    },
-                    request: request.clone(),
-                    started: s.wall,
-                    cancelling: false,
-                };
-                s.focus = Pane::Burst;
-                effects.push(Effect::StartBurst(request));
-            }
-            Pending::Restock {
-                product_id, stock, ..
-            } => effects.push(Effect::Restock { product_id, stock }),
-        }
     }
 }

@@ -90,7 +90,7 @@ fn app() -> (App, Vec<Product>, SalesSnapshot) {
     let wall = fixture::wall();
     app.update(Update::Stock(products.clone()).into(), t0, wall);
     app.update(Update::Sales(sales.clone()).into(), t0, wall);
-    app.state.start_stock.clear();
+    app.state.gauges.clear();
     app.state.now = t0;
     app.state.wall = wall;
     (app, products, sales)

@@ -167,9 +167,20 @@ fn resizing_to_20x5_and_back_never_panics() {
 }
 
 #[test]
-fn firing_on_the_embedded_database_starts_at_once() {
+fn firing_on_the_embedded_database_asks_first_too() {
     let mut app = fixture::app(Instant::now());
-    let effects = send(&mut app, ch('b'));
+    assert!(send(&mut app, ch('b')).is_empty(), "nothing fired yet");
+    let Some(Overlay::Confirm(c)) = &app.state.overlay else {
+        panic!("a confirm dialog: {:?}", app.state.overlay);
+    };
+    assert_eq!(
+        c.lines,
+        [
+            "200 purchases of Laptop Pro 15 (#1) at concurrency 32, strategy batched",
+            "against the embedded flashsale.db — these are real orders."
+        ]
+    );
+    let effects = send(&mut app, ch('y'));
     assert!(
         matches!(&effects[..], [Effect::StartBurst(r)] if r.product_id == 1),
         "{effects:?}"
@@ -208,6 +219,8 @@ fn enter_fires_from_the_burst_pane_and_targets_from_the_stock_pane() {
     send(&mut app, ch('j'));
     assert!(send(&mut app, key(KeyCode::Enter)).is_empty());
     assert_eq!(app.state.focus, Pane::Burst);
+    assert!(send(&mut app, key(KeyCode::Enter)).is_empty(), "asks first");
+    assert!(matches!(app.state.overlay, Some(Overlay::Confirm(_))));
     let effects = send(&mut app, key(KeyCode::Enter));
     assert!(
         matches!(&effects[..], [Effect::StartBurst(r)] if r.product_id == 3),
@@ -299,7 +312,15 @@ fn restock_asks_then_applies_and_resets_the_gauge() {
         }]
     );
     send(&mut app, Event::Restocked(Ok((3, 100))));
-    assert_eq!(app.state.start_stock.get(&3), Some(&100));
+    // Full again: measured from the restock on, the 14 units sold before it left out.
+    assert_eq!(
+        app.state.gauges.get(3),
+        Some(crate::state::GaugeRef {
+            seen: 100,
+            last: 100,
+            sold_at: Some(14)
+        })
+    );
     assert!(
         app.state
             .log
@@ -442,13 +463,27 @@ fn alerts_are_announced_when_raised_and_when_cleared() {
     let mut products = fixture::products();
     products[3].stock = 8;
     app.update(Update::Stock(products).into(), t0, fixture::wall());
-    assert!(
+    // Restocked: the rule no longer fires, but the alert is held for ALERT_HOLD, then cleared
+    // in words saying what is true now.
+    let cleared = |app: &App| {
         app.state
             .log
             .entries
             .iter()
-            .any(|e| e.text == "cleared: 4K Monitor sold out")
+            .filter(|e| e.text.starts_with("cleared:"))
+            .map(|e| e.text.clone())
+            .collect::<Vec<_>>()
+    };
+    assert!(cleared(&app).is_empty());
+    assert!(app.state.alerts.iter().any(|a| a.key == "low-stock-4"));
+    app.update(Event::Tick, t0 + Duration::from_secs(9), fixture::wall());
+    assert!(cleared(&app).is_empty(), "9 s is not long enough");
+    app.update(Event::Tick, t0 + Duration::from_secs(10), fixture::wall());
+    assert_eq!(
+        cleared(&app),
+        ["cleared: 4K Monitor has 5 or more in stock (for 10s)"]
     );
+    assert!(!app.state.alerts.iter().any(|a| a.key == "low-stock-4"));
     // The error-rate rule: 2 errors in 132 purchases is under 5%; 20 in 140 is not.
     fixture::running(&mut app, Strategy::Atomic);
     let mut p = match &app.state.burst.phase {
@@ -465,7 +500,19 @@ fn alerts_are_announced_when_raised_and_when_cleared() {
         "{:?}",
         app.state.alerts
     );
-    // A minute later the window is empty and the alert clears.
-    app.update(Event::Tick, t0 + Duration::from_secs(61), fixture::wall());
+    // A minute later the window is empty: the rule stops firing, and the alert clears once
+    // that has lasted ALERT_HOLD.
+    let fired_at = app.state.now;
+    app.update(
+        Event::Tick,
+        fired_at + Duration::from_secs(61),
+        fixture::wall(),
+    );
+    assert!(app.state.alerts.iter().any(|a| a.key == "error-rate"));
+    app.update(
+        Event::Tick,
+        fired_at + Duration::from_secs(71),
+        fixture::wall(),
+    );
     assert!(!app.state.alerts.iter().any(|a| a.key == "error-rate"));
 }

@@ -203,7 +203,13 @@ pub fn app_with(conn: Connection, t0: Instant, theme: &str) -> App {
     }
     // The gauges' 100%: the stock each product had when the dashboard started.
     for (id, start) in [(1, 100), (2, 25), (3, 15), (4, 8), (5, 30)] {
-        app.state.start_stock.insert(id, start);
+        // `sold_at: None`: measured against that stock alone, as if the sales were unknown.
+        let r = crate::state::GaugeRef {
+            seen: start,
+            last: start,
+            sold_at: None,
+        };
+        app.state.gauges.set(id, r);
     }
     app.state.log.push(
         wall() - chrono::Duration::seconds(30),

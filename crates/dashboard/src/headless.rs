@@ -2,7 +2,7 @@
 //! not a terminal) prints one snapshot of every pane's data; the `[alerts]` thresholds are read
 //! here for both faces.
 
-mod opening;
+pub(crate) mod opening;
 
 pub use opening::{BurstJson, EventJson};
 
@@ -85,14 +85,20 @@ pub async fn snapshot(settings: &Settings, thresholds: &Thresholds) -> Result<On
             timeout: settings.limits.redis_timeout,
         }),
     };
-    let snapshot = monitor.snapshot_once(thresholds).await;
+    let mut snapshot = monitor.snapshot_once(thresholds).await;
     store.close().await;
+    let conn = crate::connection(settings, &limiter.describe());
+    let found = oversells(&conn.database);
+    snapshot
+        .alerts
+        .splice(0..0, found.iter().map(flashsale_monitor::Oversell::alert));
     let (burst, events) = opening::panes(
-        crate::connection(settings, &limiter.describe()),
+        conn,
         Some(settings.strategy),
         thresholds,
         snapshot.taken_at,
         opening::direct_updates(&snapshot),
+        found,
     );
     Ok(OnceReport {
         database: settings.database.to_string(),
@@ -138,14 +144,19 @@ pub async fn print_once_api(
     thresholds: &Thresholds,
 ) -> Result<bool, String> {
     let monitor = flashsale_monitor::over_http::ApiMonitor::new(source.client.clone());
-    let snapshot = monitor.snapshot_once(thresholds).await;
+    let mut snapshot = monitor.snapshot_once(thresholds).await;
     let conn = crate::api_connection(source);
+    let found = oversells(&conn.database);
+    snapshot
+        .alerts
+        .splice(0..0, found.iter().map(flashsale_monitor::Oversell::alert));
     let (burst, events) = opening::panes(
         conn.clone(),
         None,
         thresholds,
         snapshot.taken_at,
         opening::api_updates(&snapshot),
+        found,
     );
     let report = ApiOnceReport {
         api: conn.database,
@@ -155,6 +166,20 @@ pub async fn print_once_api(
         events,
     };
     print_report(&report, report.snapshot.all_well())
+}
+
+/// The oversells the dashboard found on `database` and nobody acknowledged: the snapshot's top
+/// alerts. A file that cannot be read is said on stderr (the snapshot is printed anyway).
+fn oversells(database: &str) -> Vec<flashsale_monitor::Oversell> {
+    use std::io::Write as _;
+    let file = flashsale_monitor::oversells::file();
+    flashsale_monitor::oversells::load(&file, database).unwrap_or_else(|e| {
+        let _ = writeln!(
+            std::io::stderr(),
+            "flashsale: warning: oversells unknown: {e}"
+        );
+        Vec::new()
+    })
 }
 
 /// Prints a `--once` report as JSON, whatever it holds; passes `all_well` on.

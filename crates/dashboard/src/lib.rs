@@ -58,6 +58,8 @@ mod drive_tests;
 mod sampler_feed_tests;
 #[cfg(test)]
 mod snapshot_tests;
+#[cfg(test)]
+mod truth_tests;
 
 use std::time::Duration;
 

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::app::{App, Effect};
 use super::event::Event;
-use super::state::State;
+use super::state::{Level, State};
 use super::{
     DataSource, FRAME, Options, RECONNECT, api_connection, connection, prepare, terminal, ui,
 };
@@ -25,7 +25,7 @@ use flashsale_core::purchase::Purchaser;
 use flashsale_core::ratelimit::RateLimiter;
 use flashsale_core::store::{OpenMode, Store};
 use flashsale_core::strategy::RaceHook;
-use flashsale_monitor::{Control, Monitor, RedisTarget};
+use flashsale_monitor::{Control, Monitor, RedisTarget, oversells};
 
 /// Opens the database, retrying every [`RECONNECT`]; starts the samplers once it is open and
 /// hands the store over `done`.
@@ -143,7 +143,15 @@ pub async fn run(opts: Options) -> crate::Ending {
     if let Some(strategy) = strategy {
         state.burst.params.strategy = strategy;
     }
+    // Oversells found earlier on this database and not acknowledged: still the top alert.
+    match oversells::load(&oversells::file(), &state.conn.database) {
+        Ok(found) => state.oversells = found,
+        Err(e) => state
+            .log
+            .push(state.wall, Level::Error, format!("oversells unknown: {e}")),
+    }
     let mut app = App::new(state, keymap, themes);
+    app.update(Event::Tick, std::time::Instant::now(), Utc::now());
 
     let mut term = match terminal::TerminalGuard::enter() {
         Ok(t) => t,
@@ -210,7 +218,15 @@ pub async fn run(opts: Options) -> crate::Ending {
             dirty = true;
             let effects = app.update(ev, std::time::Instant::now(), Utc::now());
             for effect in effects {
-                carry_out(effect, store.as_ref(), &opts, &tx, &mut burst_cancel);
+                let database = &app.state.conn.database;
+                carry_out(
+                    effect,
+                    store.as_ref(),
+                    &opts,
+                    database,
+                    &tx,
+                    &mut burst_cancel,
+                );
             }
         }
         control_tx.send_if_modified(|c| {
@@ -290,6 +306,7 @@ fn carry_out(
     effect: Effect,
     store: Option<&Store>,
     opts: &Options,
+    database: &str,
     tx: &mpsc::Sender<Event>,
     burst_cancel: &mut Option<CancellationToken>,
 ) {
@@ -315,6 +332,21 @@ fn carry_out(
                 }
                 Err(e) => refuse(Event::BurstFinished(Err(e))),
             }
+        }
+        Effect::SaveOversells(current) => {
+            let database = database.to_string();
+            tokio::spawn(async move {
+                let saved = tokio::task::spawn_blocking(move || {
+                    oversells::save(&oversells::file(), &database, &current)
+                })
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r);
+                if let Err(e) = saved {
+                    let text = format!("oversells not kept: {e}");
+                    let _ = tx.send(Event::Note(Level::Error, text)).await;
+                }
+            });
         }
         Effect::CancelBurst => {
             if let Some(token) = burst_cancel {

@@ -3,6 +3,7 @@
 
 pub mod burst_state;
 pub mod editor;
+pub mod gauges;
 pub mod log;
 pub mod rates;
 
@@ -14,10 +15,11 @@ use chrono::{DateTime, FixedOffset, Utc};
 use super::action::Action;
 use flashsale_core::config::BackendKind;
 use flashsale_core::model::Product;
-use flashsale_monitor::{Alert, PoolSnapshot, RedisSnapshot, SalesSnapshot, Thresholds};
+use flashsale_monitor::{Alert, Oversell, PoolSnapshot, RedisSnapshot, SalesSnapshot, Thresholds};
 
 pub use burst_state::{BurstParams, BurstPhase, BurstRequest, BurstState};
 pub use editor::{Editor, Field};
+pub use gauges::{GaugeRef, Gauges};
 pub use log::{Level, Log, LogEntry};
 pub use rates::SellRates;
 
@@ -30,6 +32,11 @@ pub const REFRESH_STEPS: [Duration; 6] = [
     Duration::from_secs(5),
     Duration::from_secs(10),
 ];
+
+/// How long an alert's rule must have stopped firing before the alert clears: a rate that dips
+/// under its threshold for a moment (one progress step, one poll) does not clear and re-raise
+/// it. Until then it stays on screen, marked as clearing.
+pub const ALERT_HOLD: Duration = Duration::from_secs(10);
 
 /// The last value of a source, when it came, and the error since, if any.
 #[derive(Debug, Clone)]
@@ -207,8 +214,8 @@ pub struct State {
     pub read_only: bool,
     pub focus: Pane,
     pub stock: Sampled<Vec<Product>>,
-    /// Each product's stock when first seen, or as last restocked: the gauges' 100%.
-    pub start_stock: BTreeMap<i32, i32>,
+    /// What each Stock gauge measures against (its 100%).
+    pub gauges: Gauges,
     /// Over the API: sell rates from the stock polls (the statistics give none).
     pub sell_rates: SellRates,
     /// Index into the stock list: the burst target.
@@ -223,7 +230,14 @@ pub struct State {
     pub server_purchases: Sampled<flashsale_monitor::error_rate::Reading>,
     pub burst: BurstState,
     pub log: Log,
+    /// The alerts on screen, most severe first: those whose rule fires, and those whose rule
+    /// stopped firing less than [`ALERT_HOLD`] ago.
     pub alerts: Vec<Alert>,
+    /// Since when each alert on screen has not fired (it clears [`ALERT_HOLD`] after).
+    pub alert_clearing: BTreeMap<String, Instant>,
+    /// Oversells the audits found on this database, until acknowledged (kept in a file, so a
+    /// restart does not forget them).
+    pub oversells: Vec<Oversell>,
     pub thresholds: Thresholds,
     /// (when, purchases, errors) per burst progress step, for the error rate over a minute.
     pub purchases: VecDeque<(Instant, u64, u64)>,
@@ -251,7 +265,7 @@ impl State {
             read_only: false,
             focus: Pane::Stock,
             stock: Sampled::default(),
-            start_stock: BTreeMap::new(),
+            gauges: Gauges::default(),
             sell_rates: SellRates::default(),
             selected: 0,
             sales: Sampled::default(),
@@ -262,6 +276,8 @@ impl State {
             burst: BurstState::default(),
             log: Log::default(),
             alerts: Vec::new(),
+            alert_clearing: BTreeMap::new(),
+            oversells: Vec::new(),
             thresholds: Thresholds::default(),
             purchases: VecDeque::new(),
             notice: None,
@@ -299,6 +315,16 @@ impl State {
             (Action::Restock, Some(api)) => api.database.is_some(),
             _ => true,
         }
+    }
+
+    /// What the audits found on product `id` and nobody has acknowledged yet.
+    pub fn oversell(&self, id: i32) -> Option<&Oversell> {
+        self.oversells.iter().find(|o| o.product_id == id)
+    }
+
+    /// The gauge's 100% for `p`.
+    pub fn gauge_full(&self, p: &Product) -> i32 {
+        self.gauges.full(p, self.sales.value.as_ref())
     }
 
     /// The selected product, if the stock list has one.

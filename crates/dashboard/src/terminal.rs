@@ -8,11 +8,11 @@ use std::mem::ManuallyDrop;
 use std::sync::Once;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crossterm::cursor::{Hide, Show};
+use crossterm::cursor::{Hide, MoveTo, Show};
 use crossterm::execute;
 use crossterm::terminal::{
-    BeginSynchronizedUpdate, EndSynchronizedUpdate, EnterAlternateScreen, LeaveAlternateScreen,
-    disable_raw_mode, enable_raw_mode,
+    BeginSynchronizedUpdate, Clear, ClearType, EndSynchronizedUpdate, EnterAlternateScreen,
+    LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
 };
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
@@ -23,10 +23,22 @@ static ACTIVE: AtomicBool = AtomicBool::new(false);
 static HOOK: Once = Once::new();
 
 /// Gives the terminal back: raw mode off, cursor shown, alternate screen left. Idempotent.
+///
+/// The alternate screen is emptied, cursor home, before it is left: tmux (3.3a), leaving an
+/// alternate screen whose size changed since it was entered (80x24 grown to 120x40), shrinks it
+/// back to the old size first and carries what it still holds into the shell's screen, so a
+/// dozen dashboard lines stayed there over the earlier output. An empty screen carries nothing.
 pub fn restore() {
     if ACTIVE.swap(false, Ordering::SeqCst) {
         let _ = disable_raw_mode();
-        let _ = execute!(io::stdout(), LeaveAlternateScreen, Show);
+        let _ = execute!(
+            io::stdout(),
+            EndSynchronizedUpdate,
+            Clear(ClearType::All),
+            MoveTo(0, 0),
+            LeaveAlternateScreen,
+            Show
+        );
     }
 }
 

@@ -1,7 +1,8 @@
 //! The monitoring rules of the seed document, with configurable thresholds: Redis PING above
 //! 50 ms, purchase error rate above 5% over the last minute (of the bursts fired from the
 //! dashboard, and over `--api` of the server's own purchases), pool waiters or acquire
-//! timeouts, low stock, and a database that gives no data. Pure: the dashboard and `--once --json` evaluate the same rules.
+//! timeouts, low stock, a database that gives no data, and oversells an audit found (until
+//! acknowledged). Pure: the dashboard and `--once --json` evaluate the same rules.
 
 use serde::Serialize;
 
@@ -52,6 +53,26 @@ pub struct Alert {
     pub key: String,
     pub severity: Severity,
     pub message: String,
+    /// What is true once the rule no longer fires ("Redis answers again"): the words the
+    /// dashboard says when it clears the alert, never the firing message again.
+    #[serde(skip)]
+    pub cleared: String,
+}
+
+impl Alert {
+    fn new(
+        key: impl Into<String>,
+        severity: Severity,
+        message: String,
+        cleared: impl Into<String>,
+    ) -> Alert {
+        Alert {
+            key: key.into(),
+            severity,
+            message,
+            cleared: cleared.into(),
+        }
+    }
 }
 
 /// What the rules look at; any part may be unknown.
@@ -71,18 +92,22 @@ pub struct Inputs<'a> {
     /// Why the database gives no data (opening it or the stock poll failed), in the store's
     /// words: "database unreachable: connection refused by ...", "database busy: ...".
     pub database_error: Option<&'a str>,
+    /// Oversells an audit found and the operator has not acknowledged yet.
+    pub oversold: &'a [super::oversells::Oversell],
 }
 
 /// Every alert that fires, most severe first.
 pub fn evaluate(inputs: &Inputs<'_>, t: &Thresholds) -> Vec<Alert> {
-    let mut out = Vec::new();
+    // An oversell is the worst news there is: the top alert, until acknowledged.
+    let mut out: Vec<Alert> = inputs.oversold.iter().map(|o| o.alert()).collect();
     // Without the database every other figure is stale: as critical as a dead Redis.
     if let Some(e) = inputs.database_error {
-        out.push(Alert {
-            key: "database-down".into(),
-            severity: Severity::Critical,
-            message: e.to_string(),
-        });
+        out.push(Alert::new(
+            "database-down",
+            Severity::Critical,
+            e.to_string(),
+            "the database answers again",
+        ));
     }
     if let Some(h) = inputs.server {
         for (key, name, dep) in [
@@ -90,30 +115,33 @@ pub fn evaluate(inputs: &Inputs<'_>, t: &Thresholds) -> Vec<Alert> {
             ("server-redis-down", "Redis", &h.redis),
         ] {
             if dep.is_down() {
-                out.push(Alert {
-                    key: key.into(),
-                    severity: Severity::Critical,
-                    message: format!("the server reports {name} down"),
-                });
+                out.push(Alert::new(
+                    key,
+                    Severity::Critical,
+                    format!("the server reports {name} down"),
+                    format!("the server no longer reports {name} down"),
+                ));
             }
         }
     }
     if let Some(r) = inputs.redis {
         if let Some(since) = r.down_since {
-            out.push(Alert {
-                key: "redis-down".into(),
-                severity: Severity::Critical,
-                message: format!("Redis down since {}", since.format("%H:%M:%S UTC")),
-            });
+            out.push(Alert::new(
+                "redis-down",
+                Severity::Critical,
+                format!("Redis down since {}", since.format("%H:%M:%S UTC")),
+                "Redis answers again",
+            ));
         } else if let Some(l) = r.latency.filter(|l| l.max_ms > t.redis_ping_ms) {
-            out.push(Alert {
-                key: "redis-slow".into(),
-                severity: Severity::Warning,
-                message: format!(
+            out.push(Alert::new(
+                "redis-slow",
+                Severity::Warning,
+                format!(
                     "Redis PING {:.0} ms (above {:.0} ms)",
                     l.max_ms, t.redis_ping_ms
                 ),
-            });
+                format!("Redis PING no longer above {:.0} ms", t.redis_ping_ms),
+            ));
         }
     }
     // Two views of the same rule, never added together: a burst fired from this dashboard at
@@ -143,45 +171,55 @@ pub fn evaluate(inputs: &Inputs<'_>, t: &Thresholds) -> Vec<Alert> {
     if let Some((rate, whose)) = worst
         && rate > t.error_rate_percent
     {
-        out.push(Alert {
-            key: "error-rate".into(),
-            severity: Severity::Critical,
-            message: format!(
+        out.push(Alert::new(
+            "error-rate",
+            Severity::Critical,
+            format!(
                 "purchase errors {rate:.1}% over the last minute ({whose}; above {:.0}%)",
                 t.error_rate_percent
             ),
-        });
+            format!(
+                "purchase errors no longer above {:.0}% over the last minute",
+                t.error_rate_percent
+            ),
+        ));
     }
     if let Some(a) = inputs.acquire {
         if a.timeouts_window > 0 {
-            out.push(Alert {
-                key: "pool-timeouts".into(),
-                severity: Severity::Critical,
-                message: format!(
+            out.push(Alert::new(
+                "pool-timeouts",
+                Severity::Critical,
+                format!(
                     "{} pool acquire timeouts in the last minute",
                     a.timeouts_window
                 ),
-            });
+                "no pool acquire timeout in the last minute",
+            ));
         }
         if a.waiting >= t.pool_waiters && t.pool_waiters > 0 {
-            out.push(Alert {
-                key: "pool-waiters".into(),
-                severity: Severity::Warning,
-                message: format!("{} purchases waiting for a connection", a.waiting),
-            });
+            out.push(Alert::new(
+                "pool-waiters",
+                Severity::Warning,
+                format!("{} purchases waiting for a connection", a.waiting),
+                format!(
+                    "fewer than {} purchases waiting for a connection",
+                    t.pool_waiters
+                ),
+            ));
         }
     }
     for p in inputs.products {
         if p.stock < t.low_stock {
-            out.push(Alert {
-                key: format!("low-stock-{}", p.id),
-                severity: Severity::Warning,
-                message: if p.stock == 0 {
+            out.push(Alert::new(
+                format!("low-stock-{}", p.id),
+                Severity::Warning,
+                if p.stock == 0 {
                     format!("{} sold out", p.name)
                 } else {
                     format!("low stock: {} has {} left", p.name, p.stock)
                 },
-            });
+                format!("{} has {} or more in stock", p.name, t.low_stock),
+            ));
         }
     }
     out.sort_by_key(|a| std::cmp::Reverse(a.severity));
@@ -222,6 +260,7 @@ mod tests {
             products: &products,
             server: None,
             database_error: None,
+            oversold: &[],
         };
         assert!(evaluate(&inputs, &Thresholds::default()).is_empty());
     }
@@ -249,6 +288,7 @@ mod tests {
             products: &products,
             server: None,
             database_error: None,
+            oversold: &[],
         };
         let keys: Vec<String> = evaluate(&inputs, &Thresholds::default())
             .into_iter()
@@ -281,6 +321,7 @@ mod tests {
             products: &[],
             server: None,
             database_error: None,
+            oversold: &[],
         };
         assert!(evaluate(&inputs, &Thresholds::default()).is_empty());
     }
@@ -409,6 +450,51 @@ mod tests {
         assert_eq!(
             alerts[0].message,
             "database unreachable: connection refused by 127.0.0.1:1"
+        );
+    }
+
+    #[test]
+    fn an_oversell_is_the_top_alert_above_a_dead_database() {
+        let products = [product(3, 0)];
+        let found = crate::oversells::Oversell {
+            database: "db".into(),
+            product_id: 3,
+            product_name: "P3".into(),
+            oversold: 9,
+            lost_updates: 0,
+            at: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+        };
+        let inputs = Inputs {
+            products: &products,
+            database_error: Some("database unreachable: connection refused by 127.0.0.1:1"),
+            oversold: std::slice::from_ref(&found),
+            ..Inputs::default()
+        };
+        let keys: Vec<String> = evaluate(&inputs, &Thresholds::default())
+            .into_iter()
+            .map(|a| a.key)
+            .collect();
+        assert_eq!(keys, ["oversold-3", "database-down", "low-stock-3"]);
+    }
+
+    #[test]
+    fn each_alert_says_what_is_true_once_it_clears() {
+        let products = [product(1, 0)];
+        let inputs = Inputs {
+            products: &products,
+            purchases_last_minute: Some((7, 100)),
+            ..Inputs::default()
+        };
+        let cleared: Vec<String> = evaluate(&inputs, &Thresholds::default())
+            .into_iter()
+            .map(|a| a.cleared)
+            .collect();
+        assert_eq!(
+            cleared,
+            [
+                "purchase errors no longer above 5% over the last minute",
+                "P1 has 5 or more in stock"
+            ]
         );
     }
 }

@@ -126,6 +126,8 @@ impl Monitor {
                 products: stock.as_deref().unwrap_or_default(),
                 server: None,
                 database_error: errors.get(&Source::Stock).map(String::as_str),
+                // Kept in a file, not in the database: the caller adds them (`oversells`).
+                oversold: &[],
             },
             thresholds,
         );

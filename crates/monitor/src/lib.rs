@@ -20,6 +20,7 @@ pub mod direct;
 pub mod driver;
 pub mod error_rate;
 pub mod over_http;
+pub mod oversells;
 pub mod rate_window;
 pub mod redis;
 pub mod sales;
@@ -34,6 +35,7 @@ use flashsale_core::model::Product;
 pub use alerts::{Alert, Severity, Thresholds};
 pub use direct::{Monitor, PoolSnapshot, RedisTarget, Snapshot};
 pub use driver::{Control, RETRY, RETRY_CAP, WITHHELD_RETRY};
+pub use oversells::Oversell;
 pub use redis::{LatencySummary, RedisInfo, RedisSnapshot};
 pub use sales::{SalesCoverage, SalesSnapshot, SalesTally};
 

@@ -31,6 +31,7 @@ pub mod pgbouncer;
 pub mod proxy;
 pub mod redis_keys;
 pub mod redis_server;
+pub mod sgr;
 pub mod terminal;
 
 use std::sync::atomic::{AtomicU32, Ordering};

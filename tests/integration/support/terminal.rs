@@ -19,6 +19,18 @@ pub struct Tmux {
 
 impl Tmux {
     pub fn start(args: &[&str], env: &[(&str, &str)], width: u16, height: u16) -> Tmux {
+        Tmux::start_after("", args, env, width, height)
+    }
+
+    /// Like [`Tmux::start`], the pane's shell first running `prelude` (output the shell screen
+    /// should still show once the dashboard is gone).
+    pub fn start_after(
+        prelude: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+        width: u16,
+        height: u16,
+    ) -> Tmux {
         let home = tempfile::tempdir().expect("tmp");
         let socket = unique("fs_tmux_");
         let h = home.path().display().to_string();
@@ -28,7 +40,7 @@ impl Tmux {
             .envs(env.iter().copied())
             .env("TERM", "xterm-256color");
         let script = format!(
-            "{}; echo \"EXIT=$?\" > {h}/exit; stty -a > {h}/stty; sleep 120",
+            "{prelude}{}; echo \"EXIT=$?\" > {h}/exit; stty -a > {h}/stty; sleep 120",
             shell_line(&dashboard)
         );
         let t = Tmux { socket, home };
@@ -64,6 +76,34 @@ impl Tmux {
             .output()
             .expect("capture");
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The screen with each cell's attributes (`capture-pane -e`), parsed.
+    pub fn styled(&self) -> Vec<super::sgr::Row> {
+        let out = self
+            .tmux()
+            .args(["capture-pane", "-p", "-e", "-t", "t"])
+            .output()
+            .expect("capture");
+        super::sgr::parse(&String::from_utf8_lossy(&out.stdout))
+    }
+
+    /// Resizes the window (and so the pane), as a user dragging the terminal's corner.
+    pub fn resize(&self, width: u16, height: u16) {
+        let ok = self
+            .tmux()
+            .args([
+                "resize-window",
+                "-t",
+                "t",
+                "-x",
+                &width.to_string(),
+                "-y",
+                &height.to_string(),
+            ])
+            .status()
+            .expect("resize-window");
+        assert!(ok.success());
     }
 
     pub fn format(&self, f: &str) -> String {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::App;
-use crate::state::{BurstPhase, Level, ServerHealth, State};
+use crate::state::{ALERT_HOLD, BurstPhase, Level, ServerHealth, State};
 use flashsale_monitor::{Source, Update, alerts};
 
 impl App {
@@ -37,7 +37,11 @@ impl App {
         self.refresh_alerts();
     }
 
-    pub(super) fn finished(&mut self, result: Result<Box<flashsale_burst::BurstReport>, String>) {
+    pub(super) fn finished(
+        &mut self,
+        result: Result<Box<flashsale_burst::BurstReport>, String>,
+        effects: &mut Vec<super::Effect>,
+    ) {
         let s = &mut self.state;
         let request = match &s.burst.phase {
             BurstPhase::Running { request, .. } => Some(request.clone()),
@@ -61,10 +65,12 @@ impl App {
                         report.purchased, report.attempts, report.throughput_per_s
                     ),
                 );
-                s.burst.phase = BurstPhase::Finished {
+                let at = s.wall;
+                self.record_oversell(&request, &report, effects);
+                self.state.burst.phase = BurstPhase::Finished {
                     request,
                     report,
-                    at: s.wall,
+                    at,
                 };
             }
             (Ok(_), None) => {}
@@ -91,13 +97,7 @@ impl App {
         };
         match update {
             Update::Stock(products) => {
-                for p in &products {
-                    let start = s.start_stock.entry(p.id).or_insert(p.stock);
-                    // Restocked elsewhere: the gauge's 100% follows.
-                    if p.stock > *start {
-                        *start = p.stock;
-                    }
-                }
+                s.gauges.saw(&products, s.sales.value.as_ref());
                 if s.conn.api.is_some() {
                     s.sell_rates.record(now, &products);
                 }
@@ -247,10 +247,12 @@ impl App {
         }
     }
 
-    /// Re-evaluates the alert rules; new alerts and cleared ones become events.
+    /// Re-evaluates the alert rules; new alerts and cleared ones become events. An alert whose
+    /// rule stops firing stays (marked as clearing) until it has not fired for [`ALERT_HOLD`]:
+    /// only then is it cleared, in words saying what is now true.
     pub(super) fn refresh_alerts(&mut self) {
         let s = &mut self.state;
-        let alerts = alerts::evaluate(
+        let fired = alerts::evaluate(
             &alerts::Inputs {
                 redis: s.redis.value.as_ref(),
                 purchases_last_minute: s.purchases_last_minute(),
@@ -259,13 +261,14 @@ impl App {
                 products: s.stock.value.as_deref().unwrap_or_default(),
                 server: s.health.value.as_ref().map(|h| &h.report),
                 database_error: s.direct_database_error(),
+                oversold: &s.oversells,
             },
             &s.thresholds,
         );
         let before: BTreeSet<&str> = s.alerts.iter().map(|a| a.key.as_str()).collect();
-        let after: BTreeSet<&str> = alerts.iter().map(|a| a.key.as_str()).collect();
+        let now_firing: BTreeSet<&str> = fired.iter().map(|a| a.key.as_str()).collect();
         let mut entries = Vec::new();
-        for a in &alerts {
+        for a in &fired {
             if !before.contains(a.key.as_str()) {
                 let level = match a.severity {
                     flashsale_monitor::Severity::Critical => Level::Error,
@@ -274,14 +277,29 @@ impl App {
                 entries.push((level, format!("ALERT {}", a.message)));
             }
         }
+        let mut shown = fired.clone();
         for a in &s.alerts {
-            if !after.contains(a.key.as_str()) {
-                entries.push((Level::Ok, format!("cleared: {}", a.message)));
+            if now_firing.contains(a.key.as_str()) {
+                continue;
+            }
+            let since = *s.alert_clearing.entry(a.key.clone()).or_insert(s.now);
+            if s.now.saturating_duration_since(since) >= ALERT_HOLD {
+                entries.push((
+                    Level::Ok,
+                    format!("cleared: {} (for {}s)", a.cleared, ALERT_HOLD.as_secs()),
+                ));
+            } else {
+                shown.push(a.clone());
             }
         }
+        let shown_keys: BTreeSet<String> = shown.iter().map(|a| a.key.clone()).collect();
+        s.alert_clearing
+            .retain(|k, _| shown_keys.contains(k) && !now_firing.contains(k.as_str()));
+        // Most severe first; among equals, those firing before those clearing (stable sort).
+        shown.sort_by_key(|a| std::cmp::Reverse(a.severity));
         for (level, text) in entries {
             s.log.push(s.wall, level, text);
         }
-        s.alerts = alerts;
+        s.alerts = shown;
     }
 }

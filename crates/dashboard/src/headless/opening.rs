@@ -68,11 +68,13 @@ pub fn panes(
     thresholds: &Thresholds,
     wall: DateTime<Utc>,
     updates: Vec<Update>,
+    oversells: Vec<flashsale_monitor::Oversell>,
 ) -> (BurstJson, Vec<EventJson>) {
     let now = std::time::Instant::now();
     let tz = *chrono::Local::now().offset();
     let mut state = State::new(conn, now, wall, tz);
     state.thresholds = *thresholds;
+    state.oversells = oversells;
     if let Some(strategy) = strategy {
         state.burst.params.strategy = strategy;
     }

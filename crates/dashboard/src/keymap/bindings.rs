@@ -25,6 +25,14 @@ pub const BINDINGS: &[Binding] = &[
         Some("quit"),
     ),
     b(Action::Help, "help", &["?"], "this help", Some("help")),
+    // Early in the footer: offered there only while an oversell waits to be acknowledged.
+    b(
+        Action::Acknowledge,
+        "acknowledge",
+        &["a"],
+        "acknowledge oversell alerts",
+        Some("ack oversell"),
+    ),
     b(
         Action::Back,
         "back",

@@ -1,4 +1,5 @@
-//! The burst pane: the parameters (editable in place, validated as typed), a progress gauge,
+//! The burst pane: the parameters of the next burst (editable in place, validated as typed;
+//! once a burst ran, with a line naming it above its figures), a progress gauge,
 //! outcome counts, a throughput sparkline, latency percentiles, and the audit verdict, big: OK,
 //! or OVERSOLD by N / LOST N updates. `naive` is shown in warning colours with the word UNSAFE.
 
@@ -132,28 +133,21 @@ impl<'a> BurstPane<'a> {
             lines.extend(super::key_hints(t, &hints, area.width));
             if s.over_api() {
                 lines.push(Line::styled("over HTTP; asks before firing", t.muted));
-            } else if !s.conn.embedded {
-                lines.push(Line::styled("asks before firing here", t.muted));
+            } else {
+                lines.push(Line::styled("asks before firing", t.muted));
             }
         }
         frame.render_widget(Paragraph::new(lines), area);
     }
 
     fn gauge_line(&self, p: &Progress, width: u16) -> Line<'a> {
-        self.gauge_labelled(
-            p,
-            width,
-            format!(
-                " {}/{} {:>3.0}%",
-                p.completed,
-                p.planned,
-                p.fraction() * 100.0
-            ),
-        )
-    }
-
-    fn gauge_labelled(&self, p: &Progress, width: u16, label: String) -> Line<'a> {
         let t = self.ctx.theme;
+        let label = format!(
+            " {}/{} {:>3.0}%",
+            p.completed,
+            p.planned,
+            p.fraction() * 100.0
+        );
         let w = (width as usize).saturating_sub(label.len()).max(1);
         let (fill, rest) = gauge_cells(p.fraction(), w);
         Line::from(vec![
@@ -297,19 +291,11 @@ impl<'a> BurstPane<'a> {
             latency = spark;
             spark = Rect { height: 0, ..spark };
         }
-        frame.render_widget(Paragraph::new(self.params_lines(Some(r))), params);
-        let done = Progress {
-            planned: report.planned,
-            completed: report.attempts,
-            ..Progress::default()
-        };
-        let label = if self.ctx.wide {
-            format!(" {}/{} 100%", done.completed, done.planned)
-        } else {
-            format!(" {} {:.0}/s", done.completed, report.throughput_per_s)
-        };
+        // The parameters are those `b` fires next (edited, retargeted, another strategy since);
+        // the row under them says which burst the figures below are of.
+        frame.render_widget(Paragraph::new(self.params_lines(None)), params);
         frame.render_widget(
-            Paragraph::new(self.gauge_labelled(&done, gauge.width, label)),
+            Paragraph::new(self.last_line(r, report, gauge.width)),
             gauge,
         );
         let counts = flashsale_burst::Counts {
@@ -370,6 +356,49 @@ impl<'a> BurstPane<'a> {
             ),
         };
         self.verdict(frame, verdict, &text, style, &detail);
+    }
+
+    /// Which burst the figures are of: `last: 40 on #1 naive 5,210/s`, shortened to fit (the
+    /// throughput, then the strategy give way; a number is never cut).
+    fn last_line(&self, r: &BurstRequest, report: &BurstReport, width: u16) -> Line<'a> {
+        let t = self.ctx.theme;
+        let p = &r.params;
+        let strategy = if self.ctx.state.over_api() {
+            String::new()
+        } else {
+            format!(" {}", p.strategy)
+        };
+        let rate = format!(
+            " {}/s",
+            format::count(report.throughput_per_s.round() as i64)
+        );
+        let buyers = format::count(i64::from(p.buyers));
+        let mut candidates = Vec::new();
+        if self.ctx.wide {
+            candidates.push(format!(
+                "last burst: {buyers} buyers on {} (#{}){strategy}{rate}",
+                r.product_name, r.product_id
+            ));
+        }
+        candidates.push(format!(
+            "last: {buyers} on #{}{strategy}{rate}",
+            r.product_id
+        ));
+        candidates.push(format!("last: {buyers} on #{}{strategy}", r.product_id));
+        candidates.push(format!("last: #{}", r.product_id));
+        let w = width as usize;
+        let text = candidates
+            .iter()
+            .find(|c| c.chars().count() <= w)
+            .or(candidates.last())
+            .cloned()
+            .unwrap_or_default();
+        let unsafe_mark = p.strategy.is_unsafe() && !self.ctx.state.over_api();
+        let mut spans = vec![Span::styled(text, t.muted)];
+        if unsafe_mark && spans[0].width() + 7 <= w {
+            spans.push(Span::styled(" UNSAFE", t.unsafe_strategy));
+        }
+        Line::from(spans)
     }
 
     /// The verdict as a filled banner: three rows when there is room (the text on the middle

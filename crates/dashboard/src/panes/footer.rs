@@ -27,7 +27,10 @@ impl Footer<'_> {
         } else if matches!(s.overlay, Some(Overlay::Confirm(_))) {
             vec![("y".into(), "yes"), ("n".into(), "no")]
         } else {
-            self.ctx.keymap.footer(|a| s.offers(a))
+            // `a` only while there is an oversell to acknowledge (the help always lists it).
+            self.ctx.keymap.footer(|a| {
+                s.offers(a) && (a != crate::action::Action::Acknowledge || !s.oversells.is_empty())
+            })
         };
         let mut spans = vec![Span::raw(" ")];
         let mut used = 1usize;

@@ -318,6 +318,10 @@ fn alert_line(ctx: Ctx<'_>) -> Line<'static> {
             t.warn
         };
         spans.push(Span::styled(format!(" {}", a.message), style));
+        // Its rule no longer fires; it clears once that has lasted (`ALERT_HOLD`).
+        if ctx.state.alert_clearing.contains_key(&a.key) {
+            spans.push(Span::styled(" (clearing)", t.muted));
+        }
     }
     Line::from(spans)
 }

@@ -1,5 +1,6 @@
-//! Stock: every product with price, stock, a gauge against the stock seen at start (or set by
-//! restock), units sold, units sold over the last minute and the time to sell out at that rate.
+//! Stock: every product with price, stock, a gauge against the stock it had before its known
+//! sales (or since its last restock; `state/gauges.rs`), or the OVERSOLD marker in its place
+//! while an oversell awaits acknowledgement, units sold, units sold over the last minute and the time to sell out at that rate.
 //! Columns are sized to their figures ([`Columns::fit`]): a number is abbreviated, never cut.
 //! The selected row (marked ▶) is the burst target.
 
@@ -19,6 +20,9 @@ pub struct StockPane<'a> {
 }
 
 const COLUMN_SPACING: u16 = 1;
+
+/// In the gauge's place on the row of a product an audit found oversold (until acknowledged).
+const MARKER: &str = "OVERSOLD";
 
 /// The Stock pane's columns, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +76,15 @@ impl Columns {
             .chain(self.rest.iter().copied().filter(|(_, w)| *w > 0))
     }
 
-    fn fit(width: u16, wide: bool, products: &[Product], figures: &[RowFigures]) -> Columns {
+    /// `oversold`: some row shows the OVERSOLD marker in the gauge's place, which then keeps
+    /// the marker's width for as long as anything else can give way.
+    fn fit(
+        width: u16,
+        wide: bool,
+        oversold: bool,
+        products: &[Product],
+        figures: &[RowFigures],
+    ) -> Columns {
         let widest = |texts: &mut dyn Iterator<Item = String>, header: Col| {
             texts
                 .map(|t| t.width() as u16)
@@ -125,7 +137,16 @@ impl Columns {
         let mut rest = [
             (Col::Price, price),
             (Col::Stock, stock),
-            (Col::Gauge, if wide { 20 } else { 5 }),
+            (
+                Col::Gauge,
+                if wide {
+                    20
+                } else if oversold {
+                    MARKER.len() as u16
+                } else {
+                    5
+                },
+            ),
             (Col::Sold, sold),
             (Col::PerMin, per_min),
             (Col::Out, out),
@@ -144,9 +165,11 @@ impl Columns {
             }
         };
         // Each step gives numbers or names more room; stop at the first that fits.
+        let marker = MARKER.len() as u16;
+        let gauge_floor = move |w: u16| w.min(if oversold { marker } else { 4 });
         let steps: [(Col, &dyn Fn(u16) -> u16); 9] = [
             (Col::Gauge, &|w| w.min(8)),
-            (Col::Gauge, &|w| w.min(4)),
+            (Col::Gauge, &gauge_floor),
             (Col::Out, &|_| 0),
             (Col::PerMin, &|_| 0),
             (Col::Gauge, &|_| 0),
@@ -191,8 +214,11 @@ impl StockPane<'_> {
         } else {
             sold.map(|q| q.units_last_minute)
         };
-        // Compact: "now" fits the column; the stock cell and the gauge say it too.
-        let out = if !self.ctx.wide && p.stock <= 0 {
+        // Compact: "now" fits the column; the stock cell and the gauge say it too. Oversold:
+        // the stock figure lies (lost updates), so no time is told from it.
+        let out = if s.oversell(p.id).is_some() {
+            "—".to_string()
+        } else if !self.ctx.wide && p.stock <= 0 {
             "now".to_string()
         } else {
             sell_out(p.stock, per_min.unwrap_or(0))
@@ -221,7 +247,9 @@ impl StockPane<'_> {
         let wide = self.ctx.wide;
         // Every row's figures first, so the columns can be sized to what they must show.
         let figures: Vec<RowFigures> = products.iter().map(|p| self.figures(p)).collect();
-        let cols = Columns::fit(inner.width, wide, products, &figures);
+        let oversold = products.iter().any(|p| s.oversell(p.id).is_some());
+        let cols = Columns::fit(inner.width, wide, oversold, products, &figures);
+        let has_gauge = cols.shown().any(|(c, _)| c == Col::Gauge);
         let spacing = COLUMN_SPACING;
         let header = Row::new(
             cols.shown()
@@ -242,7 +270,8 @@ impl StockPane<'_> {
             .zip(&figures)
             .enumerate()
             .map(|(i, (p, f))| {
-                let start = s.start_stock.get(&p.id).copied().unwrap_or(p.stock).max(1);
+                let full = s.gauge_full(p);
+                let oversell = s.oversell(p.id);
                 let low = p.stock < s.thresholds.low_stock;
                 let gauge_style = if p.stock == 0 {
                     t.critical
@@ -252,11 +281,14 @@ impl StockPane<'_> {
                     t.gauge
                 };
                 let selected = i == s.selected;
-                let name = if wide {
+                let mut name = if wide {
                     format!("#{} {}", p.id, p.name)
                 } else {
                     p.name.clone()
                 };
+                if oversell.is_some() && !has_gauge {
+                    name = format!("{MARKER} {name}");
+                }
                 let marker = if selected { "▶ " } else { "  " };
                 let out = f.out.clone();
                 let out_style = if p.stock == 0 { t.critical } else { t.text };
@@ -277,9 +309,23 @@ impl StockPane<'_> {
                             ))
                             .right_aligned(),
                         ),
+                        Col::Gauge if oversell.is_some() => {
+                            // As much of the verdict as fits: all, the oversell alone, the word.
+                            let text = oversell
+                                .map(|o| {
+                                    [
+                                        format!("{MARKER} {}", o.verdict()),
+                                        format!("{MARKER} by {}", o.oversold),
+                                    ]
+                                })
+                                .into_iter()
+                                .flatten()
+                                .find(|l| l.width() <= w && !l.ends_with(" by 0"))
+                                .unwrap_or_else(|| MARKER.to_string());
+                            Cell::from(Span::styled(format::fit(&text, w), t.verdict_bad))
+                        }
                         Col::Gauge => {
-                            let (fill, rest) =
-                                gauge_cells(f64::from(p.stock) / f64::from(start), w);
+                            let (fill, rest) = gauge_cells(f64::from(p.stock) / f64::from(full), w);
                             Cell::from(Line::from(vec![
                                 Span::styled(fill, gauge_style),
                                 Span::styled(rest, t.muted),
