@@ -11,6 +11,8 @@ use flashsale_core::store::AcquireStats;
 
 use super::redis::RedisSnapshot;
 
+pub use super::alert::{Alert, Severity};
+
 /// When each rule fires.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -38,42 +40,6 @@ impl Default for Thresholds {
     }
 }
 
-/// How bad an alert is. Shown as a word as well as a colour.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Warning,
-    Critical,
-}
-
-/// One rule that fires now.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Alert {
-    /// Stable identity (rule and subject), so a standing alert is announced once.
-    pub key: String,
-    pub severity: Severity,
-    pub message: String,
-    /// What is true once the rule no longer fires ("Redis answers again"): the words the
-    /// dashboard says when it clears the alert, never the firing message again.
-    #[serde(skip)]
-    pub cleared: String,
-}
-
-impl Alert {
-    fn new(
-        key: impl Into<String>,
-        severity: Severity,
-        message: String,
-        cleared: impl Into<String>,
-    ) -> Alert {
-        Alert {
-            key: key.into(),
-            severity,
-            message,
-            cleared: cleared.into(),
-        }
-    }
-}
 
 /// What the rules look at; any part may be unknown.
 #[derive(Debug, Clone, Copy, Default)]

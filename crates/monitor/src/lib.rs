@@ -15,6 +15,7 @@
 //!                              metrics ── /metrics: purchase counters ──────────┘   change, backoff)
 //! ```
 
+pub mod alert;
 pub mod alerts;
 pub mod direct;
 pub mod driver;

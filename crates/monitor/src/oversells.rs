@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::alerts::{Alert, Severity};
+use super::alert::{Alert, Severity};
 
 /// One product an audit found oversold (or with lost updates: its stock then reads more than
 /// can honestly be sold), not yet acknowledged.
