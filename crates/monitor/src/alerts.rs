@@ -96,10 +96,20 @@ pub struct Inputs<'a> {
     pub oversold: &'a [super::oversells::Oversell],
 }
 
+/// An oversell's alert: critical, and first of all (until acknowledged).
+pub fn oversold(o: &super::oversells::Oversell) -> Alert {
+    Alert::new(
+        format!("oversold-{}", o.product_id),
+        Severity::Critical,
+        format!("{} {}", o.product_name, o.verdict()),
+        format!("acknowledged: {} {}", o.product_name, o.verdict()),
+    )
+}
+
 /// Every alert that fires, most severe first.
 pub fn evaluate(inputs: &Inputs<'_>, t: &Thresholds) -> Vec<Alert> {
     // An oversell is the worst news there is: the top alert, until acknowledged.
-    let mut out: Vec<Alert> = inputs.oversold.iter().map(|o| o.alert()).collect();
+    let mut out: Vec<Alert> = inputs.oversold.iter().map(oversold).collect();
     // Without the database every other figure is stale: as critical as a dead Redis.
     if let Some(e) = inputs.database_error {
         out.push(Alert::new(
