@@ -91,7 +91,7 @@ pub async fn snapshot(settings: &Settings, thresholds: &Thresholds) -> Result<On
     let found = oversells(&conn.database);
     snapshot
         .alerts
-        .splice(0..0, found.iter().map(flashsale_monitor::Oversell::alert));
+        .splice(0..0, found.iter().map(flashsale_monitor::alerts::oversold));
     let (burst, events) = opening::panes(
         conn,
         Some(settings.strategy),
@@ -149,7 +149,7 @@ pub async fn print_once_api(
     let found = oversells(&conn.database);
     snapshot
         .alerts
-        .splice(0..0, found.iter().map(flashsale_monitor::Oversell::alert));
+        .splice(0..0, found.iter().map(flashsale_monitor::alerts::oversold));
     let (burst, events) = opening::panes(
         conn.clone(),
         None,

@@ -347,3 +347,79 @@ fn a_rate_that_dips_for_a_moment_neither_clears_nor_raises_the_alert_again() {
         ["cleared: purchase errors no longer above 5% over the last minute (for 10s)"]
     );
 }
+
+#[test]
+fn alerts_are_announced_when_raised_and_when_cleared() {
+    let t0 = Instant::now();
+    let mut app = fixture::app(t0);
+    let raised: Vec<String> = app
+        .state
+        .log
+        .entries
+        .iter()
+        .filter(|e| e.text.starts_with("ALERT"))
+        .map(|e| e.text.clone())
+        .collect();
+    assert_eq!(
+        raised,
+        [
+            "ALERT low stock: Mechanical Keyboard has 3 left",
+            "ALERT 4K Monitor sold out"
+        ]
+    );
+    let mut products = fixture::products();
+    products[3].stock = 8;
+    app.update(Update::Stock(products).into(), t0, fixture::wall());
+    // Restocked: the rule no longer fires, but the alert is held for ALERT_HOLD, then cleared
+    // in words saying what is true now.
+    let cleared = |app: &App| {
+        app.state
+            .log
+            .entries
+            .iter()
+            .filter(|e| e.text.starts_with("cleared:"))
+            .map(|e| e.text.clone())
+            .collect::<Vec<_>>()
+    };
+    assert!(cleared(&app).is_empty());
+    assert!(app.state.alerts.iter().any(|a| a.key == "low-stock-4"));
+    app.update(Event::Tick, t0 + Duration::from_secs(9), fixture::wall());
+    assert!(cleared(&app).is_empty(), "9 s is not long enough");
+    app.update(Event::Tick, t0 + Duration::from_secs(10), fixture::wall());
+    assert_eq!(
+        cleared(&app),
+        ["cleared: 4K Monitor has 5 or more in stock (for 10s)"]
+    );
+    assert!(!app.state.alerts.iter().any(|a| a.key == "low-stock-4"));
+    // The error-rate rule: 2 errors in 132 purchases is under 5%; 20 in 140 is not.
+    fixture::running(&mut app, Strategy::Atomic);
+    let mut p = match &app.state.burst.phase {
+        BurstPhase::Running { progress, .. } => progress.clone(),
+        _ => unreachable!("running"),
+    };
+    send(&mut app, Event::BurstProgress(p.clone()));
+    assert!(!app.state.alerts.iter().any(|a| a.key == "error-rate"));
+    p.completed = 140;
+    p.counts.failed = 20;
+    send(&mut app, Event::BurstProgress(p));
+    assert!(
+        app.state.alerts.iter().any(|a| a.key == "error-rate"),
+        "{:?}",
+        app.state.alerts
+    );
+    // A minute later the window is empty: the rule stops firing, and the alert clears once
+    // that has lasted ALERT_HOLD.
+    let fired_at = app.state.now;
+    app.update(
+        Event::Tick,
+        fired_at + Duration::from_secs(61),
+        fixture::wall(),
+    );
+    assert!(app.state.alerts.iter().any(|a| a.key == "error-rate"));
+    app.update(
+        Event::Tick,
+        fired_at + Duration::from_secs(71),
+        fixture::wall(),
+    );
+    assert!(!app.state.alerts.iter().any(|a| a.key == "error-rate"));
+}

@@ -40,7 +40,6 @@ impl Default for Thresholds {
     }
 }
 
-
 /// What the rules look at; any part may be unknown.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Inputs<'a> {
@@ -62,10 +61,20 @@ pub struct Inputs<'a> {
     pub oversold: &'a [super::oversells::Oversell],
 }
 
+/// An oversell's alert: critical, and first of all (until acknowledged).
+pub fn oversold(o: &super::oversells::Oversell) -> Alert {
+    Alert::new(
+        format!("oversold-{}", o.product_id),
+        Severity::Critical,
+        format!("{} {}", o.product_name, o.verdict()),
+        format!("acknowledged: {} {}", o.product_name, o.verdict()),
+    )
+}
+
 /// Every alert that fires, most severe first.
 pub fn evaluate(inputs: &Inputs<'_>, t: &Thresholds) -> Vec<Alert> {
     // An oversell is the worst news there is: the top alert, until acknowledged.
-    let mut out: Vec<Alert> = inputs.oversold.iter().map(|o| o.alert()).collect();
+    let mut out: Vec<Alert> = inputs.oversold.iter().map(oversold).collect();
     // Without the database every other figure is stale: as critical as a dead Redis.
     if let Some(e) = inputs.database_error {
         out.push(Alert::new(
@@ -195,6 +204,23 @@ pub fn evaluate(inputs: &Inputs<'_>, t: &Thresholds) -> Vec<Alert> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_oversell_is_a_critical_alert_in_the_audits_words() {
+        let found = |oversold, lost_updates| crate::oversells::Oversell {
+            database: "db".into(),
+            product_id: 3,
+            product_name: "P3".into(),
+            oversold,
+            lost_updates,
+            at: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+        };
+        let a = oversold(&found(100, 193));
+        assert_eq!(a.key, "oversold-3");
+        assert_eq!(a.severity, Severity::Critical);
+        assert_eq!(a.message, "P3 OVERSOLD by 100, LOST 193 updates");
+        assert_eq!(oversold(&found(0, 7)).message, "P3 LOST 7 updates");
+    }
     use crate::redis::LatencySummary;
     use flashsale_core::money::Money;
 

@@ -9,8 +9,6 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::alert::{Alert, Severity};
-
 /// One product an audit found oversold (or with lost updates: its stock then reads more than
 /// can honestly be sold), not yet acknowledged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,16 +37,6 @@ impl Oversell {
             parts.push(format!("LOST {} updates", self.lost_updates));
         }
         parts.join(", ")
-    }
-
-    /// The alert: critical, and first of all (see [`crate::alerts::evaluate`]).
-    pub fn alert(&self) -> Alert {
-        Alert {
-            key: format!("oversold-{}", self.product_id),
-            severity: Severity::Critical,
-            message: format!("{} {}", self.product_name, self.verdict()),
-            cleared: format!("acknowledged: {} {}", self.product_name, self.verdict()),
-        }
     }
 
     /// Two findings on one product add up into one, dated by the later.
@@ -115,15 +103,6 @@ mod tests {
             lost_updates: lost,
             at: DateTime::<Utc>::UNIX_EPOCH,
         }
-    }
-
-    #[test]
-    fn an_oversell_is_a_critical_alert_in_the_audits_words() {
-        let a = found("db", 3, 100, 193).alert();
-        assert_eq!(a.key, "oversold-3");
-        assert_eq!(a.severity, Severity::Critical);
-        assert_eq!(a.message, "P3 OVERSOLD by 100, LOST 193 updates");
-        assert_eq!(found("db", 3, 0, 7).alert().message, "P3 LOST 7 updates");
     }
 
     #[test]

@@ -166,7 +166,7 @@ impl App {
             return self.notice(Level::Info, "no oversell to acknowledge");
         }
         for o in std::mem::take(&mut s.oversells) {
-            let key = o.alert().key;
+            let key = flashsale_monitor::alerts::oversold(&o).key;
             s.alerts.retain(|a| a.key != key);
             s.alert_clearing.remove(&key);
             s.log.push(

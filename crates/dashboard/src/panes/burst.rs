@@ -363,10 +363,10 @@ impl<'a> BurstPane<'a> {
     fn last_line(&self, r: &BurstRequest, report: &BurstReport, width: u16) -> Line<'a> {
         let t = self.ctx.theme;
         let p = &r.params;
-        let strategy = if self.ctx.state.over_api() {
-            String::new()
-        } else {
-            format!(" {}", p.strategy)
+        let over_api = self.ctx.state.over_api();
+        let strategy = match over_api {
+            true => String::new(),
+            false => format!(" {}", p.strategy),
         };
         let rate = format!(
             " {}/s",
@@ -387,13 +387,9 @@ impl<'a> BurstPane<'a> {
         candidates.push(format!("last: {buyers} on #{}{strategy}", r.product_id));
         candidates.push(format!("last: #{}", r.product_id));
         let w = width as usize;
-        let text = candidates
-            .iter()
-            .find(|c| c.chars().count() <= w)
-            .or(candidates.last())
-            .cloned()
-            .unwrap_or_default();
-        let unsafe_mark = p.strategy.is_unsafe() && !self.ctx.state.over_api();
+        let fits = candidates.iter().find(|c| c.chars().count() <= w);
+        let text = fits.or(candidates.last()).cloned().unwrap_or_default();
+        let unsafe_mark = p.strategy.is_unsafe() && !over_api;
         let mut spans = vec![Span::styled(text, t.muted)];
         if unsafe_mark && spans[0].width() + 7 <= w {
             spans.push(Span::styled(" UNSAFE", t.unsafe_strategy));
