@@ -56,27 +56,29 @@ pub fn resident_kib() -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-#[expect(
-    unsafe_code,
-    reason = "glibc's malloc_trim has no safe binding; see the block's SAFETY note"
-)]
+/// glibc's `malloc_trim` where there is one; elsewhere nothing (musl, macOS and Windows
+/// return large free blocks themselves).
 mod allocator {
-    // SAFETY: `malloc_trim` takes a size and no pointers, and glibc locks each arena while it
-    // trims it, so it is sound to call from any thread at any time; declared `safe` for that.
-    unsafe extern "C" {
-        safe fn malloc_trim(pad: usize) -> i32;
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[expect(
+        unsafe_code,
+        reason = "glibc's malloc_trim has no safe binding; see the block's SAFETY note"
+    )]
+    mod glibc {
+        // SAFETY: `malloc_trim` takes a size and no pointers, and glibc locks each arena while
+        // it trims it, so it is sound to call from any thread at any time; declared `safe`.
+        unsafe extern "C" {
+            pub safe fn malloc_trim(pad: usize) -> i32;
+        }
     }
 
-    /// Asks glibc to return the free pages of every arena; whether any were returned.
+    /// Asks the allocator to return the free pages of every arena; whether any were returned.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
     pub fn trim() -> bool {
-        malloc_trim(0) == 1
+        glibc::malloc_trim(0) == 1
     }
-}
 
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-mod allocator {
-    /// Other allocators (musl, macOS, Windows) return large free blocks themselves.
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
     pub fn trim() -> bool {
         false
     }
