@@ -18,6 +18,7 @@ mod hostile;
 mod http_admin;
 mod http_burst;
 mod http_contract;
+mod http_drain;
 mod http_edges;
 mod http_faults;
 mod http_idempotency;

@@ -31,11 +31,16 @@ pub struct Retries {
     pub replayed: AtomicU64,
     /// The first few transport errors, for the figures.
     pub seen: std::sync::Mutex<Vec<String>>,
+    /// When each transport error happened.
+    pub at: std::sync::Mutex<Vec<std::time::Instant>>,
 }
 
 impl Retries {
     fn transport(&self, what: String) {
         self.transport.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut at) = self.at.lock() {
+            at.push(std::time::Instant::now());
+        }
         if let Ok(mut seen) = self.seen.lock()
             && seen.len() < 3
         {

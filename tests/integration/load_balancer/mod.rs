@@ -123,7 +123,18 @@ fn load_balancer_files_agree_on_the_drain() {
             })
             .unwrap_or_else(|| v.parse().expect("a count"))
     };
-    let out_after = word("inter") * word("fall");
+    let check_timeout = cfg
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("timeout check "))
+        .map(|v| {
+            v.strip_suffix('s')
+                .and_then(|n| n.parse::<u64>().ok())
+                .expect("timeout check in seconds")
+                * 1000
+        })
+        .expect("a timeout check line");
+    // A check in flight at the signal may take its whole timeout; then `fall` more checks.
+    let out_after = check_timeout + word("inter") * word("fall");
     assert!(
         out_after < drain_ms,
         "HAProxy takes a replica out after {out_after} ms; the drain is {drain_ms} ms"

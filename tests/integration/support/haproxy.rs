@@ -42,8 +42,9 @@ impl HaProxy {
     }
 
     /// `deploy/haproxy.cfg` on a free loopback port, its servers `s1`, `s2`, ... at
-    /// `127.0.0.1:<ports[i]>`, logging to its stderr (the file [`HaProxy::log`] reads) and
-    /// with its stats socket in a directory of its own.
+    /// `127.0.0.1:<ports[i]>`, logging to its stdout (the file [`HaProxy::traffic`] reads; its
+    /// console messages stay in [`HaProxy::log`]) and with its stats socket in a directory of
+    /// its own.
     pub fn deployed(ports: &[u16]) -> HaProxy {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
@@ -51,7 +52,9 @@ impl HaProxy {
             ("bind :80", format!("bind 127.0.0.1:{port}")),
             (
                 "log /dev/log local0",
-                "log stderr format raw local0 info".to_string(),
+                // stdout, apart from the console's warnings on stderr: two writers on one
+                // file could split each other's lines.
+                "log stdout format raw local0 info".to_string(),
             ),
             (
                 "stats socket /run/haproxy/admin.sock",
@@ -104,12 +107,14 @@ impl HaProxy {
             String::from_utf8_lossy(&check.stderr)
         );
         let log = std::fs::File::create(dir.path().join("haproxy.log")).expect("log file");
+        let requests =
+            std::fs::File::create(dir.path().join("requests.log")).expect("request log file");
         let child = Command::new(executable())
             .arg("-db")
             .arg("-f")
             .arg(&config)
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(requests)
             .stderr(log)
             .spawn()
             .expect("start haproxy");
@@ -163,6 +168,15 @@ impl HaProxy {
             .collect()
     }
 
+    /// A field of `show info` (`DroppedLogs`: log lines HAProxy could not write), as a number.
+    pub fn info(&self, field: &str) -> u64 {
+        let info = self.command("show info");
+        info.lines()
+            .find_map(|l| l.strip_prefix(&format!("{field}: ")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no numeric {field} in show info: {info}"))
+    }
+
     /// What HAProxy says of server `name`: `UP`, `DOWN`, `UP 1/2`, `NOLB`, ...
     pub fn server_status(&self, name: &str) -> String {
         self.server_stats(name)
@@ -189,7 +203,7 @@ impl HaProxy {
 
     /// Every request line of the log (`option httplog`), parsed.
     pub fn requests(&self) -> Vec<Logged> {
-        self.log().lines().filter_map(Logged::parse).collect()
+        self.traffic().lines().filter_map(Logged::parse).collect()
     }
 
     pub fn url(&self) -> String {
@@ -199,6 +213,12 @@ impl HaProxy {
     /// What HAProxy wrote (for failure messages).
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("haproxy.log")).unwrap_or_default()
+    }
+
+    /// The log of a [`HaProxy::deployed`] proxy (on its stdout): a line per request and per
+    /// health check that changed something.
+    pub fn traffic(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("requests.log")).unwrap_or_default()
     }
 }
 

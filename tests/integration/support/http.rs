@@ -211,6 +211,11 @@ impl ServeProcess {
         let _ = Command::new("kill")
             .args(["-TERM", &self.pid().to_string()])
             .status();
+        self.wait_exit(limit)
+    }
+
+    /// Waits (at most `limit`) for the exit status, sending nothing.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
         let deadline = std::time::Instant::now() + limit;
         while std::time::Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {

@@ -31,7 +31,7 @@ pub struct HttpSettings {
 }
 
 /// The drain `serve` gives a load balancer by default: `deploy/haproxy.cfg` checks every
-/// second and takes a replica out after two failed checks, so two seconds and a margin.
+/// second, gives a check 2 s and takes a replica out after two failed checks, so at most 4 s.
 pub const DEFAULT_SHUTDOWN_DRAIN: Duration = Duration::from_secs(5);
 
 impl Default for HttpSettings {
