@@ -5,8 +5,10 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use flashsale_core::config::PoolSettings;
+use flashsale_core::model::Order;
 use flashsale_core::purchase::{Outcome, PurchaseRequest, Purchaser};
 use flashsale_core::ratelimit::RateLimiter;
+use flashsale_core::store::Store;
 use flashsale_core::strategy::Strategy;
 use futures::future::join_all;
 use sqlx::Connection;
@@ -183,11 +185,9 @@ async fn batched_purchases_of_several_products_stay_separate() {
     );
 }
 
-/// Two stores on one database stand for two processes (a `serve` and the dashboard beside it).
-/// The buyer's store remembers the sell-out for ten minutes, so only the restock's notification
-/// can reopen the product within the test.
-#[tokio::test]
-async fn a_restock_by_another_process_reopens_a_sold_out_product_at_once() {
+/// Product 4 sold out and remembered so for ten minutes by a listening store, so that only a
+/// restock's notification can reopen it within a test: the database, the store, its purchaser.
+async fn sold_out_and_listening() -> (TestDb, Store, Purchaser) {
     let (db, seller) = TestDb::seeded().await;
     seller.set_sold_out_memory(Duration::from_secs(600));
     seller.set_stock(4, 1).await.expect("restock");
@@ -197,19 +197,20 @@ async fn a_restock_by_another_process_reopens_a_sold_out_product_at_once() {
         buy(&p, 4, "second").await,
         Outcome::SoldOut { available: 0 }
     );
-
     // The seller's store listens from the moment its memory is in use; wait for that.
     db.wait_for_restock_listener(
         Duration::from_secs(10),
         "the seller's store listens for restocks",
     )
     .await;
+    (db, seller, p)
+}
 
-    let other_process = db.store_with(PoolSettings::default()).await;
-    assert!(other_process.set_stock(4, 3).await.expect("restock"));
+/// Buys product 4 until a purchase goes through (within 10 s, or `failure`), its order.
+async fn first_order_after_restock(p: &Purchaser, prefix: &str, failure: &str) -> Order {
     let reopened = async {
         for i in 0.. {
-            match buy(&p, 4, &format!("after_restock_{i}")).await {
+            match buy(p, 4, &format!("{prefix}_{i}")).await {
                 Outcome::Purchased(order) => return order,
                 Outcome::SoldOut { .. } => tokio::time::sleep(Duration::from_millis(5)).await,
                 other => panic!("unexpected {other:?}"),
@@ -217,9 +218,23 @@ async fn a_restock_by_another_process_reopens_a_sold_out_product_at_once() {
         }
         unreachable!()
     };
-    let order = tokio::time::timeout(Duration::from_secs(10), reopened)
+    tokio::time::timeout(Duration::from_secs(10), reopened)
         .await
-        .expect("the restock elsewhere reopened the product long before the memory lapsed");
+        .expect(failure)
+}
+
+/// Two stores on one database stand for two processes (a `serve` and the dashboard beside it).
+#[tokio::test]
+async fn a_restock_by_another_process_reopens_a_sold_out_product_at_once() {
+    let (db, _seller, p) = sold_out_and_listening().await;
+    let other_process = db.store_with(PoolSettings::default()).await;
+    assert!(other_process.set_stock(4, 3).await.expect("restock"));
+    let order = first_order_after_restock(
+        &p,
+        "after_restock",
+        "the restock elsewhere reopened the product long before the memory lapsed",
+    )
+    .await;
     assert_eq!(order.remaining_stock, 2);
 }
 
@@ -227,40 +242,19 @@ async fn a_restock_by_another_process_reopens_a_sold_out_product_at_once() {
 /// migration 0004 notifies, so the product reopens long before a ten-minute memory lapses.
 #[tokio::test]
 async fn a_plain_sql_restock_reopens_a_sold_out_product_at_once() {
-    let (db, seller) = TestDb::seeded().await;
-    seller.set_sold_out_memory(Duration::from_secs(600));
-    seller.set_stock(4, 1).await.expect("restock");
-    let p = Purchaser::new(seller.clone(), RateLimiter::off(), 10);
-    assert!(matches!(buy(&p, 4, "first").await, Outcome::Purchased(_)));
-    assert_eq!(
-        buy(&p, 4, "second").await,
-        Outcome::SoldOut { available: 0 }
-    );
-    db.wait_for_restock_listener(
-        Duration::from_secs(10),
-        "the seller's store listens for restocks",
-    )
-    .await;
-
+    let (db, _seller, p) = sold_out_and_listening().await;
     let mut psql = db.conn().await;
     let restocked_at = std::time::Instant::now();
     sqlx::query("UPDATE products SET stock = 3 WHERE id = 4")
         .execute(&mut psql)
         .await
         .expect("plain SQL restock");
-    let reopened = async {
-        for i in 0.. {
-            match buy(&p, 4, &format!("after_sql_restock_{i}")).await {
-                Outcome::Purchased(order) => return order,
-                Outcome::SoldOut { .. } => tokio::time::sleep(Duration::from_millis(5)).await,
-                other => panic!("unexpected {other:?}"),
-            }
-        }
-        unreachable!()
-    };
-    let order = tokio::time::timeout(Duration::from_secs(10), reopened)
-        .await
-        .expect("the plain SQL restock reopened the product long before the memory lapsed");
+    let order = first_order_after_restock(
+        &p,
+        "after_sql_restock",
+        "the plain SQL restock reopened the product long before the memory lapsed",
+    )
+    .await;
     println!(
         "plain SQL restock to the first purchase: {:?}",
         restocked_at.elapsed()

@@ -12,9 +12,9 @@ use flashsale_server::ServerConfig;
 use reqwest::StatusCode;
 use reqwest::header::{CACHE_CONTROL, ETAG, IF_NONE_MATCH};
 
-use crate::support::buyers::PRODUCT;
+use crate::support::buyers::{PRODUCT, burst_process};
 use crate::support::http::{TestServer, config, raw};
-use crate::support::{TestDb, flashsale, unlimited};
+use crate::support::{TestDb, unlimited};
 
 fn batched_with_staleness(ms: u64) -> ServerConfig {
     let mut c = config();
@@ -218,24 +218,7 @@ async fn no_stock_answer_is_older_than_the_bound_during_a_storm_from_two_other_p
     // server only reads, so nothing it sells refreshes its view: every answer's age is the
     // view's own doing.
     let mut sellers: Vec<std::process::Child> = (0..2)
-        .map(|_| {
-            flashsale(home.path())
-                .args([
-                    "burst",
-                    "--json",
-                    "--no-rate-limit",
-                    "--strategy",
-                    "batched",
-                ])
-                .args(["--product", &PRODUCT.to_string()])
-                .args(["--buyers", "15000", "--concurrency", "16"])
-                .env("DATABASE_URL", &db.url)
-                .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .expect("start a burst process")
-        })
+        .map(|_| burst_process(&db.url, home.path(), 15_000, 16))
         .collect();
 
     let stop = Arc::new(AtomicBool::new(false));

@@ -6,7 +6,7 @@
 //! loses none of it. Stores in one test process stand for processes where that is enough
 //! (each store is its own lease holder); real `flashsale burst` processes where it is not.
 
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use flashsale_core::purchase::Outcome;
@@ -14,8 +14,8 @@ use flashsale_core::store::Store;
 use flashsale_core::strategy::Strategy;
 use sqlx::PgConnection;
 
-use crate::support::buyers::{PRODUCT, storm};
-use crate::support::{TestDb, flashsale, unlimited};
+use crate::support::buyers::{PRODUCT, burst_process, storm};
+use crate::support::{TestDb, unlimited};
 
 /// `n` single-unit batched purchases of [`PRODUCT`] through `store`, `clients` at a time.
 async fn sell(store: &Store, prefix: &str, n: u32, clients: usize) -> Vec<Outcome> {
@@ -178,23 +178,7 @@ async fn a_lease_whose_holder_vanished_is_folded_back_by_the_next_start() {
 
 /// `flashsale burst` selling [`PRODUCT`] of `db` from a process of its own.
 fn burst(db: &TestDb, home: &std::path::Path, buyers: u32, clients: u32) -> Child {
-    flashsale(home)
-        .args([
-            "burst",
-            "--json",
-            "--no-rate-limit",
-            "--strategy",
-            "batched",
-        ])
-        .args(["--product", &PRODUCT.to_string()])
-        .args(["--buyers", &buyers.to_string()])
-        .args(["--concurrency", &clients.to_string()])
-        .env("DATABASE_URL", &db.url)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start a burst process")
+    burst_process(&db.url, home, buyers, clients)
 }
 
 /// Waits for `child` and reads its report's `purchased`.

@@ -187,3 +187,31 @@ impl Rig {
         outcomes
     }
 }
+
+/// A `flashsale burst` process selling [`PRODUCT`] of the database at `url`: `buyers` batched
+/// purchases, `clients` at a time, no rate limit; its `--json` report on stdout.
+pub fn burst_process(
+    url: &str,
+    home: &std::path::Path,
+    buyers: u32,
+    clients: u32,
+) -> std::process::Child {
+    use std::process::Stdio;
+    super::flashsale(home)
+        .args([
+            "burst",
+            "--json",
+            "--no-rate-limit",
+            "--strategy",
+            "batched",
+        ])
+        .args(["--product", &PRODUCT.to_string()])
+        .args(["--buyers", &buyers.to_string()])
+        .args(["--concurrency", &clients.to_string()])
+        .env("DATABASE_URL", url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start a burst process")
+}
