@@ -2,7 +2,9 @@
 //! an oversell is the top alert and marks its Stock row, in the critical colours, until `a`
 //! acknowledges it, and `--once --json` lists it meanwhile (item 3); the Burst pane shows the
 //! burst `b` fires next, and `b` asks first on the embedded database too (item 5); growing the
-//! terminal then quitting leaves the shell's screen as it was (item 12). Screens are read with
+//! terminal then quitting leaves the shell's screen as it was (item 12); `--color 16` sends the
+//! 16 colours as SGR 30-37/90-97, keeps the theme's kinds and a readable selected row, and the
+//! light theme brings its own background (item 14). Screens are read with
 //! their escape codes (`capture-pane -e`, parsed by `support::sgr`).
 
 use std::time::Duration;
@@ -250,4 +252,102 @@ fn growing_the_terminal_then_quitting_leaves_the_shell_screen_as_it_was() {
             "{quit}: attributes left on the shell screen"
         );
     }
+}
+
+/// Every colour code of an SGR sequence in `escaped`, as sent: `("38;5;", n)` or `("", 31)`.
+fn colour_encodings(escaped: &str) -> (Vec<u16>, Vec<String>) {
+    let mut plain = Vec::new();
+    let mut extended = Vec::new();
+    for seq in escaped.split('\u{1b}').skip(1) {
+        let Some(body) = seq
+            .strip_prefix('[')
+            .and_then(|b| b.split_once('m'))
+            .map(|b| b.0)
+        else {
+            continue;
+        };
+        let params: Vec<&str> = body.split(';').collect();
+        let mut i = 0;
+        while i < params.len() {
+            match params[i] {
+                "38" | "48" => {
+                    extended.push(params[i..].join(";"));
+                    break;
+                }
+                p => {
+                    if let Ok(n) = p.parse::<u16>()
+                        && matches!(n, 30..=37 | 40..=47 | 90..=97 | 100..=107)
+                    {
+                        plain.push(n);
+                    }
+                }
+            }
+            i += 1;
+        }
+    }
+    (plain, extended)
+}
+
+#[test]
+fn sixteen_colours_are_sgr_codes_with_the_themes_kinds_and_a_readable_selected_row() {
+    let t = Tmux::start(&["dashboard", "--color", "16"], &[], 80, 24);
+    t.wait_for("Laptop Pro", START);
+    let escaped = t.escaped();
+    let (plain, extended) = colour_encodings(&escaped);
+    assert!(
+        extended.is_empty(),
+        "256-colour or RGB escapes with --color 16: {:?}",
+        &extended[..extended.len().min(5)]
+    );
+    // The dark theme keeps more than black, greys and white: titles, keys, gauges, verdicts.
+    let hues: std::collections::BTreeSet<u16> = plain
+        .iter()
+        .map(|n| n % 10)
+        .filter(|n| !matches!(n, 0 | 7))
+        .collect();
+    assert!(hues.len() >= 3, "colours in use: {plain:?}");
+    // The selected row: every character of it readable, none drawn in its background colour.
+    let rows = sgr::parse(&escaped);
+    let selected: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.iter().any(|(_, s)| s.shown_bg() == sgr::Color::Ansi(14)))
+        .collect();
+    assert!(!selected.is_empty(), "no selected row:\n{}", t.screen());
+    for row in selected {
+        for (c, s) in row.iter().filter(|(c, _)| !c.is_whitespace()) {
+            if s.shown_bg() == sgr::Color::Ansi(14) {
+                assert_eq!(
+                    s.shown_fg(),
+                    sgr::Color::Ansi(0),
+                    "'{c}' of the selected row {:?}",
+                    sgr::text(row)
+                );
+            }
+        }
+    }
+    t.keys(&["q"]);
+    t.wait_exit();
+
+    // The light theme paints its own background: readable on a dark terminal too.
+    let t = Tmux::start(
+        &["dashboard", "--theme", "light", "--color", "16"],
+        &[],
+        80,
+        24,
+    );
+    t.wait_for("Laptop Pro", START);
+    let rows = t.styled();
+    let unpainted = rows
+        .iter()
+        .flatten()
+        .filter(|(_, s)| s.shown_bg() == sgr::Color::Default)
+        .count();
+    assert_eq!(
+        unpainted,
+        0,
+        "cells on the terminal's own background:\n{}",
+        t.screen()
+    );
+    t.keys(&["q"]);
+    t.wait_exit();
 }

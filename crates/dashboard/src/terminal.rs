@@ -15,8 +15,10 @@ use crossterm::terminal::{
     LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
 };
 use ratatui::Terminal;
-use ratatui::backend::CrosstermBackend;
 use ratatui::layout::Size;
+
+mod sgr_backend;
+use sgr_backend::SgrBackend;
 
 /// Whether we hold the terminal (so restoring twice is harmless).
 static ACTIVE: AtomicBool = AtomicBool::new(false);
@@ -68,7 +70,7 @@ pub struct TerminalGuard {
     /// with `eprintln!`, which panics when stderr fails too (a terminal that went away: EIO),
     /// and a panic there, during the exit, aborts. [`restore`] shows the cursor instead,
     /// ignoring a dead terminal; what is left unfreed is one screen's buffers, at exit.
-    terminal: ManuallyDrop<Terminal<CrosstermBackend<Stdout>>>,
+    terminal: ManuallyDrop<Terminal<SgrBackend<Stdout>>>,
 }
 
 impl TerminalGuard {
@@ -81,7 +83,7 @@ impl TerminalGuard {
             restore();
             return Err(e);
         }
-        let terminal = match Terminal::new(CrosstermBackend::new(stdout)) {
+        let terminal = match Terminal::new(SgrBackend::new(stdout)) {
             Ok(t) => ManuallyDrop::new(t),
             Err(e) => {
                 restore();
@@ -95,9 +97,15 @@ impl TerminalGuard {
 
     /// Draws one frame as one synchronized update.
     pub fn draw(&mut self, f: impl FnOnce(&mut ratatui::Frame)) -> io::Result<()> {
-        execute!(self.terminal.backend_mut(), BeginSynchronizedUpdate)?;
+        execute!(
+            self.terminal.backend_mut().writer_mut(),
+            BeginSynchronizedUpdate
+        )?;
         let drawn = self.terminal.draw(f).map(|_| ());
-        execute!(self.terminal.backend_mut(), EndSynchronizedUpdate)?;
+        execute!(
+            self.terminal.backend_mut().writer_mut(),
+            EndSynchronizedUpdate
+        )?;
         drawn
     }
 

@@ -5,6 +5,7 @@
 //! remain, so nothing depends on colour alone.
 
 pub mod color;
+pub mod contrast;
 mod file;
 mod load;
 mod resolve;
@@ -28,7 +29,7 @@ macro_rules! roles {
         pub const ROLES: &[&str] = &[$(stringify!($role)),*];
 
         impl Theme {
-            fn role_mut(&mut self, name: &str) -> Option<&mut Style> {
+            pub(crate) fn role_mut(&mut self, name: &str) -> Option<&mut Style> {
                 match name {
                     $(stringify!($role) => Some(&mut self.$role),)*
                     _ => None,

@@ -57,6 +57,7 @@ pub fn draw(frame: &mut Frame, state: &State, theme: &Theme, keymap: &Keymap) {
         Some(Overlay::Confirm(confirm)) => ConfirmDialog { ctx, confirm }.draw(frame, area),
         None => {}
     }
+    super::theme::contrast::guard(frame.buffer_mut());
 }
 
 fn too_small(frame: &mut Frame, area: Rect, theme: &Theme) {

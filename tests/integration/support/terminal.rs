@@ -78,14 +78,20 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    /// The screen with each cell's attributes (`capture-pane -e`), parsed.
-    pub fn styled(&self) -> Vec<super::sgr::Row> {
+    /// The screen with each cell's attributes as tmux writes them back (`capture-pane -e`):
+    /// a colour keeps the encoding it was sent in (`31` stays `31`, `38;5;1` stays that).
+    pub fn escaped(&self) -> String {
         let out = self
             .tmux()
             .args(["capture-pane", "-p", "-e", "-t", "t"])
             .output()
             .expect("capture");
-        super::sgr::parse(&String::from_utf8_lossy(&out.stdout))
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The screen with each cell's attributes, parsed.
+    pub fn styled(&self) -> Vec<super::sgr::Row> {
+        super::sgr::parse(&self.escaped())
     }
 
     /// Resizes the window (and so the pane), as a user dragging the terminal's corner.

@@ -37,6 +37,11 @@ impl HelpOverlay<'_> {
         let block = Block::bordered()
             .border_type(BorderType::Rounded)
             .title(Line::styled(" Keys ", t.title_focused))
+            // The header names the theme only when it is wide; here it is always named.
+            .title(
+                Line::styled(format!(" theme {} ", self.ctx.state.theme_name), t.muted)
+                    .right_aligned(),
+            )
             .title_bottom(Line::styled(" ? or esc closes ", t.muted))
             .border_style(t.border_focused)
             .style(t.popup);

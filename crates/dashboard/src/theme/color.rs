@@ -152,6 +152,20 @@ fn to_256(r: u8, g: u8, b: u8) -> u8 {
         .unwrap_or(16)
 }
 
+/// What `color` looks like, as xterm's default palette shows the 16 (`None`: the terminal's own
+/// default, unknown here).
+pub fn rgb(color: Color) -> Option<(u8, u8, u8)> {
+    match color {
+        Color::Reset => None,
+        Color::Rgb(r, g, b) => Some((r, g, b)),
+        Color::Indexed(i) => Some(rgb_of_index(i)),
+        named => XTERM16
+            .iter()
+            .find(|(c, _)| *c == named)
+            .map(|(_, rgb)| *rgb),
+    }
+}
+
 const XTERM16: [(Color, (u8, u8, u8)); 16] = [
     (Color::Black, (0, 0, 0)),
     (Color::Red, (205, 0, 0)),
@@ -171,12 +185,49 @@ const XTERM16: [(Color, (u8, u8, u8)); 16] = [
     (Color::White, (255, 255, 255)),
 ];
 
+/// The ANSI colour a terminal would show closest in kind, not in distance: the nearest of the
+/// 16 by RGB distance turns every soft theme colour into a grey (a pastel cyan is nearer to
+/// xterm's grey 229 than to its cyan 0,205,205), so alerts lost their red and the selected row
+/// its contrast. Instead a colour with little chroma becomes one of the four greys by its
+/// lightness, and any other takes the hue of its sector (red, yellow, green, cyan, blue,
+/// magenta), bright when it is light.
 fn to_16(r: u8, g: u8, b: u8) -> Color {
-    XTERM16
-        .iter()
-        .min_by_key(|(_, rgb)| dist((r, g, b), *rgb))
-        .map(|(c, _)| *c)
-        .unwrap_or(Color::Reset)
+    let (max, min) = (r.max(g).max(b), r.min(g).min(b));
+    let chroma = max - min;
+    let lightness = (u16::from(max) + u16::from(min)) / 2;
+    if chroma < 40 {
+        return match lightness {
+            0..64 => Color::Black,
+            64..140 => Color::DarkGray,
+            140..210 => Color::Gray,
+            _ => Color::White,
+        };
+    }
+    let (r, g, b, c) = (f32::from(r), f32::from(g), f32::from(b), f32::from(chroma));
+    let max = f32::from(max);
+    let sector = if max == r {
+        ((g - b) / c).rem_euclid(6.0)
+    } else if max == g {
+        (b - r) / c + 2.0
+    } else {
+        (r - g) / c + 4.0
+    };
+    // Sectors of 60 degrees centred on each hue; a hue exactly between two takes the later.
+    let light = lightness > 150 || max >= 230.0;
+    match ((sector + 0.5).floor() as i32).rem_euclid(6) {
+        0 if light => Color::LightRed,
+        0 => Color::Red,
+        1 if light => Color::LightYellow,
+        1 => Color::Yellow,
+        2 if light => Color::LightGreen,
+        2 => Color::Green,
+        3 if light => Color::LightCyan,
+        3 => Color::Cyan,
+        4 if light => Color::LightBlue,
+        4 => Color::Blue,
+        _ if light => Color::LightMagenta,
+        _ => Color::Magenta,
+    }
 }
 
 #[cfg(test)]
@@ -215,6 +266,23 @@ mod tests {
         assert_eq!(
             ColorMode::Ansi16.map(Color::Indexed(34)),
             Some(Color::Green)
+        );
+        // Soft theme colours keep their kind: a pastel cyan, a muted red, a pale grey.
+        assert_eq!(
+            ColorMode::Ansi16.map(Color::Rgb(0x88, 0xc0, 0xd0)),
+            Some(Color::LightCyan)
+        );
+        assert_eq!(
+            ColorMode::Ansi16.map(Color::Rgb(0xbf, 0x61, 0x6a)),
+            Some(Color::Red)
+        );
+        assert_eq!(
+            ColorMode::Ansi16.map(Color::Rgb(0xd8, 0xde, 0xe9)),
+            Some(Color::White)
+        );
+        assert_eq!(
+            ColorMode::Ansi16.map(Color::Rgb(0x2e, 0x34, 0x40)),
+            Some(Color::Black)
         );
         assert_eq!(ColorMode::None.map(Color::Red), None);
         assert_eq!(
