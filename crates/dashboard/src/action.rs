@@ -31,6 +31,9 @@ pub enum Action {
     Faster,
     Slower,
     CycleTheme,
+    /// Read the focused pane whole (nothing cut, as wide as its text needs, wrapped) with every
+    /// active alert; again, or Esc, closes it.
+    Whole,
     /// Acknowledge the oversell alerts: the operator has seen them (they stay in the log).
     Acknowledge,
     /// `y` in a confirm dialog.

@@ -38,6 +38,9 @@ pub enum Effect {
     SaveOversells(Vec<flashsale_monitor::Oversell>),
 }
 
+/// How far a pane read whole scrolls at most (the drawing stops at its last line anyway).
+const WHOLE_SCROLL_MAX: u16 = 1_000;
+
 /// The dashboard: its state, its keys and its themes.
 #[derive(Debug, Clone)]
 pub struct App {
@@ -197,6 +200,15 @@ impl App {
             }
             return;
         }
+        // Reading a pane whole: the arrows scroll it, `v` or Enter closes it, Esc as anywhere.
+        if let Some(Overlay::Whole { scroll, .. }) = &mut self.state.overlay {
+            match action {
+                Action::Up => return *scroll = scroll.saturating_sub(1),
+                Action::Down => return *scroll = (*scroll + 1).min(WHOLE_SCROLL_MAX),
+                Action::Whole | Action::Activate => return self.state.overlay = None,
+                _ => {}
+            }
+        }
         if self.state.read_only && action.writes() {
             return self.notice(
                 Level::Warn,
@@ -260,8 +272,20 @@ impl App {
             Action::Activate => match s.focus {
                 Pane::Burst => self.fire(),
                 Pane::Stock => s.focus = Pane::Burst,
+                Pane::Events => {
+                    s.overlay = Some(Overlay::Whole {
+                        pane: Pane::Events,
+                        scroll: 0,
+                    })
+                }
                 _ => {}
             },
+            Action::Whole => {
+                s.overlay = Some(Overlay::Whole {
+                    pane: s.focus,
+                    scroll: 0,
+                })
+            }
             Action::Fire => self.fire(),
             Action::CycleStrategy if s.over_api() => {
                 let text = match s.server_strategy() {

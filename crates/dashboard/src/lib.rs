@@ -60,6 +60,8 @@ mod sampler_feed_tests;
 mod snapshot_tests;
 #[cfg(test)]
 mod truth_tests;
+#[cfg(test)]
+mod whole_tests;
 
 use std::time::Duration;
 

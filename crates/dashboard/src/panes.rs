@@ -13,6 +13,7 @@ pub mod redis;
 pub mod revenue;
 pub mod stock;
 pub mod top;
+pub mod whole;
 
 use std::time::Duration;
 

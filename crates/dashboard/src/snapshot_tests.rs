@@ -20,7 +20,7 @@ use flashsale_monitor::{RedisSnapshot, Update};
 
 const SIZES: [(u16, u16); 2] = [(80, 24), (160, 48)];
 
-fn render(app: &App, w: u16, h: u16) -> Buffer {
+pub(crate) fn render(app: &App, w: u16, h: u16) -> Buffer {
     let mut term = Terminal::new(TestBackend::new(w, h)).expect("test terminal");
     term.draw(|f| ui::draw(f, &app.state, app.theme(), &app.keymap))
         .expect("draw");
@@ -28,7 +28,7 @@ fn render(app: &App, w: u16, h: u16) -> Buffer {
 }
 
 /// The text of `area` in `buf`, one line per row.
-fn text(buf: &Buffer, area: Rect) -> String {
+pub(crate) fn text(buf: &Buffer, area: Rect) -> String {
     let mut out = String::new();
     for y in area.top()..area.bottom() {
         let mut line = String::new();

@@ -196,6 +196,11 @@ pub enum Pending {
 pub enum Overlay {
     Help,
     Confirm(Confirm),
+    /// A pane read whole (`v`), scrolled down by `scroll` lines.
+    Whole {
+        pane: Pane,
+        scroll: u16,
+    },
 }
 
 /// Everything on screen.

@@ -65,7 +65,7 @@ fn an_oversell_is_the_top_alert_and_marks_its_row_until_acknowledged() {
         let s = draw(&app, w, h);
         let banner = s.lines().find(|l| l.contains("ALERT")).expect("banner");
         assert!(
-            banner.contains("⚠ ALERTS  Mechanical Keyboard OVERSOLD by 38"),
+            banner.contains("⚠ ALERTS (3)  Mechanical Keyboard OVERSOLD by 38"),
             "first in the banner: {banner}"
         );
         let r = row(&s, "Mechanical");

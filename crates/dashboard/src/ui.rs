@@ -21,6 +21,7 @@ use super::panes::redis::RedisPane;
 use super::panes::revenue::RevenuePane;
 use super::panes::stock::StockPane;
 use super::panes::top::TopPane;
+use super::panes::whole::WholeOverlay;
 use super::state::{Overlay, State};
 use super::theme::Theme;
 
@@ -55,6 +56,12 @@ pub fn draw(frame: &mut Frame, state: &State, theme: &Theme, keymap: &Keymap) {
     match &state.overlay {
         Some(Overlay::Help) => HelpOverlay { ctx }.draw(frame, area),
         Some(Overlay::Confirm(confirm)) => ConfirmDialog { ctx, confirm }.draw(frame, area),
+        Some(Overlay::Whole { pane, scroll }) => WholeOverlay {
+            ctx,
+            pane: *pane,
+            scroll: *scroll,
+        }
+        .draw(frame, area),
         None => {}
     }
     super::theme::contrast::guard(frame.buffer_mut());

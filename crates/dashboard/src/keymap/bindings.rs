@@ -93,7 +93,7 @@ pub const BINDINGS: &[Binding] = &[
         Action::Activate,
         "activate",
         &["enter"],
-        "burst: fire; stock: target",
+        "burst: fire; stock: target; events: read whole",
         None,
     ),
     b(
@@ -144,6 +144,13 @@ pub const BINDINGS: &[Binding] = &[
         &["t"],
         "next colour theme",
         Some("theme"),
+    ),
+    b(
+        Action::Whole,
+        "whole",
+        &["v"],
+        "read the focused pane whole, and every alert",
+        Some("whole"),
     ),
     b(Action::Confirm, "confirm", &["y"], "yes, in a dialog", None),
     b(Action::Deny, "deny", &["n"], "no, in a dialog", None),

@@ -9,6 +9,8 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Sparkline, Wrap};
 
+mod summary;
+
 use super::{Ctx, gauge_cells, kv};
 use crate::action::Action;
 use crate::format;
@@ -187,22 +189,6 @@ impl<'a> BurstPane<'a> {
         }
     }
 
-    fn latency_line(&self, l: &flashsale_burst::Latency) -> Line<'a> {
-        let t = self.ctx.theme;
-        let mut spans: Vec<Span> = Vec::new();
-        spans.extend(kv(t, "p50 ", format::ms(l.p50)));
-        if self.ctx.wide {
-            spans.extend(kv(t, "  p90 ", format::ms(l.p90)));
-        }
-        spans.extend(kv(t, " p99 ", format::ms(l.p99)));
-        if self.ctx.wide {
-            spans.extend(kv(t, "  p99.9 ", format::ms(l.p999)));
-        }
-        spans.extend(kv(t, " max ", format::ms(l.max)));
-        spans.push(Span::styled(" ms", t.muted));
-        Line::from(spans)
-    }
-
     fn sections(&self, area: Rect) -> [Rect; 6] {
         let wide = self.ctx.wide;
         Layout::vertical([
@@ -249,7 +235,14 @@ impl<'a> BurstPane<'a> {
         frame.render_widget(Paragraph::new(self.gauge_line(p, gauge.width)), gauge);
         frame.render_widget(Paragraph::new(self.outcome_lines(&p.counts)), outcomes);
         self.sparkline(frame, spark, format!("{:.0}/s", p.throughput_per_s));
-        frame.render_widget(Paragraph::new(self.latency_line(&p.latency_ms)), latency);
+        frame.render_widget(
+            Paragraph::new(summary::latency_line(
+                self.ctx,
+                &p.latency_ms,
+                latency.width,
+            )),
+            latency,
+        );
         // Narrow: one row, so the short forms.
         let wide = self.ctx.wide;
         let line = if cancelling {
@@ -295,7 +288,7 @@ impl<'a> BurstPane<'a> {
         // the row under them says which burst the figures below are of.
         frame.render_widget(Paragraph::new(self.params_lines(None)), params);
         frame.render_widget(
-            Paragraph::new(self.last_line(r, report, gauge.width)),
+            Paragraph::new(summary::last_line(self.ctx, r, report, gauge.width)),
             gauge,
         );
         let counts = flashsale_burst::Counts {
@@ -321,7 +314,11 @@ impl<'a> BurstPane<'a> {
             );
         }
         frame.render_widget(
-            Paragraph::new(self.latency_line(&report.latency_ms)),
+            Paragraph::new(summary::latency_line(
+                self.ctx,
+                &report.latency_ms,
+                latency.width,
+            )),
             latency,
         );
         let (text, style, detail) = match (&report.audit, &report.audit_error) {
@@ -356,45 +353,6 @@ impl<'a> BurstPane<'a> {
             ),
         };
         self.verdict(frame, verdict, &text, style, &detail);
-    }
-
-    /// Which burst the figures are of: `last: 40 on #1 naive 5,210/s`, shortened to fit (the
-    /// throughput, then the strategy give way; a number is never cut).
-    fn last_line(&self, r: &BurstRequest, report: &BurstReport, width: u16) -> Line<'a> {
-        let t = self.ctx.theme;
-        let p = &r.params;
-        let over_api = self.ctx.state.over_api();
-        let strategy = match over_api {
-            true => String::new(),
-            false => format!(" {}", p.strategy),
-        };
-        let rate = format!(
-            " {}/s",
-            format::count(report.throughput_per_s.round() as i64)
-        );
-        let buyers = format::count(i64::from(p.buyers));
-        let mut candidates = Vec::new();
-        if self.ctx.wide {
-            candidates.push(format!(
-                "last burst: {buyers} buyers on {} (#{}){strategy}{rate}",
-                r.product_name, r.product_id
-            ));
-        }
-        candidates.push(format!(
-            "last: {buyers} on #{}{strategy}{rate}",
-            r.product_id
-        ));
-        candidates.push(format!("last: {buyers} on #{}{strategy}", r.product_id));
-        candidates.push(format!("last: #{}", r.product_id));
-        let w = width as usize;
-        let fits = candidates.iter().find(|c| c.chars().count() <= w);
-        let text = fits.or(candidates.last()).cloned().unwrap_or_default();
-        let unsafe_mark = p.strategy.is_unsafe() && !over_api;
-        let mut spans = vec![Span::styled(text, t.muted)];
-        if unsafe_mark && spans[0].width() + 7 <= w {
-            spans.push(Span::styled(" UNSAFE", t.unsafe_strategy));
-        }
-        Line::from(spans)
     }
 
     /// The verdict as a filled banner: three rows when there is room (the text on the middle

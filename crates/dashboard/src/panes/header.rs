@@ -6,6 +6,7 @@ use ratatui::Frame;
 use ratatui::layout::{Alignment, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
+use unicode_width::UnicodeWidthStr;
 
 use super::Ctx;
 use crate::format;
@@ -171,7 +172,7 @@ impl Header<'_> {
                 Span::styled(format!("{}{tail}", format::fit(e, room)), t.critical),
             ])
         } else if with_alerts && !s.alerts.is_empty() {
-            alert_line(self.ctx)
+            alert_line(self.ctx, area.width as usize)
         } else if let Some(n) = &s.notice {
             let style = match n.level {
                 Level::Error => t.critical,
@@ -193,7 +194,7 @@ impl Header<'_> {
         let line = if self.ctx.state.alerts.is_empty() {
             Line::from(Span::styled(" no alerts", self.ctx.theme.muted))
         } else {
-            alert_line(self.ctx)
+            alert_line(self.ctx, area.width as usize)
         };
         frame.render_widget(Paragraph::new(line).style(self.ctx.theme.base), area);
     }
@@ -295,7 +296,10 @@ fn health_report<'a>(ctx: Ctx<'a>) -> Line<'a> {
     Line::from(spans)
 }
 
-fn alert_line(ctx: Ctx<'_>) -> Line<'static> {
+/// The alerts, worst first, as many whole as fit in `width`; those left out are counted
+/// (`+2 more: v`), and `v` lists every one whole. The first is cut only when it alone is wider
+/// than the line.
+fn alert_line(ctx: Ctx<'_>, width: usize) -> Line<'static> {
     let t = ctx.theme;
     let alerts = &ctx.state.alerts;
     let worst = alerts.iter().map(|a| a.severity).max();
@@ -304,24 +308,54 @@ fn alert_line(ctx: Ctx<'_>) -> Line<'static> {
     } else {
         t.warn
     };
-    let mut spans = vec![Span::styled(
-        format!(" ⚠ ALERT{} ", if alerts.len() > 1 { "S" } else { "" }),
+    let label = match alerts.len() {
+        1 => " ⚠ ALERT ".to_string(),
+        n => format!(" ⚠ ALERTS ({n}) "),
+    };
+    let mut line = Line::from(Span::styled(
+        label,
         style.add_modifier(ratatui::style::Modifier::REVERSED),
-    )];
-    for (i, a) in alerts.iter().enumerate() {
-        if i > 0 {
-            spans.push(Span::styled(" · ", t.muted));
+    ));
+    let whole = |a: &flashsale_monitor::Alert| {
+        let mut text = format!(" {}", a.message);
+        // Its rule no longer fires; it clears once that has lasted (`ALERT_HOLD`).
+        if ctx.state.alert_clearing.contains_key(&a.key) {
+            text.push_str(" (clearing)");
         }
+        text
+    };
+    for (i, a) in alerts.iter().enumerate() {
         let style = if a.severity == Severity::Critical {
             t.critical
         } else {
             t.warn
         };
-        spans.push(Span::styled(format!(" {}", a.message), style));
-        // Its rule no longer fires; it clears once that has lasted (`ALERT_HOLD`).
-        if ctx.state.alert_clearing.contains_key(&a.key) {
-            spans.push(Span::styled(" (clearing)", t.muted));
+        let sep = if i > 0 { " · " } else { "" };
+        let text = whole(a);
+        let left = alerts.len() - i - 1;
+        let more = if left > 0 {
+            format!(" · +{left} more: v")
+        } else {
+            String::new()
+        };
+        let need = sep.chars().count() + text.width() + more.chars().count();
+        if line.width() + need > width {
+            if i == 0 {
+                let room = width.saturating_sub(line.width() + more.chars().count());
+                line.push_span(Span::styled(format::fit(&text, room), style));
+                line.push_span(Span::styled(more, t.muted));
+            } else {
+                line.push_span(Span::styled(
+                    format!(" · +{} more: v", alerts.len() - i),
+                    t.muted,
+                ));
+            }
+            return line;
         }
+        if i > 0 {
+            line.push_span(Span::styled(sep, t.muted));
+        }
+        line.push_span(Span::styled(text, style));
     }
-    Line::from(spans)
+    line
 }
