@@ -411,7 +411,7 @@ fn config_check_names_every_problem_and_once_json_is_not_stopped_by_unused_ones(
         format!(
             "flashsale: error: {file}:5:1: key 'keys.firre': unknown action (known actions: \
              quit, help, acknowledge, back, focus_next, focus_prev, up, down, left, right, fire, activate, \
-             strategy, edit, restock, pause, faster, slower, theme, confirm, deny)\n\
+             strategy, edit, restock, pause, faster, slower, theme, whole, confirm, deny)\n\
              flashsale: error: {theme}:1: key 'this is': key with no value, expected `=`\n"
         )
     );

@@ -33,6 +33,7 @@ mod naive;
 mod pooler;
 mod rate_limit;
 mod redis_breaker;
+mod redis_cluster;
 mod reference_schema;
 mod scenarios;
 mod security;

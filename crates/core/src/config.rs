@@ -5,6 +5,8 @@
 mod database;
 pub mod keys;
 pub mod net;
+mod redis_url;
+pub use redis_url::redis_nodes;
 mod serving;
 pub mod source;
 
@@ -186,7 +188,7 @@ impl Settings {
             s.database = parse(raw, DatabaseTarget::parse)?;
         }
         if let Some(raw) = layer.get(keys::REDIS_URL) {
-            s.redis_url = Some(parse(raw, parse_redis_url)?);
+            s.redis_url = Some(parse(raw, redis_url::parse_redis_url)?);
         }
         set_num(
             layer,
@@ -291,34 +293,6 @@ fn parse_listen_url(value: &str) -> Result<SecretUrl, String> {
         DatabaseTarget::Sqlite { .. } => {
             Err("the restock listener needs a postgres:// URL (SQLite has no LISTEN)".into())
         }
-    }
-}
-
-fn parse_redis_url(value: &str) -> Result<SecretUrl, String> {
-    let v = value.trim();
-    if !(v.starts_with("redis://")
-        || v.starts_with("rediss://")
-        || v.starts_with("redis+unix://")
-        || v.starts_with("unix://"))
-    {
-        let scheme = v.split(':').next().unwrap_or_default();
-        return Err(format!(
-            "unsupported scheme '{scheme}' (expected redis:// or rediss://)"
-        ));
-    }
-    redis::Client::open(v)
-        .map_err(|e| format!("not a valid Redis URL ({})", e.kind_description()))?;
-    Ok(SecretUrl::new(v))
-}
-
-trait KindDescription {
-    fn kind_description(&self) -> String;
-}
-
-impl KindDescription for redis::RedisError {
-    fn kind_description(&self) -> String {
-        // The driver's message can echo the URL back; keep only its category.
-        format!("{:?}", self.kind())
     }
 }
 

@@ -3,6 +3,7 @@
 //! default, same semantics).
 
 pub mod breaker;
+pub mod connection;
 pub mod memory;
 pub mod redis;
 

@@ -7,6 +7,10 @@ pub const MASK: &str = "***";
 /// replaced by [`MASK`]. Strings that do not parse as URLs are returned with everything between
 /// `://` and the last `@` masked, so a malformed URL given by mistake still does not leak.
 pub fn redact_url(url: &str) -> String {
+    // A Redis Cluster's nodes, comma-separated: each masked on its own.
+    if url.matches("://").count() > 1 && url.contains(',') {
+        return url.split(',').map(redact_url).collect::<Vec<_>>().join(",");
+    }
     match url::Url::parse(url) {
         Ok(mut parsed) => {
             let has_secret_param = parsed.query_pairs().any(|(k, _)| is_secret_param(&k));

@@ -178,6 +178,7 @@ pub fn redis() -> RedisSnapshot {
         }),
         down_since: None,
         error: None,
+        masters: Vec::new(),
     }
 }
 

@@ -24,6 +24,7 @@ pub mod over_http;
 pub mod oversells;
 pub mod rate_window;
 pub mod redis;
+pub mod redis_cluster;
 pub mod sales;
 
 use std::fmt;

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use redis::aio::ConnectionManager;
+use flashsale_core::ratelimit::connection::RedisConn;
 use serde::Serialize;
 
 /// The summary window, as `redis-cli --latency-history` uses by default.
@@ -38,6 +38,19 @@ pub struct RedisInfo {
     pub uptime_secs: u64,
 }
 
+/// One master of a Redis Cluster, as of one report (read by `redis_cluster`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterMaster {
+    /// `host:port`.
+    pub address: String,
+    /// Its slots, as `CLUSTER NODES` gives them (`0-5460`).
+    pub slots: String,
+    pub ping_ms: Option<f64>,
+    pub info: Option<RedisInfo>,
+    pub error: Option<String>,
+}
+
 /// What the Redis pane shows, as of one report.
 #[derive(Debug, Clone, PartialEq, Serialize, Default)]
 #[serde(rename_all = "camelCase")]
@@ -52,6 +65,8 @@ pub struct RedisSnapshot {
     /// Set while Redis does not answer: since when.
     pub down_since: Option<DateTime<Utc>>,
     pub error: Option<String>,
+    /// On a Redis Cluster, every master by its own PING and `INFO`; empty for one server.
+    pub masters: Vec<ClusterMaster>,
 }
 
 /// PING samples over the last [`WINDOW`], and the per-second maxima for the sparkline.
@@ -130,7 +145,7 @@ pub fn parse_info(text: &str) -> RedisInfo {
 }
 
 /// One PING, timed, bounded by `timeout`.
-pub async fn ping(conn: &mut ConnectionManager, timeout: Duration) -> Result<Duration, String> {
+pub async fn ping(conn: &mut RedisConn, timeout: Duration) -> Result<Duration, String> {
     let start = Instant::now();
     let reply: Result<String, _> =
         tokio::time::timeout(timeout, redis::cmd("PING").query_async(conn))
@@ -141,7 +156,7 @@ pub async fn ping(conn: &mut ConnectionManager, timeout: Duration) -> Result<Dur
 }
 
 /// `INFO`, parsed, bounded by `timeout`.
-pub async fn info(conn: &mut ConnectionManager, timeout: Duration) -> Result<RedisInfo, String> {
+pub async fn info(conn: &mut RedisConn, timeout: Duration) -> Result<RedisInfo, String> {
     let text: Result<String, _> = tokio::time::timeout(
         timeout,
         redis::cmd("INFO")

@@ -29,6 +29,7 @@ pub mod json;
 pub mod pg_server;
 pub mod pgbouncer;
 pub mod proxy;
+pub mod redis_cluster;
 pub mod redis_keys;
 pub mod redis_server;
 pub mod sgr;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use redis::aio::ConnectionManager;
+use super::connection::RedisConn;
 
 use super::LimiterError;
 
@@ -46,7 +46,7 @@ impl Breaker {
     /// A check failed with `error`: opens the circuit (once, however many checks fail at the
     /// same moment) and starts the probe. Outside a Tokio runtime there is nothing to probe
     /// with, and the circuit stays closed.
-    pub fn trip(&self, error: &LimiterError, conn: ConnectionManager, timeout: Duration) {
+    pub fn trip(&self, error: &LimiterError, conn: RedisConn, timeout: Duration) {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
@@ -67,7 +67,7 @@ impl Breaker {
     }
 }
 
-async fn probe(shared: Arc<Shared>, mut conn: ConnectionManager, timeout: Duration) {
+async fn probe(shared: Arc<Shared>, mut conn: RedisConn, timeout: Duration) {
     let opened = Instant::now();
     loop {
         tokio::time::sleep(PROBE_EVERY).await;

@@ -71,10 +71,11 @@ impl RedisPane<'_> {
             frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), inner);
             return;
         }
-        let [lat, spark, info, pol] = Layout::vertical([
+        let [lat, spark, info, masters, pol] = Layout::vertical([
             Constraint::Length(if self.ctx.wide { 1 } else { 2 }),
             Constraint::Length(if self.ctx.wide { 3 } else { 0 }),
             Constraint::Length(1),
+            Constraint::Length(r.masters.len() as u16),
             Constraint::Fill(1),
         ])
         .areas(inner);
@@ -173,13 +174,67 @@ impl RedisPane<'_> {
                 }
                 Line::from(spans)
             }
+            // A cluster: the router asks INFO of no one node; each master has its row below.
+            None if !r.masters.is_empty() => Line::from(vec![
+                Span::styled("cluster · ", t.muted),
+                Span::styled(r.masters.len().to_string(), t.text),
+                Span::styled(" masters", t.muted),
+            ]),
             None => Line::styled("INFO not read yet", t.muted),
         };
         frame.render_widget(Paragraph::new(info_line), info);
+        frame.render_widget(Paragraph::new(self.master_lines(w)), masters);
         frame.render_widget(
             Paragraph::new(self.policy(w)).wrap(Wrap { trim: true }),
             pol,
         );
+    }
+
+    /// A cluster's masters, one row each: address, PING, then what room is left of ops/s and
+    /// memory; one that does not answer says so.
+    fn master_lines(&self, width: usize) -> Vec<Line<'static>> {
+        let t = self.ctx.theme;
+        let Some(r) = &self.ctx.state.redis.value else {
+            return Vec::new();
+        };
+        r.masters
+            .iter()
+            .map(|m| {
+                let mut spans = match (m.ping_ms, &m.error) {
+                    (Some(ms), _) => vec![
+                        Span::styled("● ", t.ok),
+                        Span::styled(m.address.clone(), t.text),
+                        Span::styled(format!(" {} ms", format::ms(ms)), t.text),
+                    ],
+                    (None, e) => vec![
+                        Span::styled("✖ ", t.critical),
+                        Span::styled(m.address.clone(), t.critical),
+                        Span::styled(
+                            format!(" {}", e.as_deref().unwrap_or("no answer")),
+                            t.critical,
+                        ),
+                    ],
+                };
+                if let Some(i) = &m.info {
+                    let extra = [
+                        Span::styled(format!(" {}", format::count_short(i.ops_per_sec)), t.text),
+                        Span::styled(" ops/s ", t.muted),
+                        Span::styled(i.used_memory_human.clone(), t.text),
+                    ];
+                    let extra_w: usize = extra.iter().map(Span::width).sum();
+                    if Line::from(spans.clone()).width() + extra_w <= width {
+                        spans.extend(extra);
+                    }
+                }
+                let line = Line::from(spans);
+                if line.width() > width {
+                    // The address is what matters: the rest gives way, cut with a mark.
+                    let text: String = line.spans.iter().map(|s| s.content.as_ref()).collect();
+                    return Line::styled(format::fit(&text, width), line.spans[1].style);
+                }
+                line
+            })
+            .collect()
     }
 
     /// The rate-limit policy: in full when wide; narrow, the limits and what happens while

@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
-use redis::aio::ConnectionManager;
+use flashsale_core::ratelimit::connection::RedisConn;
 
 use super::RedisTarget;
 use crate::driver::{Sampler, Step, StepContext};
@@ -20,9 +20,11 @@ pub struct RedisSampler {
     target: RedisTarget,
     url: String,
     /// Opened on the first step (and again after it could not be).
-    conn: Option<ConnectionManager>,
+    conn: Option<RedisConn>,
     window: LatencyWindow,
     info: Option<RedisInfo>,
+    /// A cluster's masters as last seen.
+    masters: Vec<crate::redis::ClusterMaster>,
     down_since: Option<DateTime<Utc>>,
     last_report: Option<Instant>,
     /// Good PINGs before the first report.
@@ -40,6 +42,7 @@ impl RedisSampler {
             conn: None,
             window: LatencyWindow::default(),
             info: None,
+            masters: Vec::new(),
             down_since: None,
             last_report: None,
             first_report_after,
@@ -59,6 +62,7 @@ impl RedisSampler {
                 info: self.info.clone(),
                 down_since: Some(since),
                 error: Some(error.clone()),
+                masters: self.masters.clone(),
             }),
             error,
         }
@@ -97,6 +101,9 @@ impl Sampler for RedisSampler {
             return Step::Pending(PING_EVERY);
         }
         self.info = info(conn, timeout).await.ok().or(self.info.take());
+        if let Some(masters) = crate::redis_cluster::masters(conn, timeout).await {
+            self.masters = masters;
+        }
         self.last_report = Some(Instant::now());
         // More, not Data: the PINGs go on between reports, they do not wait a period.
         Step::More(RedisSnapshot {
@@ -106,6 +113,7 @@ impl Sampler for RedisSampler {
             info: self.info.clone(),
             down_since: None,
             error: None,
+            masters: self.masters.clone(),
         })
     }
 
