@@ -8,6 +8,7 @@ pub mod db;
 pub mod exit;
 pub mod output;
 pub mod report;
+pub mod restock;
 pub mod run;
 
 use std::path::PathBuf;
@@ -38,6 +39,10 @@ pub struct Cli {
 /// Flags every command accepts, before or after the subcommand.
 #[derive(Debug, Args, Default)]
 pub struct GlobalArgs {
+    /// Refuse everything that changes the database or Redis (purchases, bursts, restocks,
+    /// `db`, `limits --reset`, `activity --cancel`); the dashboard hides those actions.
+    #[arg(long, global = true)]
+    pub read_only: bool,
     /// postgres://... or sqlite://path; with a password, prefer the env or the config file:
     /// flags show in /proc/PID/cmdline [env: DATABASE_URL] [default: embedded SQLite]
     #[arg(long, global = true, value_name = "URL", help_heading = "Connections")]
@@ -176,6 +181,8 @@ pub enum Command {
     },
     /// Make one purchase through the shared purchase module.
     Buy(report::BuyArgs),
+    /// Set one product's stock (the units available), saying what it replaced.
+    Restock(restock::RestockArgs),
     /// Fire a storm of concurrent purchases and audit the database afterwards.
     Burst(burst::BurstArgs),
     /// Benchmarks against anchors measured in the same run (writes to the database: use a
@@ -204,11 +211,31 @@ impl Command {
             Command::Stats { .. } => "stats",
             Command::Stock { .. } => "stock",
             Command::Buy(_) => "buy",
+            Command::Restock(_) => "restock",
             Command::Burst(_) => "burst",
             Command::Bench(_) => "bench",
             Command::Dashboard(_) => "dashboard",
             Command::Config { .. } => "config",
             Command::Serve(_) => "serve",
+        }
+    }
+}
+
+impl Command {
+    /// What the command would change, for the refusal under `--read-only`; `None` for one
+    /// that only reads.
+    pub fn writes(&self) -> Option<&'static str> {
+        match self {
+            Command::Db { .. } => Some("db writes the schema"),
+            Command::Buy(_) => Some("buy makes a purchase"),
+            Command::Restock(_) => Some("restock sets a product's stock"),
+            Command::Burst(_) => Some("burst makes purchases"),
+            Command::Bench(_) => Some("bench writes to the database"),
+            Command::Serve(_) => Some("serve takes purchases"),
+            Command::Stats { .. }
+            | Command::Stock { .. }
+            | Command::Dashboard(_)
+            | Command::Config { .. } => None,
         }
     }
 }

@@ -10,6 +10,7 @@ use flashsale_core::store::{OpenMode, Store};
 
 /// Runs the command `cli` names (the dashboard, or the overview, when it names none).
 pub async fn run(cli: Cli, settings: Settings, layer: Layer) -> u8 {
+    let read_only = cli.global.read_only;
     let Some(command) = cli.command else {
         // On a terminal, the dashboard; in a pipe or a script, the text overview.
         if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
@@ -18,12 +19,17 @@ pub async fn run(cli: Cli, settings: Settings, layer: Layer) -> u8 {
                 theme: std::env::var("FLASHSALE_THEME")
                     .ok()
                     .filter(|t| !t.is_empty()),
+                read_only,
                 ..cli::dashboard::DashboardArgs::default()
             };
             return cli::dashboard::run(&settings, &layer, &args).await;
         }
         return overview(&settings).await;
     };
+    if read_only && let Some(what) = command.writes() {
+        eprintln!("flashsale: error: {}", refused_read_only(what));
+        return exit::USAGE;
+    }
     match command {
         Command::Db { action } => match cli::db::run(&action, &settings).await {
             Ok(line) => {
@@ -88,6 +94,7 @@ pub async fn run(cli: Cli, settings: Settings, layer: Layer) -> u8 {
             purchaser.store().close().await;
             exit::of_purchase(&receipt.outcome)
         }
+        Command::Restock(args) => cli::restock::run(&settings, &args).await,
         Command::Burst(args) => {
             let database_given = layer
                 .get(flashsale_core::config::keys::DATABASE_URL)
@@ -111,7 +118,10 @@ pub async fn run(cli: Cli, settings: Settings, layer: Layer) -> u8 {
             Ok(()) => exit::OK,
             Err(e) => fail(e),
         },
-        Command::Dashboard(args) => cli::dashboard::run(&settings, &layer, &args).await,
+        Command::Dashboard(mut args) => {
+            args.read_only = read_only;
+            cli::dashboard::run(&settings, &layer, &args).await
+        }
         Command::Config { json, check } => {
             if check {
                 return config_check(&layer);
@@ -137,6 +147,11 @@ pub async fn run(cli: Cli, settings: Settings, layer: Layer) -> u8 {
             config_problems(&layer)
         }
     }
+}
+
+/// Why `--read-only` refused a command: `what` says what it would have changed.
+pub fn refused_read_only(what: &str) -> String {
+    format!("--read-only refuses it: {what} (run it without --read-only)")
 }
 
 /// `config --check`: the config file was read and its keys checked to get here; this checks
@@ -167,7 +182,7 @@ fn config_problems(layer: &Layer) -> u8 {
 /// The store for a command that only reads: the embedded default is set up as on any first
 /// run, but another SQLite file must exist already (a mistyped path is an error, not a new
 /// database with sample orders in it).
-async fn open_to_read(settings: &Settings) -> Result<Store, flashsale_core::store::StoreError> {
+pub async fn open_to_read(settings: &Settings) -> Result<Store, flashsale_core::store::StoreError> {
     let mode = if settings.database.is_embedded() {
         OpenMode::Create
     } else {

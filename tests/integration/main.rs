@@ -34,6 +34,7 @@ mod pooler;
 mod rate_limit;
 mod redis_breaker;
 mod reference_schema;
+mod restock;
 mod scenarios;
 mod security;
 mod slowloris;

@@ -27,7 +27,7 @@ use chrono::{NaiveDate, Utc};
 
 pub use error::StoreError;
 pub use metrics::{AcquireStats, PoolMetrics};
-pub use sale::{KeyRecord, KeyedSale, NewPurchase, Sale};
+pub use sale::{KeyRecord, KeyedSale, NewPurchase, Restock, Sale};
 pub use sales::{ActivityCount, DayTotals, OrderRow, ProductTotals, SalesBaseline};
 pub use seed::SeedReport;
 
@@ -214,10 +214,15 @@ impl Store {
 
     /// Sets a product's stock (restock); false when there is no such product.
     pub async fn set_stock(&self, id: i32, stock: i32) -> Result<bool, StoreError> {
-        let found = self.backend.set_stock(id, stock).await?;
+        Ok(self.restock(id, stock).await?.is_some())
+    }
+
+    /// Sets a product's stock and says what it replaced; `None` when there is no such product.
+    pub async fn restock(&self, id: i32, stock: i32) -> Result<Option<Restock>, StoreError> {
+        let done = self.backend.set_stock(id, stock).await?;
         // A restock makes a sold-out product sellable again at once.
         self.batcher.forget(id);
-        Ok(found)
+        Ok(done)
     }
 
     /// Runs one purchase with one strategy, once (the caller retries conflicts).

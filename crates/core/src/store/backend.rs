@@ -13,7 +13,7 @@ use super::sale::{Applied, InsertedOrder, ProductBatch, ProductForSale};
 use super::sales::{ActivityCount, OrderRow, SalesBaseline};
 use super::seed::{SeedOrder, SeedProduct};
 use super::stats::StatsParts;
-use super::{KeyRecord, KeyedSale, NewPurchase, OrderRef, PoolStatus, Sale, StoreError};
+use super::{KeyRecord, KeyedSale, NewPurchase, OrderRef, PoolStatus, Restock, Sale, StoreError};
 use crate::config::BackendKind;
 use crate::model::{Product, ProductDetail};
 use crate::money::Money;
@@ -63,9 +63,10 @@ pub(crate) trait Backend: Send + Sync + Debug {
     fn pool_status(&self) -> PoolStatus;
     async fn close(&self);
 
-    /// Sets a product's stock; false when there is no such product. An engine that can tell
-    /// other processes does so in the same statement.
-    async fn set_stock(&self, id: i32, stock: i32) -> Result<bool, StoreError>;
+    /// Sets a product's stock, saying what it was (the units available just before, in the
+    /// same transaction); `None` when there is no such product. An engine that can tell other
+    /// processes does so in the same statement.
+    async fn set_stock(&self, id: i32, stock: i32) -> Result<Option<Restock>, StoreError>;
     /// A transaction on one connection, able to hold a product's write lock from its first
     /// read: the row-lock strategy and seeding run their steps in it.
     async fn begin(&self) -> Result<Box<dyn Transaction>, StoreError>;

@@ -29,7 +29,9 @@ use super::sale::{DetailRow, order_of};
 use super::sale::{InsertedOrder, ProductForSale};
 use super::sales::{ActivityCount, OrderRow, SalesBaseline};
 use super::stats::StatsParts;
-use super::{KeyRecord, KeyedSale, NewPurchase, OpenMode, OrderRef, PoolStatus, Sale, StoreError};
+use super::{
+    KeyRecord, KeyedSale, NewPurchase, OpenMode, OrderRef, PoolStatus, Restock, Sale, StoreError,
+};
 use crate::config::{BackendKind, PoolSettings};
 use crate::model::{Product, ProductDetail};
 use crate::money::Money;
@@ -346,16 +348,33 @@ impl Backend for SqliteBackend {
         self.readers.close().await;
     }
 
-    async fn set_stock(&self, id: i32, stock: i32) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE products SET stock = ?2, updated_at = strftime('%Y-%m-%d %H:%M:%f', 'now')
-             WHERE id = ?1",
-        )
-        .bind(id)
-        .bind(stock)
-        .execute(&self.writer)
-        .await?;
-        Ok(done.rows_affected() == 1)
+    async fn set_stock(&self, id: i32, stock: i32) -> Result<Option<Restock>, StoreError> {
+        // On the writer, in one transaction: the stock read is the one replaced.
+        self.in_transaction(async |conn| {
+            let before: Option<(String, i32)> =
+                sqlx::query_as("SELECT name, stock FROM products WHERE id = ?1")
+                    .bind(id)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+            let Some((name, previous_stock)) = before else {
+                return Ok(None);
+            };
+            sqlx::query(
+                "UPDATE products SET stock = ?2, updated_at = strftime('%Y-%m-%d %H:%M:%f', 'now')
+                 WHERE id = ?1",
+            )
+            .bind(id)
+            .bind(stock)
+            .execute(&mut *conn)
+            .await?;
+            Ok(Some(Restock {
+                product_id: id,
+                name,
+                stock,
+                previous_stock,
+            }))
+        })
+        .await
     }
 
     async fn begin(&self) -> Result<Box<dyn Transaction>, StoreError> {
