@@ -59,7 +59,7 @@ pub async fn run(settings: &Settings, args: &RestockArgs) -> u8 {
             return exit::USAGE;
         }
     };
-    let store = match super::run::open_to_read(settings).await {
+    let store = match super::db::open_existing(settings).await {
         Ok(s) => s,
         Err(e) => return fail(e),
     };

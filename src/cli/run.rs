@@ -6,7 +6,7 @@ use crate::cli::{self, Cli, Command, exit};
 use flashsale_core::config::{Layer, Settings};
 use flashsale_core::purchase::Purchaser;
 use flashsale_core::ratelimit::RateLimiter;
-use flashsale_core::store::{OpenMode, Store};
+use flashsale_core::store::Store;
 
 /// Runs the command `cli` names (the dashboard, or the overview, when it names none).
 pub async fn run(cli: Cli, settings: Settings, layer: Layer) -> u8 {
@@ -43,7 +43,7 @@ pub async fn run(cli: Cli, settings: Settings, layer: Layer) -> u8 {
             Err(e) => fail(e),
         },
         Command::Stats { json } => {
-            let store = match open_to_read(&settings).await {
+            let store = match cli::db::open_existing(&settings).await {
                 Ok(s) => s,
                 Err(e) => return fail(e),
             };
@@ -57,7 +57,7 @@ pub async fn run(cli: Cli, settings: Settings, layer: Layer) -> u8 {
             }
         }
         Command::Stock { json } => {
-            let store = match open_to_read(&settings).await {
+            let store = match cli::db::open_existing(&settings).await {
                 Ok(s) => s,
                 Err(e) => return fail(e),
             };
@@ -179,18 +179,6 @@ fn config_problems(layer: &Layer) -> u8 {
     }
 }
 
-/// The store for a command that only reads: the embedded default is set up as on any first
-/// run, but another SQLite file must exist already (a mistyped path is an error, not a new
-/// database with sample orders in it).
-pub async fn open_to_read(settings: &Settings) -> Result<Store, flashsale_core::store::StoreError> {
-    let mode = if settings.database.is_embedded() {
-        OpenMode::Create
-    } else {
-        OpenMode::Existing
-    };
-    Store::open_with(&settings.database, &settings.pool, mode).await
-}
-
 /// Opens the store and the limiter the settings name.
 async fn purchaser(settings: &Settings) -> Result<Purchaser, u8> {
     let store = Store::open(&settings.database, &settings.pool)
@@ -203,7 +191,7 @@ async fn purchaser(settings: &Settings) -> Result<Purchaser, u8> {
 
 /// With no command: a one-screen overview of the sale.
 async fn overview(settings: &Settings) -> u8 {
-    let store = match open_to_read(settings).await {
+    let store = match cli::db::open_existing(settings).await {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
