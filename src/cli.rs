@@ -3,9 +3,11 @@
 
 pub mod bench;
 pub mod burst;
+pub mod confirm;
 pub mod dashboard;
 pub mod db;
 pub mod exit;
+pub mod limits;
 pub mod output;
 pub mod report;
 pub mod restock;
@@ -183,6 +185,9 @@ pub enum Command {
     Buy(report::BuyArgs),
     /// Set one product's stock (the units available), saying what it replaced.
     Restock(restock::RestockArgs),
+    /// One customer's rate-limit windows in Redis (count, limit, remaining, time to reset);
+    /// --reset lifts them.
+    Limits(limits::LimitsArgs),
     /// Fire a storm of concurrent purchases and audit the database afterwards.
     Burst(burst::BurstArgs),
     /// Benchmarks against anchors measured in the same run (writes to the database: use a
@@ -212,6 +217,7 @@ impl Command {
             Command::Stock { .. } => "stock",
             Command::Buy(_) => "buy",
             Command::Restock(_) => "restock",
+            Command::Limits(_) => "limits",
             Command::Burst(_) => "burst",
             Command::Bench(_) => "bench",
             Command::Dashboard(_) => "dashboard",
@@ -232,8 +238,12 @@ impl Command {
             Command::Burst(_) => Some("burst makes purchases"),
             Command::Bench(_) => Some("bench writes to the database"),
             Command::Serve(_) => Some("serve takes purchases"),
+            Command::Limits(a) if a.reset => {
+                Some("limits --reset deletes a customer's rate-limit windows in Redis")
+            }
             Command::Stats { .. }
             | Command::Stock { .. }
+            | Command::Limits(_)
             | Command::Dashboard(_)
             | Command::Config { .. } => None,
         }

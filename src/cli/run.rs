@@ -95,6 +95,7 @@ pub async fn run(cli: Cli, settings: Settings, layer: Layer) -> u8 {
             exit::of_purchase(&receipt.outcome)
         }
         Command::Restock(args) => cli::restock::run(&settings, &args).await,
+        Command::Limits(args) => cli::limits::run(&settings, &args).await,
         Command::Burst(args) => {
             let database_given = layer
                 .get(flashsale_core::config::keys::DATABASE_URL)

@@ -27,6 +27,7 @@ mod http_reads;
 mod idempotency;
 mod launch;
 mod leases;
+mod limits;
 mod load_balancer;
 mod monitor;
 mod naive;

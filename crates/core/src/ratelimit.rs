@@ -5,6 +5,7 @@
 pub mod breaker;
 pub mod memory;
 pub mod redis;
+pub mod windows;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -15,6 +16,7 @@ use crate::redact::SecretUrl;
 
 pub use memory::MemoryLimiter;
 pub use redis::RedisLimiter;
+pub use windows::{WindowState, Windows};
 
 /// Which limit refused a purchase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]

@@ -67,6 +67,11 @@ impl RedisLimiter {
         &self.url
     }
 
+    /// The bound on each call.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// A handle on the shared connection.
     pub fn connection(&self) -> ConnectionManager {
         self.manager.clone()
