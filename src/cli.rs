@@ -329,6 +329,18 @@ pub fn command() -> clap::Command {
 const GLOBAL_HINT: &str = "Global options (--database-url, --redis-url, --config, pool, \
      rate-limit and server settings) are accepted here too; `flashsale --help` lists them.";
 
+/// What this process's PostgreSQL connections call themselves: `flashsale <command>`, and
+/// `flashsale dashboard` for the bare command on a terminal (which runs it).
+pub fn application_name(command: Option<&Command>) -> String {
+    match command {
+        Some(c) => format!("flashsale {}", c.name()),
+        None if std::io::IsTerminal::is_terminal(&std::io::stdout()) => {
+            "flashsale dashboard".into()
+        }
+        None => "flashsale".into(),
+    }
+}
+
 /// Parses the process's arguments (clap's own errors and `--help` exit here, as clap does).
 pub fn parse() -> Cli {
     use clap::FromArgMatches;

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod application_name;
 mod batched;
 mod batched_products;
 mod bench;

@@ -85,6 +85,10 @@ pub struct PoolSettings {
     /// Where PostgreSQL's restock listener connects when `database_url` goes through a
     /// transaction pooler, which cannot carry `LISTEN` (a direct or session-pooled URL).
     pub listen_url: Option<SecretUrl>,
+    /// What every PostgreSQL connection calls itself (`application_name`, shown in
+    /// `pg_stat_activity`): `flashsale <command>`, set by the binary; a name in the URL (or
+    /// `PGAPPNAME`) wins.
+    pub application_name: String,
 }
 
 impl Default for PoolSettings {
@@ -95,6 +99,7 @@ impl Default for PoolSettings {
             statement_timeout: Duration::from_millis(5000),
             batch_max: 256,
             listen_url: None,
+            application_name: "flashsale".into(),
         }
     }
 }
