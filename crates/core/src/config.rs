@@ -82,12 +82,9 @@ pub struct PoolSettings {
     pub statement_timeout: Duration,
     /// Most purchases the `batched` strategy applies in one transaction.
     pub batch_max: u32,
-    /// Where PostgreSQL's restock listener connects when `database_url` goes through a
-    /// transaction pooler, which cannot carry `LISTEN` (a direct or session-pooled URL).
+    /// Where the restock listener connects past a transaction pooler (no `LISTEN`): a direct URL.
     pub listen_url: Option<SecretUrl>,
-    /// What every PostgreSQL connection calls itself (`application_name`, shown in
-    /// `pg_stat_activity`): `flashsale <command>`, set by the binary; a name in the URL (or
-    /// `PGAPPNAME`) wins.
+    /// `application_name` of every PostgreSQL connection (the binary's: `flashsale <command>`).
     pub application_name: String,
 }
 
