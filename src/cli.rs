@@ -1,6 +1,7 @@
 //! The command line: a thin face over the core. Every command takes the global connection and
 //! limit flags; each has a `--json` form for scripts.
 
+pub mod activity;
 pub mod bench;
 pub mod burst;
 pub mod confirm;
@@ -185,6 +186,9 @@ pub enum Command {
     Buy(report::BuyArgs),
     /// Set one product's stock (the units available), saying what it replaced.
     Restock(restock::RestockArgs),
+    /// The backends of our PostgreSQL database (pg_stat_activity): queries, waits, blockers,
+    /// transactions, commit rates, locks on products; --cancel/--terminate one.
+    Activity(activity::ActivityArgs),
     /// One customer's rate-limit windows in Redis (count, limit, remaining, time to reset);
     /// --reset lifts them.
     Limits(limits::LimitsArgs),
@@ -218,6 +222,7 @@ impl Command {
             Command::Buy(_) => "buy",
             Command::Restock(_) => "restock",
             Command::Limits(_) => "limits",
+            Command::Activity(_) => "activity",
             Command::Burst(_) => "burst",
             Command::Bench(_) => "bench",
             Command::Dashboard(_) => "dashboard",
@@ -241,8 +246,12 @@ impl Command {
             Command::Limits(a) if a.reset => {
                 Some("limits --reset deletes a customer's rate-limit windows in Redis")
             }
+            Command::Activity(a) if a.signal().is_some() => {
+                Some("activity --cancel/--terminate signals a database backend")
+            }
             Command::Stats { .. }
             | Command::Stock { .. }
+            | Command::Activity(_)
             | Command::Limits(_)
             | Command::Dashboard(_)
             | Command::Config { .. } => None,

@@ -96,6 +96,7 @@ pub async fn run(cli: Cli, settings: Settings, layer: Layer) -> u8 {
         }
         Command::Restock(args) => cli::restock::run(&settings, &args).await,
         Command::Limits(args) => cli::limits::run(&settings, &args).await,
+        Command::Activity(args) => cli::activity::run(&settings, &args).await,
         Command::Burst(args) => {
             let database_given = layer
                 .get(flashsale_core::config::keys::DATABASE_URL)

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod activity;
 mod application_name;
 mod batched;
 mod batched_products;

@@ -4,6 +4,7 @@
 //! connection handling (`postgres`, `sqlite`). Driver errors stop here and become
 //! [`StoreError`]s; money crosses as integer cents.
 
+pub mod activity;
 mod backend;
 pub mod batch;
 pub mod error;
@@ -340,6 +341,22 @@ impl Store {
     /// PostgreSQL's WAL syncs so far (`pg_stat_wal.wal_sync`), for benchmarks; `None` on SQLite.
     pub async fn wal_syncs(&self) -> Result<Option<i64>, StoreError> {
         self.backend.wal_syncs().await
+    }
+
+    /// What the server's backends of this database are doing (two samples of the commit
+    /// counters [`activity::RATE_INTERVAL`] apart, so this takes about that long); `None` for
+    /// SQLite, which has no server.
+    pub async fn activity(&self) -> Result<Option<activity::Activity>, StoreError> {
+        self.backend.activity().await
+    }
+
+    /// Cancels a backend's query or ends its session; `None` for SQLite.
+    pub async fn signal_backend(
+        &self,
+        pid: i32,
+        signal: activity::Signal,
+    ) -> Result<Option<activity::Signalled>, StoreError> {
+        self.backend.signal(pid, signal).await
     }
 
     /// Closes every connection.

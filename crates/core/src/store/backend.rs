@@ -9,6 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::NaiveDate;
 
+use super::activity::{Activity, Signal, Signalled};
 use super::sale::{Applied, InsertedOrder, ProductBatch, ProductForSale};
 use super::sales::{ActivityCount, OrderRow, SalesBaseline};
 use super::seed::{SeedOrder, SeedProduct};
@@ -57,6 +58,11 @@ pub(crate) trait Backend: Send + Sync + Debug {
     ) -> Result<Vec<OrderRow>, StoreError>;
     /// The server's view of connections to this database; `None` for an engine with no server.
     async fn server_activity(&self) -> Result<Option<Vec<ActivityCount>>, StoreError>;
+    /// What the server's backends of this database are doing; `None` for an engine with no
+    /// server.
+    async fn activity(&self) -> Result<Option<Activity>, StoreError>;
+    /// Sends `signal` to backend `pid` of this database; `None` for an engine with no server.
+    async fn signal(&self, pid: i32, signal: Signal) -> Result<Option<Signalled>, StoreError>;
     /// WAL syncs so far, for benchmarks; `None` for an engine that does not count them.
     async fn wal_syncs(&self) -> Result<Option<i64>, StoreError>;
     async fn ping(&self) -> Result<(), StoreError>;

@@ -3,6 +3,7 @@
 //! the purchase statements, the batch, idempotency keys, the dashboard's queries and the restock
 //! listener have a file each.
 
+mod pg_activity;
 mod pg_batch;
 mod pg_connect;
 mod pg_keys;
@@ -29,6 +30,7 @@ pub use pg_restocks::RestockWatch;
 use pg_route::{PoolerState, Route};
 pub use pg_sales::ORDERS_SINCE_SQL;
 
+use super::activity::{Activity, Signal, Signalled};
 use super::backend::{Backend, Transaction};
 use super::metrics::PoolMetrics;
 use super::sale::DetailRow;
@@ -277,6 +279,14 @@ impl Backend for PgBackend {
             pg_sales::activity(conn, route).await.map(Some)
         })
         .await
+    }
+
+    async fn activity(&self) -> Result<Option<Activity>, StoreError> {
+        self.database_activity().await.map(Some)
+    }
+
+    async fn signal(&self, pid: i32, signal: Signal) -> Result<Option<Signalled>, StoreError> {
+        self.signal_backend(pid, signal).await.map(Some)
     }
 
     async fn wal_syncs(&self) -> Result<Option<i64>, StoreError> {

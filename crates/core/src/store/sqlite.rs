@@ -22,6 +22,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Connection, Executor};
 
+use super::activity::{Activity, Signal, Signalled};
 use super::backend::{Backend, Transaction};
 use super::metrics::PoolMetrics;
 use super::sale::{Applied, ProductBatch};
@@ -322,6 +323,14 @@ impl Backend for SqliteBackend {
     }
 
     /// None: SQLite's WAL has no sync counter to read.
+    async fn activity(&self) -> Result<Option<Activity>, StoreError> {
+        Ok(None)
+    }
+
+    async fn signal(&self, _pid: i32, _signal: Signal) -> Result<Option<Signalled>, StoreError> {
+        Ok(None)
+    }
+
     async fn wal_syncs(&self) -> Result<Option<i64>, StoreError> {
         Ok(None)
     }
