@@ -335,8 +335,8 @@ pub fn command() -> clap::Command {
     })
 }
 
-const GLOBAL_HINT: &str = "Global options (--database-url, --redis-url, --config, pool, \
-     rate-limit and server settings) are accepted here too; `flashsale --help` lists them.";
+const GLOBAL_HINT: &str = "Global options (--database-url, --redis-url, --config, --read-only, \
+     pool, rate-limit and server settings) are accepted here too; `flashsale --help` lists them.";
 
 /// What this process's PostgreSQL connections call themselves: `flashsale <command>`, and
 /// `flashsale dashboard` for the bare command on a terminal (which runs it).
