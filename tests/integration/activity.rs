@@ -377,3 +377,26 @@ async fn on_sqlite_it_says_what_it_cannot_show() {
         )
     );
 }
+
+#[tokio::test]
+async fn through_pgbouncer_it_lists_and_cancels_the_same() {
+    let bouncer = crate::support::pgbouncer::PgBouncer::start();
+    let (db, _store) = TestDb::seeded().await;
+    let (pid, task) = sleeper(&db).await;
+    let url = bouncer.url(&db.name);
+    let body = activity_json(&url);
+    let b = backend(&body, pid);
+    assert_eq!(b["query"], "SELECT pg_sleep(30)");
+    assert_eq!(body["database"], db.name);
+    let (code, stdout, stderr) = activity(&url, &["--cancel", &pid.to_string(), "--yes"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        stdout,
+        format!("pg_cancel_backend({pid}): sent; its query is being cancelled\n")
+    );
+    let ended = tokio::time::timeout(ENDS_WITHIN, task)
+        .await
+        .expect("the sleeper ended long before its 30 s")
+        .expect("task");
+    assert_eq!(sqlstate(ended).as_deref(), Some("57014"), "query_canceled");
+}
