@@ -1,13 +1,17 @@
 //! The command line: a thin face over the core. Every command takes the global connection and
 //! limit flags; each has a `--json` form for scripts.
 
+pub mod activity;
 pub mod bench;
 pub mod burst;
+pub mod confirm;
 pub mod dashboard;
 pub mod db;
 pub mod exit;
+pub mod limits;
 pub mod output;
 pub mod report;
+pub mod restock;
 pub mod run;
 
 use std::path::PathBuf;
@@ -38,6 +42,10 @@ pub struct Cli {
 /// Flags every command accepts, before or after the subcommand.
 #[derive(Debug, Args, Default)]
 pub struct GlobalArgs {
+    /// Refuse everything that changes the database or Redis (purchases, bursts, restocks,
+    /// `db`, `limits --reset`, `activity --cancel`); the dashboard hides those actions.
+    #[arg(long, global = true)]
+    pub read_only: bool,
     /// postgres://... or sqlite://path; with a password, prefer the env or the config file:
     /// flags show in /proc/PID/cmdline [env: DATABASE_URL] [default: embedded SQLite]
     #[arg(long, global = true, value_name = "URL", help_heading = "Connections")]
@@ -176,6 +184,14 @@ pub enum Command {
     },
     /// Make one purchase through the shared purchase module.
     Buy(report::BuyArgs),
+    /// Set one product's stock (the units available), saying what it replaced.
+    Restock(restock::RestockArgs),
+    /// The backends of our PostgreSQL database (pg_stat_activity): queries, waits, blockers,
+    /// transactions, commit rates, locks on products; --cancel/--terminate one.
+    Activity(activity::ActivityArgs),
+    /// One customer's rate-limit windows in Redis (count, limit, remaining, time to reset);
+    /// --reset lifts them.
+    Limits(limits::LimitsArgs),
     /// Fire a storm of concurrent purchases and audit the database afterwards.
     Burst(burst::BurstArgs),
     /// Benchmarks against anchors measured in the same run (writes to the database: use a
@@ -204,11 +220,41 @@ impl Command {
             Command::Stats { .. } => "stats",
             Command::Stock { .. } => "stock",
             Command::Buy(_) => "buy",
+            Command::Restock(_) => "restock",
+            Command::Limits(_) => "limits",
+            Command::Activity(_) => "activity",
             Command::Burst(_) => "burst",
             Command::Bench(_) => "bench",
             Command::Dashboard(_) => "dashboard",
             Command::Config { .. } => "config",
             Command::Serve(_) => "serve",
+        }
+    }
+}
+
+impl Command {
+    /// What the command would change, for the refusal under `--read-only`; `None` for one
+    /// that only reads.
+    pub fn writes(&self) -> Option<&'static str> {
+        match self {
+            Command::Db { .. } => Some("db writes the schema"),
+            Command::Buy(_) => Some("buy makes a purchase"),
+            Command::Restock(_) => Some("restock sets a product's stock"),
+            Command::Burst(_) => Some("burst makes purchases"),
+            Command::Bench(_) => Some("bench writes to the database"),
+            Command::Serve(_) => Some("serve takes purchases"),
+            Command::Limits(a) if a.reset => {
+                Some("limits --reset deletes a customer's rate-limit windows in Redis")
+            }
+            Command::Activity(a) if a.signal().is_some() => {
+                Some("activity --cancel/--terminate signals a database backend")
+            }
+            Command::Stats { .. }
+            | Command::Stock { .. }
+            | Command::Activity(_)
+            | Command::Limits(_)
+            | Command::Dashboard(_)
+            | Command::Config { .. } => None,
         }
     }
 }
@@ -289,8 +335,20 @@ pub fn command() -> clap::Command {
     })
 }
 
-const GLOBAL_HINT: &str = "Global options (--database-url, --redis-url, --config, pool, \
-     rate-limit and server settings) are accepted here too; `flashsale --help` lists them.";
+const GLOBAL_HINT: &str = "Global options (--database-url, --redis-url, --config, --read-only, \
+     pool, rate-limit and server settings) are accepted here too; `flashsale --help` lists them.";
+
+/// What this process's PostgreSQL connections call themselves: `flashsale <command>`, and
+/// `flashsale dashboard` for the bare command on a terminal (which runs it).
+pub fn application_name(command: Option<&Command>) -> String {
+    match command {
+        Some(c) => format!("flashsale {}", c.name()),
+        None if std::io::IsTerminal::is_terminal(&std::io::stdout()) => {
+            "flashsale dashboard".into()
+        }
+        None => "flashsale".into(),
+    }
+}
 
 /// Parses the process's arguments (clap's own errors and `--help` exit here, as clap does).
 pub fn parse() -> Cli {

@@ -40,13 +40,14 @@ fn main() -> ExitCode {
         return ExitCode::from(exit::USAGE);
     }
     let cli = cli::parse();
-    let (settings, layer) = match cli.global.settings(|k| std::env::var(k).ok()) {
+    let (mut settings, layer) = match cli.global.settings(|k| std::env::var(k).ok()) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("flashsale: error: {e}");
             return ExitCode::from(exit::USAGE);
         }
     };
+    settings.pool.application_name = cli::application_name(cli.command.as_ref());
     let _log = logging::init(&flashsale_core::paths::log_file(), &settings.log);
     match &cli.command {
         Some(Command::Dashboard(args)) => dashboard::log_start(args, &settings, &layer),

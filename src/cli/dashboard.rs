@@ -28,8 +28,8 @@ pub struct DashboardArgs {
     /// The snapshot's format; JSON is the only one (accepted for `--once --json`).
     #[arg(long)]
     pub json: bool,
-    /// Hide and refuse everything that writes (bursts, restocks).
-    #[arg(long)]
+    /// Hide and refuse everything that writes (bursts, restocks): the global `--read-only`.
+    #[arg(skip)]
     pub read_only: bool,
     /// Colour theme: dark, light, ansi16, mono, or a file name in <config dir>/themes.
     #[arg(long, value_name = "NAME", env = "FLASHSALE_THEME")]

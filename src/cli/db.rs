@@ -1,9 +1,9 @@
-//! `flashsale db init | seed | reset`.
+//! `flashsale db init | seed | reset`, and opening an existing database for other commands.
 
 use clap::Subcommand;
 
 use flashsale_core::config::Settings;
-use flashsale_core::store::{SeedReport, Store, StoreError};
+use flashsale_core::store::{OpenMode, SeedReport, Store, StoreError};
 
 #[derive(Debug, Subcommand)]
 pub enum DbCommand {
@@ -62,4 +62,16 @@ fn describe_seed(report: &SeedReport, target: &flashsale_core::config::DatabaseT
             report.products, report.orders
         )
     }
+}
+
+/// The store for a command that reads, or changes rows (`restock`), but never makes a sale up:
+/// the embedded default is set up as on any first run, but another SQLite file must exist
+/// already (a mistyped path is an error, not a new database with sample orders in it).
+pub async fn open_existing(settings: &Settings) -> Result<Store, StoreError> {
+    let mode = if settings.database.is_embedded() {
+        OpenMode::Create
+    } else {
+        OpenMode::Existing
+    };
+    Store::open_with(&settings.database, &settings.pool, mode).await
 }

@@ -8,6 +8,10 @@ pub const ERROR: u8 = 1;
 pub const USAGE: u8 = 2;
 /// `buy`: the purchase was not made (sold out, not found, rate limited, busy).
 pub const NOT_PURCHASED: u8 = 3;
+/// `restock`: no product with that id, so nothing changed; `activity --cancel`/`--terminate`:
+/// no such backend of this database to signal. The database answered no, as it does to a
+/// `buy` of a product that does not exist (also 3).
+pub const NOT_FOUND: u8 = 3;
 /// `burst`: the audit found an oversell, lost updates, unacknowledged or phantom orders.
 pub const AUDIT_FAILED: u8 = 4;
 

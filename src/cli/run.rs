@@ -6,10 +6,11 @@ use crate::cli::{self, Cli, Command, exit};
 use flashsale_core::config::{Layer, Settings};
 use flashsale_core::purchase::Purchaser;
 use flashsale_core::ratelimit::RateLimiter;
-use flashsale_core::store::{OpenMode, Store};
+use flashsale_core::store::Store;
 
 /// Runs the command `cli` names (the dashboard, or the overview, when it names none).
 pub async fn run(cli: Cli, settings: Settings, layer: Layer) -> u8 {
+    let read_only = cli.global.read_only;
     let Some(command) = cli.command else {
         // On a terminal, the dashboard; in a pipe or a script, the text overview.
         if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
@@ -18,12 +19,17 @@ pub async fn run(cli: Cli, settings: Settings, layer: Layer) -> u8 {
                 theme: std::env::var("FLASHSALE_THEME")
                     .ok()
                     .filter(|t| !t.is_empty()),
+                read_only,
                 ..cli::dashboard::DashboardArgs::default()
             };
             return cli::dashboard::run(&settings, &layer, &args).await;
         }
         return overview(&settings).await;
     };
+    if read_only && let Some(what) = command.writes() {
+        eprintln!("flashsale: error: {}", refused_read_only(what));
+        return exit::USAGE;
+    }
     match command {
         Command::Db { action } => match cli::db::run(&action, &settings).await {
             Ok(line) => {
@@ -37,7 +43,7 @@ pub async fn run(cli: Cli, settings: Settings, layer: Layer) -> u8 {
             Err(e) => fail(e),
         },
         Command::Stats { json } => {
-            let store = match open_to_read(&settings).await {
+            let store = match cli::db::open_existing(&settings).await {
                 Ok(s) => s,
                 Err(e) => return fail(e),
             };
@@ -51,7 +57,7 @@ pub async fn run(cli: Cli, settings: Settings, layer: Layer) -> u8 {
             }
         }
         Command::Stock { json } => {
-            let store = match open_to_read(&settings).await {
+            let store = match cli::db::open_existing(&settings).await {
                 Ok(s) => s,
                 Err(e) => return fail(e),
             };
@@ -88,6 +94,9 @@ pub async fn run(cli: Cli, settings: Settings, layer: Layer) -> u8 {
             purchaser.store().close().await;
             exit::of_purchase(&receipt.outcome)
         }
+        Command::Restock(args) => cli::restock::run(&settings, &args).await,
+        Command::Limits(args) => cli::limits::run(&settings, &args).await,
+        Command::Activity(args) => cli::activity::run(&settings, &args).await,
         Command::Burst(args) => {
             let database_given = layer
                 .get(flashsale_core::config::keys::DATABASE_URL)
@@ -111,7 +120,10 @@ pub async fn run(cli: Cli, settings: Settings, layer: Layer) -> u8 {
             Ok(()) => exit::OK,
             Err(e) => fail(e),
         },
-        Command::Dashboard(args) => cli::dashboard::run(&settings, &layer, &args).await,
+        Command::Dashboard(mut args) => {
+            args.read_only = read_only;
+            cli::dashboard::run(&settings, &layer, &args).await
+        }
         Command::Config { json, check } => {
             if check {
                 return config_check(&layer);
@@ -139,6 +151,11 @@ pub async fn run(cli: Cli, settings: Settings, layer: Layer) -> u8 {
     }
 }
 
+/// Why `--read-only` refused a command: `what` says what it would have changed.
+pub fn refused_read_only(what: &str) -> String {
+    format!("--read-only refuses it: {what} (run it without --read-only)")
+}
+
 /// `config --check`: the config file was read and its keys checked to get here; this checks
 /// the rest of what the dashboard would load (`[keys]`, `[alerts]`, every theme file), prints
 /// each problem with its file and line, and exits 2 if there is one.
@@ -164,18 +181,6 @@ fn config_problems(layer: &Layer) -> u8 {
     }
 }
 
-/// The store for a command that only reads: the embedded default is set up as on any first
-/// run, but another SQLite file must exist already (a mistyped path is an error, not a new
-/// database with sample orders in it).
-async fn open_to_read(settings: &Settings) -> Result<Store, flashsale_core::store::StoreError> {
-    let mode = if settings.database.is_embedded() {
-        OpenMode::Create
-    } else {
-        OpenMode::Existing
-    };
-    Store::open_with(&settings.database, &settings.pool, mode).await
-}
-
 /// Opens the store and the limiter the settings name.
 async fn purchaser(settings: &Settings) -> Result<Purchaser, u8> {
     let store = Store::open(&settings.database, &settings.pool)
@@ -188,7 +193,7 @@ async fn purchaser(settings: &Settings) -> Result<Purchaser, u8> {
 
 /// With no command: a one-screen overview of the sale.
 async fn overview(settings: &Settings) -> u8 {
-    let store = match open_to_read(settings).await {
+    let store = match cli::db::open_existing(settings).await {
         Ok(s) => s,
         Err(e) => return fail(e),
     };

@@ -458,8 +458,8 @@ fn subcommand_help_names_its_own_options_and_points_to_the_global_ones() {
     }
     assert!(
         stdout.trim_end().ends_with(
-            "Global options (--database-url, --redis-url, --config, pool, rate-limit and server \
-             settings) are accepted here too; `flashsale --help` lists them."
+            "Global options (--database-url, --redis-url, --config, --read-only, pool, rate-limit \
+             and server settings) are accepted here too; `flashsale --help` lists them."
         ),
         "{stdout}"
     );

@@ -4,6 +4,8 @@
 
 mod support;
 
+mod activity;
+mod application_name;
 mod batched;
 mod batched_products;
 mod bench;
@@ -27,6 +29,7 @@ mod http_reads;
 mod idempotency;
 mod launch;
 mod leases;
+mod limits;
 mod load_balancer;
 mod monitor;
 mod naive;
@@ -35,6 +38,7 @@ mod rate_limit;
 mod redis_breaker;
 mod redis_cluster;
 mod reference_schema;
+mod restock;
 mod scenarios;
 mod security;
 mod slowloris;

@@ -84,9 +84,10 @@ pub struct PoolSettings {
     pub statement_timeout: Duration,
     /// Most purchases the `batched` strategy applies in one transaction.
     pub batch_max: u32,
-    /// Where PostgreSQL's restock listener connects when `database_url` goes through a
-    /// transaction pooler, which cannot carry `LISTEN` (a direct or session-pooled URL).
+    /// Where the restock listener connects past a transaction pooler (no `LISTEN`): a direct URL.
     pub listen_url: Option<SecretUrl>,
+    /// `application_name` of every PostgreSQL connection (the binary's: `flashsale <command>`).
+    pub application_name: String,
 }
 
 impl Default for PoolSettings {
@@ -97,6 +98,7 @@ impl Default for PoolSettings {
             statement_timeout: Duration::from_millis(5000),
             batch_max: 256,
             listen_url: None,
+            application_name: "flashsale".into(),
         }
     }
 }

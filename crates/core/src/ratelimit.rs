@@ -6,6 +6,7 @@ pub mod breaker;
 pub mod connection;
 pub mod memory;
 pub mod redis;
+pub mod windows;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -16,6 +17,7 @@ use crate::redact::SecretUrl;
 
 pub use memory::MemoryLimiter;
 pub use redis::RedisLimiter;
+pub use windows::{WindowState, Windows};
 
 /// Which limit refused a purchase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]

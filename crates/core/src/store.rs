@@ -4,6 +4,7 @@
 //! connection handling (`postgres`, `sqlite`). Driver errors stop here and become
 //! [`StoreError`]s; money crosses as integer cents.
 
+pub mod activity;
 mod backend;
 pub mod batch;
 pub mod error;
@@ -27,7 +28,7 @@ use chrono::{NaiveDate, Utc};
 
 pub use error::StoreError;
 pub use metrics::{AcquireStats, PoolMetrics};
-pub use sale::{KeyRecord, KeyedSale, NewPurchase, Sale};
+pub use sale::{KeyRecord, KeyedSale, NewPurchase, Restock, Sale};
 pub use sales::{ActivityCount, DayTotals, OrderRow, ProductTotals, SalesBaseline};
 pub use seed::SeedReport;
 
@@ -214,10 +215,15 @@ impl Store {
 
     /// Sets a product's stock (restock); false when there is no such product.
     pub async fn set_stock(&self, id: i32, stock: i32) -> Result<bool, StoreError> {
-        let found = self.backend.set_stock(id, stock).await?;
+        Ok(self.restock(id, stock).await?.is_some())
+    }
+
+    /// Sets a product's stock and says what it replaced; `None` when there is no such product.
+    pub async fn restock(&self, id: i32, stock: i32) -> Result<Option<Restock>, StoreError> {
+        let done = self.backend.set_stock(id, stock).await?;
         // A restock makes a sold-out product sellable again at once.
         self.batcher.forget(id);
-        Ok(found)
+        Ok(done)
     }
 
     /// Runs one purchase with one strategy, once (the caller retries conflicts).
@@ -335,6 +341,22 @@ impl Store {
     /// PostgreSQL's WAL syncs so far (`pg_stat_wal.wal_sync`), for benchmarks; `None` on SQLite.
     pub async fn wal_syncs(&self) -> Result<Option<i64>, StoreError> {
         self.backend.wal_syncs().await
+    }
+
+    /// What the server's backends of this database are doing (two samples of the commit
+    /// counters [`activity::RATE_INTERVAL`] apart, so this takes about that long); `None` for
+    /// SQLite, which has no server.
+    pub async fn activity(&self) -> Result<Option<activity::Activity>, StoreError> {
+        self.backend.activity().await
+    }
+
+    /// Cancels a backend's query or ends its session; `None` for SQLite.
+    pub async fn signal_backend(
+        &self,
+        pid: i32,
+        signal: activity::Signal,
+    ) -> Result<Option<activity::Signalled>, StoreError> {
+        self.backend.signal(pid, signal).await
     }
 
     /// Closes every connection.

@@ -76,6 +76,11 @@ impl RedisLimiter {
         &self.url
     }
 
+    /// The bound on each call.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// A handle on the shared connection.
     pub fn connection(&self) -> RedisConn {
         self.conn.clone()

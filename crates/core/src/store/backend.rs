@@ -9,11 +9,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::NaiveDate;
 
+use super::activity::{Activity, Signal, Signalled};
 use super::sale::{Applied, InsertedOrder, ProductBatch, ProductForSale};
 use super::sales::{ActivityCount, OrderRow, SalesBaseline};
 use super::seed::{SeedOrder, SeedProduct};
 use super::stats::StatsParts;
-use super::{KeyRecord, KeyedSale, NewPurchase, OrderRef, PoolStatus, Sale, StoreError};
+use super::{KeyRecord, KeyedSale, NewPurchase, OrderRef, PoolStatus, Restock, Sale, StoreError};
 use crate::config::BackendKind;
 use crate::model::{Product, ProductDetail};
 use crate::money::Money;
@@ -57,15 +58,21 @@ pub(crate) trait Backend: Send + Sync + Debug {
     ) -> Result<Vec<OrderRow>, StoreError>;
     /// The server's view of connections to this database; `None` for an engine with no server.
     async fn server_activity(&self) -> Result<Option<Vec<ActivityCount>>, StoreError>;
+    /// What the server's backends of this database are doing; `None` for an engine with no
+    /// server.
+    async fn activity(&self) -> Result<Option<Activity>, StoreError>;
+    /// Sends `signal` to backend `pid` of this database; `None` for an engine with no server.
+    async fn signal(&self, pid: i32, signal: Signal) -> Result<Option<Signalled>, StoreError>;
     /// WAL syncs so far, for benchmarks; `None` for an engine that does not count them.
     async fn wal_syncs(&self) -> Result<Option<i64>, StoreError>;
     async fn ping(&self) -> Result<(), StoreError>;
     fn pool_status(&self) -> PoolStatus;
     async fn close(&self);
 
-    /// Sets a product's stock; false when there is no such product. An engine that can tell
-    /// other processes does so in the same statement.
-    async fn set_stock(&self, id: i32, stock: i32) -> Result<bool, StoreError>;
+    /// Sets a product's stock, saying what it was (the units available just before, in the
+    /// same transaction); `None` when there is no such product. An engine that can tell other
+    /// processes does so in the same statement.
+    async fn set_stock(&self, id: i32, stock: i32) -> Result<Option<Restock>, StoreError>;
     /// A transaction on one connection, able to hold a product's write lock from its first
     /// read: the row-lock strategy and seeding run their steps in it.
     async fn begin(&self) -> Result<Box<dyn Transaction>, StoreError>;

@@ -3,6 +3,7 @@
 //! the purchase statements, the batch, idempotency keys, the dashboard's queries and the restock
 //! listener have a file each.
 
+mod pg_activity;
 mod pg_batch;
 mod pg_connect;
 mod pg_keys;
@@ -29,6 +30,7 @@ pub use pg_restocks::RestockWatch;
 use pg_route::{PoolerState, Route};
 pub use pg_sales::ORDERS_SINCE_SQL;
 
+use super::activity::{Activity, Signal, Signalled};
 use super::backend::{Backend, Transaction};
 use super::metrics::PoolMetrics;
 use super::sale::DetailRow;
@@ -36,7 +38,7 @@ use super::sale::{Applied, ProductBatch};
 use super::sale::{InsertedOrder, ProductForSale};
 use super::sales::{ActivityCount, OrderRow, SalesBaseline};
 use super::stats::StatsParts;
-use super::{KeyRecord, KeyedSale, NewPurchase, OrderRef, PoolStatus, Sale, StoreError};
+use super::{KeyRecord, KeyedSale, NewPurchase, OrderRef, PoolStatus, Restock, Sale, StoreError};
 use crate::config::{BackendKind, PoolSettings};
 use crate::model::{Product, ProductDetail};
 use crate::money::Money;
@@ -279,6 +281,14 @@ impl Backend for PgBackend {
         .await
     }
 
+    async fn activity(&self) -> Result<Option<Activity>, StoreError> {
+        self.database_activity().await.map(Some)
+    }
+
+    async fn signal(&self, pid: i32, signal: Signal) -> Result<Option<Signalled>, StoreError> {
+        self.signal_backend(pid, signal).await.map(Some)
+    }
+
     async fn wal_syncs(&self) -> Result<Option<i64>, StoreError> {
         self.bounded(1, async |conn, route| {
             Ok(Some(
@@ -312,44 +322,9 @@ impl Backend for PgBackend {
         self.pool.close().await;
     }
 
-    async fn set_stock(&self, id: i32, stock: i32) -> Result<bool, StoreError> {
+    async fn set_stock(&self, id: i32, stock: i32) -> Result<Option<Restock>, StoreError> {
         self.bounded(1, async |conn, route| {
-            // The notification goes out with the commit, to every store remembering the
-            // product sold out (see `pg_restocks`). The stock set is every unit there is: the
-            // product's leases go (the row locked first, the lock order of `pg_leases`; the
-            // update waits for the delete, which a row it had already rewritten would skip).
-            const SET_STOCK: [&str; 2] = [
-                concat!(
-                    "WITH restocked AS (
-                         UPDATE products SET stock = $2, updated_at = CURRENT_TIMESTAMP
-                         WHERE id = $1 AND ",
-                    writer!(),
-                    " RETURNING id
-                     )
-                     SELECT id FROM restocked, pg_notify($3, id::text)"
-                ),
-                concat!(
-                    "WITH p AS (SELECT id FROM products WHERE id = $1 FOR NO KEY UPDATE),
-                     dropped AS (
-                         DELETE FROM stock_leases l USING p WHERE l.product_id = p.id RETURNING 1
-                     ),
-                     restocked AS (
-                         UPDATE products SET stock = $2, updated_at = CURRENT_TIMESTAMP
-                         WHERE id = $1 AND (SELECT count(*) FROM dropped) >= 0 AND ",
-                    writer!(),
-                    " RETURNING id
-                     )
-                     SELECT id FROM restocked, pg_notify($3, id::text)"
-                ),
-            ];
-            let done: Vec<(i32,)> = sqlx::query_as(pick(&SET_STOCK, self.leases.on()))
-                .persistent(route.persistent())
-                .bind(id)
-                .bind(stock)
-                .bind(pg_restocks::CHANNEL)
-                .fetch_all(conn)
-                .await?;
-            Ok(done.len() == 1)
+            pg_restocks::set_stock(conn, route, self.leases.on(), id, stock).await
         })
         .await
     }

@@ -16,6 +16,17 @@ pub struct NewPurchase<'a> {
     pub quantity: i32,
 }
 
+/// A restock done: the product, its stock now and the units available it replaced (read in
+/// the restock's own transaction, so no purchase falls between the two).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Restock {
+    pub product_id: i32,
+    pub name: String,
+    pub stock: i32,
+    pub previous_stock: i32,
+}
+
 /// An idempotency key to commit with a purchase, and the fingerprint of the request it was
 /// first used with.
 #[derive(Debug, Clone, Copy)]

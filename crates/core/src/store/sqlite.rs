@@ -22,6 +22,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Connection, Executor};
 
+use super::activity::{Activity, Signal, Signalled};
 use super::backend::{Backend, Transaction};
 use super::metrics::PoolMetrics;
 use super::sale::{Applied, ProductBatch};
@@ -29,7 +30,9 @@ use super::sale::{DetailRow, order_of};
 use super::sale::{InsertedOrder, ProductForSale};
 use super::sales::{ActivityCount, OrderRow, SalesBaseline};
 use super::stats::StatsParts;
-use super::{KeyRecord, KeyedSale, NewPurchase, OpenMode, OrderRef, PoolStatus, Sale, StoreError};
+use super::{
+    KeyRecord, KeyedSale, NewPurchase, OpenMode, OrderRef, PoolStatus, Restock, Sale, StoreError,
+};
 use crate::config::{BackendKind, PoolSettings};
 use crate::model::{Product, ProductDetail};
 use crate::money::Money;
@@ -320,6 +323,14 @@ impl Backend for SqliteBackend {
     }
 
     /// None: SQLite's WAL has no sync counter to read.
+    async fn activity(&self) -> Result<Option<Activity>, StoreError> {
+        Ok(None)
+    }
+
+    async fn signal(&self, _pid: i32, _signal: Signal) -> Result<Option<Signalled>, StoreError> {
+        Ok(None)
+    }
+
     async fn wal_syncs(&self) -> Result<Option<i64>, StoreError> {
         Ok(None)
     }
@@ -346,16 +357,33 @@ impl Backend for SqliteBackend {
         self.readers.close().await;
     }
 
-    async fn set_stock(&self, id: i32, stock: i32) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE products SET stock = ?2, updated_at = strftime('%Y-%m-%d %H:%M:%f', 'now')
-             WHERE id = ?1",
-        )
-        .bind(id)
-        .bind(stock)
-        .execute(&self.writer)
-        .await?;
-        Ok(done.rows_affected() == 1)
+    async fn set_stock(&self, id: i32, stock: i32) -> Result<Option<Restock>, StoreError> {
+        // On the writer, in one transaction: the stock read is the one replaced.
+        self.in_transaction(async |conn| {
+            let before: Option<(String, i32)> =
+                sqlx::query_as("SELECT name, stock FROM products WHERE id = ?1")
+                    .bind(id)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+            let Some((name, previous_stock)) = before else {
+                return Ok(None);
+            };
+            sqlx::query(
+                "UPDATE products SET stock = ?2, updated_at = strftime('%Y-%m-%d %H:%M:%f', 'now')
+                 WHERE id = ?1",
+            )
+            .bind(id)
+            .bind(stock)
+            .execute(&mut *conn)
+            .await?;
+            Ok(Some(Restock {
+                product_id: id,
+                name,
+                stock,
+                previous_stock,
+            }))
+        })
+        .await
     }
 
     async fn begin(&self) -> Result<Box<dyn Transaction>, StoreError> {

@@ -12,13 +12,18 @@ impl PgBackend {
         settings: &PoolSettings,
         metrics: Arc<PoolMetrics>,
     ) -> Result<Self, StoreError> {
+        // Named for what we are (`flashsale serve`), so an operator reading `pg_stat_activity`
+        // (or `flashsale activity`) can tell our backends apart; a name the URL gives wins. A
+        // pooler passes it on: PgBouncer sends it to the server connection it links us to.
         let parse = |url: &SecretUrl| {
-            PgConnectOptions::from_str(url.expose())
-                .map_err(|_| StoreError::Other(format!("invalid PostgreSQL URL {url}")))
+            let options = PgConnectOptions::from_str(url.expose())
+                .map_err(|_| StoreError::Other(format!("invalid PostgreSQL URL {url}")))?;
+            Ok::<_, StoreError>(match options.get_application_name() {
+                Some(_) => options,
+                None => options.application_name(&settings.application_name),
+            })
         };
-        let pooled_options = parse(url)?
-            .application_name("flashsale")
-            .extra_float_digits(None);
+        let pooled_options = parse(url)?.extra_float_digits(None);
         let direct = |options: PgConnectOptions| {
             options.extra_float_digits(2).options([
                 (
@@ -30,7 +35,7 @@ impl PgBackend {
             ])
         };
         let listen_options = match &settings.listen_url {
-            Some(listen) => direct(parse(listen)?.application_name("flashsale")),
+            Some(listen) => direct(parse(listen)?),
             None => direct(pooled_options.clone()),
         };
         let pooler = Arc::new(PoolerState::default());

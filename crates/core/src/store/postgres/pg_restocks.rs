@@ -21,14 +21,75 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use tokio::task::JoinHandle;
 
+use sqlx::postgres::PgConnection;
+
+use super::pg_leases::{pick, writer};
 use super::pg_route::{PoolerState, Route};
 use crate::store::batch::Batcher;
+use crate::store::{Restock, StoreError};
 
 /// The notification channel (per database, as PostgreSQL scopes them); the payload is the id.
 /// Migration 0004's trigger names it too.
 pub(super) const CHANNEL: &str = "flashsale_restock";
 /// The longest pause between attempts to (re)connect the listener.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Sets product `id`'s stock in one statement that also notifies [`CHANNEL`] (heard with the
+/// commit by every store remembering the product sold out) and answers the units available it
+/// replaced. The stock set is every unit there is: the product's leases go (the row locked
+/// first, the lock order of `pg_leases`; the update waits for the delete, which a row it had
+/// already rewritten would skip), and what they held counts in the stock replaced.
+pub(super) async fn set_stock(
+    conn: &mut PgConnection,
+    route: Route,
+    leases: bool,
+    id: i32,
+    stock: i32,
+) -> Result<Option<Restock>, StoreError> {
+    // `p` locks the row first, so the stock it reads is the one the update replaces. The
+    // update must name `p` (or what reads it): sub-statements run in no set order, and a `p`
+    // run after the update would find its row already rewritten by this statement and skip it.
+    const SET_STOCK: [&str; 2] = [
+        concat!(
+            "WITH p AS (SELECT id, name, stock FROM products WHERE id = $1 FOR NO KEY UPDATE),
+             restocked AS (
+                 UPDATE products SET stock = $2, updated_at = CURRENT_TIMESTAMP
+                 FROM p WHERE products.id = p.id AND ",
+            writer!(),
+            " RETURNING products.id
+             )
+             SELECT p.name, p.stock FROM restocked JOIN p USING (id),
+                    pg_notify($3, restocked.id::text)"
+        ),
+        concat!(
+            "WITH p AS (SELECT id, name, stock FROM products WHERE id = $1 FOR NO KEY UPDATE),
+             dropped AS (
+                 DELETE FROM stock_leases l USING p WHERE l.product_id = p.id RETURNING l.units
+             ),
+             restocked AS (
+                 UPDATE products SET stock = $2, updated_at = CURRENT_TIMESTAMP
+                 WHERE id = $1 AND (SELECT count(*) FROM dropped) >= 0 AND ",
+            writer!(),
+            " RETURNING id
+             )
+             SELECT p.name, (p.stock + (SELECT COALESCE(SUM(units), 0) FROM dropped))::int4
+             FROM restocked JOIN p USING (id), pg_notify($3, restocked.id::text)"
+        ),
+    ];
+    let done: Option<(String, i32)> = sqlx::query_as(pick(&SET_STOCK, leases))
+        .persistent(route.persistent())
+        .bind(id)
+        .bind(stock)
+        .bind(CHANNEL)
+        .fetch_optional(conn)
+        .await?;
+    Ok(done.map(|(name, previous_stock)| Restock {
+        product_id: id,
+        name,
+        stock,
+        previous_stock,
+    }))
+}
 
 /// The listening task of one store, started on first need, stopped with the store.
 #[derive(Debug)]
