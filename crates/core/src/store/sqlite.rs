@@ -239,6 +239,16 @@ impl Backend for SqliteBackend {
         )
     }
 
+    async fn stocks(&self, ids: &[i32]) -> Result<Vec<(i32, i32)>, StoreError> {
+        let list = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
+        Ok(sqlx::query_as(
+            "SELECT id, stock FROM products WHERE id IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(list)
+        .fetch_all(&self.readers)
+        .await?)
+    }
+
     async fn stats_parts(&self, since: NaiveDate) -> Result<StatsParts, StoreError> {
         let since = since.format("%Y-%m-%d").to_string();
         let (total_revenue_cents, total_units): (i64, i64) = sqlx::query_as(
