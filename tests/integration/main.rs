@@ -37,6 +37,8 @@ mod reference_schema;
 mod scenarios;
 mod security;
 mod slowloris;
+mod stock_events;
+mod stock_events_scale;
 mod storm;
 mod tls;
 mod validation;

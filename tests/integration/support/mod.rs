@@ -32,6 +32,7 @@ pub mod proxy;
 pub mod redis_keys;
 pub mod redis_server;
 pub mod sgr;
+pub mod sse;
 pub mod terminal;
 
 use std::sync::atomic::{AtomicU32, Ordering};
