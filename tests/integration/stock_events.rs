@@ -11,11 +11,12 @@ use flashsale_core::purchase::Outcome;
 use flashsale_core::strategy::Strategy;
 use flashsale_server::ServerConfig;
 use reqwest::StatusCode;
+use rstest::rstest;
 
 use crate::support::buyers::{PRODUCT, req};
 use crate::support::http::{TestServer, config, raw};
 use crate::support::sse::{Block, Sse};
-use crate::support::{TestDb, unlimited};
+use crate::support::{Engine, TestDb, seeded, unlimited};
 
 /// Generous: "it arrives", never a timing.
 const ARRIVES: Duration = Duration::from_secs(10);
@@ -285,4 +286,25 @@ async fn bad_stream_requests_get_4xx_json_never_5xx() {
         .await
         .expect("answer");
     assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[rstest]
+#[case::postgres(Engine::Postgres)]
+#[case::sqlite(Engine::Sqlite)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_poller_reads_many_products_in_one_query_on_either_engine(#[case] engine: Engine) {
+    let (_held, store) = seeded(engine).await;
+    let found = store.stocks(&[2, PRODUCT, 987_654]).await.expect("stocks");
+    let mut ids: Vec<i32> = found.iter().map(|(id, _)| *id).collect();
+    ids.sort();
+    assert_eq!(ids, [PRODUCT, 2], "the unknown id is left out");
+    let s = TestServer::start(unlimited(&store), events_config(15_000)).await;
+    let mut sse = Sse::open(&format!("{}/api/stock/events?ids={PRODUCT},2", s.url), None).await;
+    for _ in 0..2 {
+        sse.next_stock(ARRIVES).await.expect("a figure");
+    }
+    // A restock by another tool (not through this server): seen by the poller.
+    store.set_stock(2, 4_321).await.expect("restock");
+    let b = until_stock(&mut sse, 4_321).await;
+    assert_eq!(b.stock(), Some((2, 4_321)));
 }
