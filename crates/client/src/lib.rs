@@ -1,7 +1,8 @@
 //! A client of our HTTP API: [`ApiClient`] sends purchases to `flashsale serve` (or any
 //! server with the reference contract) and maps every response back to the same [`Outcome`]
 //! the in-process [`Purchaser`](flashsale_core::purchase::Purchaser) returns, so the burst engine can
-//! aim at either. Also the read calls a `dashboard --api` needs: stock, product, stats, health.
+//! aim at either. Also the read calls a `dashboard --api` needs: stock, product, stats, health,
+//! and `serve`'s stock event stream (`events`).
 //! Plain HTTP only (TLS belongs to the proxy in front).
 
 use std::time::Duration;
@@ -10,8 +11,11 @@ use reqwest::StatusCode;
 use reqwest::header::CONTENT_TYPE;
 use serde::Deserialize;
 
+mod events;
 mod purchase_reply;
 mod wire;
+
+pub use events::{STREAM_LIFETIME, StockStream};
 
 use purchase_reply::{Reply, outcome_of};
 use wire::{WireInt, WireMoney};
