@@ -207,6 +207,12 @@ impl ApiClient {
         serde_json::from_slice(body).map_err(|e| ClientError::Body(e.to_string()))
     }
 
+    /// The status of `GET path` (the body read and dropped): the HTTP floor of a server, a
+    /// path it does not serve answering 404 without touching anything else.
+    pub async fn status_of(&self, path: &str) -> Result<u16, ClientError> {
+        Ok(self.get(path, false).await?.0.as_u16())
+    }
+
     /// A product's stock; `None` when there is no such product.
     pub async fn stock(&self, id: i32) -> Result<Option<i32>, ClientError> {
         #[derive(Deserialize)]
