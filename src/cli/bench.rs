@@ -3,7 +3,8 @@
 
 use clap::{Args, Subcommand};
 use flashsale_bench::{
-    Bench, HttpPlan, LimiterPlan, ManyPlan, ProcessesPlan, PurchasesPlan, SoldOutPlan, StatsPlan,
+    Bench, HttpPlan, LimiterPlan, ManyPlan, Mix, ProcessesPlan, PurchasesPlan, SoldOutPlan,
+    StatsPlan,
 };
 use flashsale_core::config::parse_u32_in;
 use flashsale_core::strategy::Strategy;
@@ -107,6 +108,10 @@ pub struct HttpArgs {
     /// without (same server, same client count).
     #[arg(long)]
     pub idempotency: bool,
+    /// Also the buyers' mix on each server, purchases:reads (`80:20`, the reference plan's;
+    /// `1:50`, read-heavy), beside the same server's HTTP floor (a 404), in the same run.
+    #[arg(long)]
+    pub mix: Option<Mix>,
 }
 
 #[derive(Debug, Args)]
@@ -210,6 +215,7 @@ impl BenchCommand {
                 strategies: a.strategies.0.clone(),
                 product: a.product,
                 idempotency: a.idempotency,
+                mix: a.mix,
             }),
             BenchCommand::SoldOut(a) => Bench::SoldOut(SoldOutPlan {
                 purchases: a.purchases,

@@ -246,6 +246,7 @@ fn default_of(key: keys::Key, s: &Settings) -> String {
         keys::BATCH_MAX => s.pool.batch_max.to_string(),
         keys::IDEMPOTENCY_TTL => (s.idempotency_ttl.as_secs() / 3_600).to_string(),
         keys::SHUTDOWN_DRAIN => s.http.shutdown_drain.as_millis().to_string(),
+        keys::SSE_HEARTBEAT => s.http.sse_heartbeat.as_millis().to_string(),
         keys::STRATEGY => s.strategy.label(),
         _ => String::new(),
     }

@@ -64,6 +64,60 @@ async fn bench_http_runs_a_server_per_strategy_beside_pgbench() {
 }
 
 #[tokio::test]
+async fn bench_http_mix_runs_purchases_and_reads_beside_the_floor() {
+    let (db, _store) = TestDb::seeded().await;
+    let report = bench(
+        &db,
+        &[
+            "http",
+            "--purchases",
+            "200",
+            "--clients",
+            "4",
+            "--strategies",
+            "batched",
+            "--mix",
+            "80:20",
+        ],
+    );
+    let floor = report
+        .lines()
+        .find(|l| l.contains("| HTTP floor (404) |"))
+        .unwrap_or_else(|| panic!("no floor row: {report}"));
+    let mix = report
+        .lines()
+        .find(|l| l.contains("| HTTP mix 80:20 |"))
+        .unwrap_or_else(|| panic!("no mix row: {report}"));
+    assert!(
+        mix.contains("purchases/s +") && mix.contains("% of the floor"),
+        "{mix}"
+    );
+    assert!(
+        !floor.contains("errors") && !mix.contains("errors"),
+        "{report}"
+    );
+    let home = tempfile::tempdir().expect("tmp");
+    let bad = flashsale(home.path())
+        .args([
+            "bench",
+            "http",
+            "--mix",
+            "80-20",
+            "--yes",
+            "--database-url",
+            &db.url,
+        ])
+        .output()
+        .expect("run");
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("expected purchases:reads"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}
+
+#[tokio::test]
 async fn bench_sold_out_and_stats_run() {
     let (db, _store) = TestDb::seeded().await;
     let report = bench(

@@ -42,6 +42,8 @@ mod restock;
 mod scenarios;
 mod security;
 mod slowloris;
+mod stock_events;
+mod stock_events_scale;
 mod storm;
 mod tls;
 mod validation;

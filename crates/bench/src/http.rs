@@ -1,11 +1,14 @@
 //! Purchases over HTTP: a `flashsale serve` process per strategy, the burst engine's HTTP
-//! target at each client count, beside pgbench's one-statement purchase at the same count.
+//! target at each client count, beside pgbench's one-statement purchase at the same count;
+//! with `--mix`, also the buyers' mix of purchases and stock reads beside the same server's
+//! HTTP floor, in the same run (`mix`).
 
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use super::mix::{self, Load, Mix};
 use super::{BenchError, Probe, machine, pgbench};
 use flashsale_burst::{self as burst, BurstSpec, Target};
 use flashsale_client::ApiClient;
@@ -24,6 +27,8 @@ pub struct HttpPlan {
     pub product: i32,
     /// Each strategy also with an idempotency key on every purchase, beside the run without.
     pub idempotency: bool,
+    /// Also the buyers' mix (purchases : stock reads), beside the server's HTTP floor.
+    pub mix: Option<Mix>,
 }
 
 /// A `flashsale serve` child, killed on drop.
@@ -177,9 +182,70 @@ pub async fn run(plan: &HttpPlan, settings: &Settings) -> Result<String, BenchEr
                     cpu.summary()
                 );
             }
+            if let Some(m) = plan.mix {
+                store.set_stock(plan.product, stock).await?;
+                let client = ApiClient::new(&server.url, c as usize, Duration::from_secs(30))
+                    .map_err(|e| BenchError::Setup(e.to_string()))?;
+                mix_rows(&mut out, &client, plan, strategy, m, c).await;
+            }
             drop(server);
         }
     }
     store.close().await;
     Ok(out)
+}
+
+/// The floor and the mix on one server, one row each.
+async fn mix_rows(
+    out: &mut String,
+    client: &ApiClient,
+    plan: &HttpPlan,
+    strategy: Strategy,
+    m: Mix,
+    c: u32,
+) {
+    let probe = Probe::start();
+    let floor = mix::run(client, Load::Floor, plan.purchases, c).await;
+    let cpu = probe.finish();
+    let _ = writeln!(
+        out,
+        "| {c} | HTTP floor (404) | {:.0} | {:.2} | {:.2} | - | server {strategy}{} | {} |",
+        floor.per_s,
+        floor.p50_ms,
+        floor.p99_ms,
+        errors_note(floor.errors),
+        cpu.summary()
+    );
+    let load = Load::Mix {
+        mix: m,
+        product: plan.product,
+        strategy,
+    };
+    let probe = Probe::start();
+    let r = mix::run(client, load, plan.purchases, c).await;
+    let cpu = probe.finish();
+    let of_floor = if floor.per_s > 0.0 {
+        format!("{:.0}% of the floor", 100.0 * r.per_s / floor.per_s)
+    } else {
+        "floor n/a".into()
+    };
+    let _ = writeln!(
+        out,
+        "| {c} | HTTP mix {m} | {:.0} | {:.2} | {:.2} | - | server {strategy}, {:.0} purchases/s + {:.0} reads/s, {of_floor}{} | {} |",
+        r.per_s,
+        r.p50_ms,
+        r.p99_ms,
+        r.purchases_per_s,
+        r.reads_per_s,
+        errors_note(r.errors),
+        cpu.summary()
+    );
+}
+
+fn errors_note(errors: u64) -> String {
+    if errors == 0 {
+        String::new()
+    } else {
+        format!(", {errors} errors")
+    }
 }

@@ -5,6 +5,7 @@
 mod http;
 mod limiter;
 mod many;
+mod mix;
 mod pgbench;
 mod probe;
 mod processes;
@@ -40,6 +41,7 @@ pub enum Bench {
 pub use http::HttpPlan;
 pub use limiter::LimiterPlan;
 pub use many::ManyPlan;
+pub use mix::Mix;
 pub use processes::ProcessesPlan;
 pub use purchases::PurchasesPlan;
 pub use soldout::SoldOutPlan;

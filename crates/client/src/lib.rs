@@ -1,7 +1,8 @@
 //! A client of our HTTP API: [`ApiClient`] sends purchases to `flashsale serve` (or any
 //! server with the reference contract) and maps every response back to the same [`Outcome`]
 //! the in-process [`Purchaser`](flashsale_core::purchase::Purchaser) returns, so the burst engine can
-//! aim at either. Also the read calls a `dashboard --api` needs: stock, product, stats, health.
+//! aim at either. Also the read calls a `dashboard --api` needs: stock, product, stats, health,
+//! and `serve`'s stock event stream (`events`).
 //! Plain HTTP only (TLS belongs to the proxy in front).
 
 use std::time::Duration;
@@ -10,8 +11,11 @@ use reqwest::StatusCode;
 use reqwest::header::CONTENT_TYPE;
 use serde::Deserialize;
 
+mod events;
 mod purchase_reply;
 mod wire;
+
+pub use events::{STREAM_LIFETIME, StockStream};
 
 use purchase_reply::{Reply, outcome_of};
 use wire::{WireInt, WireMoney};
@@ -201,6 +205,12 @@ impl ApiClient {
 
     fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ClientError> {
         serde_json::from_slice(body).map_err(|e| ClientError::Body(e.to_string()))
+    }
+
+    /// The status of `GET path` (the body read and dropped): the HTTP floor of a server, a
+    /// path it does not serve answering 404 without touching anything else.
+    pub async fn status_of(&self, path: &str) -> Result<u16, ClientError> {
+        Ok(self.get(path, false).await?.0.as_u16())
     }
 
     /// A product's stock; `None` when there is no such product.

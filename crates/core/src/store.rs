@@ -213,6 +213,12 @@ impl Store {
         self.read(|| self.backend.stock(id)).await
     }
 
+    /// The stock of each of `ids` that exists, `(id, units)`, in one query (the server's
+    /// stock-event poller reads every watched product this way).
+    pub async fn stocks(&self, ids: &[i32]) -> Result<Vec<(i32, i32)>, StoreError> {
+        self.read(|| self.backend.stocks(ids)).await
+    }
+
     /// Sets a product's stock (restock); false when there is no such product.
     pub async fn set_stock(&self, id: i32, stock: i32) -> Result<bool, StoreError> {
         Ok(self.restock(id, stock).await?.is_some())

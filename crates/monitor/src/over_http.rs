@@ -4,7 +4,8 @@
 //! PING latency are not in the API: those panes say they need direct access.
 //!
 //! ```text
-//!  stock   ── discover ids 1.. (every 30 s), then /api/stock/{id} per product every period
+//!  stock   ── discover ids 1.. (every 30 s), then one stock event stream of them all when the
+//!             server offers it (serve), else /api/stock/{id} per product every period
 //!  sales   ── /api/admin/stats every period (401/403: withheld)
 //!  health  ── /api/health every period (503 is an answer: what is down; 404: withheld)
 //!  metrics ── /metrics every period: purchase counters into a one-minute window
@@ -15,6 +16,7 @@ mod catalogue;
 mod http_samplers;
 mod replies;
 mod server_error_rate;
+mod stock_stream;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -38,6 +40,7 @@ pub use http_samplers::{
 };
 pub use replies::{describe, reached, withheld};
 pub use server_error_rate::ServerErrorRate;
+pub use stock_stream::{MAX_STREAM_IDS, SILENCE};
 
 /// `--once --json` reads `/metrics` twice, this far apart, for a window of its own (the
 /// dashboard's default refresh period): one read gives totals since the server started, not a

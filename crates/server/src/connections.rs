@@ -25,12 +25,36 @@ pub struct Slot {
     in_flight: AtomicU32,
     closing: AtomicBool,
     close: CancellationToken,
+    /// Serving an event stream: its send buffer is bounded (`heard_io`).
+    event_stream: AtomicBool,
 }
 
 impl Slot {
+    /// The connection now carries an event stream, which lasts: `heard_io` bounds its
+    /// kernel send buffer, so a client that stops reading is found out (and dropped) after
+    /// kilobytes, not megabytes.
+    pub fn mark_event_stream(&self) {
+        self.event_stream.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_event_stream(&self) -> bool {
+        self.event_stream.load(Ordering::Relaxed)
+    }
+
     /// Completes when the connection should close (evicted, or the server is stopping).
     pub async fn closed(&self) {
         self.close.cancelled().await;
+    }
+
+    /// Closes the connection at once (a stream whose client stopped reading): between
+    /// requests, as an event stream's connection is, it is dropped without a drain.
+    pub fn close(&self) {
+        self.close.cancel();
+    }
+
+    /// Whether the connection has been told to close.
+    pub fn is_closing(&self) -> bool {
+        self.close.is_cancelled()
     }
 
     /// Marks a request in flight until the guard drops.
@@ -159,6 +183,7 @@ impl Connections {
             in_flight: AtomicU32::new(0),
             closing: AtomicBool::new(false),
             close: CancellationToken::new(),
+            event_stream: AtomicBool::new(false),
         });
         r.slots.insert(id, slot.clone());
         r.peak = r.peak.max(r.slots.len());

@@ -56,6 +56,8 @@ impl Front {
             return Ok(timed(preflight, start));
         }
         req.extensions_mut().insert(ConnectInfo(peer));
+        // Event streams register their connection, to close it if their client stops reading.
+        req.extensions_mut().insert(slot.clone());
         let mut router = self.router.clone();
         let call = tower_service::Service::call(&mut router, req);
         let mut res = match tokio::time::timeout(self.request_timeout, call).await {

@@ -8,6 +8,7 @@ pub mod body;
 pub mod client_ip;
 pub mod connections;
 pub mod cors;
+pub mod event_stream;
 pub mod fd_limit;
 pub mod front;
 mod give_back;
@@ -18,6 +19,7 @@ pub mod reply;
 pub mod routes;
 pub mod slow_log;
 pub mod state;
+pub mod stock_events;
 pub mod timing;
 
 use std::future::Future;
@@ -73,6 +75,11 @@ pub fn router(state: AppState, loopback_listener: bool) -> Router {
     Router::new()
         .route(api::PURCHASE, post(routes::purchase))
         .route(&format!("{}/{{id}}", api::STOCK), get(routes::stock))
+        .route(&format!("{}/events", api::STOCK), get(event_stream::many))
+        .route(
+            &format!("{}/{{id}}/events", api::STOCK),
+            get(event_stream::one),
+        )
         .route(&format!("{}/{{id}}", api::PRODUCTS), get(routes::product))
         .route(api::HEALTH, get(routes::health))
         .route(api::READY, get(routes::ready))
@@ -125,6 +132,11 @@ pub async fn run_until(
     // Aborted when `run` returns, whichever way.
     let _sweeper = AbortOnDrop(tokio::spawn(sweep_expired_keys(
         state.clone(),
+        signaled.clone(),
+    )));
+    let _stock_events = AbortOnDrop(tokio::spawn(stock_events::run(
+        state.events().clone(),
+        state.purchaser().store().clone(),
         signaled.clone(),
     )));
     let _slow_log = AbortOnDrop(tokio::spawn({

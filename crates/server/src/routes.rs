@@ -173,12 +173,11 @@ async fn purchase_inner(
 /// a sold-out answer may come from the batcher's memory, which is not a read of the database.
 fn note_outcome(state: &AppState, outcome: &Outcome, began: Instant) {
     if let Outcome::Purchased(order) = outcome {
-        state.reads().note_stock(
-            order.product_id,
-            order.remaining_stock,
-            began,
-            Instant::now(),
-        );
+        let answered = Instant::now();
+        let (id, left) = (order.product_id, order.remaining_stock);
+        state.reads().note_stock(id, left, began, answered);
+        // Pushed to the product's event streams at once (coalesced by the hub).
+        state.events().note(id, left, answered);
     }
 }
 

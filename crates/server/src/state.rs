@@ -11,6 +11,7 @@ use tokio_util::task::TaskTracker;
 use super::metrics::Metrics;
 use super::read_view::ReadView;
 use super::slow_log::SlowLog;
+use super::stock_events::StockEvents;
 use flashsale_core::config::{HttpSettings, Settings, TrustedProxies};
 use flashsale_core::purchase::Purchaser;
 use flashsale_core::redact::Secret;
@@ -67,6 +68,7 @@ struct Inner {
     tasks: TaskTracker,
     draining: AtomicBool,
     reads: ReadView,
+    events: Arc<StockEvents>,
 }
 
 /// Shared state; cheap to clone.
@@ -94,6 +96,10 @@ impl AppState {
                 tasks: TaskTracker::new(),
                 draining: AtomicBool::new(false),
                 reads: ReadView::new(config.http.read_staleness),
+                events: Arc::new(StockEvents::new(
+                    config.http.read_staleness,
+                    config.http.sse_heartbeat,
+                )),
                 config,
             }),
         }
@@ -124,6 +130,11 @@ impl AppState {
     /// Stock and product reads from memory (`read_view`).
     pub fn reads(&self) -> &ReadView {
         &self.inner.reads
+    }
+
+    /// The stock changes event streams push (`stock_events`).
+    pub fn events(&self) -> &Arc<StockEvents> {
+        &self.inner.events
     }
 
     pub fn is_draining(&self) -> bool {

@@ -3,3 +3,4 @@
 mod on_a_terminal;
 mod samplers;
 mod snapshot;
+mod streamed;

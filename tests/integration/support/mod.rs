@@ -33,6 +33,7 @@ pub mod redis_cluster;
 pub mod redis_keys;
 pub mod redis_server;
 pub mod sgr;
+pub mod sse;
 pub mod terminal;
 
 use std::sync::atomic::{AtomicU32, Ordering};

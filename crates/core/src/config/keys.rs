@@ -75,6 +75,8 @@ keys! {
         "serve: comma-separated exact origins browsers may call the API from (default: none)";
     READ_STALENESS = "read_staleness_ms", "READ_STALENESS_MS", "",
         "serve: GET /api/stock and /api/products answer from memory figures at most this many ms old, 0 to 10000 (0: every read asks the database; default 100)";
+    SSE_HEARTBEAT = "sse_heartbeat_ms", "SSE_HEARTBEAT_MS", "",
+        "serve: ms of silence after which a stock event stream gets a `: ping` comment; a stream that cannot take a frame for two of these is dropped (default 15000)";
     SHUTDOWN_DRAIN = "shutdown_drain_ms", "SHUTDOWN_DRAIN_MS", "",
         "serve: ms between SIGTERM and closing the listener, /api/ready answering 503 meanwhile so a load balancer takes it out of its pool, 0 to 600000 (default 5000)";
     SLOW_REQUEST = "slow_request_ms", "SLOW_REQUEST_MS", "",

@@ -24,6 +24,9 @@ pub struct HttpSettings {
     pub slow_request: Duration,
     /// Stock and product reads answer from memory figures at most this old (zero: none).
     pub read_staleness: Duration,
+    /// A stock event stream silent this long gets a `: ping` comment; one whose client has
+    /// not taken a frame for twice this is dropped.
+    pub sse_heartbeat: Duration,
     /// After SIGTERM, how long `serve` goes on accepting and serving while `/api/ready`
     /// answers 503: the time a load balancer needs to see it and send traffic elsewhere
     /// (its check interval times its fall count, plus a check's own time). Zero: none.
@@ -44,6 +47,7 @@ impl Default for HttpSettings {
             cors_origins: Vec::new(),
             slow_request: Duration::from_millis(100),
             read_staleness: Duration::from_millis(100),
+            sse_heartbeat: Duration::from_secs(15),
             shutdown_drain: DEFAULT_SHUTDOWN_DRAIN,
         }
     }
@@ -79,6 +83,7 @@ pub(super) fn resolve(layer: &Layer, s: &mut Settings) -> Result<(), ConfigError
     set_ms(layer, keys::BODY_TIMEOUT, &mut h.body_timeout)?;
     set_ms(layer, keys::REQUEST_TIMEOUT, &mut h.request_timeout)?;
     set_ms(layer, keys::SLOW_REQUEST, &mut h.slow_request)?;
+    set_ms(layer, keys::SSE_HEARTBEAT, &mut h.sse_heartbeat)?;
     let mut staleness = u32::try_from(h.read_staleness.as_millis()).unwrap_or(100);
     set_num(layer, keys::READ_STALENESS, 0, 10_000, &mut staleness)?;
     h.read_staleness = Duration::from_millis(u64::from(staleness));

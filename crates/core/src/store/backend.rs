@@ -36,6 +36,8 @@ pub(crate) trait Backend: Send + Sync + Debug {
     async fn products(&self) -> Result<Vec<Product>, StoreError>;
     async fn product_detail(&self, id: i32) -> Result<Option<ProductDetail>, StoreError>;
     async fn stock(&self, id: i32) -> Result<Option<i32>, StoreError>;
+    /// `(id, units available)` of those of `ids` that exist, in one query.
+    async fn stocks(&self, ids: &[i32]) -> Result<Vec<(i32, i32)>, StoreError>;
     async fn stats_parts(&self, since: NaiveDate) -> Result<StatsParts, StoreError>;
     async fn max_order_id(&self) -> Result<i64, StoreError>;
     /// Orders of `product_id` above `after_id` whose user id matches the LIKE `pattern`.

@@ -178,6 +178,17 @@ impl Backend for PgBackend {
         .await
     }
 
+    async fn stocks(&self, ids: &[i32]) -> Result<Vec<(i32, i32)>, StoreError> {
+        self.bounded(1, async |conn, route| {
+            Ok(sqlx::query_as(pick(&pg_tx::STOCKS, self.leases.on()))
+                .persistent(route.persistent())
+                .bind(ids)
+                .fetch_all(conn)
+                .await?)
+        })
+        .await
+    }
+
     async fn stats_parts(&self, since: NaiveDate) -> Result<StatsParts, StoreError> {
         let since = since.and_hms_opt(0, 0, 0).unwrap_or_default();
         self.bounded(3, async |conn, route| {

@@ -242,36 +242,18 @@ impl Backend for SqliteBackend {
         )
     }
 
+    async fn stocks(&self, ids: &[i32]) -> Result<Vec<(i32, i32)>, StoreError> {
+        let list = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
+        Ok(sqlx::query_as(
+            "SELECT id, stock FROM products WHERE id IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(list)
+        .fetch_all(&self.readers)
+        .await?)
+    }
+
     async fn stats_parts(&self, since: NaiveDate) -> Result<StatsParts, StoreError> {
-        let since = since.format("%Y-%m-%d").to_string();
-        let (total_revenue_cents, total_units): (i64, i64) = sqlx::query_as(
-            "SELECT COALESCE(SUM(total_price_cents), 0), COALESCE(SUM(quantity), 0) FROM orders
-             WHERE status = 'completed'",
-        )
-        .fetch_one(&self.readers)
-        .await?;
-        let top = sqlx::query_as(
-            "SELECT p.id, p.name, t.units, t.cents FROM (
-                 SELECT product_id, SUM(quantity) AS units, SUM(total_price_cents) AS cents
-                 FROM orders WHERE status = 'completed' GROUP BY product_id
-             ) t JOIN products p ON p.id = t.product_id
-             ORDER BY t.units DESC, p.id LIMIT 3",
-        )
-        .fetch_all(&self.readers)
-        .await?;
-        let days = sqlx::query_as(
-            "SELECT substr(created_at, 1, 10) AS day, SUM(total_price_cents), SUM(quantity)
-             FROM orders WHERE status = 'completed' AND created_at >= ?1 GROUP BY day ORDER BY day",
-        )
-        .bind(since)
-        .fetch_all(&self.readers)
-        .await?;
-        Ok(StatsParts {
-            total_revenue_cents,
-            total_units,
-            top,
-            days,
-        })
+        sqlite_sales::stats_parts(&self.readers, since).await
     }
 
     async fn max_order_id(&self) -> Result<i64, StoreError> {

@@ -2,7 +2,8 @@
 //! are found by probing `GET /api/products/{id}` for ids 1, 2, 3, ... until
 //! [`Probe::max_misses`] ids in a row are missing, and never beyond [`Probe::max_id`]: a
 //! catalogue with a gap of five ids or more, or ids above 200, is only partly seen. Between
-//! discoveries (every [`REDISCOVER`]) each known product's stock is read from `/api/stock/{id}`.
+//! discoveries (every [`REDISCOVER`]) the known products' stock comes from one stock event
+//! stream when the server offers it (`stock_stream`), else from `/api/stock/{id}` each.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -10,6 +11,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 
 use super::replies::describe;
+use super::stock_stream::Pushed;
 use crate::driver::{Sampler, Step, StepContext};
 use crate::{Source, Update};
 use flashsale_client::{ApiClient, ClientError};
@@ -81,6 +83,7 @@ pub struct HttpStockSampler {
     client: ApiClient,
     probe: Probe,
     known: Option<Known>,
+    pushed: Pushed,
 }
 
 impl HttpStockSampler {
@@ -89,7 +92,13 @@ impl HttpStockSampler {
             client,
             probe,
             known: None,
+            pushed: Pushed::default(),
         }
+    }
+
+    /// Whether the last step's figures came from a stock event stream (else from polls).
+    pub fn is_streaming(&self) -> bool {
+        self.pushed.is_streaming()
     }
 
     async fn poll(&mut self) -> Result<Vec<Product>, ClientError> {
@@ -98,6 +107,7 @@ impl HttpStockSampler {
             _ => {
                 let client = &self.client;
                 let products = discover(|id| client.product(id), self.probe).await?;
+                self.pushed.reset();
                 let k = self.known.insert(Known {
                     products,
                     found_at: Instant::now(),
@@ -105,6 +115,9 @@ impl HttpStockSampler {
                 return Ok(k.products.clone());
             }
         };
+        if self.pushed.update(&self.client, &mut k.products).await {
+            return Ok(k.products.clone());
+        }
         // Owned futures: borrowing ones trip the compiler's `Send` inference inside a spawned
         // task.
         let ids: Vec<i32> = k.products.iter().map(|p| p.id).collect();

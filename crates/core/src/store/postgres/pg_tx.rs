@@ -69,6 +69,13 @@ pub(super) async fn atomic(
     atomic_once(conn, route, leases, p, key).await
 }
 
+/// [`STOCK`] of several products at once: `$1` an array of ids.
+pub(super) const STOCKS: [&str; 2] = lease_aware!(
+    "SELECT id, stock + ",
+    (leased "products.id"),
+    " FROM products WHERE id = ANY($1)"
+);
+
 /// Every unit of a product there is: its row and its leases.
 pub(super) const STOCK: [&str; 2] = lease_aware!(
     "SELECT stock + ",

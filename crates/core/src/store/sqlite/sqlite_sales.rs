@@ -6,6 +6,7 @@ use sqlx::sqlite::{SqliteConnection, SqlitePool};
 
 use crate::store::StoreError;
 use crate::store::sales::{OrderRow, SalesBaseline};
+use crate::store::stats::StatsParts;
 
 /// The dashboard's starting aggregates, read in one transaction (one WAL snapshot).
 pub(super) async fn baseline(
@@ -76,4 +77,41 @@ pub(super) async fn orders_since(
     .bind(limit)
     .fetch_all(readers)
     .await?)
+}
+
+/// The stats endpoint's parts: totals, the top three products and revenue by day, of
+/// completed orders.
+pub(super) async fn stats_parts(
+    readers: &SqlitePool,
+    since: NaiveDate,
+) -> Result<StatsParts, StoreError> {
+    let since = since.format("%Y-%m-%d").to_string();
+    let (total_revenue_cents, total_units): (i64, i64) = sqlx::query_as(
+        "SELECT COALESCE(SUM(total_price_cents), 0), COALESCE(SUM(quantity), 0) FROM orders
+         WHERE status = 'completed'",
+    )
+    .fetch_one(readers)
+    .await?;
+    let top = sqlx::query_as(
+        "SELECT p.id, p.name, t.units, t.cents FROM (
+             SELECT product_id, SUM(quantity) AS units, SUM(total_price_cents) AS cents
+             FROM orders WHERE status = 'completed' GROUP BY product_id
+         ) t JOIN products p ON p.id = t.product_id
+         ORDER BY t.units DESC, p.id LIMIT 3",
+    )
+    .fetch_all(readers)
+    .await?;
+    let days = sqlx::query_as(
+        "SELECT substr(created_at, 1, 10) AS day, SUM(total_price_cents), SUM(quantity)
+         FROM orders WHERE status = 'completed' AND created_at >= ?1 GROUP BY day ORDER BY day",
+    )
+    .bind(since)
+    .fetch_all(readers)
+    .await?;
+    Ok(StatsParts {
+        total_revenue_cents,
+        total_units,
+        top,
+        days,
+    })
 }

@@ -1,0 +1,264 @@
+//! `GET /api/stock/{id}/events` and `GET /api/stock/events?ids=1,2,3`: Server-Sent Events of
+//! stock changes, fed by `stock_events`.
+//!
+//! A stream starts with a `retry:` hint, then the current figure of every product asked for
+//! at once, then one event per published change (at most one per product per interval: the
+//! hub coalesces). Each event is `id: <boot>-<seq>` and `data: {"productId":1,"stock":42}`.
+//! A stream silent for the heartbeat gets a `: ping` comment.
+//!
+//! Resuming (`Last-Event-ID` of this process): the ids of one stream rise, and the changes
+//! ready at one moment are sent in the order of their numbers, so a client that has read up
+//! to `seq` has, for every product, a figure at least as new as its latest change numbered
+//! `seq` or less. A resumed stream therefore sends a product's current figure only if its
+//! change is numbered above `seq`. Changes are published in number order under one lock, so
+//! when one is seen here every lower one is too (checked by polling every channel again).
+//!
+//! Memory: a stream holds one `watch` receiver per product (at most [`MAX_IDS`]) and never
+//! queues figures; a client that reads slowly skips to the latest figure. One that stops
+//! reading fills its socket's buffers, then hyper stops asking the stream for frames; after
+//! twice the heartbeat without a frame the poller closes its connection.
+
+use std::convert::Infallible;
+use std::fmt::Write as _;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::Extension;
+use axum::body::Body;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use bytes::Bytes;
+use tokio::time::{Instant, Sleep};
+use tokio_stream::wrappers::WatchStream;
+use tokio_stream::{Stream, StreamMap};
+
+use super::body;
+use super::connections::Slot;
+use super::reply::ApiError;
+use super::state::AppState;
+use super::stock_events::{StockEvents, StreamGuard, Tick};
+
+/// Most products one stream may watch.
+pub const MAX_IDS: usize = 100;
+/// The reconnection delay a stream advises (`retry:`), in milliseconds.
+pub const RETRY_MS: u64 = 2_000;
+
+/// `GET /api/stock/{id}/events`.
+pub async fn one(
+    State(state): State<AppState>,
+    slot: Option<Extension<Arc<Slot>>>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let id = match path {
+        Ok(Path(raw)) => body::path_id(&raw)?,
+        Err(_) => return Err(ApiError::bad_request("id", "id must be a positive integer")),
+    };
+    open(&state, slot.map(|Extension(s)| s), &headers, &[id]).await
+}
+
+/// `GET /api/stock/events?ids=1,2,3`.
+pub async fn many(
+    State(state): State<AppState>,
+    slot: Option<Extension<Arc<Slot>>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let ids = parse_ids(query.as_deref().unwrap_or(""))?;
+    open(&state, slot.map(|Extension(s)| s), &headers, &ids).await
+}
+
+/// The `ids` of a query string: positive integers, comma-separated, at most [`MAX_IDS`]
+/// distinct, in the order first named.
+pub fn parse_ids(query: &str) -> Result<Vec<i32>, ApiError> {
+    let mut raw = None;
+    for pair in query.split('&') {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        if k == "ids" {
+            if raw.is_some() {
+                return Err(ApiError::bad_request(
+                    "ids",
+                    "send one ids parameter: ids=1,2,3",
+                ));
+            }
+            raw = Some(v);
+        }
+    }
+    let raw = raw.unwrap_or("");
+    // Browsers and clients may encode the commas.
+    let raw = raw.replace("%2C", ",").replace("%2c", ",");
+    let mut ids = Vec::new();
+    for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let id = part
+            .parse::<i64>()
+            .ok()
+            .and_then(|n| i32::try_from(n).ok())
+            .filter(|n| *n > 0)
+            .ok_or_else(|| {
+                let shown: String = part.chars().take(40).collect();
+                ApiError::bad_request(
+                    "ids",
+                    format!("ids must be positive integers separated by commas (got '{shown}')"),
+                )
+            })?;
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+        if ids.len() > MAX_IDS {
+            return Err(ApiError::bad_request(
+                "ids",
+                format!("at most {MAX_IDS} product ids per stream"),
+            ));
+        }
+    }
+    if ids.is_empty() {
+        return Err(ApiError::bad_request(
+            "ids",
+            "name at least one product: ids=1,2,3",
+        ));
+    }
+    Ok(ids)
+}
+
+async fn open(
+    state: &AppState,
+    slot: Option<Arc<Slot>>,
+    headers: &HeaderMap,
+    ids: &[i32],
+) -> Result<Response, ApiError> {
+    let hub = state.events();
+    let channels = match hub.subscribe(state.purchaser().store(), ids).await {
+        Ok(Ok(channels)) => channels,
+        Ok(Err(missing)) => {
+            let named: Vec<String> = missing.iter().map(i32::to_string).collect();
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("Product not found: {}", named.join(", ")),
+            ));
+        }
+        Err(e) => return Err(ApiError::from_store(&e)),
+    };
+    let resume = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| hub.resume_point(v));
+    let mut changes = StreamMap::with_capacity(channels.len());
+    for (id, rx) in channels {
+        changes.insert(id, WatchStream::new(rx));
+    }
+    let events = Events {
+        changes,
+        resume,
+        heartbeat: Box::pin(tokio::time::sleep(hub.heartbeat())),
+        prelude: true,
+        guard: hub.open_stream(slot),
+        hub: hub.clone(),
+    };
+    let mut res = Response::new(Body::from_stream(events));
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // A proxy that buffers answers (nginx) would hold the events back.
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    Ok(res)
+}
+
+/// One open stream; see the module.
+struct Events {
+    changes: StreamMap<i32, WatchStream<Tick>>,
+    resume: Option<u64>,
+    heartbeat: Pin<Box<Sleep>>,
+    prelude: bool,
+    guard: StreamGuard,
+    hub: Arc<StockEvents>,
+}
+
+impl Events {
+    /// Every change ready now: `(seq, id, stock)`, in number order.
+    fn ready(&mut self, cx: &mut Context<'_>) -> Vec<(u64, i32, i32)> {
+        let mut out = Vec::new();
+        // Until nothing is ready: that last poll asked every channel (and left a waker with
+        // each), after every change already taken was seen.
+        while let Poll::Ready(Some((id, tick))) = Pin::new(&mut self.changes).poll_next(cx) {
+            if self.resume.is_none_or(|r| tick.seq > r) {
+                out.retain(|&(_, seen, _)| seen != id);
+                out.push((tick.seq, id, tick.stock));
+            }
+        }
+        out.sort_unstable();
+        out
+    }
+
+    fn frame(&mut self, text: String) -> Poll<Option<Result<Bytes, Infallible>>> {
+        self.guard.framed();
+        let next = Instant::now() + self.hub.heartbeat();
+        self.heartbeat.as_mut().reset(next);
+        Poll::Ready(Some(Ok(Bytes::from(text))))
+    }
+}
+
+impl Stream for Events {
+    type Item = Result<Bytes, Infallible>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        let mut text = String::new();
+        if std::mem::take(&mut this.prelude) {
+            let _ = write!(text, "retry: {RETRY_MS}\n\n");
+        }
+        for (seq, id, stock) in this.ready(cx) {
+            let _ = write!(
+                text,
+                "id: {}\ndata: {{\"productId\":{id},\"stock\":{stock}}}\n\n",
+                this.hub.event_id(seq)
+            );
+        }
+        if !text.is_empty() {
+            return this.frame(text);
+        }
+        if this.heartbeat.as_mut().poll(cx).is_ready() {
+            return this.frame(": ping\n\n".to_string());
+        }
+        Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_positive_distinct_and_capped() {
+        assert_eq!(parse_ids("ids=1,2,3").expect("ok"), [1, 2, 3]);
+        assert_eq!(parse_ids("x=1&ids=3%2C3,2").expect("ok"), [3, 2]);
+        for bad in [
+            "",
+            "ids=",
+            "ids=1,x",
+            "ids=0",
+            "ids=-1",
+            "ids=1&ids=2",
+            "ids=99999999999",
+        ] {
+            let e = parse_ids(bad).expect_err(bad);
+            assert_eq!(e.status, StatusCode::BAD_REQUEST, "{bad}");
+            assert_eq!(e.field, Some("ids"));
+        }
+        let many: Vec<String> = (1..=MAX_IDS + 1).map(|n| n.to_string()).collect();
+        let e = parse_ids(&format!("ids={}", many.join(","))).expect_err("too many");
+        assert!(e.message.contains("at most 100"), "{}", e.message);
+        let exactly: Vec<String> = (1..=MAX_IDS).map(|n| n.to_string()).collect();
+        assert_eq!(
+            parse_ids(&format!("ids={}", exactly.join(",")))
+                .expect("ok")
+                .len(),
+            MAX_IDS
+        );
+    }
+}
