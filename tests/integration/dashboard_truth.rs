@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::support::bin::json_of;
 use crate::support::flashsale;
 use crate::support::sgr::{self, Row};
 use crate::support::terminal::{START, Tmux, assert_restored};
@@ -44,16 +45,7 @@ fn forty_buyers_restock_to_five(t: &Tmux) {
 }
 
 fn once_alerts(t: &Tmux) -> Vec<Value> {
-    let out = flashsale(&t.path(""))
-        .args(["dashboard", "--once", "--json"])
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let v = json_of(flashsale(&t.path("")).args(["dashboard", "--once", "--json"]));
     v["alerts"].as_array().cloned().unwrap_or_default()
 }
 

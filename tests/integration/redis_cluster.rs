@@ -14,6 +14,7 @@ use flashsale_core::ratelimit::{LimitNote, RateLimiter, Verdict, ip_key, user_ke
 use flashsale_core::redact::SecretUrl;
 use flashsale_core::strategy::Strategy;
 
+use crate::support::bin::json_of;
 use crate::support::redis_cluster::RedisCluster;
 use crate::support::{TestSqlite, flashsale};
 
@@ -201,17 +202,11 @@ fn the_snapshot_lists_every_master_with_its_own_ping_and_info() {
     let mut cluster = RedisCluster::start();
     let home = tempfile::tempdir().expect("home");
     let snapshot = |cluster: &RedisCluster| -> serde_json::Value {
-        let out = flashsale(home.path())
-            .args(["dashboard", "--once", "--json"])
-            .env("REDIS_URL", cluster.url())
-            .output()
-            .expect("run");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).expect("JSON")
+        json_of(
+            flashsale(home.path())
+                .args(["dashboard", "--once", "--json"])
+                .env("REDIS_URL", cluster.url()),
+        )
     };
     let masters = |v: &serde_json::Value| -> Vec<String> {
         v["redis"]["masters"]

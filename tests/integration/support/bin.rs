@@ -58,3 +58,10 @@ pub fn run(cmd: &mut Command) -> (std::process::Output, String, String) {
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     (out, stdout, stderr)
 }
+
+/// Runs `cmd`, which must succeed (else its stderr is the failure), and reads its stdout as JSON.
+pub fn json_of(cmd: &mut Command) -> serde_json::Value {
+    let (out, stdout, stderr) = run(cmd);
+    assert!(out.status.success(), "{stderr}");
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
+}
