@@ -220,7 +220,6 @@ fn parse_reply(reply: &[i64], s: &LimitSettings) -> Result<Verdict, LimiterError
         || LimiterError::Unreachable("Redis: unexpected reply from the rate-limit script".into());
     let code = *reply.first().ok_or_else(bad)?;
     let at = |i: usize| reply.get(i).copied().ok_or_else(bad);
-    let remaining = |count: i64, max: u32| u32::try_from(i64::from(max) - count).unwrap_or(0);
     match code {
         0 => Ok(Verdict::Allowed {
             user_remaining: remaining(at(1)?, s.user_max),
