@@ -297,7 +297,7 @@ fn health_report<'a>(ctx: Ctx<'a>) -> Line<'a> {
 }
 
 /// The alerts, worst first, as many whole as fit in `width`; those left out are counted
-/// (`+2 more: v`), and `v` lists every one whole. The first is cut only when it alone is wider
+/// (`+2 more: v`, with the key as bound), and that key lists every one whole. The first is cut only when it alone is wider
 /// than the line.
 fn alert_line(ctx: Ctx<'_>, width: usize) -> Line<'static> {
     let t = ctx.theme;
@@ -308,6 +308,8 @@ fn alert_line(ctx: Ctx<'_>, width: usize) -> Line<'static> {
     } else {
         t.warn
     };
+    // The key as the user's `[keys]` bind it.
+    let whole_key = ctx.keymap.keys(crate::action::Action::Whole);
     let label = match alerts.len() {
         1 => " ⚠ ALERT ".to_string(),
         n => format!(" ⚠ ALERTS ({n}) "),
@@ -334,7 +336,7 @@ fn alert_line(ctx: Ctx<'_>, width: usize) -> Line<'static> {
         let text = whole(a);
         let left = alerts.len() - i - 1;
         let more = if left > 0 {
-            format!(" · +{left} more: v")
+            format!(" · +{left} more: {whole_key}")
         } else {
             String::new()
         };
@@ -346,7 +348,7 @@ fn alert_line(ctx: Ctx<'_>, width: usize) -> Line<'static> {
                 line.push_span(Span::styled(more, t.muted));
             } else {
                 line.push_span(Span::styled(
-                    format!(" · +{} more: v", alerts.len() - i),
+                    format!(" · +{} more: {whole_key}", alerts.len() - i),
                     t.muted,
                 ));
             }

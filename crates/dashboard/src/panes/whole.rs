@@ -50,7 +50,14 @@ impl WholeOverlay<'_> {
         let block = Block::bordered()
             .border_type(BorderType::Rounded)
             .title(Line::styled(format!(" {title} (whole) "), t.title_focused))
-            .title_bottom(Line::styled(" ↑↓ scroll · v or esc closes ", t.muted))
+            .title_bottom(Line::styled(
+                format!(
+                    " ↑↓ scroll · {} or {} closes ",
+                    self.ctx.keymap.keys(crate::action::Action::Whole),
+                    self.ctx.keymap.keys(crate::action::Action::Back)
+                ),
+                t.muted,
+            ))
             .border_style(t.border_focused)
             .style(t.popup);
         let inner = block.inner(area);
