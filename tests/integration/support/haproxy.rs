@@ -128,6 +128,20 @@ impl HaProxy {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+        // The stats socket is bound on its own, possibly after the listener: a test asking it
+        // at once met "No such file or directory" (CI, 2026-12-02).
+        if config_text.contains("stats socket") {
+            let socket = Self::socket_in(proxy.dir.path());
+            while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+                assert!(
+                    started.elapsed() < Duration::from_secs(10),
+                    "haproxy did not open its stats socket {}: {}",
+                    socket.display(),
+                    proxy.log()
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
         proxy
     }
 
