@@ -13,7 +13,8 @@ use flashsale_dashboard::theme::ColorMode;
 const AFTER_HELP: &str = "\
 Keys: q quit, ctrl-c quit at once, esc back/cancel a burst, ? help, tab focus, arrows/hjkl,
 b or enter (burst pane) fire, s strategy, e edit burst, r restock, space pause, +/- refresh,
-t theme. Remap them in the [keys] table of config.toml (e.g. fire = [\"b\", \"f\"]); alert
+t theme, v read a pane whole; the mouse: click focuses and selects, the wheel scrolls
+(--no-mouse leaves it to the terminal). Remap them in the [keys] table of config.toml (e.g. fire = [\"b\", \"f\"]); alert
 thresholds go in [alerts] (redis_ping_ms, error_rate_percent, pool_waiters, low_stock).
 Themes: dark, light, ansi16, mono, plus <config dir>/themes/*.toml. NO_COLOR is honoured.
 Log: $FLASHSALE_STATE_DIR or ~/.local/state/flashsale/flashsale.log.";
@@ -48,6 +49,10 @@ pub struct DashboardArgs {
     /// health; bursts go over HTTP. Restocks and the burst audit need --database-url as well.
     #[arg(long, value_name = "URL")]
     pub api: Option<String>,
+    /// Leave the mouse to the terminal (its own text selection) instead of clicks focusing
+    /// panes and selecting rows, and the wheel scrolling.
+    #[arg(long)]
+    pub no_mouse: bool,
 }
 
 impl Default for DashboardArgs {
@@ -61,6 +66,7 @@ impl Default for DashboardArgs {
             refresh: Duration::from_secs(1),
             naive_delay_ms: None,
             api: None,
+            no_mouse: false,
         }
     }
 }
@@ -118,6 +124,7 @@ pub async fn run(settings: &Settings, layer: &Layer, args: &DashboardArgs) -> u8
         keys: layer.section("keys").cloned(),
         alerts: layer.section("alerts").cloned(),
         naive_delay: args.naive_delay_ms.map(Duration::from_millis),
+        mouse: !args.no_mouse,
     };
     let terminal = std::io::stdout().is_terminal();
     if args.once || args.json || !terminal {

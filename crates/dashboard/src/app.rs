@@ -5,6 +5,7 @@
 
 mod feed;
 mod fire;
+mod mouse;
 
 use std::time::{Duration, Instant};
 
@@ -75,7 +76,9 @@ impl App {
         let mut effects = Vec::new();
         match event {
             Event::Key(key) if key.kind != KeyEventKind::Release => self.key(key, &mut effects),
-            Event::Key(_) | Event::Resize(..) => {}
+            Event::Key(_) => {}
+            Event::Mouse(m) => self.mouse(m, &mut effects),
+            Event::Resize(w, h) => s.screen = Some((w, h)),
             // The error-rate window moves with the clock.
             Event::Tick => self.refresh_alerts(),
             Event::Monitor(update) => {

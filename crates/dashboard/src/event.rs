@@ -1,7 +1,7 @@
 //! Everything that reaches the app: terminal input, clock ticks, sampler updates, the burst
 //! engine's progress and report, and results of writes. One channel carries them all.
 
-use crossterm::event::KeyEvent;
+use crossterm::event::{KeyEvent, MouseEvent};
 
 use super::state::Level;
 use flashsale_burst::{BurstReport, Progress};
@@ -11,6 +11,8 @@ use flashsale_monitor::Update;
 #[derive(Debug, Clone)]
 pub enum Event {
     Key(KeyEvent),
+    /// A click or a wheel step (with `--no-mouse`, none arrive).
+    Mouse(MouseEvent),
     Resize(u16, u16),
     /// The 1 Hz clock: ages and the header clock move.
     Tick,

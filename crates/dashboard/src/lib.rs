@@ -118,6 +118,8 @@ pub struct Options {
     pub alerts: Option<Section>,
     /// `naive` bursts pause this long between read and write (demos).
     pub naive_delay: Option<Duration>,
+    /// Clicks and the wheel (off with `--no-mouse`: the terminal's own selection then works).
+    pub mouse: bool,
 }
 
 /// The theme set, keymap and thresholds the options name; errors name file, line and key.

@@ -49,12 +49,7 @@ impl<'a> Ctx<'a> {
             t.title(focused),
         )];
         spans.extend(extra);
-        let block = if self.wide {
-            Block::bordered().border_type(BorderType::Rounded)
-        } else {
-            Block::new().borders(Borders::TOP)
-        };
-        block
+        frame(self.wide)
             .border_style(t.border(focused))
             .title(Line::from(spans))
             .style(t.base)
@@ -96,6 +91,20 @@ impl<'a> Ctx<'a> {
 
 /// What panes that need direct access say over the API (`--api`).
 pub const NEEDS_DIRECT: &str = "watching over the API";
+
+/// A pane's bare frame: boxed when wide, a title rule when compact.
+fn frame<'a>(wide: bool) -> Block<'a> {
+    if wide {
+        Block::bordered().border_type(BorderType::Rounded)
+    } else {
+        Block::new().borders(Borders::TOP)
+    }
+}
+
+/// What is left inside a pane's frame (where a click on its content lands).
+pub fn inner(area: ratatui::layout::Rect, wide: bool) -> ratatui::layout::Rect {
+    frame(wide).inner(area)
+}
 
 /// A dependency as the server's health report gives it: `up 0.42 ms`, `DOWN since 12:33:41`,
 /// `not configured`; styled for what it says.

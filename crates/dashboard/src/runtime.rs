@@ -8,6 +8,7 @@ mod over_http;
 use std::time::Duration;
 
 use chrono::Utc;
+use crossterm::event::MouseEventKind;
 use futures::StreamExt;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -81,13 +82,26 @@ async fn connect(
     }
 }
 
-/// Terminal input as events; ends when the terminal does.
-async fn read_input(tx: mpsc::Sender<Event>) {
+/// Terminal input as events; ends when the terminal does. Without `mouse`, mouse reports are
+/// dropped even if they come (a terminal left reporting by an earlier program).
+async fn read_input(tx: mpsc::Sender<Event>, mouse: bool) {
     let mut events = crossterm::event::EventStream::new();
     while let Some(ev) = events.next().await {
         let ev = match ev {
             Ok(crossterm::event::Event::Key(k)) => Event::Key(k),
             Ok(crossterm::event::Event::Resize(w, h)) => Event::Resize(w, h),
+            // Presses and the wheel; releases and drags would only wake the loop.
+            Ok(crossterm::event::Event::Mouse(m))
+                if mouse
+                    && matches!(
+                        m.kind,
+                        MouseEventKind::Down(_)
+                            | MouseEventKind::ScrollUp
+                            | MouseEventKind::ScrollDown
+                    ) =>
+            {
+                Event::Mouse(m)
+            }
             Ok(_) => continue,
             Err(e) => {
                 tracing::error!(error = %e, "terminal input failed");
@@ -153,10 +167,15 @@ pub async fn run(opts: Options) -> crate::Ending {
     let mut app = App::new(state, keymap, themes);
     app.update(Event::Tick, std::time::Instant::now(), Utc::now());
 
-    let mut term = match terminal::TerminalGuard::enter() {
+    let mut term = match terminal::TerminalGuard::enter(opts.mouse) {
         Ok(t) => t,
         Err(e) => return crate::Ending::Failed(format!("cannot use the terminal: {e}")),
     };
+    // Where clicks land depends on the size; later sizes come as resize events.
+    if let Ok(size) = term.size() {
+        let resized = Event::Resize(size.width, size.height);
+        app.update(resized, std::time::Instant::now(), Utc::now());
+    }
     let (tx, mut rx) = mpsc::channel::<Event>(1024);
     let (control_tx, control_rx) = watch::channel(Control {
         paused: false,
@@ -165,7 +184,7 @@ pub async fn run(opts: Options) -> crate::Ending {
     // The store, once open: the database directly, or the one given with `--api`.
     let (store_tx, mut store_rx) = mpsc::channel::<Store>(1);
     let mut tasks = vec![
-        tokio::spawn(read_input(tx.clone())),
+        tokio::spawn(read_input(tx.clone(), opts.mouse)),
         tokio::spawn(signals(tx.clone())),
         match &opts.source {
             DataSource::Direct(settings) => {

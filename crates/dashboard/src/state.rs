@@ -248,6 +248,8 @@ pub struct State {
     pub purchases: VecDeque<(Instant, u64, u64)>,
     pub notice: Option<Notice>,
     pub overlay: Option<Overlay>,
+    /// The terminal's size (columns, rows), for placing a click; `None` until known.
+    pub screen: Option<(u16, u16)>,
     pub theme: usize,
     pub theme_name: String,
     /// Set when the dashboard should end, with how.
@@ -287,6 +289,7 @@ impl State {
             purchases: VecDeque::new(),
             notice: None,
             overlay: None,
+            screen: None,
             theme: 0,
             theme_name: "dark".into(),
             quit: None,

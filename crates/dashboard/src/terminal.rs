@@ -38,6 +38,7 @@ pub fn restore() {
             EndSynchronizedUpdate,
             Clear(ClearType::All),
             MoveTo(0, 0),
+            ClickReports(false),
             LeaveAlternateScreen,
             Show
         );
@@ -74,12 +75,20 @@ pub struct TerminalGuard {
 }
 
 impl TerminalGuard {
-    pub fn enter() -> io::Result<TerminalGuard> {
+    /// Takes the terminal; with `mouse`, it reports clicks and the wheel.
+    pub fn enter(mouse: bool) -> io::Result<TerminalGuard> {
         install_panic_hook();
         enable_raw_mode()?;
         ACTIVE.store(true, Ordering::SeqCst);
         let mut stdout = io::stdout();
-        if let Err(e) = execute!(stdout, EnterAlternateScreen, Hide) {
+        let entered = execute!(stdout, EnterAlternateScreen, Hide).and_then(|()| {
+            if mouse {
+                execute!(stdout, ClickReports(true))
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(e) = entered {
             restore();
             return Err(e);
         }
@@ -111,6 +120,21 @@ impl TerminalGuard {
 
     pub fn size(&self) -> io::Result<Size> {
         self.terminal.size()
+    }
+}
+
+/// Mouse reports of presses, releases and the wheel (mode 1000) in the SGR encoding (1006),
+/// which has no coordinate limit. Not crossterm's `EnableMouseCapture`: that also asks for
+/// every motion (1003), a report per cell the pointer crosses, over SSH too, for nothing we use.
+struct ClickReports(bool);
+
+impl crossterm::Command for ClickReports {
+    fn write_ansi(&self, f: &mut impl std::fmt::Write) -> std::fmt::Result {
+        f.write_str(if self.0 {
+            "\x1b[?1000h\x1b[?1006h"
+        } else {
+            "\x1b[?1006l\x1b[?1000l"
+        })
     }
 }
 

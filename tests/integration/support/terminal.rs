@@ -144,6 +144,32 @@ impl Tmux {
         std::thread::sleep(Duration::from_millis(60));
     }
 
+    /// A left click on column `x`, row `y` (0-based, as ratatui counts), sent as the terminal
+    /// reports it in the SGR mouse encoding: press, then release.
+    pub fn click(&self, x: u16, y: u16) {
+        self.mouse_report(&format!("\x1b[<0;{};{}M", x + 1, y + 1));
+        self.mouse_report(&format!("\x1b[<0;{};{}m", x + 1, y + 1));
+    }
+
+    /// One wheel step at column `x`, row `y` (0-based): up or down.
+    pub fn wheel(&self, x: u16, y: u16, up: bool) {
+        let button = if up { 64 } else { 65 };
+        self.mouse_report(&format!("\x1b[<{button};{};{}M", x + 1, y + 1));
+    }
+
+    /// The bytes of a mouse report, written to the pane's input as they are.
+    fn mouse_report(&self, report: &str) {
+        let hex: Vec<String> = report.bytes().map(|b| format!("{b:02x}")).collect();
+        let ok = self
+            .tmux()
+            .args(["send-keys", "-t", "t", "-H"])
+            .args(&hex)
+            .status()
+            .expect("send-keys -H");
+        assert!(ok.success());
+        std::thread::sleep(Duration::from_millis(60));
+    }
+
     pub fn wait_for(&self, text: &str, within: Duration) -> String {
         let deadline = Instant::now() + within;
         loop {
@@ -235,7 +261,8 @@ fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
-/// The terminal is back to normal: cooked mode with echo, main screen, cursor shown.
+/// The terminal is back to normal: cooked mode with echo, main screen, cursor shown, no mouse
+/// reports.
 pub fn assert_restored(t: &Tmux, stty: &str) {
     let words: Vec<&str> = stty.split_whitespace().collect();
     assert!(
@@ -248,4 +275,18 @@ pub fn assert_restored(t: &Tmux, stty: &str) {
         "still on the alternate screen"
     );
     assert_eq!(t.format("#{cursor_flag}"), "1", "cursor still hidden");
+    assert_eq!(
+        t.format("#{mouse_standard_flag}#{mouse_sgr_flag}"),
+        "00",
+        "the terminal still reports the mouse"
+    );
+}
+
+/// The screen line (0-based) holding `text`.
+pub fn line_with(screen: &str, text: &str) -> u16 {
+    let i = screen
+        .lines()
+        .position(|l| l.contains(text))
+        .unwrap_or_else(|| panic!("no line with '{text}':\n{screen}"));
+    u16::try_from(i).expect("a screen line")
 }

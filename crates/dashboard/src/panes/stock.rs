@@ -356,11 +356,34 @@ impl StockPane<'_> {
                 }
             });
         let widths = cols.shown().map(|(_, w)| Constraint::Length(w));
-        let visible = inner.height.saturating_sub(1) as usize;
-        let skip = s.selected.saturating_sub(visible.saturating_sub(1));
+        let skip = first_shown(s.selected, inner);
         let table = Table::new(rows.skip(skip), widths)
             .header(header)
             .column_spacing(spacing);
         frame.render_widget(table, inner);
     }
+}
+
+/// The first product row shown in a table drawn in `inner`: scrolled just enough to keep the
+/// selected row in sight (the header takes the first line).
+fn first_shown(selected: usize, inner: Rect) -> usize {
+    let visible = inner.height.saturating_sub(1) as usize;
+    selected.saturating_sub(visible.saturating_sub(1))
+}
+
+/// The product on line `y` of the Stock pane drawn in `area`, if a product row is there.
+pub fn product_at(
+    area: Rect,
+    wide: bool,
+    selected: usize,
+    products: usize,
+    y: u16,
+) -> Option<usize> {
+    let inner = super::inner(area, wide);
+    let first_row = inner.y + 1;
+    if y < first_row || y >= inner.y + inner.height {
+        return None;
+    }
+    let i = first_shown(selected, inner) + usize::from(y - first_row);
+    (i < products).then_some(i)
 }
