@@ -11,10 +11,11 @@ use flashsale_core::config::{Layer, Settings};
 use flashsale_dashboard::theme::ColorMode;
 
 const AFTER_HELP: &str = "\
-Keys: q quit, ctrl-c quit at once, esc back/cancel a burst, ? help, tab focus, arrows/hjkl,
-b or enter (burst pane) fire, s strategy, e edit burst, r restock, space pause, +/- refresh,
-t theme, v read a pane whole; the mouse: click focuses and selects, the wheel scrolls
-(--no-mouse leaves it to the terminal). Remap them in the [keys] table of config.toml (e.g. fire = [\"b\", \"f\"]); alert
+Keys: q quit, ctrl-c quit at once, esc back/cancel a burst, ? help, tab focus or 1-7,
+arrows/hjkl, b or enter (burst pane) fire, s strategy, e edit burst, r restock, space pause,
++/- refresh, t theme, v read a pane whole, / filter and o sort the stock, z zoom, ! alerts.
+Mouse: a click focuses and selects, the wheel scrolls (--no-mouse leaves it to the terminal).
+Remap keys in the [keys] table of config.toml (e.g. fire = [\"b\", \"f\"]); alert
 thresholds go in [alerts] (redis_ping_ms, error_rate_percent, pool_waiters, low_stock).
 Themes: dark, light, ansi16, mono, plus <config dir>/themes/*.toml. NO_COLOR is honoured.
 Log: $FLASHSALE_STATE_DIR or ~/.local/state/flashsale/flashsale.log.";

@@ -36,6 +36,26 @@ pub enum Action {
     Whole,
     /// Acknowledge the oversell alerts: the operator has seen them (they stay in the log).
     Acknowledge,
+    /// Type a filter for the Stock table (`/`, as in less, k9s and lazygit).
+    Filter,
+    /// Sort the Stock table by the next column.
+    Sort,
+    /// Reverse the Stock table's order.
+    SortReverse,
+    /// A page up or down: the selection, the events, a pane read whole.
+    PageUp,
+    PageDown,
+    /// The first or last row: product, event, line.
+    First,
+    Last,
+    /// The focused pane alone, over the whole body of the screen; again to leave.
+    Zoom,
+    /// The Events pane's next level filter: all, warnings and errors, errors.
+    EventLevel,
+    /// The list of alerts: each with its count and since when; silence or acknowledge.
+    Alerts,
+    /// In the alerts list: silence the selected alert for 15 min, 1 h, 4 h, then lift it.
+    Silence,
     /// `y` in a confirm dialog.
     Confirm,
     /// `n` in a confirm dialog.

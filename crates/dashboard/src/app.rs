@@ -6,6 +6,7 @@
 mod feed;
 mod fire;
 mod mouse;
+mod navigate;
 
 use std::time::{Duration, Instant};
 
@@ -176,8 +177,13 @@ impl App {
             }
             return;
         }
+        if self.filter_key(&key) {
+            return;
+        }
         if let Some(action) = self.keymap.action(&key) {
             self.action(action, effects);
+        } else {
+            self.jump_key(&key);
         }
     }
 
@@ -201,6 +207,9 @@ impl App {
                 }
                 _ => {}
             }
+            return;
+        }
+        if self.navigate(action, effects) {
             return;
         }
         // Reading a pane whole: the arrows scroll it, `v` or Enter closes it, Esc as anywhere.
@@ -249,29 +258,7 @@ impl App {
             }
             Action::FocusNext | Action::Right => s.focus = s.focus.next(),
             Action::FocusPrev | Action::Left => s.focus = s.focus.prev(),
-            Action::Up | Action::Down => {
-                let down = action == Action::Down;
-                match s.focus {
-                    Pane::Events => {
-                        let max = s.log.entries.len().saturating_sub(1);
-                        s.log.scroll = if down {
-                            s.log.scroll.saturating_sub(1)
-                        } else {
-                            (s.log.scroll + 1).min(max)
-                        };
-                    }
-                    _ => {
-                        let n = s.stock.value.as_ref().map_or(0, Vec::len);
-                        if n > 0 {
-                            s.selected = if down {
-                                (s.selected + 1).min(n - 1)
-                            } else {
-                                s.selected.saturating_sub(1)
-                            };
-                        }
-                    }
-                }
-            }
+            Action::Up | Action::Down => self.step(action),
             Action::Activate => match s.focus {
                 Pane::Burst => self.fire(),
                 Pane::Stock => s.focus = Pane::Burst,
@@ -384,6 +371,18 @@ impl App {
                 self.notice(Level::Info, text);
             }
             Action::Acknowledge => self.acknowledge(effects),
+            // Taken by `navigate` above.
+            Action::Filter
+            | Action::Sort
+            | Action::SortReverse
+            | Action::PageUp
+            | Action::PageDown
+            | Action::First
+            | Action::Last
+            | Action::Zoom
+            | Action::EventLevel
+            | Action::Alerts
+            | Action::Silence => {}
             Action::Confirm | Action::Deny => {}
         }
     }

@@ -132,6 +132,7 @@ impl Keymap {
             .filter(|(b, _)| offers(b.action))
             .map(|(b, _)| (self.keys(b.action), b.help))
             .collect();
+        out.push(("1-7".into(), "focus pane by number"));
         out.push(("ctrl+c".into(), "quit at once"));
         out
     }

@@ -25,6 +25,8 @@
 
 use ratatui::layout::{Constraint, Layout, Rect};
 
+use crate::state::Pane;
+
 /// Smallest screen the dashboard draws on.
 pub const MIN_WIDTH: u16 = 60;
 pub const MIN_HEIGHT: u16 = 16;
@@ -50,6 +52,32 @@ pub struct Areas {
     pub events: Rect,
     pub footer: Rect,
     pub wide: bool,
+}
+
+impl Areas {
+    /// The place of `pane`.
+    pub fn of(&self, pane: Pane) -> Rect {
+        match pane {
+            Pane::Stock => self.stock,
+            Pane::Burst => self.burst,
+            Pane::Revenue => self.revenue,
+            Pane::Top => self.top,
+            Pane::Pool => self.pool,
+            Pane::Redis => self.redis,
+            Pane::Events => self.events,
+        }
+    }
+}
+
+/// Where a zoomed pane goes: everything between the header rows and the footer.
+pub fn zoomed(a: &Areas) -> Rect {
+    let top = a.alerts.unwrap_or(a.status).bottom();
+    Rect::new(
+        a.header.x,
+        top,
+        a.header.width,
+        a.footer.y.saturating_sub(top),
+    )
 }
 
 /// Lays out `area` for `products` stock rows; `None` when it is too small.

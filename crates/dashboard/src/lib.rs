@@ -55,6 +55,10 @@ mod compact_tests;
 #[cfg(test)]
 mod drive_tests;
 #[cfg(test)]
+mod mouse_tests;
+#[cfg(test)]
+mod navigate_tests;
+#[cfg(test)]
 mod sampler_feed_tests;
 #[cfg(test)]
 mod snapshot_tests;

@@ -2,6 +2,7 @@
 //! through a [`Ctx`]. The helpers here give every pane the same frame: a title that says when
 //! the pane has focus (a marker, not only a colour) and how old its data is.
 
+pub mod alerts;
 pub mod burst;
 pub mod dialog;
 pub mod events;
@@ -186,5 +187,23 @@ pub fn sell_out(stock: i32, per_minute: i64) -> String {
         format::age(Duration::from_secs_f64(
             f64::from(stock) * 60.0 / per_minute as f64,
         ))
+    }
+}
+
+/// Draws one pane in `area`.
+pub fn draw_pane(
+    ctx: Ctx<'_>,
+    pane: Pane,
+    frame: &mut ratatui::Frame,
+    area: ratatui::layout::Rect,
+) {
+    match pane {
+        Pane::Stock => stock::StockPane { ctx }.draw(frame, area),
+        Pane::Burst => burst::BurstPane { ctx }.draw(frame, area),
+        Pane::Revenue => revenue::RevenuePane { ctx }.draw(frame, area),
+        Pane::Top => top::TopPane { ctx }.draw(frame, area),
+        Pane::Pool => pool::PoolPane { ctx }.draw(frame, area),
+        Pane::Redis => redis::RedisPane { ctx }.draw(frame, area),
+        Pane::Events => events::EventsPane { ctx }.draw(frame, area),
     }
 }

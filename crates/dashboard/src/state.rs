@@ -1,11 +1,13 @@
 //! The dashboard's state: everything the screen shows, as owned data. `App::update` is the one
 //! writer; `draw` reads it and nothing else, so rendering never waits on anything.
 
+pub mod alert_book;
 pub mod burst_state;
 pub mod editor;
 pub mod gauges;
 pub mod log;
 pub mod rates;
+pub mod stock_view;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -17,11 +19,13 @@ use flashsale_core::config::BackendKind;
 use flashsale_core::model::Product;
 use flashsale_monitor::{Alert, Oversell, PoolSnapshot, RedisSnapshot, SalesSnapshot, Thresholds};
 
+pub use alert_book::AlertBook;
 pub use burst_state::{BurstParams, BurstPhase, BurstRequest, BurstState};
 pub use editor::{Editor, Field};
 pub use gauges::{GaugeRef, Gauges};
-pub use log::{Level, Log, LogEntry};
+pub use log::{Level, LevelFilter, Log, LogEntry};
 pub use rates::SellRates;
+pub use stock_view::{SortBy, StockView};
 
 /// The refresh periods `+` and `-` step through.
 pub const REFRESH_STEPS: [Duration; 6] = [
@@ -201,6 +205,10 @@ pub enum Overlay {
         pane: Pane,
         scroll: u16,
     },
+    /// Every active alert with since when and how often (`!`); `selected` indexes `alerts`.
+    Alerts {
+        selected: usize,
+    },
 }
 
 /// Everything on screen.
@@ -225,6 +233,10 @@ pub struct State {
     pub sell_rates: SellRates,
     /// Index into the stock list: the burst target.
     pub selected: usize,
+    /// The Stock table's filter and order.
+    pub stock_view: StockView,
+    /// The focused pane alone over the body of the screen (`z`).
+    pub zoom: bool,
     pub sales: Sampled<SalesSnapshot>,
     pub pool: Sampled<PoolSnapshot>,
     pub redis: Sampled<RedisSnapshot>,
@@ -240,6 +252,8 @@ pub struct State {
     pub alerts: Vec<Alert>,
     /// Since when each alert on screen has not fired (it clears [`ALERT_HOLD`] after).
     pub alert_clearing: BTreeMap<String, Instant>,
+    /// Since when and how often each alert was raised; which are silenced.
+    pub alert_book: AlertBook,
     /// Oversells the audits found on this database, until acknowledged (kept in a file, so a
     /// restart does not forget them).
     pub oversells: Vec<Oversell>,
@@ -275,6 +289,8 @@ impl State {
             gauges: Gauges::default(),
             sell_rates: SellRates::default(),
             selected: 0,
+            stock_view: StockView::default(),
+            zoom: false,
             sales: Sampled::default(),
             pool: Sampled::default(),
             redis: Sampled::default(),
@@ -284,6 +300,7 @@ impl State {
             log: Log::default(),
             alerts: Vec::new(),
             alert_clearing: BTreeMap::new(),
+            alert_book: AlertBook::default(),
             oversells: Vec::new(),
             thresholds: Thresholds::default(),
             purchases: VecDeque::new(),
@@ -393,6 +410,13 @@ impl State {
             .filter(|(t, _, _)| self.now.saturating_duration_since(*t) <= Duration::from_secs(60));
         let (n, e) = recent.fold((0, 0), |(n, e), (_, dn, de)| (n + dn, e + de));
         (n > 0).then_some((e, n))
+    }
+
+    /// The alerts the banner shows: those not silenced.
+    pub fn banner_alerts(&self) -> impl Iterator<Item = &Alert> {
+        self.alerts
+            .iter()
+            .filter(|a| !self.alert_book.is_silenced(&a.key, self.now))
     }
 
     /// The wall clock in the display zone.

@@ -9,20 +9,14 @@ use ratatui::widgets::{Block, Paragraph, Wrap};
 
 use super::keymap::Keymap;
 use super::layout;
-use super::panes::Ctx;
-use super::panes::burst::BurstPane;
+use super::panes::alerts::AlertsOverlay;
 use super::panes::dialog::ConfirmDialog;
-use super::panes::events::EventsPane;
 use super::panes::footer::Footer;
 use super::panes::header::Header;
 use super::panes::help::HelpOverlay;
-use super::panes::pool::PoolPane;
-use super::panes::redis::RedisPane;
-use super::panes::revenue::RevenuePane;
-use super::panes::stock::StockPane;
-use super::panes::top::TopPane;
 use super::panes::whole::WholeOverlay;
-use super::state::{Overlay, State};
+use super::panes::{Ctx, draw_pane};
+use super::state::{Overlay, Pane, State};
 use super::theme::Theme;
 
 /// Draws the whole dashboard.
@@ -45,13 +39,13 @@ pub fn draw(frame: &mut Frame, state: &State, theme: &Theme, keymap: &Keymap) {
     if let Some(r) = a.alerts {
         header.draw_alerts(frame, r);
     }
-    StockPane { ctx }.draw(frame, a.stock);
-    BurstPane { ctx }.draw(frame, a.burst);
-    RevenuePane { ctx }.draw(frame, a.revenue);
-    TopPane { ctx }.draw(frame, a.top);
-    PoolPane { ctx }.draw(frame, a.pool);
-    RedisPane { ctx }.draw(frame, a.redis);
-    EventsPane { ctx }.draw(frame, a.events);
+    if state.zoom {
+        draw_pane(ctx, state.focus, frame, layout::zoomed(&a));
+    } else {
+        for pane in Pane::ALL {
+            draw_pane(ctx, pane, frame, a.of(pane));
+        }
+    }
     Footer { ctx }.draw(frame, a.footer);
     match &state.overlay {
         Some(Overlay::Help) => HelpOverlay { ctx }.draw(frame, area),
@@ -60,6 +54,11 @@ pub fn draw(frame: &mut Frame, state: &State, theme: &Theme, keymap: &Keymap) {
             ctx,
             pane: *pane,
             scroll: *scroll,
+        }
+        .draw(frame, area),
+        Some(Overlay::Alerts { selected }) => AlertsOverlay {
+            ctx,
+            selected: *selected,
         }
         .draw(frame, area),
         None => {}

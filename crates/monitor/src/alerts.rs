@@ -61,10 +61,13 @@ pub struct Inputs<'a> {
     pub oversold: &'a [super::oversells::Oversell],
 }
 
+/// The start of every oversell alert's key (then the product id).
+pub const OVERSOLD_KEY: &str = "oversold-";
+
 /// An oversell's alert: critical, and first of all (until acknowledged).
 pub fn oversold(o: &super::oversells::Oversell) -> Alert {
     Alert::new(
-        format!("oversold-{}", o.product_id),
+        format!("{OVERSOLD_KEY}{}", o.product_id),
         Severity::Critical,
         format!("{} {}", o.product_name, o.verdict()),
         format!("acknowledged: {} {}", o.product_name, o.verdict()),

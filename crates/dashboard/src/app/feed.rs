@@ -270,6 +270,7 @@ impl App {
         let mut entries = Vec::new();
         for a in &fired {
             if !before.contains(a.key.as_str()) {
+                s.alert_book.raised(&a.key, s.wall);
                 let level = match a.severity {
                     flashsale_monitor::Severity::Critical => Level::Error,
                     flashsale_monitor::Severity::Warning => Level::Warn,
@@ -301,5 +302,6 @@ impl App {
             s.log.push(s.wall, level, text);
         }
         s.alerts = shown;
+        s.alert_book.expire(s.now);
     }
 }

@@ -27,7 +27,7 @@ impl App {
                     // An overlay covers the panes: it scrolls (or ignores) as its keys do.
                     Some(_) => self.action(action, effects),
                     None => {
-                        if let Some(pane) = self.pane_at(at) {
+                        if let Some((pane, _)) = self.pane_at(at) {
                             self.state.focus = pane;
                             self.action(action, effects);
                         }
@@ -44,166 +44,47 @@ impl App {
     }
 
     fn click(&mut self, at: Position) {
-        let Some(pane) = self.pane_at(at) else { return };
+        let Some((pane, area)) = self.pane_at(at) else {
+            return;
+        };
         self.state.focus = pane;
+        let Some(wide) = self.areas().map(|a| a.wide) else {
+            return;
+        };
         if pane != Pane::Stock {
             return;
         }
-        let products = self.state.stock.value.as_ref().map_or(0, Vec::len);
-        let Some((area, wide)) = self.areas().map(|a| (a.stock, a.wide)) else {
-            return;
-        };
         let s = &mut self.state;
-        if let Some(i) = stock::product_at(area, wide, s.selected, products, at.y) {
-            s.selected = i;
+        let shown = s.shown_products();
+        let selected = s.selected_position(&shown).unwrap_or(0);
+        let filtering = s.stock_view.shows_filter();
+        if let Some(i) = stock::product_at(area, wide, filtering, selected, shown.len(), at.y) {
+            s.selected = shown[i];
         }
     }
 
-    fn areas(&self) -> Option<layout::Areas> {
+    /// The panes' places on the screen as last drawn, `None` before the size is known.
+    pub(super) fn areas(&self) -> Option<layout::Areas> {
         let (w, h) = self.state.screen?;
         let products = self.state.stock.value.as_ref().map_or(5, Vec::len);
         layout::areas(Rect::new(0, 0, w, h), products)
     }
 
-    /// The pane drawn at `at`, if any.
-    fn pane_at(&self, at: Position) -> Option<Pane> {
+    /// Where `pane` is drawn: its place, or the whole body when zoomed (the others are not
+    /// drawn then).
+    pub(super) fn area_of(&self, pane: Pane) -> Option<Rect> {
         let a = self.areas()?;
-        [
-            (a.stock, Pane::Stock),
-            (a.burst, Pane::Burst),
-            (a.revenue, Pane::Revenue),
-            (a.top, Pane::Top),
-            (a.pool, Pane::Pool),
-            (a.redis, Pane::Redis),
-            (a.events, Pane::Events),
-        ]
-        .into_iter()
-        .find(|(r, _)| r.contains(at))
-        .map(|(_, p)| p)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::Instant;
-
-    use crossterm::event::{KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
-
-    use crate::event::Event;
-    use crate::fixture;
-    use crate::state::{Overlay, Pane};
-
-    fn at(kind: MouseEventKind, column: u16, row: u16) -> Event {
-        Event::Mouse(MouseEvent {
-            kind,
-            column,
-            row,
-            modifiers: KeyModifiers::NONE,
-        })
-    }
-
-    fn app(w: u16, h: u16) -> crate::app::App {
-        let t0 = Instant::now();
-        let mut app = fixture::app(t0);
-        app.update(Event::Resize(w, h), t0, fixture::wall());
-        app
-    }
-
-    fn send(app: &mut crate::app::App, ev: Event) {
-        let (now, wall) = (app.state.now, app.state.wall);
-        app.update(ev, now, wall);
-    }
-
-    /// The screen line showing `text`, as drawn at `w`x`h`.
-    fn line_of(app: &crate::app::App, w: u16, h: u16, text: &str) -> u16 {
-        let screen = crate::drive_tests::draw(app, w, h);
-        let i = screen
-            .lines()
-            .position(|l| l.contains(text))
-            .unwrap_or_else(|| panic!("{text} not drawn:\n{screen}"));
-        i as u16
-    }
-
-    #[test]
-    fn a_click_on_a_stock_row_selects_that_product_at_both_arrangements() {
-        for (w, h) in [(80, 24), (200, 60)] {
-            let mut app = app(w, h);
-            app.state.focus = Pane::Events;
-            // Its price: the banner names the product too.
-            let y = line_of(&app, w, h, "449.99");
-            send(&mut app, at(MouseEventKind::Down(MouseButton::Left), 10, y));
-            assert_eq!(app.state.focus, Pane::Stock, "{w}x{h}");
-            assert_eq!(
-                app.state.selected_product().map(|p| p.name.as_str()),
-                Some("4K Monitor")
-            );
-            // The header line above the rows selects nothing.
-            let header = line_of(&app, w, h, "price");
-            send(
-                &mut app,
-                at(MouseEventKind::Down(MouseButton::Left), 10, header),
-            );
-            assert_eq!(
-                app.state.selected_product().map(|p| p.name.as_str()),
-                Some("4K Monitor")
-            );
+        if self.state.zoom {
+            return (pane == self.state.focus).then(|| layout::zoomed(&a));
         }
+        Some(a.of(pane))
     }
 
-    #[test]
-    fn a_click_focuses_the_pane_under_it_and_the_wheel_scrolls_it() {
-        let mut app = app(80, 24);
-        let y = line_of(&app, 80, 24, "Events");
-        send(&mut app, at(MouseEventKind::Down(MouseButton::Left), 2, y));
-        assert_eq!(app.state.focus, Pane::Events);
-        send(&mut app, at(MouseEventKind::ScrollUp, 2, y + 1));
-        assert_eq!(app.state.log.scroll, 1, "the wheel up shows older events");
-        send(&mut app, at(MouseEventKind::ScrollDown, 2, y + 1));
-        assert_eq!(app.state.log.scroll, 0);
-        // The wheel over the Stock pane moves the selection there.
-        let y = line_of(&app, 80, 24, " 29.99");
-        send(&mut app, at(MouseEventKind::ScrollDown, 10, y));
-        assert_eq!(app.state.focus, Pane::Stock);
-        assert_eq!(app.state.selected, 1);
-    }
-
-    #[test]
-    fn overlays_take_the_mouse_first() {
-        let mut app = app(80, 24);
-        app.state.overlay = Some(Overlay::Help);
-        send(
-            &mut app,
-            at(MouseEventKind::Down(MouseButton::Left), 40, 12),
-        );
-        assert_eq!(app.state.overlay, None, "a click closes the help");
-        app.state.overlay = Some(Overlay::Whole {
-            pane: Pane::Events,
-            scroll: 0,
-        });
-        send(&mut app, at(MouseEventKind::ScrollDown, 40, 12));
-        assert_eq!(
-            app.state.overlay,
-            Some(Overlay::Whole {
-                pane: Pane::Events,
-                scroll: 1
-            })
-        );
-        // Behind the overlay nothing moves.
-        assert_eq!(app.state.selected, 0);
-        assert_eq!(app.state.focus, Pane::Stock);
-    }
-
-    #[test]
-    fn before_the_size_is_known_and_off_screen_a_click_does_nothing() {
-        let t0 = Instant::now();
-        let mut app = fixture::app(t0);
-        send(&mut app, at(MouseEventKind::Down(MouseButton::Left), 10, 5));
-        assert_eq!((app.state.focus, app.state.selected), (Pane::Stock, 0));
-        let mut app = self::app(80, 24);
-        send(
-            &mut app,
-            at(MouseEventKind::Down(MouseButton::Left), 500, 500),
-        );
-        assert_eq!((app.state.focus, app.state.selected), (Pane::Stock, 0));
+    /// The pane drawn at `at` and its place, if any.
+    fn pane_at(&self, at: Position) -> Option<(Pane, Rect)> {
+        Pane::ALL
+            .into_iter()
+            .filter_map(|p| Some((p, self.area_of(p)?)))
+            .find(|(_, r)| r.contains(at))
     }
 }

@@ -17,22 +17,23 @@ pub struct EventsPane<'a> {
 impl EventsPane<'_> {
     pub fn draw(&self, frame: &mut Frame, area: Rect) {
         let (s, t) = (self.ctx.state, self.ctx.theme);
-        let extra = if s.log.scroll > 0 {
-            vec![Span::styled(format!(" ↑{} ", s.log.scroll), t.muted)]
-        } else {
-            Vec::new()
-        };
+        let mut extra = Vec::new();
+        if let Some(note) = s.log.filter.note() {
+            extra.push(Span::styled(format!(" {note} "), t.muted));
+        }
+        if s.log.scroll > 0 {
+            extra.push(Span::styled(format!(" ↑{} ", s.log.scroll), t.muted));
+        }
         let block = self.ctx.block(Pane::Events, "Events", extra);
         let inner = block.inner(area);
         frame.render_widget(block, area);
         let h = inner.height as usize;
-        let end = s.log.entries.len().saturating_sub(s.log.scroll);
+        let shown: Vec<_> = s.log.shown().collect();
+        let end = shown.len().saturating_sub(s.log.scroll);
         let start = end.saturating_sub(h);
         let w = inner.width as usize;
-        let lines: Vec<Line> = s
-            .log
-            .entries
-            .range(start..end)
+        let lines: Vec<Line> = shown[start..end]
+            .iter()
             .map(|e| {
                 let style = match e.level {
                     Level::Info => t.text,
@@ -51,7 +52,14 @@ impl EventsPane<'_> {
             })
             .collect();
         if lines.is_empty() {
-            frame.render_widget(Paragraph::new(Line::styled("nothing yet", t.muted)), inner);
+            let text = match s.log.filter.note() {
+                Some(_) if !s.log.entries.is_empty() => format!(
+                    "nothing at this level ({} steps to every level)",
+                    self.ctx.keymap.keys(crate::action::Action::EventLevel)
+                ),
+                _ => "nothing yet".into(),
+            };
+            frame.render_widget(Paragraph::new(Line::styled(text, t.muted)), inner);
         } else {
             frame.render_widget(Paragraph::new(lines), inner);
         }

@@ -171,7 +171,7 @@ impl Header<'_> {
                 Span::styled(" ✖ ", t.critical),
                 Span::styled(format!("{}{tail}", format::fit(e, room)), t.critical),
             ])
-        } else if with_alerts && !s.alerts.is_empty() {
+        } else if with_alerts && s.banner_alerts().next().is_some() {
             alert_line(self.ctx, area.width as usize)
         } else if let Some(n) = &s.notice {
             let style = match n.level {
@@ -191,8 +191,16 @@ impl Header<'_> {
 
     /// The wide arrangement's alert row.
     pub fn draw_alerts(&self, frame: &mut Frame, area: Rect) {
-        let line = if self.ctx.state.alerts.is_empty() {
-            Line::from(Span::styled(" no alerts", self.ctx.theme.muted))
+        let s = self.ctx.state;
+        let line = if s.banner_alerts().next().is_none() {
+            let text = match s.alerts.len() {
+                0 => " no alerts".to_string(),
+                n => format!(
+                    " no alerts but {n} silenced: {}",
+                    self.ctx.keymap.keys(crate::action::Action::Alerts)
+                ),
+            };
+            Line::from(Span::styled(text, self.ctx.theme.muted))
         } else {
             alert_line(self.ctx, area.width as usize)
         };
@@ -296,12 +304,12 @@ fn health_report<'a>(ctx: Ctx<'a>) -> Line<'a> {
     Line::from(spans)
 }
 
-/// The alerts, worst first, as many whole as fit in `width`; those left out are counted
-/// (`+2 more: v`, with the key as bound), and that key lists every one whole. The first is cut only when it alone is wider
-/// than the line.
+/// The alerts not silenced, worst first, as many whole as fit in `width`; those left out are
+/// counted (`+2 more: !`, with the key as bound), and that key lists every one. The first is
+/// cut only when it alone is wider than the line.
 fn alert_line(ctx: Ctx<'_>, width: usize) -> Line<'static> {
     let t = ctx.theme;
-    let alerts = &ctx.state.alerts;
+    let alerts: Vec<&flashsale_monitor::Alert> = ctx.state.banner_alerts().collect();
     let worst = alerts.iter().map(|a| a.severity).max();
     let style = if worst == Some(Severity::Critical) {
         t.critical
@@ -309,7 +317,7 @@ fn alert_line(ctx: Ctx<'_>, width: usize) -> Line<'static> {
         t.warn
     };
     // The key as the user's `[keys]` bind it.
-    let whole_key = ctx.keymap.keys(crate::action::Action::Whole);
+    let whole_key = ctx.keymap.keys(crate::action::Action::Alerts);
     let label = match alerts.len() {
         1 => " ⚠ ALERT ".to_string(),
         n => format!(" ⚠ ALERTS ({n}) "),
@@ -318,7 +326,7 @@ fn alert_line(ctx: Ctx<'_>, width: usize) -> Line<'static> {
         label,
         style.add_modifier(ratatui::style::Modifier::REVERSED),
     ));
-    let whole = |a: &flashsale_monitor::Alert| {
+    let whole = |a: &&flashsale_monitor::Alert| {
         let mut text = format!(" {}", a.message);
         // Its rule no longer fires; it clears once that has lasted (`ALERT_HOLD`).
         if ctx.state.alert_clearing.contains_key(&a.key) {

@@ -5,13 +5,13 @@
 //! The selected row (marked ▶) is the burst target.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
 
 use super::{Ctx, gauge_cells, sell_out};
 use crate::format;
-use crate::state::Pane;
+use crate::state::{Pane, SortBy};
 use flashsale_core::model::Product;
 use unicode_width::UnicodeWidthStr;
 
@@ -82,7 +82,7 @@ impl Columns {
         width: u16,
         wide: bool,
         oversold: bool,
-        products: &[Product],
+        products: &[&Product],
         figures: &[RowFigures],
     ) -> Columns {
         let widest = |texts: &mut dyn Iterator<Item = String>, header: Col| {
@@ -197,23 +197,8 @@ impl StockPane<'_> {
     fn figures(&self, p: &Product) -> RowFigures {
         let s = self.ctx.state;
         // Over the API only the server's top products' sales are known: the others show `—`,
-        // not a zero that would be a guess.
-        let sold = match s.sales.value.as_ref() {
-            Some(x) => x.of(p.id),
-            None if s.over_api() => None,
-            None => Some(flashsale_monitor::sales::ProductSales {
-                product_id: p.id,
-                units: 0,
-                revenue: flashsale_core::money::Money::ZERO,
-                units_last_minute: 0,
-            }),
-        };
-        // Over the API, sell rates come from the stock polls, for every product.
-        let per_min = if s.over_api() {
-            s.sell_rates.per_minute(p.id)
-        } else {
-            sold.map(|q| q.units_last_minute)
-        };
+        // not a zero that would be a guess; sell rates then come from the stock polls.
+        let (sold, per_min) = (s.units_sold(p), s.sold_per_minute(p));
         // Compact: "now" fits the column; the stock cell and the gauge say it too. Oversold:
         // the stock figure lies (lost updates), so no time is told from it.
         let out = if s.oversell(p.id).is_some() {
@@ -223,32 +208,80 @@ impl StockPane<'_> {
         } else {
             sell_out(p.stock, per_min.unwrap_or(0))
         };
-        RowFigures {
-            sold: sold.map(|q| q.units.max(0)),
-            per_min,
-            out,
+        RowFigures { sold, per_min, out }
+    }
+
+    /// The title's note: the selected row's place among those shown (`3/5`, `1/2 of 5` when
+    /// filtered) and the order when not the listed one (`by price ▼`).
+    fn view_note(&self, shown: &[usize]) -> Vec<Span<'static>> {
+        let (s, t) = (self.ctx.state, self.ctx.theme);
+        let Some(all) = s.stock.value.as_ref().map(Vec::len) else {
+            return Vec::new();
+        };
+        let at = s.selected_position(shown).map_or(0, |i| i + 1);
+        let mut note = format!("{at}/{}", shown.len());
+        if shown.len() != all {
+            note.push_str(&format!(" of {all}"));
         }
+        let view = &s.stock_view;
+        if view.sort != SortBy::Listed || view.descending {
+            let arrow = if view.descending { '▼' } else { '▲' };
+            note.push_str(&format!(" by {} {arrow}", view.sort.word()));
+        }
+        note.push(' ');
+        vec![Span::styled(note, t.muted)]
+    }
+
+    /// The filter as typed (with a cursor while typing) and what Enter and Esc do.
+    fn filter_line(&self, nothing: bool) -> Line<'static> {
+        let (s, t) = (self.ctx.state, self.ctx.theme);
+        let view = &s.stock_view;
+        let mut spans = vec![
+            Span::styled("/", t.key),
+            Span::styled(view.filter.clone(), t.text),
+        ];
+        if view.typing {
+            spans.push(Span::styled("▏ enter keeps, esc clears", t.muted));
+        } else {
+            let clear = self.ctx.keymap.keys(crate::action::Action::Filter);
+            spans.push(Span::styled(
+                format!("  ({clear} edits, esc there clears)"),
+                t.muted,
+            ));
+        }
+        if nothing {
+            spans.push(Span::styled("  no product matches", t.warn));
+        }
+        Line::from(spans)
     }
 
     pub fn draw(&self, frame: &mut Frame, area: Rect) {
         let (s, t) = (self.ctx.state, self.ctx.theme);
-        let block = self
-            .ctx
-            .block(Pane::Stock, "Stock", self.ctx.freshness(&s.stock));
-        let inner = block.inner(area);
+        let shown = s.shown_products();
+        let mut extra = self.ctx.freshness(&s.stock);
+        extra.extend(self.view_note(&shown));
+        let block = self.ctx.block(Pane::Stock, "Stock", extra);
+        let mut inner = block.inner(area);
         frame.render_widget(block, area);
-        let Some(products) = &s.stock.value else {
+        let Some(all) = &s.stock.value else {
             frame.render_widget(
                 Paragraph::new(self.ctx.waiting(&s.stock)).wrap(Wrap { trim: true }),
                 inner,
             );
             return;
         };
+        if s.stock_view.shows_filter() {
+            let [line, rest] =
+                Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(inner);
+            frame.render_widget(Paragraph::new(self.filter_line(shown.is_empty())), line);
+            inner = rest;
+        }
+        let products: Vec<&Product> = shown.iter().map(|&i| &all[i]).collect();
         let wide = self.ctx.wide;
         // Every row's figures first, so the columns can be sized to what they must show.
         let figures: Vec<RowFigures> = products.iter().map(|p| self.figures(p)).collect();
         let oversold = products.iter().any(|p| s.oversell(p.id).is_some());
-        let cols = Columns::fit(inner.width, wide, oversold, products, &figures);
+        let cols = Columns::fit(inner.width, wide, oversold, &products, &figures);
         let has_gauge = cols.shown().any(|(c, _)| c == Col::Gauge);
         let spacing = COLUMN_SPACING;
         let header = Row::new(
@@ -268,8 +301,8 @@ impl StockPane<'_> {
         let rows = products
             .iter()
             .zip(&figures)
-            .enumerate()
-            .map(|(i, (p, f))| {
+            .zip(&shown)
+            .map(|((p, f), &i)| {
                 let full = s.gauge_full(p);
                 let oversell = s.oversell(p.id);
                 let low = p.stock < s.thresholds.low_stock;
@@ -356,7 +389,7 @@ impl StockPane<'_> {
                 }
             });
         let widths = cols.shown().map(|(_, w)| Constraint::Length(w));
-        let skip = first_shown(s.selected, inner);
+        let skip = first_shown(s.selected_position(&shown).unwrap_or(0), inner);
         let table = Table::new(rows.skip(skip), widths)
             .header(header)
             .column_spacing(spacing);
@@ -371,19 +404,26 @@ fn first_shown(selected: usize, inner: Rect) -> usize {
     selected.saturating_sub(visible.saturating_sub(1))
 }
 
-/// The product on line `y` of the Stock pane drawn in `area`, if a product row is there.
+/// The product on line `y` of the Stock pane drawn in `area`, as a place among the `shown`
+/// rows (`selected`: the selected row's place), if a product row is there. `filtering`: the
+/// filter's line sits above the table.
 pub fn product_at(
     area: Rect,
     wide: bool,
+    filtering: bool,
     selected: usize,
-    products: usize,
+    shown: usize,
     y: u16,
 ) -> Option<usize> {
-    let inner = super::inner(area, wide);
+    let mut inner = super::inner(area, wide);
+    if filtering {
+        inner.y += 1;
+        inner.height = inner.height.saturating_sub(1);
+    }
     let first_row = inner.y + 1;
     if y < first_row || y >= inner.y + inner.height {
         return None;
     }
     let i = first_shown(selected, inner) + usize::from(y - first_row);
-    (i < products).then_some(i)
+    (i < shown).then_some(i)
 }

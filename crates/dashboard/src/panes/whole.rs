@@ -16,14 +16,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Clear, Paragraph};
 use unicode_width::UnicodeWidthStr;
 
-use super::Ctx;
-use super::burst::BurstPane;
-use super::events::EventsPane;
-use super::pool::PoolPane;
-use super::redis::RedisPane;
-use super::revenue::RevenuePane;
-use super::stock::StockPane;
-use super::top::TopPane;
+use super::{Ctx, draw_pane};
 use crate::state::Pane;
 use flashsale_monitor::Severity;
 
@@ -113,21 +106,12 @@ fn alert_lines(ctx: Ctx<'_>) -> Vec<Line<'static>> {
             if ctx.state.alert_clearing.contains_key(&a.key) {
                 spans.push(Span::styled(" (clearing)", t.muted));
             }
+            if ctx.state.alert_book.is_silenced(&a.key, ctx.state.now) {
+                spans.push(Span::styled(" (silenced)", t.muted));
+            }
             Line::from(spans)
         })
         .collect()
-}
-
-fn draw_pane(ctx: Ctx<'_>, pane: Pane, frame: &mut Frame, area: Rect) {
-    match pane {
-        Pane::Stock => StockPane { ctx }.draw(frame, area),
-        Pane::Burst => BurstPane { ctx }.draw(frame, area),
-        Pane::Revenue => RevenuePane { ctx }.draw(frame, area),
-        Pane::Top => TopPane { ctx }.draw(frame, area),
-        Pane::Pool => PoolPane { ctx }.draw(frame, area),
-        Pane::Redis => RedisPane { ctx }.draw(frame, area),
-        Pane::Events => EventsPane { ctx }.draw(frame, area),
-    }
 }
 
 /// The pane drawn off screen, boxed (the wide arrangement: the most detail), `width` wide.
