@@ -235,6 +235,7 @@ impl App {
                 self.quit(effects);
             }
             Action::Help => {
+                s.help_scroll = 0;
                 s.overlay = match s.overlay {
                     Some(Overlay::Help) => None,
                     _ => Some(Overlay::Help),

@@ -293,3 +293,26 @@ fn out_puts_the_sold_out_first_and_unknown_figures_go_last_both_ways() {
         assert_eq!(names(&app)[1], "Laptop Pro 15", "the rest by id");
     }
 }
+
+#[test]
+fn a_help_taller_than_the_screen_scrolls_and_says_so() {
+    let mut app = fixture::app(Instant::now());
+    send(&mut app, ch('?'));
+    let top = screen(&app, 60, 16);
+    assert!(
+        top.contains("↑↓ more") && top.contains("quit (cancels"),
+        "{top}"
+    );
+    assert!(
+        !top.contains("quit at once"),
+        "the last row is below: {top}"
+    );
+    send(&mut app, key(KeyCode::PageDown));
+    let bottom = screen(&app, 60, 16);
+    assert!(bottom.contains("quit at once"), "{bottom}");
+    // Opened again, it starts at the top; where it fits, nothing scrolls.
+    send(&mut app, ch('?'));
+    send(&mut app, ch('?'));
+    assert!(screen(&app, 60, 16).contains("quit (cancels"));
+    assert!(!screen(&app, 200, 60).contains("↑↓ more"));
+}

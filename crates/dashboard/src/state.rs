@@ -262,6 +262,8 @@ pub struct State {
     pub purchases: VecDeque<(Instant, u64, u64)>,
     pub notice: Option<Notice>,
     pub overlay: Option<Overlay>,
+    /// How many rows of the help the user scrolled past (when it does not fit the screen).
+    pub help_scroll: usize,
     /// The terminal's size (columns, rows), for placing a click; `None` until known.
     pub screen: Option<(u16, u16)>,
     pub theme: usize,
@@ -306,6 +308,7 @@ impl State {
             purchases: VecDeque::new(),
             notice: None,
             overlay: None,
+            help_scroll: 0,
             screen: None,
             theme: 0,
             theme_name: "dark".into(),

@@ -11,6 +11,9 @@ use crate::state::{Level, Overlay, Pane};
 /// How many rows a page is when the screen size is not known yet.
 const DEFAULT_PAGE: usize = 10;
 
+/// How far the help scrolls at most (it has fewer rows than this).
+const HELP_SCROLL_MAX: usize = 200;
+
 /// How long a filter may be (a product name is at most 255 characters).
 const FILTER_MAX: usize = 64;
 
@@ -134,6 +137,19 @@ impl App {
     pub(super) fn navigate(&mut self, action: Action, effects: &mut Vec<Effect>) -> bool {
         if let Some(Overlay::Alerts { .. }) = self.state.overlay {
             return self.alerts_list(action, effects);
+        }
+        if let Some(Overlay::Help) = self.state.overlay {
+            // The help scrolls when it does not fit (the drawing stops at its last row).
+            let s = &mut self.state;
+            s.help_scroll = match action {
+                Action::Up => s.help_scroll.saturating_sub(1),
+                Action::Down => s.help_scroll + 1,
+                Action::PageUp | Action::First => 0,
+                Action::PageDown | Action::Last => s.help_scroll + 10,
+                _ => return false,
+            }
+            .min(HELP_SCROLL_MAX);
+            return true;
         }
         if let Some(Overlay::Whole { scroll, .. }) = &mut self.state.overlay {
             let page = 10;

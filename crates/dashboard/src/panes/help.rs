@@ -24,7 +24,36 @@ impl HelpOverlay<'_> {
             + 2;
         let one_column = rows.len() as u16 + 2 <= area.height;
         let columns = if one_column { 1 } else { 2 };
-        let per_col = rows.len().div_ceil(columns);
+        // Rows that do not fit scroll (the arrows, the wheel): the bottom line says so.
+        let fit = usize::from(area.height.saturating_sub(2)).max(1);
+        let per_col_all = rows.len().div_ceil(columns);
+        let scroll = self
+            .ctx
+            .state
+            .help_scroll
+            .min(per_col_all.saturating_sub(fit));
+        let hidden = per_col_all > fit;
+        let rows: Vec<(String, &str)> = if hidden {
+            // Each column shows its own window of rows: column c holds rows c*per_col.. .
+            let mut shown = Vec::new();
+            for c in 0..columns {
+                let col: Vec<_> = rows
+                    .iter()
+                    .skip(c * per_col_all)
+                    .take(per_col_all)
+                    .skip(scroll)
+                    .take(fit)
+                    .cloned()
+                    .collect();
+                let pad = fit - col.len();
+                shown.extend(col);
+                shown.extend(std::iter::repeat_n((String::new(), ""), pad));
+            }
+            shown
+        } else {
+            rows
+        };
+        let per_col = if hidden { fit } else { per_col_all };
         let width = area.width.min(if one_column { 60 } else { 80 });
         let height = (per_col as u16 + 2).min(area.height);
         let popup = Rect::new(
@@ -42,7 +71,14 @@ impl HelpOverlay<'_> {
                 Line::styled(format!(" theme {} ", self.ctx.state.theme_name), t.muted)
                     .right_aligned(),
             )
-            .title_bottom(Line::styled(" ? or esc closes ", t.muted))
+            .title_bottom(Line::styled(
+                if hidden {
+                    " ↑↓ more · ? or esc closes "
+                } else {
+                    " ? or esc closes "
+                },
+                t.muted,
+            ))
             .border_style(t.border_focused)
             .style(t.popup);
         let inner = block.inner(popup);
