@@ -261,15 +261,7 @@ fn the_servers_error_rate_raises_the_alert_without_counting_a_burst_fired_here_t
         Update::ServerPurchases(fixture::server_purchases(1_204, 3)).into(),
     );
     assert!(error_rate_alert(&app).is_some(), "held");
-    let cleared = |app: &super::app::App| {
-        app.state
-            .log
-            .entries
-            .iter()
-            .filter(|e| e.text.starts_with("cleared:"))
-            .map(|e| e.text.clone())
-            .collect::<Vec<_>>()
-    };
+    let cleared = |app: &super::app::App| fixture::events_starting(app, "cleared:");
     assert_eq!(cleared(&app), Vec::<String>::new());
     let later = app.state.now + crate::state::ALERT_HOLD;
     app.update(Event::Tick, later, fixture::wall());

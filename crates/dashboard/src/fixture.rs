@@ -252,3 +252,14 @@ pub fn database_down(app: &mut App, t0: Instant) {
         );
     }
 }
+
+/// The events pane's entries that start with `prefix` (`"cleared:"`), oldest first.
+pub fn events_starting(app: &App, prefix: &str) -> Vec<String> {
+    app.state
+        .log
+        .entries
+        .iter()
+        .filter(|e| e.text.starts_with(prefix))
+        .map(|e| e.text.clone())
+        .collect()
+}

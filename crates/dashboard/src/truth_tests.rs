@@ -372,15 +372,7 @@ fn alerts_are_announced_when_raised_and_when_cleared() {
     app.update(Update::Stock(products).into(), t0, fixture::wall());
     // Restocked: the rule no longer fires, but the alert is held for ALERT_HOLD, then cleared
     // in words saying what is true now.
-    let cleared = |app: &App| {
-        app.state
-            .log
-            .entries
-            .iter()
-            .filter(|e| e.text.starts_with("cleared:"))
-            .map(|e| e.text.clone())
-            .collect::<Vec<_>>()
-    };
+    let cleared = |app: &super::app::App| fixture::events_starting(app, "cleared:");
     assert!(cleared(&app).is_empty());
     assert!(app.state.alerts.iter().any(|a| a.key == "low-stock-4"));
     app.update(Event::Tick, t0 + Duration::from_secs(9), fixture::wall());
