@@ -79,6 +79,11 @@ pub struct BurstArgs {
     /// then needs --database-url (the server's database); the server applies its own strategy.
     #[arg(long, value_name = "URL")]
     pub target: Option<String>,
+    /// With --target: hold N stock event streams of the burst's products open during it, as
+    /// buyers' pages would, and report how late each stock change reached them (p50/p99 from
+    /// the order's write to the event; same clock on both sides assumed).
+    #[arg(long, value_name = "N", requires = "target", allow_negative_numbers = true, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub watchers: Option<u32>,
     /// Per-request timeout for --target, in ms.
     #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
     pub timeout_ms: u64,
@@ -98,6 +103,7 @@ impl BurstArgs {
         spec.quantity = self.quantity;
         spec.ips = self.ips.unwrap_or(self.buyers);
         spec.restock = self.restock;
+        spec.watchers = self.watchers.unwrap_or(0);
         if let Some(seed) = self.seed {
             spec.seed = seed;
         }
@@ -190,6 +196,18 @@ pub async fn run(settings: &Settings, args: &BurstArgs, database_given: bool) ->
             return exit::USAGE;
         }
     };
+    if spec.watchers > 0 {
+        // Every stream is a descriptor, and distributions leave the soft limit at 1024.
+        let (_, soft) = flashsale_server::fd_limit::raise_nofile();
+        let needed = u64::from(spec.watchers) + u64::from(spec.concurrency()) + 64;
+        if let Some(soft) = soft.filter(|soft| *soft < needed) {
+            eprintln!(
+                "flashsale: error: --watchers {}: needs about {needed} file descriptors, the limit is {soft} (ulimit -n)",
+                spec.watchers
+            );
+            return exit::USAGE;
+        }
+    }
     // Over HTTP the audit reads the server's database, which only an explicit URL names.
     let auditor = if args.target.is_none() || database_given {
         match Store::open(&settings.database, &settings.pool).await {

@@ -78,7 +78,11 @@ pub async fn fire(
     let planned = spec.planned();
     let (tx, rx) = mpsc::unbounded_channel();
     let started = Arc::new(AtomicU64::new(0));
-    let tally = Tally::new(spec.products.len());
+    let tally = if spec.watchers > 0 {
+        Tally::keeping_changes(spec.products.len())
+    } else {
+        Tally::new(spec.products.len())
+    };
     let shared = Arc::new(Shared {
         spec,
         target,

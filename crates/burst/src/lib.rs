@@ -6,6 +6,9 @@
 //!                                                                   └─> collector ─> watch<Progress>
 //!                     <─ BurstReport <─ audit (database, independent of what buyers were told)
 //! ```
+//!
+//! With `spec.watchers`, event streams are opened on the HTTP target before the first purchase
+//! and timed against the purchases' stock changes after the last (`watchers`).
 
 mod engine;
 pub mod report;
@@ -13,6 +16,7 @@ pub mod rng;
 pub mod spec;
 pub mod tally;
 pub mod target;
+pub mod watchers;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,6 +30,7 @@ pub use report::{BurstReport, StopReason};
 pub use spec::{BurstSpec, Load, Phase, Quantity, WeightedProduct};
 pub use tally::{Counts, ErrorReason, Latency, Progress};
 pub use target::Target;
+pub use watchers::WatchReport;
 
 use flashsale_core::audit::{Audit, AuditScope};
 use flashsale_core::store::{Store, StoreError};
@@ -43,6 +48,8 @@ pub enum BurstError {
     Store(#[from] StoreError),
     #[error("the burst task stopped unexpectedly")]
     Crashed,
+    #[error("--watchers: {0}")]
+    Watchers(#[from] watchers::WatchError),
 }
 
 /// A running burst: watch its progress, cancel it, await its report.
@@ -90,6 +97,11 @@ pub fn start(
     if spec.restock.is_some() && auditor.is_none() {
         return Err(BurstError::RestockNeedsDatabase);
     }
+    if spec.watchers > 0 && matches!(target, Target::Local(_)) {
+        return Err(BurstError::Invalid(
+            "watchers need an HTTP target (--target): they hold the server's event streams".into(),
+        ));
+    }
     let (tx, rx) = watch::channel(Progress {
         planned: spec.planned(),
         ..Progress::default()
@@ -119,6 +131,13 @@ async fn run(
     progress: watch::Sender<Progress>,
     cancel: CancellationToken,
 ) -> Result<BurstReport, BurstError> {
+    let ids: Vec<i32> = spec.products.iter().map(|p| p.id).collect();
+    if let Target::Http(client) = &target
+        && spec.watchers > 0
+    {
+        // One stream first, so a server without them is refused before any restock is written.
+        watchers::Watchers::open(client, &ids, 1).await?;
+    }
     let scopes = match &auditor {
         Some(store) => Some(prepare(&spec, store).await?),
         None => None,
@@ -141,7 +160,18 @@ async fn run(
         Target::Local(_) => TargetKind::Local,
         Target::Http(_) => TargetKind::Http,
     };
+    // Opened after any restock, so each stream's first figure is the burst's starting stock.
+    let watching = match &target {
+        Target::Http(client) if spec.watchers > 0 => {
+            Some(watchers::Watchers::open(client, &ids, spec.watchers).await?)
+        }
+        _ => None,
+    };
     let fired = engine::fire(spec.clone(), target, progress.clone(), cancel.clone()).await;
+    let watched = match watching {
+        Some(w) => Some(w.finish(fired.tally.changes()).await),
+        None => None,
+    };
     let stopped_by = if fired.started >= spec.planned() {
         StopReason::Completed
     } else if timed_out.load(Ordering::Relaxed) {
@@ -225,6 +255,7 @@ async fn run(
         user_prefix: spec.user_prefix.clone(),
         seed: spec.seed,
         latency_histogram: report::buckets(&fired.tally),
+        watchers: watched,
     })
 }
 

@@ -78,6 +78,9 @@ pub struct BurstReport {
     pub user_prefix: String,
     pub seed: u64,
     pub latency_histogram: Vec<Bucket>,
+    /// The event streams held open during the burst (`--watchers`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub watchers: Option<super::WatchReport>,
 }
 
 /// Bucket bounds of the summary's histogram, in ms.
@@ -246,6 +249,9 @@ impl BurstReport {
             let _ = writeln!(o, "  {label:>12} {:>9} {bar}", b.count);
         }
         let _ = writeln!(o);
+        if let Some(w) = &self.watchers {
+            o.push_str(&w.text());
+        }
         match (&self.audit, &self.audit_error) {
             (Some(a), _) => {
                 let _ = writeln!(
@@ -296,6 +302,7 @@ mod tests {
                 order_id: None,
                 latency: Duration::from_millis(ms),
                 reason: None,
+                change: None,
             });
         }
         let b = buckets(&t);

@@ -209,6 +209,9 @@ pub struct BurstSpec {
     /// Each purchase carries an idempotency key of its own (`<user prefix>-<index>`), as a
     /// client that retries safely would send.
     pub idempotency_keys: bool,
+    /// Event streams held open on the target during the burst (`--watchers`), each timing how
+    /// late every stock change reached it; HTTP targets only.
+    pub watchers: u32,
 }
 
 impl BurstSpec {
@@ -230,6 +233,7 @@ impl BurstSpec {
             user_prefix: fresh_prefix(),
             seed: super::rng::clock_seed(),
             idempotency_keys: false,
+            watchers: 0,
         }
     }
 

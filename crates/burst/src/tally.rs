@@ -20,6 +20,16 @@ pub struct Record {
     pub latency: Duration,
     /// Why a busy or failed purchase did not go through (the outcome's message).
     pub reason: Option<String>,
+    /// The stock change a purchase made, for the watchers' timing.
+    pub change: Option<Change>,
+}
+
+/// A committed purchase as a stock change: the stock it left and when its order was written
+/// (the database's clock, taken inside the purchase's transaction, so at or before its commit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Change {
+    pub remaining: i32,
+    pub written_at: chrono::NaiveDateTime,
 }
 
 impl Record {
@@ -35,6 +45,10 @@ impl Record {
                 Outcome::Busy(why) | Outcome::Failed(why) => Some(why.clone()),
                 _ => None,
             },
+            change: order.map(|o| Change {
+                remaining: o.remaining_stock,
+                written_at: o.created_at,
+            }),
         }
     }
 }
@@ -147,6 +161,8 @@ pub struct Tally {
     reasons: Vec<ErrorReason>,
     last_completed: u64,
     last_at: Duration,
+    /// Every purchase's stock change per product index, kept only when watchers time them.
+    changes: Option<Vec<Vec<Change>>>,
 }
 
 /// How many purchases ended busy or failed for one reason.
@@ -175,7 +191,21 @@ impl Tally {
             reasons: Vec::new(),
             last_completed: 0,
             last_at: Duration::ZERO,
+            changes: None,
         }
+    }
+
+    /// A tally that also keeps every purchase's stock change (16 bytes a purchase).
+    pub fn keeping_changes(products: usize) -> Self {
+        Self {
+            changes: Some(vec![Vec::new(); products]),
+            ..Self::new(products)
+        }
+    }
+
+    /// The stock changes kept per product index (empty unless [`Tally::keeping_changes`]).
+    pub fn changes(&self) -> &[Vec<Change>] {
+        self.changes.as_deref().unwrap_or_default()
     }
 
     pub fn record(&mut self, r: &Record) {
@@ -189,6 +219,11 @@ impl Tally {
         }
         if let Some(reason) = &r.reason {
             self.count_reason(reason);
+        }
+        if let (Some(change), Some(changes)) = (r.change, &mut self.changes)
+            && let Some(list) = changes.get_mut(r.product)
+        {
+            list.push(change);
         }
     }
 
@@ -296,6 +331,7 @@ mod tests {
             order_id: order,
             latency: Duration::from_millis(ms),
             reason: None,
+            change: None,
         }
     }
 
