@@ -93,6 +93,22 @@ async fn sleeper(db: &TestDb) -> (i32, JoinHandle<Result<(), sqlx::Error>>) {
     (pid, task)
 }
 
+/// `activity --cancel PID --yes` through `url`: it says so, and the sleeper's query ends with
+/// 57014 (query_canceled) long before its 30 s.
+async fn cancel_and_see_it_end(url: &str, pid: i32, task: JoinHandle<Result<(), sqlx::Error>>) {
+    let (code, stdout, stderr) = activity(url, &["--cancel", &pid.to_string(), "--yes"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        stdout,
+        format!("pg_cancel_backend({pid}): sent; its query is being cancelled\n")
+    );
+    let ended = tokio::time::timeout(ENDS_WITHIN, task)
+        .await
+        .expect("the sleeper ended long before its 30 s")
+        .expect("task");
+    assert_eq!(sqlstate(ended).as_deref(), Some("57014"), "query_canceled");
+}
+
 fn sqlstate(result: Result<(), sqlx::Error>) -> Option<String> {
     match result {
         Err(sqlx::Error::Database(e)) => e.code().map(|c| c.to_string()),
@@ -195,17 +211,7 @@ async fn a_long_query_is_listed_with_its_duration_and_cancelling_it_ends_it() {
     );
     assert!(!task.is_finished(), "nothing was sent");
 
-    let (code, stdout, stderr) = activity(&db.url, &["--cancel", &pid.to_string(), "--yes"]);
-    assert_eq!(code, Some(0), "{stderr}");
-    assert_eq!(
-        stdout,
-        format!("pg_cancel_backend({pid}): sent; its query is being cancelled\n")
-    );
-    let ended = tokio::time::timeout(ENDS_WITHIN, task)
-        .await
-        .expect("the sleeper ended long before its 30 s")
-        .expect("task");
-    assert_eq!(sqlstate(ended).as_deref(), Some("57014"), "query_canceled");
+    cancel_and_see_it_end(&db.url, pid, task).await;
 }
 
 #[tokio::test]
@@ -388,15 +394,5 @@ async fn through_pgbouncer_it_lists_and_cancels_the_same() {
     let b = backend(&body, pid);
     assert_eq!(b["query"], "SELECT pg_sleep(30)");
     assert_eq!(body["database"], db.name);
-    let (code, stdout, stderr) = activity(&url, &["--cancel", &pid.to_string(), "--yes"]);
-    assert_eq!(code, Some(0), "{stderr}");
-    assert_eq!(
-        stdout,
-        format!("pg_cancel_backend({pid}): sent; its query is being cancelled\n")
-    );
-    let ended = tokio::time::timeout(ENDS_WITHIN, task)
-        .await
-        .expect("the sleeper ended long before its 30 s")
-        .expect("task");
-    assert_eq!(sqlstate(ended).as_deref(), Some("57014"), "query_canceled");
+    cancel_and_see_it_end(&url, pid, task).await;
 }

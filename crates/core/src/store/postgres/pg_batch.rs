@@ -8,7 +8,7 @@ use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 
 use super::Route;
-use super::pg_leases::{FOLD, Leases, decrement, lease_aware, leased, pick, writer};
+use super::pg_leases::{FOLD, Leases, decrement, insert_orders, lease_aware, leased, pick, writer};
 
 use crate::model::Order;
 use crate::money::Money;
@@ -88,7 +88,8 @@ async fn apply(
 
 /// One product's batch sold from this process's lease (`$2` the holder); the stock it reports
 /// is every unit available: the row, this lease after the sale, and other processes' leases.
-const SELL_FROM_LEASE: &str = "WITH l AS (
+const SELL_FROM_LEASE: &str = concat!(
+    "WITH l AS (
          UPDATE stock_leases SET units = units - $3, renewed_at = CURRENT_TIMESTAMP
          WHERE product_id = $1 AND holder = $2 AND units >= $3
          RETURNING product_id, units
@@ -97,29 +98,22 @@ const SELL_FROM_LEASE: &str = "WITH l AS (
                 p.stock + l.units + (SELECT COALESCE(sum(x.units), 0)::int4 FROM stock_leases x
                                      WHERE x.product_id = p.id AND x.holder <> $2) AS available
          FROM products p JOIN l ON l.product_id = p.id
-     ), o AS (
-         INSERT INTO orders (user_id, product_id, quantity, total_price)
-         SELECT t.user_id, p.id, t.quantity, p.price * t.quantity
-         FROM p, unnest($4::text[], $5::int4[]) WITH ORDINALITY AS t(user_id, quantity, ord)
-         ORDER BY t.ord
-         RETURNING id, user_id, quantity, total_price, created_at
-     )
+     ), ",
+    insert_orders!("$4", "$5"),
+    "
      SELECT o.id::int8 AS id, p.id AS product_id, o.user_id, o.quantity,
             (o.total_price * 100)::int8 AS total_cents, o.created_at, p.name,
             p.available::int4 AS stock
-     FROM o CROSS JOIN p ORDER BY o.id";
+     FROM o CROSS JOIN p ORDER BY o.id"
+);
 
 /// One product's batch sold from its row when the total fits; the stock it reports counts
 /// the leases too.
 const SELL_FROM_ROW: [&str; 2] = lease_aware!(
     (decrement),
-    ", o AS (
-         INSERT INTO orders (user_id, product_id, quantity, total_price)
-         SELECT t.user_id, p.id, t.quantity, p.price * t.quantity
-         FROM p, unnest($3::text[], $4::int4[]) WITH ORDINALITY AS t(user_id, quantity, ord)
-         ORDER BY t.ord
-         RETURNING id, user_id, quantity, total_price, created_at
-     )
+    ", ",
+    (orders "$3", "$4"),
+    "
      SELECT o.id::int8 AS id, p.id AS product_id, o.user_id, o.quantity,
             (o.total_price * 100)::int8 AS total_cents, o.created_at, p.name, p.stock
      FROM o CROSS JOIN p ORDER BY o.id"

@@ -91,10 +91,32 @@ macro_rules! decrement {
 }
 pub(super) use decrement;
 
+/// A batch's orders, inserted in arrival order: CTE `o` from the product row `p` and the
+/// arrays of buyers (`$users`) and quantities (`$quantities`), one order each.
+macro_rules! insert_orders {
+    ($users:literal, $quantities:literal) => {
+        concat!(
+            "o AS (
+                 INSERT INTO orders (user_id, product_id, quantity, total_price)
+                 SELECT t.user_id, p.id, t.quantity, p.price * t.quantity
+                 FROM p, unnest(",
+            $users,
+            "::text[], ",
+            $quantities,
+            "::int4[]) WITH ORDINALITY AS t(user_id, quantity, ord)
+                 ORDER BY t.ord
+                 RETURNING id, user_id, quantity, total_price, created_at
+             )"
+        )
+    };
+}
+pub(super) use insert_orders;
+
 /// An SQL text in its two forms, `[without leases, with them]`: a database the reference
 /// system's scripts created, not migrated by us, has no `stock_leases` (and needs none: nobody
 /// can have leased from it). Pieces are literals, `(writer)`, `(decrement)` (the guarded
-/// decrement, [`decrement!`]), or `(leased "<id>")`, which the first form reads as `0`.
+/// decrement, [`decrement!`]), `(orders "$n", "$m")` (a batch's orders, [`insert_orders!`]),
+/// or `(leased "<id>")`, which the first form reads as `0`.
 macro_rules! lease_aware {
     ($($piece:tt),+ $(,)?) => {
         [
@@ -106,6 +128,8 @@ macro_rules! lease_aware {
     (@with (decrement)) => { decrement!(leased!("products.id")) };
     (@without (leased $id:literal)) => { "0" };
     (@with (leased $id:literal)) => { leased!($id) };
+    (@without (orders $u:literal, $q:literal)) => { insert_orders!($u, $q) };
+    (@with (orders $u:literal, $q:literal)) => { insert_orders!($u, $q) };
     (@without (writer)) => { writer!() };
     (@with (writer)) => { writer!() };
     (@without $s:literal) => { $s };
