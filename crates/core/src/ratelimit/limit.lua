@@ -5,23 +5,13 @@
 -- or {1 (user) | 2 (ip), count, max, ttl_ms, 0} when refused (nothing counted: a refused
 -- request does not extend anyone's lockout).
 local window = tonumber(ARGV[3])
-
--- A key's remaining window; a key found without one (left by another writer) gets one now,
--- so no counter can ever lock anybody out for good.
-local function ttl_of(key)
-  local ttl = redis.call('PTTL', key)
-  if ttl == -1 then
-    redis.call('PEXPIRE', key, window)
-    ttl = window
-  end
-  return ttl
-end
+-- ttl_of(key, window) comes first, from ttl_of.lua.
 
 for i = 1, 2 do
   local max = tonumber(ARGV[i])
   local count = tonumber(redis.call('GET', KEYS[i]) or '0')
   if count >= max then
-    return {i, count, max, ttl_of(KEYS[i]), 0}
+    return {i, count, max, ttl_of(KEYS[i], window), 0}
   end
 end
 
@@ -31,6 +21,6 @@ for i = 1, 2 do
   redis.call('SET', KEYS[i], 0, 'PX', window, 'NX')
   result[i + 1] = redis.call('INCR', KEYS[i])
 end
-result[4] = ttl_of(KEYS[1])
-result[5] = ttl_of(KEYS[2])
+result[4] = ttl_of(KEYS[1], window)
+result[5] = ttl_of(KEYS[2], window)
 return result

@@ -5,20 +5,12 @@
 -- ARGV[1] = max, ARGV[2] = window in ms
 -- Returns {1, count, ttl_ms} when counted, or {0, count, ttl_ms} when refused (nothing counted).
 local window = tonumber(ARGV[2])
-
-local function ttl_of(key)
-  local ttl = redis.call('PTTL', key)
-  if ttl == -1 then
-    redis.call('PEXPIRE', key, window)
-    ttl = window
-  end
-  return ttl
-end
+-- ttl_of(key, window) comes first, from ttl_of.lua.
 
 local count = tonumber(redis.call('GET', KEYS[1]) or '0')
 if count >= tonumber(ARGV[1]) then
-  return {0, count, ttl_of(KEYS[1])}
+  return {0, count, ttl_of(KEYS[1], window)}
 end
 redis.call('SET', KEYS[1], 0, 'PX', window, 'NX')
 local counted = redis.call('INCR', KEYS[1])
-return {1, counted, ttl_of(KEYS[1])}
+return {1, counted, ttl_of(KEYS[1], window)}

@@ -14,8 +14,8 @@ use super::{LimiterError, Scope, Verdict, ip_key, user_key};
 use crate::config::LimitSettings;
 use crate::redact::SecretUrl;
 
-const SCRIPT: &str = include_str!("limit.lua");
-const ONE_WINDOW: &str = include_str!("limit_one.lua");
+const SCRIPT: &str = concat!(include_str!("ttl_of.lua"), include_str!("limit.lua"));
+const ONE_WINDOW: &str = concat!(include_str!("ttl_of.lua"), include_str!("limit_one.lua"));
 /// Gives back one count of a window (never below zero; `DECR` keeps the expiry).
 const RELEASE: &str = "local c = tonumber(redis.call('GET', KEYS[1]) or '0') \
     if c > 0 then return redis.call('DECR', KEYS[1]) end return 0";
