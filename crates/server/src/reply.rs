@@ -20,15 +20,7 @@ pub const INTERNAL: &str = "Internal server error";
 /// A JSON response with a status.
 pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Response {
     match serde_json::to_vec(body) {
-        Ok(bytes) => (
-            status,
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            )],
-            bytes,
-        )
-            .into_response(),
+        Ok(bytes) => json_bytes(status, bytes),
         Err(e) => {
             tracing::error!(error = %e, "response not serializable");
             (
@@ -42,6 +34,19 @@ pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Response {
                 .into_response()
         }
     }
+}
+
+/// A JSON response of bytes already serialized (a cached read keeps them for its `ETag`).
+pub fn json_bytes(status: StatusCode, bytes: Vec<u8>) -> Response {
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        bytes,
+    )
+        .into_response()
 }
 
 #[derive(Serialize)]

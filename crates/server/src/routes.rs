@@ -266,15 +266,7 @@ fn cacheable<T: Serialize>(state: &AppState, headers: &HeaderMap, body: T) -> Re
     let mut res = if matched {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        (
-            StatusCode::OK,
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            )],
-            bytes,
-        )
-            .into_response()
+        reply::json_bytes(StatusCode::OK, bytes)
     };
     let h = res.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&tag) {
