@@ -203,6 +203,10 @@ fn x_cancels_and_shift_x_terminates_the_selected_backend_after_a_dialog_and_the_
         notice(&app),
         "pg_cancel_backend(4400): sent; its query is being cancelled"
     );
+    assert!(
+        screen(&app, 80, 24).contains("pg_cancel_backend(4400): sent"),
+        "the outcome shows over the view"
+    );
     assert_eq!(
         fixture::events_starting(&app, "pg_cancel_backend(4400)").len(),
         1

@@ -35,7 +35,8 @@ impl App {
                 }
             }
             MouseEventKind::Down(MouseButton::Left) => match self.state.overlay {
-                Some(Overlay::Help) => self.state.overlay = None,
+                // A click closes the help and the limits prompt (its text stays for next time).
+                Some(Overlay::Help | Overlay::Limits) => self.state.overlay = None,
                 Some(Overlay::Activity) => self.activity_click(at),
                 Some(_) => {}
                 None => self.click(at),

@@ -269,7 +269,9 @@ impl ActivityOverlay<'_> {
 
 /// The summary lines: rates, the longest transaction, the locks on `products`.
 fn summary(s: &State, a: &Activity, w: usize) -> Vec<String> {
-    let mut out = vec![format!(
+    // The view covers the status line: what came of a signal is said here instead.
+    let mut out: Vec<String> = s.notice.iter().map(|n| n.text.clone()).collect();
+    out.push(format!(
         "{:.1} commits/s · {:.1} rollbacks/s (over {:.1} s) · sampled {}",
         a.rates.commits_per_s,
         a.rates.rollbacks_per_s,
@@ -283,7 +285,7 @@ fn summary(s: &State, a: &Activity, w: usize) -> Vec<String> {
                 s.local(wall).format("%H:%M:%S").to_string()
             })
             .unwrap_or_default()
-    )];
+    ));
     out.push(match a.longest_transaction() {
         Some(b) => format!(
             "longest transaction: {} ({}) {}, {}",
