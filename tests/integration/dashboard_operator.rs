@@ -28,6 +28,23 @@ fn line_of(screen: &str, text: &str) -> String {
         .to_string()
 }
 
+/// Waits until one screen line holds every one of `parts` (a frame is read while it may still
+/// be being written: each fact is waited for, not read off the screen of another).
+fn wait_line(t: &Tmux, parts: &[&str]) -> String {
+    let deadline = std::time::Instant::now() + STEP;
+    loop {
+        let screen = t.screen();
+        if let Some(l) = screen.lines().find(|l| parts.iter().all(|p| l.contains(p))) {
+            return l.to_string();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no line with {parts:?}:\n{screen}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Waits until the line showing `text` is the selected one (its `▶`).
 fn until_selected(t: &Tmux, text: &str) -> String {
     let deadline = std::time::Instant::now() + STEP;
@@ -51,24 +68,19 @@ async fn the_activity_view_lists_a_real_sleeper_with_its_duration_and_x_cancels_
     let t = Tmux::start(&["dashboard"], &[("DATABASE_URL", &db.url)], 100, 30);
     t.wait_for("Laptop Pro", START);
     t.keys(&["d"]);
-    let screen = t.wait_for(SLEEPER, STEP);
-    let row = line_of(&screen, SLEEPER);
-    assert!(row.contains(&pid.to_string()), "{row}");
-    assert!(
-        row.contains("pg_sleeper") && row.contains("active"),
-        "{row}"
-    );
+    let row = wait_line(&t, &[SLEEPER, "pg_sleeper", "active", &pid.to_string()]);
     assert!(
         row.contains(" ms ") || row.contains(" s "),
         "its running time: {row}"
     );
     // The details of the selected backend name the wait.
-    let screen = until_selected(&t, SLEEPER);
-    assert!(screen.contains("wait Timeout:PgSleep"), "{screen}");
+    until_selected(&t, SLEEPER);
+    t.wait_for("wait Timeout:PgSleep", STEP);
+    wait_line(&t, &["flashsale das"]);
 
     // The mouse: a click on another backend (the dashboard's own) selects it, then a click on
     // the sleeper selects it again.
-    let other = line_with(&screen, "flashsale das");
+    let other = line_with(&t.screen(), "flashsale das");
     t.click(10, other);
     until_selected(&t, "flashsale das");
     let screen = t.screen();
@@ -85,11 +97,8 @@ async fn the_activity_view_lists_a_real_sleeper_with_its_duration_and_x_cancels_
     until_selected(&t, SLEEPER);
 
     t.keys(&["x"]);
-    let dialog = t.wait_for("Cancel query", STEP);
-    assert!(
-        dialog.contains(&format!("backend {pid} (pg_sleeper)")),
-        "{dialog}"
-    );
+    t.wait_for("Cancel query", STEP);
+    t.wait_for(&format!("backend {pid} (pg_sleeper)"), STEP);
     assert!(!task.is_finished(), "nothing sent before the answer");
     t.keys(&["y"]);
     t.wait_for(&format!("pg_cancel_backend({pid}): sent"), STEP);
@@ -98,7 +107,6 @@ async fn the_activity_view_lists_a_real_sleeper_with_its_duration_and_x_cancels_
         .expect("the sleeper ends well before its 30 s")
         .expect("join");
     assert_eq!(sqlstate(ended).as_deref(), Some("57014"), "query_canceled");
-    // The view goes on: the sleeper's connection stays, idle now.
     t.keys(&["Escape", "q"]);
     let (exit, stty) = t.wait_exit();
     assert_eq!(exit, "EXIT=0");
@@ -124,19 +132,16 @@ async fn the_limits_prompt_shows_real_redis_counts_after_real_purchases_and_rese
     // A bad address is told in the prompt, and the text stays to be corrected.
     t.literal("u42 10.0.0.300");
     t.keys(&["Enter"]);
-    let screen = t.wait_for("is not an IP address", STEP);
-    assert!(screen.contains("u42 10.0.0.300"), "{screen}");
+    t.wait_for("is not an IP address", STEP);
+    t.wait_for("u42 10.0.0.300", STEP);
     t.keys(&["BSpace", "BSpace", "BSpace"]);
     t.literal("1");
     t.keys(&["Enter"]);
     let user_key = sale.key("user:u42");
-    let screen = t.wait_for("user u42: 3 of 5 used, 2 left, resets in", STEP);
-    assert!(
-        screen.contains("ip 10.0.0.1: 3 of 10 used, 7 left"),
-        "{screen}"
-    );
-    assert!(screen.contains(&user_key), "{screen}");
-    assert!(screen.contains("from Redis"), "{screen}");
+    t.wait_for("user u42: 3 of 5 used, 2 left, resets in", STEP);
+    t.wait_for("ip 10.0.0.1: 3 of 10 used, 7 left", STEP);
+    t.wait_for(&user_key, STEP);
+    t.wait_for("from Redis", STEP);
 
     // ctrl+r asks, then deletes both windows; the prompt looks again and shows them gone.
     t.keys(&["C-r"]);
