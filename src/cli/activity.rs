@@ -11,7 +11,9 @@ use super::exit;
 use super::output::{fail, print_json};
 use flashsale_core::config::{BackendKind, Settings};
 use flashsale_core::store::Store;
-use flashsale_core::store::activity::{Activity, BackendRow, Signal, Signalled};
+use flashsale_core::store::activity::{
+    Activity, NO_SERVER, Signal, Signalled, duration_text, signal_outcome,
+};
 
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("signal").args(["cancel", "terminate"])))]
@@ -41,11 +43,6 @@ impl ActivityArgs {
         }
     }
 }
-
-/// What SQLite cannot show, and why.
-pub const NO_SERVER: &str = "activity needs PostgreSQL's server view: an SQLite file has no \
-     server, so there are no backends, queries, waits, locks, transactions or commit rates to \
-     show";
 
 /// Runs `activity`: 0 when shown or signalled; 2 for a bad pid, a signal on SQLite or one that
 /// cannot be asked for; 3 when there is no such backend or the server answered false; 1 when
@@ -93,18 +90,12 @@ async fn signal_one(store: &Store, s: &Settings, signal: Signal, pid: i32, yes: 
             s.database
         ));
     }
-    let (question, function) = match signal {
-        Signal::Cancel => (
-            format!(
-                "cancel the running query of backend {pid} of {}?",
-                s.database
-            ),
-            "pg_cancel_backend",
+    let question = match signal {
+        Signal::Cancel => format!(
+            "cancel the running query of backend {pid} of {}?",
+            s.database
         ),
-        Signal::Terminate => (
-            format!("end the session of backend {pid} of {}?", s.database),
-            "pg_terminate_backend",
-        ),
+        Signal::Terminate => format!("end the session of backend {pid} of {}?", s.database),
     };
     match super::confirm::confirm(&question, yes, &format!("activity {flag}")) {
         Err(e) => return usage(e),
@@ -115,31 +106,20 @@ async fn signal_one(store: &Store, s: &Settings, signal: Signal, pid: i32, yes: 
         Ok(true) => {}
     }
     match store.signal_backend(pid, signal).await {
-        Ok(Some(Signalled::Sent)) => {
-            match signal {
-                Signal::Cancel => println!("{function}({pid}): sent; its query is being cancelled"),
-                Signal::Terminate => println!("{function}({pid}): sent; its session is ending"),
+        Ok(Some(outcome)) => {
+            let text = signal_outcome(signal, pid, &outcome, &s.database.to_string());
+            match outcome {
+                Signalled::Sent => {
+                    println!("{text}");
+                    exit::OK
+                }
+                Signalled::NoSuchBackend | Signalled::Refused => {
+                    eprintln!("flashsale: error: {text}");
+                    exit::NOT_FOUND
+                }
+                Signalled::NotPermitted { .. } => fail(text),
             }
-            exit::OK
         }
-        Ok(Some(Signalled::NoSuchBackend)) => {
-            eprintln!(
-                "flashsale: error: no backend {pid} in {} (it ended, or it is another \
-                 database's, or it is this command's own): nothing sent",
-                s.database
-            );
-            exit::NOT_FOUND
-        }
-        Ok(Some(Signalled::Refused)) => {
-            eprintln!(
-                "flashsale: error: {function}({pid}) answered false: the process is gone, or \
-                 is not a PostgreSQL server process"
-            );
-            exit::NOT_FOUND
-        }
-        Ok(Some(Signalled::NotPermitted { role, message })) => fail(format!(
-            "the role {role} may not signal backend {pid}: {message}"
-        )),
         Ok(None) => usage(format!("activity {flag} needs PostgreSQL")),
         Err(e) => fail(e),
     }
@@ -218,8 +198,8 @@ pub fn text(a: &Activity, width: usize) -> String {
                 out,
                 "longest transaction: {} ({}), {}, {}",
                 b.pid,
-                name(b),
-                duration(b.transaction_ms),
+                b.name(),
+                duration_text(b.transaction_ms),
                 b.state.as_deref().unwrap_or("-")
             );
         }
@@ -264,26 +244,17 @@ pub fn text(a: &Activity, width: usize) -> String {
             out,
             "{:>7}  {:<18} {:<19} {:>7}  {:<18} {:<10} {:>7}  {}",
             b.pid,
-            cut(&name(b), 18),
+            cut(&b.name(), 18),
             cut(b.state.as_deref().unwrap_or("-"), 19),
-            duration(b.query_ms),
+            duration_text(b.query_ms),
             cut(&wait, 18),
             cut(&blocked, 10),
             b.idle_in_transaction_ms
-                .map_or("-".into(), |ms| duration(Some(ms))),
+                .map_or("-".into(), |ms| duration_text(Some(ms))),
             cut(&query, room)
         );
     }
     out
-}
-
-/// The application, or the backend type for a process that gave none.
-fn name(b: &BackendRow) -> String {
-    if b.application.is_empty() {
-        format!("({})", b.backend_type)
-    } else {
-        b.application.clone()
-    }
 }
 
 /// `text` cut to `max` characters, marked with `…` when cut.
@@ -296,31 +267,12 @@ fn cut(text: &str, max: usize) -> String {
     s
 }
 
-/// `850 ms`, `3.2 s`, `4m12s`, `2h03m`; `-` for none.
-pub fn duration(ms: Option<f64>) -> String {
-    let Some(ms) = ms.filter(|m| m.is_finite() && *m >= 0.0) else {
-        return "-".into();
-    };
-    let secs = (ms / 1000.0) as u64;
-    match ms {
-        m if m < 1000.0 => format!("{m:.0} ms"),
-        m if m < 60_000.0 => format!("{:.1} s", m / 1000.0),
-        _ if secs < 3600 => format!("{}m{:02}s", secs / 60, secs % 60),
-        _ => format!("{}h{:02}m", secs / 3600, secs % 3600 / 60),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn durations_and_cuts_read_at_a_glance() {
-        assert_eq!(duration(None), "-");
-        assert_eq!(duration(Some(849.6)), "850 ms");
-        assert_eq!(duration(Some(3_240.0)), "3.2 s");
-        assert_eq!(duration(Some(252_000.0)), "4m12s");
-        assert_eq!(duration(Some(7_380_000.0)), "2h03m");
+    fn cuts_are_marked() {
         assert_eq!(cut("SELECT pg_sleep(30)", 10), "SELECT pg…");
         assert_eq!(cut("short", 10), "short");
     }

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use super::exit;
 use super::output::{fail, print_json};
 use flashsale_core::config::Settings;
+use flashsale_core::ratelimit::windows::ip_label;
 use flashsale_core::ratelimit::{RateLimiter, WindowState, Windows, ip_bucket};
 
 #[derive(Debug, Args)]
@@ -109,13 +110,9 @@ pub async fn run(settings: &Settings, args: &LimitsArgs) -> u8 {
         return print_json(&body).map_or_else(fail, |_| exit::OK);
     }
     let mut out = format!("rate limits in {url}: {}\n", limiter.describe());
-    let _ = writeln!(
-        out,
-        "{}",
-        line(&format!("user {}", args.user), &windows.user)
-    );
+    let _ = writeln!(out, "{}", windows.user.line(&format!("user {}", args.user)));
     if let (Some(ip), Some((bucket, w))) = (args.ip, &windows.ip) {
-        let _ = writeln!(out, "{}", line(&ip_label(ip, bucket), w));
+        let _ = writeln!(out, "{}", w.line(&ip_label(ip, bucket)));
     }
     if let Some(l) = reset_line {
         let _ = writeln!(out, "{l}");
@@ -192,61 +189,6 @@ fn ip_json(ip: Option<IpAddr>, windows: &Windows, limit: u32) -> Value {
     }
 }
 
-fn ip_label(ip: IpAddr, bucket: &str) -> String {
-    if ip.to_string() == bucket {
-        format!("ip {ip}")
-    } else {
-        format!("ip {ip} (counted as {bucket})")
-    }
-}
-
-/// `user alice: 3 of 5 used, 2 left, resets in 54.2 s (rate_limit:user:alice)`.
-pub fn line(label: &str, w: &WindowState) -> String {
-    let when = match (w.open, w.resets_in) {
-        (false, _) => "no window open: the next purchase starts one".to_string(),
-        (true, Some(d)) => format!("resets in {:.1} s", d.as_secs_f64()),
-        (true, None) => "no expiry set: the next purchase check gives it one".to_string(),
-    };
-    format!(
-        "{label}: {} of {} used, {} left, {when} ({})",
-        w.count,
-        w.limit,
-        w.remaining(),
-        w.key
-    )
-}
-
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_window_reads_as_one_line() {
-        let w = WindowState {
-            key: "rate_limit:user:alice".into(),
-            count: 3,
-            limit: 5,
-            open: true,
-            resets_in: Some(Duration::from_millis(54_250)),
-        };
-        assert_eq!(
-            line("user alice", &w),
-            "user alice: 3 of 5 used, 2 left, resets in 54.2 s (rate_limit:user:alice)"
-        );
-        let closed = WindowState {
-            count: 0,
-            open: false,
-            resets_in: None,
-            ..w
-        };
-        assert_eq!(
-            line("user alice", &closed),
-            "user alice: 0 of 5 used, 5 left, no window open: the next purchase starts one \
-             (rate_limit:user:alice)"
-        );
-    }
 }

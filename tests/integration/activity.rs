@@ -17,7 +17,7 @@ use crate::support::json::keys;
 use crate::support::{TestDb, TestSqlite, flashsale, unique};
 
 /// How long a signalled backend may take to show it: far below the sleeper's 30 s.
-const ENDS_WITHIN: Duration = Duration::from_secs(15);
+pub(crate) const ENDS_WITHIN: Duration = Duration::from_secs(15);
 
 fn activity(url: &str, args: &[&str]) -> (Option<i32>, String, String) {
     let home = tempfile::tempdir().expect("tmp");
@@ -47,7 +47,7 @@ fn backend(body: &Value, pid: i32) -> Value {
 }
 
 /// A connection of its own named `name`, and its backend's pid.
-async fn session(db: &TestDb, name: &str) -> (PgConnection, i32) {
+pub(crate) async fn session(db: &TestDb, name: &str) -> (PgConnection, i32) {
     let options = PgConnectOptions::from_str(&db.url)
         .expect("url")
         .application_name(name);
@@ -60,7 +60,7 @@ async fn session(db: &TestDb, name: &str) -> (PgConnection, i32) {
 }
 
 /// Waits until backend `pid` is in `state` (and waiting on `wait_type`, when given).
-async fn until(db: &TestDb, pid: i32, state: &str, wait_type: Option<&str>) {
+pub(crate) async fn until(db: &TestDb, pid: i32, state: &str, wait_type: Option<&str>) {
     let mut conn = db.conn().await;
     let seen = async {
         loop {
@@ -86,7 +86,7 @@ async fn until(db: &TestDb, pid: i32, state: &str, wait_type: Option<&str>) {
 }
 
 /// `SELECT pg_sleep(30)` running on a connection of its own; its pid.
-async fn sleeper(db: &TestDb) -> (i32, JoinHandle<Result<(), sqlx::Error>>) {
+pub(crate) async fn sleeper(db: &TestDb) -> (i32, JoinHandle<Result<(), sqlx::Error>>) {
     let (mut conn, pid) = session(db, "pg_sleeper").await;
     let task = tokio::spawn(async move { conn.execute("SELECT pg_sleep(30)").await.map(|_| ()) });
     until(db, pid, "active", Some("Timeout")).await;
@@ -109,7 +109,7 @@ async fn cancel_and_see_it_end(url: &str, pid: i32, task: JoinHandle<Result<(), 
     assert_eq!(sqlstate(ended).as_deref(), Some("57014"), "query_canceled");
 }
 
-fn sqlstate(result: Result<(), sqlx::Error>) -> Option<String> {
+pub(crate) fn sqlstate(result: Result<(), sqlx::Error>) -> Option<String> {
     match result {
         Err(sqlx::Error::Database(e)) => e.code().map(|c| c.to_string()),
         other => panic!("expected a database error, got {other:?}"),

@@ -12,14 +12,14 @@ use crate::support::redis_server::free_port;
 use crate::support::{TestRedis, TestSqlite, flashsale};
 
 /// A sale of its own: an SQLite file and a Redis key prefix, and the launches against them.
-struct Sale {
-    lite: TestSqlite,
-    redis: TestRedis,
+pub(crate) struct Sale {
+    pub(crate) lite: TestSqlite,
+    pub(crate) redis: TestRedis,
     home: tempfile::TempDir,
 }
 
 impl Sale {
-    async fn new() -> Sale {
+    pub(crate) async fn new() -> Sale {
         let (lite, _store) = TestSqlite::seeded().await;
         Sale {
             lite,
@@ -28,7 +28,7 @@ impl Sale {
         }
     }
 
-    fn launch(&self, args: &[&str]) -> (Option<i32>, String, String) {
+    pub(crate) fn launch(&self, args: &[&str]) -> (Option<i32>, String, String) {
         let (out, stdout, stderr) = run(flashsale(self.home.path())
             .args(args)
             .env(
@@ -41,7 +41,7 @@ impl Sale {
         (out.status.code(), stdout, stderr)
     }
 
-    fn buy(&self, user: &str, ip: &str) -> Option<i32> {
+    pub(crate) fn buy(&self, user: &str, ip: &str) -> Option<i32> {
         let (code, _, stderr) = self.launch(&["buy", "--product", "1", "--user", user, "--ip", ip]);
         assert!(matches!(code, Some(0 | 3)), "{stderr}");
         code
@@ -55,7 +55,7 @@ impl Sale {
         serde_json::from_str(&stdout).expect("limits JSON")
     }
 
-    fn key(&self, rest: &str) -> String {
+    pub(crate) fn key(&self, rest: &str) -> String {
         format!("{}rate_limit:{rest}", self.redis.prefix)
     }
 }

@@ -16,6 +16,7 @@ mod cli_truth;
 mod dashboard;
 mod dashboard_api;
 mod dashboard_navigation;
+mod dashboard_operator;
 mod dashboard_truth;
 mod faults;
 mod hostile;

@@ -86,13 +86,15 @@ pub enum LimitNote {
     Off,
 }
 
+#[derive(Clone)]
 enum Backend {
     Off,
     Memory(MemoryLimiter),
     Redis(RedisLimiter),
 }
 
-/// The limiter every purchase goes through.
+/// The limiter every purchase goes through. Clones share the windows (and Redis's breaker).
+#[derive(Clone)]
 pub struct RateLimiter {
     backend: Backend,
     settings: LimitSettings,
@@ -147,6 +149,29 @@ impl RateLimiter {
         match &self.backend {
             Backend::Redis(r) => Some(r),
             _ => None,
+        }
+    }
+
+    /// `user`'s window and `ip`'s as the limiter holds them (Redis, or this process's map),
+    /// counting nothing; `None` when limiting is off.
+    pub async fn windows(
+        &self,
+        user: &str,
+        ip: Option<IpAddr>,
+    ) -> Result<Option<Windows>, LimiterError> {
+        match &self.backend {
+            Backend::Off => Ok(None),
+            Backend::Memory(m) => Ok(Some(m.windows(user, ip, &self.settings))),
+            Backend::Redis(r) => r.windows(user, ip, &self.settings).await.map(Some),
+        }
+    }
+
+    /// Deletes the windows `keys` name ([`Windows::open_keys`]); how many were open.
+    pub async fn delete_windows(&self, keys: &[String]) -> Result<u64, LimiterError> {
+        match &self.backend {
+            Backend::Off => Ok(0),
+            Backend::Memory(m) => Ok(m.delete_windows(keys)),
+            Backend::Redis(r) => r.delete_windows(keys).await,
         }
     }
 

@@ -56,6 +56,16 @@ pub enum Action {
     Alerts,
     /// In the alerts list: silence the selected alert for 15 min, 1 h, 4 h, then lift it.
     Silence,
+    /// The backends of our database (pg_activity's view), sampled while it is open.
+    Activity,
+    /// In the activity view: cancel the selected backend's query (after asking).
+    CancelBackend,
+    /// In the activity view: end the selected backend's session (after asking).
+    TerminateBackend,
+    /// A prompt to look up a customer's rate-limit windows (user id, optional IP).
+    Limits,
+    /// In the limits prompt: delete the windows shown (after asking).
+    ResetLimits,
     /// `y` in a confirm dialog.
     Confirm,
     /// `n` in a confirm dialog.
@@ -67,7 +77,13 @@ impl Action {
     pub fn writes(self) -> bool {
         matches!(
             self,
-            Action::Fire | Action::Restock | Action::Edit | Action::CycleStrategy
+            Action::Fire
+                | Action::Restock
+                | Action::Edit
+                | Action::CycleStrategy
+                | Action::CancelBackend
+                | Action::TerminateBackend
+                | Action::ResetLimits
         )
     }
 }

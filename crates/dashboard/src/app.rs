@@ -3,8 +3,10 @@
 //! carry out, so update itself does no I/O and is driven directly by tests. Keys and actions
 //! are handled here; data from the samplers and the burst engine in `feed.rs`.
 
+mod activity_keys;
 mod feed;
 mod fire;
+mod limits_keys;
 mod mouse;
 mod navigate;
 
@@ -38,6 +40,20 @@ pub enum Effect {
     /// Keep these oversells (this database's, unacknowledged) in the oversells file, in place
     /// of what it held for this database.
     SaveOversells(Vec<flashsale_monitor::Oversell>),
+    /// Start (`true`) or stop the activity sampler: the activity view opened or closed.
+    WatchActivity(bool),
+    /// Cancel or end backend `pid` (confirmed in the activity view).
+    Signal {
+        pid: i32,
+        signal: flashsale_core::store::activity::Signal,
+    },
+    /// Read a user's (and an address's) rate-limit windows.
+    LookUpLimits(crate::state::Who),
+    /// Delete these windows (confirmed in the limits prompt).
+    ResetLimits {
+        who: crate::state::Who,
+        keys: Vec<String>,
+    },
 }
 
 /// How far a pane read whole scrolls at most (the drawing stops at its last line anyway).
@@ -136,6 +152,13 @@ impl App {
                     .push(wall, Level::Error, format!("restock failed: {e}"));
                 self.notice(Level::Error, format!("restock failed: {e}"));
             }
+            Event::Signalled {
+                pid,
+                signal,
+                result,
+            } => self.signalled(pid, signal, result),
+            Event::LimitsFound(result) => self.limits_found(result),
+            Event::LimitsReset(who, result) => self.limits_reset(who, result, &mut effects),
             Event::Signal(name) => {
                 s.log.push(wall, Level::Warn, format!("{name}: leaving"));
                 s.leave_now = true;
@@ -145,6 +168,7 @@ impl App {
                 s.quit = Some(crate::Ending::Signal(name));
             }
         }
+        self.watch_activity(&mut effects);
         effects
     }
 
@@ -177,7 +201,7 @@ impl App {
             }
             return;
         }
-        if self.filter_key(&key) {
+        if self.filter_key(&key) || self.limits_key(&key, effects) {
             return;
         }
         if let Some(action) = self.keymap.action(&key) {
@@ -194,11 +218,12 @@ impl App {
             match action {
                 Action::Confirm | Action::Activate => {
                     let pending = c.on_yes.clone();
-                    self.state.overlay = None;
+                    // Back to the view that asked (the activity view, the limits prompt).
+                    self.state.overlay = pending.returns_to();
                     self.carry_out(pending, effects);
                 }
                 Action::Deny | Action::Back | Action::Quit => {
-                    self.state.overlay = None;
+                    self.state.overlay = c.on_yes.returns_to();
                     self.notice(Level::Info, "cancelled");
                 }
                 Action::ForceQuit => {
@@ -209,7 +234,7 @@ impl App {
             }
             return;
         }
-        if self.navigate(action, effects) {
+        if self.operator(action) || self.navigate(action, effects) {
             return;
         }
         // Reading a pane whole: the arrows scroll it, `v` or Enter closes it, Esc as anywhere.
@@ -384,6 +409,12 @@ impl App {
             | Action::EventLevel
             | Action::Alerts
             | Action::Silence => {}
+            // Taken by `operator` above.
+            Action::Activity
+            | Action::CancelBackend
+            | Action::TerminateBackend
+            | Action::Limits
+            | Action::ResetLimits => {}
             Action::Confirm | Action::Deny => {}
         }
     }

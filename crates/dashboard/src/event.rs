@@ -29,6 +29,16 @@ pub enum Event {
     BurstFinished(Result<Box<BurstReport>, String>),
     /// A restock was applied (product id, new stock) or failed.
     Restocked(Result<(i32, i32), String>),
+    /// What came of cancelling or ending a backend from the activity view.
+    Signalled {
+        pid: i32,
+        signal: flashsale_core::store::activity::Signal,
+        result: Result<flashsale_core::store::activity::Signalled, String>,
+    },
+    /// A lookup of the limits prompt answered.
+    LimitsFound(Result<crate::state::Found, String>),
+    /// A reset of the limits prompt answered: windows deleted, or why not.
+    LimitsReset(crate::state::Who, Result<u64, String>),
     /// SIGTERM, SIGINT or SIGHUP: leave cleanly.
     Signal(&'static str),
     /// Something for the events pane from the runtime (the `--database-url` of `--api` mode

@@ -1,8 +1,10 @@
 //! A dashboard filled with fixed data: the snapshot tests, the drive tests and the render
 //! benchmark all draw from it, so what they see does not depend on a clock or a database. Here:
 //! the direct connections, each source's data and the app fed them; bursts in `bursts`, a
-//! deployment watched over its API in `deployment`.
+//! deployment watched over its API in `deployment`, the activity view and limits prompt in
+//! `backends`.
 
+mod backends;
 mod bursts;
 mod deployment;
 
@@ -14,6 +16,7 @@ use super::app::App;
 use super::keymap::Keymap;
 use super::state::{Connection, Level, State};
 use super::theme::{ColorMode, ThemeSet};
+pub use backends::{activity, limits};
 pub use bursts::{finished, finished_over_http, report, request, running};
 pub use deployment::{api, app_api, health, server_purchases, stats};
 use flashsale_core::config::BackendKind;
@@ -179,6 +182,7 @@ pub fn redis() -> RedisSnapshot {
         down_since: None,
         error: None,
         masters: Vec::new(),
+        rate_limit_keys: None,
     }
 }
 

@@ -171,6 +171,11 @@ pub fn fit(text: &str, width: usize) -> String {
     out
 }
 
+/// A query on one line: its newlines and runs of spaces as one space.
+pub fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// `text` broken at spaces into lines of at most `width` columns; a word longer than a line is
 /// cut (the only case where a line ends mid-word).
 pub fn wrap(text: &str, width: usize) -> Vec<String> {

@@ -83,6 +83,7 @@ pub async fn snapshot(settings: &Settings, thresholds: &Thresholds) -> Result<On
         redis: settings.redis_url.clone().map(|url| RedisTarget {
             url,
             timeout: settings.limits.redis_timeout,
+            key_prefix: settings.limits.key_prefix.clone(),
         }),
     };
     let mut snapshot = monitor.snapshot_once(thresholds).await;

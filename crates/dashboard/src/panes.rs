@@ -2,6 +2,7 @@
 //! through a [`Ctx`]. The helpers here give every pane the same frame: a title that says when
 //! the pane has focus (a marker, not only a colour) and how old its data is.
 
+pub mod activity;
 pub mod alerts;
 pub mod burst;
 pub mod dialog;
@@ -9,6 +10,7 @@ pub mod events;
 pub mod footer;
 pub mod header;
 pub mod help;
+pub mod limits;
 pub mod pool;
 pub mod redis;
 pub mod revenue;

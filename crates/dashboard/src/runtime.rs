@@ -3,6 +3,7 @@
 //! at most every [`FRAME`](super::FRAME) when something changed. Over the API (`--api`),
 //! `over_http.rs` reaches the server and opens the optional database instead.
 
+mod operator;
 mod over_http;
 
 use std::time::Duration;
@@ -60,6 +61,7 @@ async fn connect(
                     redis: settings.redis_url.clone().map(|url| RedisTarget {
                         url,
                         timeout: settings.limits.redis_timeout,
+                        key_prefix: settings.limits.key_prefix.clone(),
                     }),
                 };
                 // The tasks end by themselves when the event channel closes.
@@ -212,6 +214,7 @@ pub async fn run(opts: Options) -> crate::Ending {
     ];
     let mut store: Option<Store> = None;
     let mut burst_cancel: Option<CancellationToken> = None;
+    let mut operator = operator::Operator::default();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut dirty = true;
@@ -245,6 +248,7 @@ pub async fn run(opts: Options) -> crate::Ending {
                     database,
                     &tx,
                     &mut burst_cancel,
+                    (&mut operator, &control_tx),
                 );
             }
         }
@@ -328,6 +332,7 @@ fn carry_out(
     database: &str,
     tx: &mpsc::Sender<Event>,
     burst_cancel: &mut Option<CancellationToken>,
+    (operator, control): (&mut operator::Operator, &watch::Sender<Control>),
 ) {
     let tx = tx.clone();
     let refuse = |event: Event| {
@@ -340,7 +345,12 @@ fn carry_out(
         Effect::StartBurst(request) => {
             let started = match &opts.source {
                 DataSource::Direct(settings) => {
-                    local_burst(&request, store, settings, opts.naive_delay)
+                    local_burst(&request, store, settings, opts.naive_delay).map(
+                        |(handle, limiter)| {
+                            operator.burst_limiter = limiter.is_in_process().then_some(limiter);
+                            handle
+                        },
+                    )
                 }
                 DataSource::Api(source) => over_http::burst(&request, store, source),
             };
@@ -367,6 +377,10 @@ fn carry_out(
                 }
             });
         }
+        Effect::WatchActivity(_)
+        | Effect::Signal { .. }
+        | Effect::LookUpLimits(_)
+        | Effect::ResetLimits { .. } => operator.carry_out(effect, store, opts, control, &tx),
         Effect::CancelBurst => {
             if let Some(token) = burst_cancel {
                 token.cancel();
@@ -396,16 +410,18 @@ fn carry_out(
     }
 }
 
-/// A burst through the shared purchase module, audited against the same database.
+/// A burst through the shared purchase module, audited against the same database; with the
+/// limiter it counts in (the limits prompt reads an in-process one).
 fn local_burst(
     request: &super::state::BurstRequest,
     store: Option<&Store>,
     settings: &Settings,
     naive_delay: Option<Duration>,
-) -> Result<burst::BurstHandle, String> {
+) -> Result<(burst::BurstHandle, RateLimiter), String> {
     let store = store.ok_or("not connected to the database yet")?.clone();
     let limiter = RateLimiter::new(settings.limits.clone(), settings.redis_url.as_ref())
         .map_err(|e| e.to_string())?;
+    let counted = limiter.clone();
     let purchaser = match naive_delay {
         Some(d) if request.params.strategy.is_unsafe() => Purchaser::with_race_hook(
             store.clone(),
@@ -415,7 +431,9 @@ fn local_burst(
         ),
         _ => Purchaser::new(store.clone(), limiter, settings.max_quantity),
     };
-    burst::start(request.spec(), Target::Local(purchaser), Some(store)).map_err(|e| e.to_string())
+    burst::start(request.spec(), Target::Local(purchaser), Some(store))
+        .map(|handle| (handle, counted))
+        .map_err(|e| e.to_string())
 }
 
 /// Forwards a burst's progress, then its report.

@@ -1,10 +1,12 @@
 //! The dashboard's state: everything the screen shows, as owned data. `App::update` is the one
 //! writer; `draw` reads it and nothing else, so rendering never waits on anything.
 
+pub mod activity_view;
 pub mod alert_book;
 pub mod burst_state;
 pub mod editor;
 pub mod gauges;
+pub mod limits_prompt;
 pub mod log;
 pub mod rates;
 pub mod stock_view;
@@ -19,10 +21,12 @@ use flashsale_core::config::BackendKind;
 use flashsale_core::model::Product;
 use flashsale_monitor::{Alert, Oversell, PoolSnapshot, RedisSnapshot, SalesSnapshot, Thresholds};
 
+pub use activity_view::ActivityView;
 pub use alert_book::AlertBook;
 pub use burst_state::{BurstParams, BurstPhase, BurstRequest, BurstState};
 pub use editor::{Editor, Field};
 pub use gauges::{GaugeRef, Gauges};
+pub use limits_prompt::{Found, LimitsPrompt, Who};
 pub use log::{Level, LevelFilter, Log, LogEntry};
 pub use rates::SellRates;
 pub use stock_view::{SortBy, StockView};
@@ -193,6 +197,27 @@ pub enum Pending {
         name: String,
         stock: i32,
     },
+    /// `x` / `X` in the activity view: cancel or end backend `pid` (back to the view after).
+    Signal {
+        pid: i32,
+        signal: flashsale_core::store::activity::Signal,
+    },
+    /// `ctrl+r` in the limits prompt: delete these windows (back to the prompt after).
+    ResetLimits {
+        who: Who,
+        keys: Vec<String>,
+    },
+}
+
+impl Pending {
+    /// The view the dialog was opened from, to go back to once it is answered.
+    pub fn returns_to(&self) -> Option<Overlay> {
+        match self {
+            Pending::Signal { .. } => Some(Overlay::Activity),
+            Pending::ResetLimits { .. } => Some(Overlay::Limits),
+            Pending::Burst(_) | Pending::Restock { .. } => None,
+        }
+    }
 }
 
 /// What covers the panes.
@@ -209,6 +234,10 @@ pub enum Overlay {
     Alerts {
         selected: usize,
     },
+    /// The backends of our database (`d`): state in [`State::activity`].
+    Activity,
+    /// A customer's rate-limit windows (`u`): state in [`State::limits`].
+    Limits,
 }
 
 /// Everything on screen.
@@ -268,6 +297,10 @@ pub struct State {
     pub screen: Option<(u16, u16)>,
     pub theme: usize,
     pub theme_name: String,
+    /// The activity view (`d`): its sample and selection.
+    pub activity: ActivityView,
+    /// The limits prompt (`u`): its input and last lookup.
+    pub limits: LimitsPrompt,
     /// Set when the dashboard should end, with how.
     pub quit: Option<crate::Ending>,
     /// Ctrl-C or a signal: end without waiting for a cancelled burst's audit.
@@ -312,6 +345,8 @@ impl State {
             screen: None,
             theme: 0,
             theme_name: "dark".into(),
+            activity: ActivityView::default(),
+            limits: LimitsPrompt::default(),
             quit: None,
             leave_now: false,
         }
@@ -341,6 +376,8 @@ impl State {
         match (action, &self.conn.api) {
             (Action::CycleStrategy, Some(_)) => false,
             (Action::Restock, Some(api)) => api.database.is_some(),
+            // The server's limiter is not ours to read over the API.
+            (Action::Limits | Action::ResetLimits, Some(_)) => false,
             _ => true,
         }
     }

@@ -9,11 +9,13 @@ use ratatui::widgets::{Block, Paragraph, Wrap};
 
 use super::keymap::Keymap;
 use super::layout;
+use super::panes::activity::ActivityOverlay;
 use super::panes::alerts::AlertsOverlay;
 use super::panes::dialog::ConfirmDialog;
 use super::panes::footer::Footer;
 use super::panes::header::Header;
 use super::panes::help::HelpOverlay;
+use super::panes::limits::LimitsOverlay;
 use super::panes::whole::WholeOverlay;
 use super::panes::{Ctx, draw_pane};
 use super::state::{Overlay, Pane, State};
@@ -61,6 +63,8 @@ pub fn draw(frame: &mut Frame, state: &State, theme: &Theme, keymap: &Keymap) {
             selected: *selected,
         }
         .draw(frame, area),
+        Some(Overlay::Activity) => ActivityOverlay { ctx }.draw(frame, area),
+        Some(Overlay::Limits) => LimitsOverlay { ctx }.draw(frame, area),
         None => {}
     }
     super::theme::contrast::guard(frame.buffer_mut());

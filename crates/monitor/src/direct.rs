@@ -2,6 +2,7 @@
 //! them under the driver, and assembles their first reports into the [`Snapshot`] of
 //! `dashboard --once --json`.
 
+mod activity_sampler;
 mod redis_sampler;
 mod store_samplers;
 
@@ -18,6 +19,7 @@ use crate::driver::{self, Control, Report};
 use crate::redis::RedisSnapshot;
 use crate::sales::SalesSnapshot;
 use crate::{Source, Update};
+pub use activity_sampler::ActivitySampler;
 use flashsale_core::model::Product;
 use flashsale_core::redact::SecretUrl;
 use flashsale_core::store::Store;
@@ -41,6 +43,8 @@ pub struct Monitor {
 pub struct RedisTarget {
     pub url: SecretUrl,
     pub timeout: Duration,
+    /// The limiter's key prefix: the Redis pane counts the live `{prefix}rate_limit:*` keys.
+    pub key_prefix: String,
 }
 
 /// Every pane's data at one moment (`dashboard --once --json`). A source that failed is `null`

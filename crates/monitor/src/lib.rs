@@ -35,10 +35,10 @@ use serde::Serialize;
 use flashsale_core::model::Product;
 
 pub use alerts::{Alert, Severity, Thresholds};
-pub use direct::{Monitor, PoolSnapshot, RedisTarget, Snapshot};
+pub use direct::{ActivitySampler, Monitor, PoolSnapshot, RedisTarget, Snapshot};
 pub use driver::{Control, RETRY, RETRY_CAP, WITHHELD_RETRY};
 pub use oversells::Oversell;
-pub use redis::{LatencySummary, RedisInfo, RedisSnapshot};
+pub use redis::{KeyCount, LatencySummary, RedisInfo, RedisSnapshot};
 pub use sales::{SalesCoverage, SalesSnapshot, SalesTally};
 
 /// A data source.
@@ -53,6 +53,8 @@ pub enum Source {
     Health,
     /// The server's purchase counters (`/metrics`), over the API: its purchase error rate.
     Metrics,
+    /// The backends of our database (`pg_stat_activity`), while the activity view is open.
+    Activity,
 }
 
 impl fmt::Display for Source {
@@ -64,6 +66,7 @@ impl fmt::Display for Source {
             Source::Redis => "redis",
             Source::Health => "health",
             Source::Metrics => "metrics",
+            Source::Activity => "activity",
         })
     }
 }
@@ -79,6 +82,8 @@ pub enum Update {
     Health(flashsale_api::Health),
     /// The server's purchase counters and their growth over the last minute (over the API).
     ServerPurchases(error_rate::Reading),
+    /// The backends of our database; `None` on SQLite, which has no server to ask.
+    Activity(Option<flashsale_core::store::activity::Activity>),
     /// The source answered but keeps its data to itself (the admin statistics without the
     /// admin token): not a failure, the reason is shown instead of the data.
     Withheld {

@@ -67,7 +67,25 @@ pub struct RedisSnapshot {
     pub error: Option<String>,
     /// On a Redis Cluster, every master by its own PING and `INFO`; empty for one server.
     pub masters: Vec<ClusterMaster>,
+    /// The live rate-limit windows (`{prefix}rate_limit:*` keys), by a bounded `SCAN`; `None`
+    /// until counted, and on a cluster (whose keys are spread over its masters).
+    pub rate_limit_keys: Option<KeyCount>,
 }
+
+/// Keys counted by a bounded `SCAN`: the count, and whether the scan went all the way round
+/// (when not, there are at least `count`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyCount {
+    pub count: u64,
+    pub complete: bool,
+}
+
+/// How many keys one `SCAN` call looks at (a hint to Redis, which may return a few more).
+pub const SCAN_COUNT: u64 = 1_000;
+/// `SCAN` calls per count at most: about [`SCAN_COUNT`] × this many keys looked at, so a
+/// Redis holding millions of keys costs one sample a few milliseconds, not a full walk.
+pub const SCAN_CALLS: usize = 4;
 
 /// PING samples over the last [`WINDOW`], and the per-second maxima for the sparkline.
 #[derive(Debug, Clone, Default)]
@@ -142,6 +160,42 @@ pub fn parse_info(text: &str) -> RedisInfo {
         }
     }
     info
+}
+
+/// Counts the keys matching `pattern` with at most [`SCAN_CALLS`] `SCAN`s of [`SCAN_COUNT`],
+/// each bounded by `timeout`. Not `KEYS`: that blocks Redis for as long as the walk takes.
+pub async fn count_keys(
+    conn: &mut RedisConn,
+    pattern: &str,
+    timeout: Duration,
+) -> Result<KeyCount, String> {
+    let mut cursor: u64 = 0;
+    let mut count: u64 = 0;
+    for _ in 0..SCAN_CALLS {
+        let mut scan = redis::cmd("SCAN");
+        scan.arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(SCAN_COUNT);
+        let call = scan.query_async::<(u64, Vec<String>)>(conn);
+        let (next, keys) = tokio::time::timeout(timeout, call)
+            .await
+            .map_err(|_| format!("no answer within {} ms", timeout.as_millis()))?
+            .map_err(|e| flashsale_core::ratelimit::redis::describe(&e))?;
+        count += keys.len() as u64;
+        if next == 0 {
+            return Ok(KeyCount {
+                count,
+                complete: true,
+            });
+        }
+        cursor = next;
+    }
+    Ok(KeyCount {
+        count,
+        complete: false,
+    })
 }
 
 /// One PING, timed, bounded by `timeout`.

@@ -2,9 +2,10 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use super::windows::{WindowState, Windows as Lookup};
 use super::{Scope, Verdict};
 use crate::config::LimitSettings;
 
@@ -20,10 +21,11 @@ struct Windows {
     prune_at: usize,
 }
 
-/// Fixed windows in a map, pruned as it grows.
-#[derive(Default)]
+/// Fixed windows in a map, pruned as it grows. Clones share the map (the dashboard looks up
+/// the windows its own bursts counted).
+#[derive(Default, Clone)]
 pub struct MemoryLimiter {
-    windows: Mutex<Windows>,
+    windows: Arc<Mutex<Windows>>,
 }
 
 const MIN_PRUNE_AT: usize = 4096;
@@ -39,8 +41,7 @@ impl MemoryLimiter {
     }
 
     fn check_at(&self, user: &str, ip: IpAddr, s: &LimitSettings, now: Instant) -> Verdict {
-        let user_key = format!("u:{user}");
-        let ip_key = format!("i:{}", super::ip_bucket(ip, s.ipv6_prefix));
+        let (user_key, ip_key) = (memory_user_key(user), memory_ip_key(ip, s));
         // A poisoned lock only means another check panicked; the map itself is still sound.
         let mut w = self.windows.lock().unwrap_or_else(|e| e.into_inner());
         if w.map.len() >= w.prune_at.max(MIN_PRUNE_AT) {
@@ -97,6 +98,50 @@ impl MemoryLimiter {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// `user`'s window and `ip`'s as this process counted them: counts nothing, changes
+    /// nothing (the in-process side of [`super::RedisLimiter::windows`]).
+    pub fn windows(&self, user: &str, ip: Option<IpAddr>, s: &LimitSettings) -> Lookup {
+        let now = Instant::now();
+        let w = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        let state = |key: String, limit: u32| {
+            let live = w.map.get(&key).filter(|win| win.ends > now);
+            WindowState {
+                count: live.map_or(0, |win| win.count),
+                limit,
+                open: live.is_some(),
+                resets_in: live.map(|win| win.ends.saturating_duration_since(now)),
+                key,
+            }
+        };
+        Lookup {
+            user: state(memory_user_key(user), s.user_max),
+            ip: ip.map(|ip| {
+                (
+                    super::ip_bucket(ip, s.ipv6_prefix),
+                    state(memory_ip_key(ip, s), s.ip_max),
+                )
+            }),
+        }
+    }
+
+    /// Forgets the windows named `keys` (as [`Self::windows`] names them); how many were open.
+    pub fn delete_windows(&self, keys: &[String]) -> u64 {
+        let now = Instant::now();
+        let mut w = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        keys.iter()
+            .filter_map(|k| w.map.remove(k))
+            .filter(|win| win.ends > now)
+            .count() as u64
+    }
+}
+
+fn memory_user_key(user: &str) -> String {
+    format!("u:{user}")
+}
+
+fn memory_ip_key(ip: IpAddr, s: &LimitSettings) -> String {
+    format!("i:{}", super::ip_bucket(ip, s.ipv6_prefix))
 }
 
 impl std::fmt::Debug for MemoryLimiter {
@@ -194,6 +239,37 @@ mod tests {
             Verdict::Allowed { ip_remaining, .. } => assert_eq!(ip_remaining, 98),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_lookup_reads_the_counts_without_counting_and_a_delete_lifts_them() {
+        let l = MemoryLimiter::new();
+        let s = settings(5, 10, 60_000);
+        let shared = l.clone();
+        for _ in 0..3 {
+            l.check("alice", ip(1), &s);
+        }
+        let w = shared.windows("alice", Some(ip(1)), &s);
+        assert_eq!(
+            (w.user.count, w.user.remaining(), w.user.open),
+            (3, 2, true)
+        );
+        assert!(
+            w.user
+                .resets_in
+                .is_some_and(|d| d <= Duration::from_secs(60))
+        );
+        let (bucket, ipw) = w.ip.clone().expect("ip window");
+        assert_eq!((bucket.as_str(), ipw.count, ipw.limit), ("10.0.0.1", 3, 10));
+        assert_eq!(
+            shared.windows("alice", None, &s).user.count,
+            3,
+            "nothing counted"
+        );
+        assert_eq!(shared.delete_windows(&w.open_keys()), 2);
+        let after = l.windows("alice", Some(ip(1)), &s);
+        assert_eq!((after.user.count, after.user.open), (0, false));
+        assert!(after.ip.is_some_and(|(_, w)| !w.open));
     }
 
     #[test]

@@ -20,7 +20,8 @@ const ONE_WINDOW: &str = concat!(include_str!("ttl_of.lua"), include_str!("limit
 const RELEASE: &str = "local c = tonumber(redis.call('GET', KEYS[1]) or '0') \
     if c > 0 then return redis.call('DECR', KEYS[1]) end return 0";
 
-/// A rate limiter backed by Redis.
+/// A rate limiter backed by Redis. Clones share the connection and the breaker.
+#[derive(Clone)]
 pub struct RedisLimiter {
     conn: RedisConn,
     script: redis::Script,

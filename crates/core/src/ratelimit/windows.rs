@@ -29,6 +29,23 @@ impl WindowState {
     pub fn remaining(&self) -> u32 {
         self.limit.saturating_sub(self.count)
     }
+
+    /// `user alice: 3 of 5 used, 2 left, resets in 54.2 s (rate_limit:user:alice)`: the
+    /// window in one line, as `flashsale limits` and the dashboard's prompt print it.
+    pub fn line(&self, label: &str) -> String {
+        let when = match (self.open, self.resets_in) {
+            (false, _) => "no window open: the next purchase starts one".to_string(),
+            (true, Some(d)) => format!("resets in {:.1} s", d.as_secs_f64()),
+            (true, None) => "no expiry set: the next purchase check gives it one".to_string(),
+        };
+        format!(
+            "{label}: {} of {} used, {} left, {when} ({})",
+            self.count,
+            self.limit,
+            self.remaining(),
+            self.key
+        )
+    }
 }
 
 /// A user's window and, when an address was named, its IP window.
@@ -47,6 +64,16 @@ impl Windows {
             .filter(|w| w.open)
             .map(|w| w.key.clone())
             .collect()
+    }
+}
+
+/// `ip 10.0.0.1`, or `ip 2001:db8::1 (counted as 2001:db8::/64)` when the window is the
+/// address's network's.
+pub fn ip_label(ip: IpAddr, bucket: &str) -> String {
+    if ip.to_string() == bucket {
+        format!("ip {ip}")
+    } else {
+        format!("ip {ip} (counted as {bucket})")
     }
 }
 
@@ -169,6 +196,32 @@ mod tests {
         assert!(
             err.to_string().contains("k holds \"x\", not a count"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn a_window_reads_as_one_line_for_the_cli_and_the_dashboard() {
+        let w = WindowState {
+            key: "rate_limit:user:alice".into(),
+            count: 3,
+            limit: 5,
+            open: true,
+            resets_in: Some(Duration::from_millis(54_250)),
+        };
+        assert_eq!(
+            w.line("user alice"),
+            "user alice: 3 of 5 used, 2 left, resets in 54.2 s (rate_limit:user:alice)"
+        );
+        let closed = WindowState {
+            count: 0,
+            open: false,
+            resets_in: None,
+            ..w
+        };
+        assert_eq!(
+            closed.line("user alice"),
+            "user alice: 0 of 5 used, 5 left, no window open: the next purchase starts one \
+             (rate_limit:user:alice)"
         );
     }
 }

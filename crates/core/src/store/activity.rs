@@ -92,6 +92,16 @@ pub enum Signal {
     Terminate,
 }
 
+impl Signal {
+    /// The server function that sends it.
+    pub fn function(self) -> &'static str {
+        match self {
+            Signal::Cancel => "pg_cancel_backend",
+            Signal::Terminate => "pg_terminate_backend",
+        }
+    }
+}
+
 /// What came of a signal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Signalled {
@@ -106,5 +116,87 @@ pub enum Signalled {
     NotPermitted { role: String, message: String },
 }
 
+impl BackendRow {
+    /// The application, or the backend type for a process that gave none.
+    pub fn name(&self) -> String {
+        if self.application.is_empty() {
+            format!("({})", self.backend_type)
+        } else {
+            self.application.clone()
+        }
+    }
+}
+
+/// What SQLite cannot show, and why.
+pub const NO_SERVER: &str = "activity needs PostgreSQL's server view: an SQLite file has no \
+     server, so there are no backends, queries, waits, locks, transactions or commit rates to \
+     show";
+
+/// What came of sending `signal` to backend `pid` of `database`, in one sentence (the CLI
+/// prints it, the dashboard logs it).
+pub fn signal_outcome(signal: Signal, pid: i32, outcome: &Signalled, database: &str) -> String {
+    let function = signal.function();
+    match (outcome, signal) {
+        (Signalled::Sent, Signal::Cancel) => {
+            format!("{function}({pid}): sent; its query is being cancelled")
+        }
+        (Signalled::Sent, Signal::Terminate) => {
+            format!("{function}({pid}): sent; its session is ending")
+        }
+        (Signalled::NoSuchBackend, _) => format!(
+            "no backend {pid} in {database} (it ended, or it is another database's, or it is \
+             this command's own): nothing sent"
+        ),
+        (Signalled::Refused, _) => format!(
+            "{function}({pid}) answered false: the process is gone, or is not a PostgreSQL \
+             server process"
+        ),
+        (Signalled::NotPermitted { role, message }, _) => {
+            format!("the role {role} may not signal backend {pid}: {message}")
+        }
+    }
+}
+
+/// `850 ms`, `3.2 s`, `4m12s`, `2h03m`; `-` for none.
+pub fn duration_text(ms: Option<f64>) -> String {
+    let Some(ms) = ms.filter(|m| m.is_finite() && *m >= 0.0) else {
+        return "-".into();
+    };
+    let secs = (ms / 1000.0) as u64;
+    match ms {
+        m if m < 1000.0 => format!("{m:.0} ms"),
+        m if m < 60_000.0 => format!("{:.1} s", m / 1000.0),
+        _ if secs < 3600 => format!("{}m{:02}s", secs / 60, secs % 60),
+        _ => format!("{}h{:02}m", secs / 3600, secs % 3600 / 60),
+    }
+}
+
 /// How long the two samples of the commit counters are apart.
 pub const RATE_INTERVAL: Duration = Duration::from_secs(1);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_at_a_glance() {
+        assert_eq!(duration_text(None), "-");
+        assert_eq!(duration_text(Some(849.6)), "850 ms");
+        assert_eq!(duration_text(Some(3_240.0)), "3.2 s");
+        assert_eq!(duration_text(Some(252_000.0)), "4m12s");
+        assert_eq!(duration_text(Some(7_380_000.0)), "2h03m");
+        assert_eq!(duration_text(Some(f64::NAN)), "-");
+    }
+
+    #[test]
+    fn a_refused_signal_names_the_role() {
+        let refused = Signalled::NotPermitted {
+            role: "sale_ro".into(),
+            message: "permission denied to cancel query".into(),
+        };
+        assert_eq!(
+            signal_outcome(Signal::Cancel, 42, &refused, "sale"),
+            "the role sale_ro may not signal backend 42: permission denied to cancel query"
+        );
+    }
+}

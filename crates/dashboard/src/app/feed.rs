@@ -205,6 +205,11 @@ impl App {
                 s.server_purchases.set(reading, now);
                 recovered(s, had, Source::Metrics);
             }
+            Update::Activity(sample) => {
+                let had = s.activity.sample.error.take();
+                s.activity.sample.set(sample, now);
+                recovered(s, had, Source::Activity);
+            }
             Update::Withheld { source, reason } => {
                 let shown = match source {
                     Source::Stock => s.stock.withheld.clone(),
@@ -213,6 +218,7 @@ impl App {
                     Source::Redis => s.redis.withheld.clone(),
                     Source::Health => s.health.withheld.clone(),
                     Source::Metrics => s.server_purchases.withheld.clone(),
+                    Source::Activity => s.activity.sample.withheld.clone(),
                 };
                 if shown.as_ref() != Some(&reason) {
                     s.log.push(wall, Level::Warn, format!("{source}: {reason}"));
@@ -224,6 +230,7 @@ impl App {
                     Source::Redis => s.redis.withhold(reason),
                     Source::Health => s.health.withhold(reason),
                     Source::Metrics => s.server_purchases.withhold(reason),
+                    Source::Activity => s.activity.sample.withhold(reason),
                 }
             }
             Update::Failed { source, error, .. } => {
@@ -234,6 +241,7 @@ impl App {
                     Source::Redis => &mut s.redis.error,
                     Source::Health => &mut s.health.error,
                     Source::Metrics => &mut s.server_purchases.error,
+                    Source::Activity => &mut s.activity.sample.error,
                 };
                 // A Redis failure comes right after the snapshot that says Redis is down, in its
                 // own words ("Redis down: ..."): saying it twice would crowd the events.

@@ -81,6 +81,8 @@ impl App {
     pub(super) fn carry_out(&mut self, pending: Pending, effects: &mut Vec<Effect>) {
         let s = &mut self.state;
         match pending {
+            Pending::Signal { pid, signal } => effects.push(Effect::Signal { pid, signal }),
+            Pending::ResetLimits { who, keys } => effects.push(Effect::ResetLimits { who, keys }),
             Pending::Burst(request) => {
                 if s.burst.is_running() {
                     return self.notice(Level::Warn, "a burst is already running");

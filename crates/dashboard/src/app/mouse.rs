@@ -35,7 +35,9 @@ impl App {
                 }
             }
             MouseEventKind::Down(MouseButton::Left) => match self.state.overlay {
-                Some(Overlay::Help) => self.state.overlay = None,
+                // A click closes the help and the limits prompt (its text stays for next time).
+                Some(Overlay::Help | Overlay::Limits) => self.state.overlay = None,
+                Some(Overlay::Activity) => self.activity_click(at),
                 Some(_) => {}
                 None => self.click(at),
             },
@@ -60,6 +62,17 @@ impl App {
         let filtering = s.stock_view.shows_filter();
         if let Some(i) = stock::product_at(area, wide, filtering, selected, shown.len(), at.y) {
             s.selected = shown[i];
+        }
+    }
+
+    /// A click in the activity view selects the backend of the row clicked.
+    fn activity_click(&mut self, at: Position) {
+        let Some((w, h)) = self.state.screen else {
+            return;
+        };
+        let screen = Rect::new(0, 0, w, h);
+        if let Some(i) = crate::panes::activity::backend_at(&self.state, screen, at.y) {
+            self.state.activity.select(i);
         }
     }
 

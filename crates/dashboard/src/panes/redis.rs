@@ -1,5 +1,6 @@
 //! Redis: PING round trips (min / avg / p99 / max over the last 15 s, and the slowest PING of
-//! each second as a sparkline), `INFO` figures, and the rate-limit policy. "not configured"
+//! each second as a sparkline), `INFO` figures, the live rate-limit windows (`rate_limit:*`
+//! keys, "≥N" when the bounded scan stopped short), and the rate-limit policy. "not configured"
 //! with the in-process limiter; "DOWN since hh:mm:ss" when it does not answer.
 
 use ratatui::Frame;
@@ -71,10 +72,11 @@ impl RedisPane<'_> {
             frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), inner);
             return;
         }
-        let [lat, spark, info, masters, pol] = Layout::vertical([
+        let [lat, spark, info, keys, masters, pol] = Layout::vertical([
             Constraint::Length(if self.ctx.wide { 1 } else { 2 }),
             Constraint::Length(if self.ctx.wide { 3 } else { 0 }),
             Constraint::Length(1),
+            Constraint::Length(u16::from(r.rate_limit_keys.is_some())),
             Constraint::Length(r.masters.len() as u16),
             Constraint::Fill(1),
         ])
@@ -183,6 +185,18 @@ impl RedisPane<'_> {
             None => Line::styled("INFO not read yet", t.muted),
         };
         frame.render_widget(Paragraph::new(info_line), info);
+        if let Some(k) = r.rate_limit_keys {
+            // An incomplete count is a floor: the bounded SCAN stopped before the end.
+            let at_least = if k.complete { "" } else { "≥" };
+            let line = Line::from(vec![
+                Span::styled("rate-limit windows ", t.muted),
+                Span::styled(
+                    format!("{at_least}{}", format::count(k.count as i64)),
+                    t.text,
+                ),
+            ]);
+            frame.render_widget(Paragraph::new(line), keys);
+        }
         frame.render_widget(Paragraph::new(self.master_lines(w)), masters);
         frame.render_widget(
             Paragraph::new(self.policy(w)).wrap(Wrap { trim: true }),

@@ -9,7 +9,9 @@ use flashsale_core::ratelimit::connection::RedisConn;
 
 use super::RedisTarget;
 use crate::driver::{Sampler, Step, StepContext};
-use crate::redis::{LatencyWindow, PING_EVERY, RedisInfo, RedisSnapshot, info, ping};
+use crate::redis::{
+    KeyCount, LatencyWindow, PING_EVERY, RedisInfo, RedisSnapshot, count_keys, info, ping,
+};
 use crate::{Source, Update};
 
 /// PINGs before the first report of a one-off snapshot, for a latency of more than one sample.
@@ -26,6 +28,8 @@ pub struct RedisSampler {
     /// A cluster's masters as last seen.
     masters: Vec<crate::redis::ClusterMaster>,
     down_since: Option<DateTime<Utc>>,
+    /// The live rate-limit keys as last counted.
+    rate_limit_keys: Option<KeyCount>,
     last_report: Option<Instant>,
     /// Good PINGs before the first report.
     first_report_after: u32,
@@ -44,6 +48,7 @@ impl RedisSampler {
             info: None,
             masters: Vec::new(),
             down_since: None,
+            rate_limit_keys: None,
             last_report: None,
             first_report_after,
             pings: 0,
@@ -63,6 +68,7 @@ impl RedisSampler {
                 down_since: Some(since),
                 error: Some(error.clone()),
                 masters: self.masters.clone(),
+                rate_limit_keys: self.rate_limit_keys,
             }),
             error,
         }
@@ -104,6 +110,11 @@ impl Sampler for RedisSampler {
         if let Some(masters) = crate::redis_cluster::masters(conn, timeout).await {
             self.masters = masters;
         }
+        // A cluster's SCAN walks one master only: no count rather than a wrong one.
+        if !conn.is_cluster() {
+            let pattern = format!("{}rate_limit:*", self.target.key_prefix);
+            self.rate_limit_keys = count_keys(conn, &pattern, timeout).await.ok();
+        }
         self.last_report = Some(Instant::now());
         // More, not Data: the PINGs go on between reports, they do not wait a period.
         Step::More(RedisSnapshot {
@@ -114,6 +125,7 @@ impl Sampler for RedisSampler {
             down_since: None,
             error: None,
             masters: self.masters.clone(),
+            rate_limit_keys: self.rate_limit_keys,
         })
     }
 
