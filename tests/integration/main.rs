@@ -45,6 +45,7 @@ mod security;
 mod slowloris;
 mod stock_events;
 mod stock_events_scale;
+mod stock_product;
 mod storm;
 mod tls;
 mod validation;

@@ -22,7 +22,8 @@ pub enum Action {
     Right,
     /// Fire a burst at the selected product.
     Fire,
-    /// Enter: fire on the burst pane, select on the stock pane, confirm in a dialog.
+    /// Enter: fire on the burst pane, drill down into the product on the stock pane, confirm in
+    /// a dialog.
     Activate,
     CycleStrategy,
     Edit,
@@ -56,6 +57,8 @@ pub enum Action {
     Alerts,
     /// In the alerts list: silence the selected alert for 15 min, 1 h, 4 h, then lift it.
     Silence,
+    /// The history graphs' next range: 1, 5, 15 minutes.
+    HistoryRange,
     /// `y` in a confirm dialog.
     Confirm,
     /// `n` in a confirm dialog.

@@ -3,6 +3,7 @@
 //! carry out, so update itself does no I/O and is driven directly by tests. Keys and actions
 //! are handled here; data from the samplers and the burst engine in `feed.rs`.
 
+mod drill_keys;
 mod feed;
 mod fire;
 mod mouse;
@@ -18,8 +19,7 @@ use super::event::Event;
 use super::keymap::Keymap;
 use super::state::editor::EditOutcome;
 use super::state::{
-    BurstPhase, BurstRequest, Confirm, Editor, Field, Level, Notice, Overlay, Pane, Pending,
-    REFRESH_STEPS, State,
+    BurstPhase, BurstRequest, Editor, Field, Level, Notice, Overlay, Pane, REFRESH_STEPS, State,
 };
 use super::theme::{Theme, ThemeSet};
 
@@ -38,6 +38,11 @@ pub enum Effect {
     /// Keep these oversells (this database's, unacknowledged) in the oversells file, in place
     /// of what it held for this database.
     SaveOversells(Vec<flashsale_monitor::Oversell>),
+    /// Read the latest `limit` orders of a product (the drill-down's list).
+    FetchOrders {
+        product_id: i32,
+        limit: i64,
+    },
 }
 
 /// How far a pane read whole scrolls at most (the drawing stops at its last line anyway).
@@ -83,9 +88,14 @@ impl App {
             // The error-rate window moves with the clock.
             Event::Tick => self.refresh_alerts(),
             Event::Monitor(update) => {
+                let stock = matches!(update, flashsale_monitor::Update::Stock(_));
                 self.monitor(update);
+                if stock {
+                    self.drill_refresh(&mut effects);
+                }
                 self.refresh_alerts();
             }
+            Event::RecentOrders { product_id, result } => self.orders_arrived(product_id, result),
             Event::ConnectFailed {
                 error,
                 retry_in_secs,
@@ -116,6 +126,9 @@ impl App {
             Event::BurstFinished(result) => self.finished(result, &mut effects),
             Event::Restocked(Ok((id, stock))) => {
                 s.gauges.restocked(id, stock, s.sales.value.as_ref());
+                let before = s.stock.value.iter().flatten().find(|p| p.id == id);
+                let before = before.map(|p| p.stock);
+                s.history.restocked(now, wall, id, before, stock);
                 if let Some(p) = s
                     .stock
                     .value
@@ -177,7 +190,7 @@ impl App {
             }
             return;
         }
-        if self.filter_key(&key) {
+        if self.filter_key(&key) || self.drill_key(&key) {
             return;
         }
         if let Some(action) = self.keymap.action(&key) {
@@ -194,11 +207,11 @@ impl App {
             match action {
                 Action::Confirm | Action::Activate => {
                     let pending = c.on_yes.clone();
-                    self.state.overlay = None;
+                    self.state.overlay = self.state.after_confirm.take();
                     self.carry_out(pending, effects);
                 }
                 Action::Deny | Action::Back | Action::Quit => {
-                    self.state.overlay = None;
+                    self.state.overlay = self.state.after_confirm.take();
                     self.notice(Level::Info, "cancelled");
                 }
                 Action::ForceQuit => {
@@ -209,7 +222,7 @@ impl App {
             }
             return;
         }
-        if self.navigate(action, effects) {
+        if self.drill_action(action, effects) || self.navigate(action, effects) {
             return;
         }
         // Reading a pane whole: the arrows scroll it, `v` or Enter closes it, Esc as anywhere.
@@ -262,7 +275,7 @@ impl App {
             Action::Up | Action::Down => self.step(action),
             Action::Activate => match s.focus {
                 Pane::Burst => self.fire(),
-                Pane::Stock => s.focus = Pane::Burst,
+                Pane::Stock => self.open_drill(effects),
                 Pane::Events => {
                     s.overlay = Some(Overlay::Whole {
                         pane: Pane::Events,
@@ -315,36 +328,13 @@ impl App {
                 s.focus = Pane::Burst;
             }
             Action::Restock => {
-                let database = match &s.conn.api {
-                    None => s.conn.short.clone(),
-                    Some(api) => match &api.database {
-                        Some(db) => format!("{db} (--database-url)"),
-                        None => {
-                            return self.notice(
-                                Level::Warn,
-                                "restock needs the database: the API has none (start with \
-                                 --database-url to restock)",
-                            );
-                        }
-                    },
-                };
-                let Some(p) = s.selected_product() else {
-                    return self.notice(Level::Warn, "no product selected");
-                };
                 let stock = s.burst.params.restock_to;
-                let confirm = Confirm {
-                    title: "Restock".into(),
-                    lines: vec![
-                        format!("Set the stock of {} (#{}) to {stock}?", p.name, p.id),
-                        format!("It is {} now. Database: {database}", p.stock),
-                    ],
-                    on_yes: Pending::Restock {
-                        product_id: p.id,
-                        name: p.name.clone(),
-                        stock,
-                    },
-                };
-                s.overlay = Some(Overlay::Confirm(confirm));
+                self.ask_restock(None, stock);
+            }
+            Action::HistoryRange => {
+                s.history.range = s.history.range.next();
+                let text = format!("history graphs over {}", s.history.range.word());
+                self.notice(Level::Info, text);
             }
             Action::Pause => {
                 s.paused = !s.paused;

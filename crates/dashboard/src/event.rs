@@ -29,6 +29,11 @@ pub enum Event {
     BurstFinished(Result<Box<BurstReport>, String>),
     /// A restock was applied (product id, new stock) or failed.
     Restocked(Result<(i32, i32), String>),
+    /// A product's latest orders (for the drill-down), or why they could not be read.
+    RecentOrders {
+        product_id: i32,
+        result: Result<Vec<flashsale_core::store::recent::RecentOrder>, String>,
+    },
     /// SIGTERM, SIGINT or SIGHUP: leave cleanly.
     Signal(&'static str),
     /// Something for the events pane from the runtime (the `--database-url` of `--api` mode

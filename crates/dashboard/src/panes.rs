@@ -5,10 +5,12 @@
 pub mod alerts;
 pub mod burst;
 pub mod dialog;
+pub mod drill;
 pub mod events;
 pub mod footer;
 pub mod header;
 pub mod help;
+pub mod history_graphs;
 pub mod pool;
 pub mod redis;
 pub mod revenue;

@@ -3,8 +3,10 @@
 
 pub mod alert_book;
 pub mod burst_state;
+pub mod drill_view;
 pub mod editor;
 pub mod gauges;
+pub mod history;
 pub mod log;
 pub mod rates;
 pub mod stock_view;
@@ -21,8 +23,10 @@ use flashsale_monitor::{Alert, Oversell, PoolSnapshot, RedisSnapshot, SalesSnaps
 
 pub use alert_book::AlertBook;
 pub use burst_state::{BurstParams, BurstPhase, BurstRequest, BurstState};
+pub use drill_view::{Drill, RecentOrders};
 pub use editor::{Editor, Field};
 pub use gauges::{GaugeRef, Gauges};
+pub use history::{History, Range};
 pub use log::{Level, LevelFilter, Log, LogEntry};
 pub use rates::SellRates;
 pub use stock_view::{SortBy, StockView};
@@ -209,6 +213,8 @@ pub enum Overlay {
     Alerts {
         selected: usize,
     },
+    /// One product drilled down into (`enter` on a Stock row): its charts, orders, restock.
+    Drill(Drill),
 }
 
 /// Everything on screen.
@@ -262,6 +268,15 @@ pub struct State {
     pub purchases: VecDeque<(Instant, u64, u64)>,
     pub notice: Option<Notice>,
     pub overlay: Option<Overlay>,
+    /// What the dashboard saw over the last minutes: the history graphs and the drill-down.
+    pub history: History,
+    /// The drilled-down product's latest orders, fetched on opening and after each stock
+    /// sample while it is open.
+    pub orders: Sampled<RecentOrders>,
+    /// An orders fetch is in flight (never more than one).
+    pub orders_pending: bool,
+    /// What a confirm dialog gives way to once answered (the drill-down that asked it).
+    pub after_confirm: Option<Overlay>,
     /// How many rows of the help the user scrolled past (when it does not fit the screen).
     pub help_scroll: usize,
     /// The terminal's size (columns, rows), for placing a click; `None` until known.
@@ -308,6 +323,10 @@ impl State {
             purchases: VecDeque::new(),
             notice: None,
             overlay: None,
+            history: History::default(),
+            orders: Sampled::default(),
+            orders_pending: false,
+            after_confirm: None,
             help_scroll: 0,
             screen: None,
             theme: 0,

@@ -11,6 +11,7 @@ use super::keymap::Keymap;
 use super::layout;
 use super::panes::alerts::AlertsOverlay;
 use super::panes::dialog::ConfirmDialog;
+use super::panes::drill::DrillOverlay;
 use super::panes::footer::Footer;
 use super::panes::header::Header;
 use super::panes::help::HelpOverlay;
@@ -61,6 +62,7 @@ pub fn draw(frame: &mut Frame, state: &State, theme: &Theme, keymap: &Keymap) {
             selected: *selected,
         }
         .draw(frame, area),
+        Some(Overlay::Drill(drill)) => DrillOverlay { ctx, drill }.draw(frame, area),
         None => {}
     }
     super::theme::contrast::guard(frame.buffer_mut());

@@ -93,7 +93,7 @@ pub const BINDINGS: &[Binding] = &[
         Action::Activate,
         "activate",
         &["enter"],
-        "burst: fire; stock: target; events: read whole",
+        "burst: fire; stock: drill down; events: read whole",
         None,
     ),
     b(
@@ -209,6 +209,13 @@ pub const BINDINGS: &[Binding] = &[
         "silence",
         &["M"],
         "alerts: silence 15m/1h/4h",
+        None,
+    ),
+    b(
+        Action::HistoryRange,
+        "history_range",
+        &["m"],
+        "history graphs: 1/5/15 min",
         None,
     ),
     b(Action::Confirm, "confirm", &["y"], "yes, in a dialog", None),
