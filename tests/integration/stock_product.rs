@@ -19,7 +19,11 @@ fn url_of(held: &Held) -> String {
 }
 
 /// Buys `quantity` of `product` for each user, in order; the order ids.
-async fn buy(store: &flashsale_core::store::Store, product: i32, users: &[(&str, i32)]) -> Vec<i64> {
+async fn buy(
+    store: &flashsale_core::store::Store,
+    product: i32,
+    users: &[(&str, i32)],
+) -> Vec<i64> {
     let mut ids = Vec::new();
     for (user, quantity) in users {
         let p = NewPurchase {
@@ -27,7 +31,11 @@ async fn buy(store: &flashsale_core::store::Store, product: i32, users: &[(&str,
             user_id: user,
             quantity: *quantity,
         };
-        match store.purchase(p, Strategy::Atomic, None).await.expect("purchase") {
+        match store
+            .purchase(p, Strategy::Atomic, None)
+            .await
+            .expect("purchase")
+        {
             Sale::Purchased(order) => ids.push(order.id),
             other => panic!("expected a purchase, got {other:?}"),
         }
@@ -51,13 +59,20 @@ async fn recent_orders_are_the_products_newest_first_and_bounded(#[case] engine:
     let recent = store.recent_orders(2, 2).await.expect("recent");
     assert_eq!(recent.len(), 2, "{recent:?}");
     assert_eq!(
-        recent.iter().map(|o| (o.id, o.user_id.as_str(), o.quantity)).collect::<Vec<_>>(),
+        recent
+            .iter()
+            .map(|o| (o.id, o.user_id.as_str(), o.quantity))
+            .collect::<Vec<_>>(),
         [(ids[2], "drill-c", 3), (ids[1], "drill-b", 2)]
     );
     // The Wireless Mouse costs 29.99.
     assert_eq!(recent[0].total_price.cents(), 3 * 2999);
     assert_eq!(recent[0].status, "completed");
-    assert!(is_rfc3339_utc(&recent[0].created_at), "{}", recent[0].created_at);
+    assert!(
+        is_rfc3339_utc(&recent[0].created_at),
+        "{}",
+        recent[0].created_at
+    );
     // The seed's week of orders follows the three new ones.
     let more = store.recent_orders(2, 50).await.expect("recent");
     assert!(more.len() > 3, "{}", more.len());
@@ -80,11 +95,13 @@ async fn stock_product_json_gives_its_stock_and_latest_orders_on_postgres() {
     let (held, store) = seeded(Engine::Postgres).await;
     let url = url_of(&held);
     let ids = buy(&store, 3, &[("cli-a", 1), ("cli-b", 2)]).await;
-    let (code, stdout, stderr) =
-        stock_cli(&url, &["--product", "3", "--orders", "2", "--json"]);
+    let (code, stdout, stderr) = stock_cli(&url, &["--product", "3", "--orders", "2", "--json"]);
     assert_eq!(code, Some(0), "{stderr}");
     let body: Value = serde_json::from_str(&stdout).expect("JSON");
-    assert_eq!(keys(&body), ["id", "name", "price", "recentOrders", "stock"]);
+    assert_eq!(
+        keys(&body),
+        ["id", "name", "price", "recentOrders", "stock"]
+    );
     assert_eq!(body["id"], 3);
     assert_eq!(body["name"], "Mechanical Keyboard");
     // Seeded with 15, three bought.
@@ -93,13 +110,22 @@ async fn stock_product_json_gives_its_stock_and_latest_orders_on_postgres() {
     assert_eq!(orders.len(), 2);
     assert_eq!(
         keys(&orders[0]),
-        ["createdAt", "id", "quantity", "status", "totalPrice", "userId"]
+        [
+            "createdAt",
+            "id",
+            "quantity",
+            "status",
+            "totalPrice",
+            "userId"
+        ]
     );
     assert_eq!(orders[0]["id"], ids[1]);
     assert_eq!(orders[0]["userId"], "cli-b");
     assert_eq!(orders[0]["quantity"], 2);
     assert_eq!(orders[1]["userId"], "cli-a");
-    assert!(is_rfc3339_utc(orders[0]["createdAt"].as_str().expect("text")));
+    assert!(is_rfc3339_utc(
+        orders[0]["createdAt"].as_str().expect("text")
+    ));
 
     let (code, stdout, stderr) = stock_cli(&url, &["--product", "3", "--orders", "1"]);
     assert_eq!(code, Some(0), "{stderr}");

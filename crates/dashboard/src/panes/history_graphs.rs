@@ -21,6 +21,9 @@ const GRAPH_ROWS: u16 = 2;
 pub fn rate(v: f64) -> String {
     if !v.is_finite() || v <= 0.0 {
         "0".into()
+    } else if v < 0.05 {
+        // Rare events over a long slice: not nothing, and not a rounded-down 0.
+        "<0.1".into()
     } else if v < 10.0 {
         let s = format!("{v:.1}");
         s.strip_suffix(".0").map(str::to_string).unwrap_or(s)
@@ -171,6 +174,7 @@ mod tests {
         assert_eq!(rate(0.0), "0");
         assert_eq!(rate(f64::NAN), "0");
         assert_eq!(rate(4.0), "4");
+        assert_eq!(rate(0.01), "<0.1");
         assert_eq!(rate(4.46), "4.5");
         assert_eq!(rate(1234.4), "1,234");
     }

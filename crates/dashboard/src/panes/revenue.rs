@@ -93,13 +93,16 @@ impl RevenuePane<'_> {
         let (s, t) = (self.ctx.state, self.ctx.theme);
         let (inner, history) = split(super::inner(area, self.ctx.wide));
         let mut extra = self.ctx.freshness(&s.sales);
+        const TITLE: &str = "Revenue by day (UTC, √ scale)";
         if history.is_some() {
-            let range = s.history.range.word();
-            extra.push(Span::styled(format!("· history {range} "), t.muted));
+            let note = format!("· history {} ", s.history.range.word());
+            // The note goes before the title would run past the pane's width.
+            let used: usize = TITLE.width() + 4 + extra.iter().map(|e| e.width()).sum::<usize>();
+            if used + note.width() <= usize::from(area.width) {
+                extra.push(Span::styled(note, t.muted));
+            }
         }
-        let block = self
-            .ctx
-            .block(Pane::Revenue, "Revenue by day (UTC, √ scale)", extra);
+        let block = self.ctx.block(Pane::Revenue, TITLE, extra);
         frame.render_widget(block, area);
         if let Some(h) = history {
             HistoryGraphs { ctx: self.ctx }.draw(frame, h);
