@@ -14,6 +14,7 @@ mod cli;
 mod cli_truth;
 mod dashboard;
 mod dashboard_api;
+mod dashboard_drill;
 mod dashboard_navigation;
 mod dashboard_truth;
 mod faults;
