@@ -89,11 +89,12 @@ pub const BINDINGS: &[Binding] = &[
         "fire a burst at the target",
         Some("burst"),
     ),
+    // Burst pane: fire; Stock pane: drill down; Events: read whole (26 columns at 80x24).
     b(
         Action::Activate,
         "activate",
         &["enter"],
-        "burst: fire; stock: drill down; events: read whole",
+        "fire, drill down, read all",
         None,
     ),
     b(
