@@ -13,6 +13,7 @@ pub mod output;
 pub mod report;
 pub mod restock;
 pub mod run;
+pub mod stock;
 
 use std::path::PathBuf;
 
@@ -176,12 +177,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Every product with its price and stock.
-    Stock {
-        /// Print JSON: [{"id","name","price","stock"}].
-        #[arg(long)]
-        json: bool,
-    },
+    /// Every product with its price and stock; --product N: one, with its latest orders.
+    Stock(stock::StockArgs),
     /// Make one purchase through the shared purchase module.
     Buy(report::BuyArgs),
     /// Set one product's stock (the units available), saying what it replaced.

@@ -15,6 +15,7 @@ Keys: q quit, ctrl-c quit at once, esc back/cancel a burst, ? help, tab focus or
 arrows/hjkl, b or enter (burst pane) fire, s strategy, e edit burst, r restock, space pause,
 +/- refresh, t theme, v read a pane whole, / filter and o sort the stock, z zoom, ! alerts,
 d database activity (x cancel, X terminate a backend), u rate limits (ctrl+r resets them).
+enter (stock pane) drill down (r restock to a typed target), m graphs over 1/5/15 min.
 Mouse: a click focuses and selects, the wheel scrolls (--no-mouse leaves it to the terminal).
 Remap keys in the [keys] table of config.toml (e.g. fire = [\"b\", \"f\"]); alert
 thresholds go in [alerts] (redis_ping_ms, error_rate_percent, pool_waiters, low_stock).

@@ -56,20 +56,7 @@ pub async fn run(cli: Cli, settings: Settings, layer: Layer) -> u8 {
                 Err(e) => fail(e),
             }
         }
-        Command::Stock { json } => {
-            let store = match cli::db::open_existing(&settings).await {
-                Ok(s) => s,
-                Err(e) => return fail(e),
-            };
-            match store.products().await {
-                Ok(products) if json => print_json(&products).map_or_else(fail, |_| exit::OK),
-                Ok(products) => {
-                    print!("{}", cli::report::stock_text(&products));
-                    exit::OK
-                }
-                Err(e) => fail(e),
-            }
-        }
+        Command::Stock(args) => cli::stock::run(&settings, &args).await,
         Command::Buy(args) => {
             let purchaser = match purchaser(&settings).await {
                 Ok(p) => p,

@@ -12,6 +12,7 @@ mod key_row;
 pub mod metrics;
 mod migrations;
 pub mod postgres;
+pub mod recent;
 mod row;
 mod sale;
 pub mod sales;
@@ -326,6 +327,20 @@ impl Store {
         let pattern = stats::like_prefix(prefix);
         self.read(|| self.backend.orders_after(product_id, after_id, &pattern))
             .await
+    }
+
+    /// The latest `limit` orders of `product_id` (at most [`recent::RECENT_MAX`]), newest
+    /// first; none for a product with no orders or no such product.
+    pub async fn recent_orders(
+        &self,
+        product_id: i32,
+        limit: i64,
+    ) -> Result<Vec<recent::RecentOrder>, StoreError> {
+        let limit = limit.clamp(0, recent::RECENT_MAX);
+        let rows = self
+            .read(|| self.backend.recent_orders(product_id, limit))
+            .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
     }
 
     /// A round trip to the database, timed.

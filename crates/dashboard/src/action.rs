@@ -22,7 +22,8 @@ pub enum Action {
     Right,
     /// Fire a burst at the selected product.
     Fire,
-    /// Enter: fire on the burst pane, select on the stock pane, confirm in a dialog.
+    /// Enter: fire on the burst pane, drill down into the product on the stock pane, confirm in
+    /// a dialog.
     Activate,
     CycleStrategy,
     Edit,
@@ -66,6 +67,8 @@ pub enum Action {
     Limits,
     /// In the limits prompt: delete the windows shown (after asking).
     ResetLimits,
+    /// The history graphs' next range: 1, 5, 15 minutes.
+    HistoryRange,
     /// `y` in a confirm dialog.
     Confirm,
     /// `n` in a confirm dialog.

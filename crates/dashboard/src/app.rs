@@ -4,6 +4,7 @@
 //! are handled here; data from the samplers and the burst engine in `feed.rs`.
 
 mod activity_keys;
+mod drill_keys;
 mod feed;
 mod fire;
 mod limits_keys;
@@ -20,8 +21,7 @@ use super::event::Event;
 use super::keymap::Keymap;
 use super::state::editor::EditOutcome;
 use super::state::{
-    BurstPhase, BurstRequest, Confirm, Editor, Field, Level, Notice, Overlay, Pane, Pending,
-    REFRESH_STEPS, State,
+    BurstPhase, BurstRequest, Editor, Field, Level, Notice, Overlay, Pane, REFRESH_STEPS, State,
 };
 use super::theme::{Theme, ThemeSet};
 
@@ -53,6 +53,11 @@ pub enum Effect {
     ResetLimits {
         who: crate::state::Who,
         keys: Vec<String>,
+    },
+    /// Read the latest `limit` orders of a product (the drill-down's list).
+    FetchOrders {
+        product_id: i32,
+        limit: i64,
     },
 }
 
@@ -99,9 +104,14 @@ impl App {
             // The error-rate window moves with the clock.
             Event::Tick => self.refresh_alerts(),
             Event::Monitor(update) => {
+                let stock = matches!(update, flashsale_monitor::Update::Stock(_));
                 self.monitor(update);
+                if stock {
+                    self.drill_refresh(&mut effects);
+                }
                 self.refresh_alerts();
             }
+            Event::RecentOrders { product_id, result } => self.orders_arrived(product_id, result),
             Event::ConnectFailed {
                 error,
                 retry_in_secs,
@@ -132,6 +142,9 @@ impl App {
             Event::BurstFinished(result) => self.finished(result, &mut effects),
             Event::Restocked(Ok((id, stock))) => {
                 s.gauges.restocked(id, stock, s.sales.value.as_ref());
+                let before = s.stock.value.iter().flatten().find(|p| p.id == id);
+                let before = before.map(|p| p.stock);
+                s.history.restocked(now, wall, id, before, stock);
                 if let Some(p) = s
                     .stock
                     .value
@@ -201,7 +214,7 @@ impl App {
             }
             return;
         }
-        if self.filter_key(&key) || self.limits_key(&key, effects) {
+        if self.filter_key(&key) || self.limits_key(&key, effects) || self.drill_key(&key) {
             return;
         }
         if let Some(action) = self.keymap.action(&key) {
@@ -218,12 +231,13 @@ impl App {
             match action {
                 Action::Confirm | Action::Activate => {
                     let pending = c.on_yes.clone();
-                    // Back to the view that asked (the activity view, the limits prompt).
-                    self.state.overlay = pending.returns_to();
+                    // Back to the view that asked (the activity view, the limits prompt, a
+                    // drill-down), or to the panes.
+                    self.state.overlay = c.back.clone().map(|b| *b);
                     self.carry_out(pending, effects);
                 }
                 Action::Deny | Action::Back | Action::Quit => {
-                    self.state.overlay = c.on_yes.returns_to();
+                    self.state.overlay = c.back.clone().map(|b| *b);
                     self.notice(Level::Info, "cancelled");
                 }
                 Action::ForceQuit => {
@@ -234,7 +248,10 @@ impl App {
             }
             return;
         }
-        if self.operator(action) || self.navigate(action, effects) {
+        if self.operator(action)
+            || self.drill_action(action, effects)
+            || self.navigate(action, effects)
+        {
             return;
         }
         // Reading a pane whole: the arrows scroll it, `v` or Enter closes it, Esc as anywhere.
@@ -287,7 +304,7 @@ impl App {
             Action::Up | Action::Down => self.step(action),
             Action::Activate => match s.focus {
                 Pane::Burst => self.fire(),
-                Pane::Stock => s.focus = Pane::Burst,
+                Pane::Stock => self.open_drill(effects),
                 Pane::Events => {
                     s.overlay = Some(Overlay::Whole {
                         pane: Pane::Events,
@@ -340,36 +357,13 @@ impl App {
                 s.focus = Pane::Burst;
             }
             Action::Restock => {
-                let database = match &s.conn.api {
-                    None => s.conn.short.clone(),
-                    Some(api) => match &api.database {
-                        Some(db) => format!("{db} (--database-url)"),
-                        None => {
-                            return self.notice(
-                                Level::Warn,
-                                "restock needs the database: the API has none (start with \
-                                 --database-url to restock)",
-                            );
-                        }
-                    },
-                };
-                let Some(p) = s.selected_product() else {
-                    return self.notice(Level::Warn, "no product selected");
-                };
                 let stock = s.burst.params.restock_to;
-                let confirm = Confirm {
-                    title: "Restock".into(),
-                    lines: vec![
-                        format!("Set the stock of {} (#{}) to {stock}?", p.name, p.id),
-                        format!("It is {} now. Database: {database}", p.stock),
-                    ],
-                    on_yes: Pending::Restock {
-                        product_id: p.id,
-                        name: p.name.clone(),
-                        stock,
-                    },
-                };
-                s.overlay = Some(Overlay::Confirm(confirm));
+                self.ask_restock(None, stock);
+            }
+            Action::HistoryRange => {
+                s.history.range = s.history.range.next();
+                let text = format!("history graphs over {}", s.history.range.word());
+                self.notice(Level::Info, text);
             }
             Action::Pause => {
                 s.paused = !s.paused;

@@ -213,11 +213,22 @@ fn firing_at_another_database_asks_first() {
 }
 
 #[test]
-fn enter_fires_from_the_burst_pane_and_targets_from_the_stock_pane() {
+fn enter_fires_from_the_burst_pane_and_drills_down_from_the_stock_pane() {
     let mut app = fixture::app(Instant::now());
     send(&mut app, ch('j'));
     send(&mut app, ch('j'));
-    assert!(send(&mut app, key(KeyCode::Enter)).is_empty());
+    // Enter on a Stock row opens its drill-down and asks for its orders.
+    assert_eq!(
+        send(&mut app, key(KeyCode::Enter)),
+        [Effect::FetchOrders {
+            product_id: 3,
+            limit: crate::state::drill_view::DRILL_ORDERS
+        }]
+    );
+    assert!(matches!(&app.state.overlay, Some(Overlay::Drill(d)) if d.product_id == 3));
+    assert!(send(&mut app, key(KeyCode::Esc)).is_empty());
+    assert_eq!(app.state.overlay, None);
+    send(&mut app, key(KeyCode::Tab));
     assert_eq!(app.state.focus, Pane::Burst);
     assert!(send(&mut app, key(KeyCode::Enter)).is_empty(), "asks first");
     assert!(matches!(app.state.overlay, Some(Overlay::Confirm(_))));

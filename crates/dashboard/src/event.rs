@@ -39,6 +39,11 @@ pub enum Event {
     LimitsFound(Result<crate::state::Found, String>),
     /// A reset of the limits prompt answered: windows deleted, or why not.
     LimitsReset(crate::state::Who, Result<u64, String>),
+    /// A product's latest orders (for the drill-down), or why they could not be read.
+    RecentOrders {
+        product_id: i32,
+        result: Result<Vec<flashsale_core::store::recent::RecentOrder>, String>,
+    },
     /// SIGTERM, SIGINT or SIGHUP: leave cleanly.
     Signal(&'static str),
     /// Something for the events pane from the runtime (the `--database-url` of `--api` mode

@@ -53,6 +53,8 @@ mod big_numbers_tests;
 #[cfg(test)]
 mod compact_tests;
 #[cfg(test)]
+mod drill_tests;
+#[cfg(test)]
 mod drive_tests;
 #[cfg(test)]
 mod mouse_tests;

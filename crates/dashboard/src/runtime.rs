@@ -386,6 +386,28 @@ fn carry_out(
                 token.cancel();
             }
         }
+        Effect::FetchOrders { product_id, limit } => {
+            let store = match (store, &opts.source) {
+                (Some(s), _) => s.clone(),
+                (None, DataSource::Direct(_)) => {
+                    return refuse(Event::RecentOrders {
+                        product_id,
+                        result: Err("not connected to the database yet".into()),
+                    });
+                }
+                (None, DataSource::Api(source)) => {
+                    return refuse(Event::RecentOrders {
+                        product_id,
+                        result: Err(over_http::no_database(source)),
+                    });
+                }
+            };
+            tokio::spawn(async move {
+                let result = store.recent_orders(product_id, limit).await;
+                let result = result.map_err(|e| e.to_string());
+                let _ = tx.send(Event::RecentOrders { product_id, result }).await;
+            });
+        }
         Effect::Restock { product_id, stock } => {
             let store = match (store, &opts.source) {
                 (Some(s), _) => s.clone(),

@@ -4,8 +4,10 @@
 pub mod activity_view;
 pub mod alert_book;
 pub mod burst_state;
+pub mod drill_view;
 pub mod editor;
 pub mod gauges;
+pub mod history;
 pub mod limits_prompt;
 pub mod log;
 pub mod rates;
@@ -24,8 +26,10 @@ use flashsale_monitor::{Alert, Oversell, PoolSnapshot, RedisSnapshot, SalesSnaps
 pub use activity_view::ActivityView;
 pub use alert_book::AlertBook;
 pub use burst_state::{BurstParams, BurstPhase, BurstRequest, BurstState};
+pub use drill_view::{Drill, RecentOrders};
 pub use editor::{Editor, Field};
 pub use gauges::{GaugeRef, Gauges};
+pub use history::{History, Range};
 pub use limits_prompt::{Found, LimitsPrompt, Who};
 pub use log::{Level, LevelFilter, Log, LogEntry};
 pub use rates::SellRates;
@@ -186,6 +190,9 @@ pub struct Confirm {
     pub title: String,
     pub lines: Vec<String>,
     pub on_yes: Pending,
+    /// The view the dialog was opened from (the activity view, the limits prompt, a
+    /// drill-down), shown again once it is answered; `None` goes back to the panes.
+    pub back: Option<Box<Overlay>>,
 }
 
 /// The write a confirm dialog guards.
@@ -209,17 +216,6 @@ pub enum Pending {
     },
 }
 
-impl Pending {
-    /// The view the dialog was opened from, to go back to once it is answered.
-    pub fn returns_to(&self) -> Option<Overlay> {
-        match self {
-            Pending::Signal { .. } => Some(Overlay::Activity),
-            Pending::ResetLimits { .. } => Some(Overlay::Limits),
-            Pending::Burst(_) | Pending::Restock { .. } => None,
-        }
-    }
-}
-
 /// What covers the panes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Overlay {
@@ -238,6 +234,8 @@ pub enum Overlay {
     Activity,
     /// A customer's rate-limit windows (`u`): state in [`State::limits`].
     Limits,
+    /// One product drilled down into (`enter` on a Stock row): its charts, orders, restock.
+    Drill(Drill),
 }
 
 /// Everything on screen.
@@ -291,6 +289,13 @@ pub struct State {
     pub purchases: VecDeque<(Instant, u64, u64)>,
     pub notice: Option<Notice>,
     pub overlay: Option<Overlay>,
+    /// What the dashboard saw over the last minutes: the history graphs and the drill-down.
+    pub history: History,
+    /// The drilled-down product's latest orders, fetched on opening and after each stock
+    /// sample while it is open.
+    pub orders: Sampled<RecentOrders>,
+    /// An orders fetch is in flight (never more than one).
+    pub orders_pending: bool,
     /// How many rows of the help the user scrolled past (when it does not fit the screen).
     pub help_scroll: usize,
     /// The terminal's size (columns, rows), for placing a click; `None` until known.
@@ -341,6 +346,9 @@ impl State {
             purchases: VecDeque::new(),
             notice: None,
             overlay: None,
+            history: History::default(),
+            orders: Sampled::default(),
+            orders_pending: false,
             help_scroll: 0,
             screen: None,
             theme: 0,

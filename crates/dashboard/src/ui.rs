@@ -12,6 +12,7 @@ use super::layout;
 use super::panes::activity::ActivityOverlay;
 use super::panes::alerts::AlertsOverlay;
 use super::panes::dialog::ConfirmDialog;
+use super::panes::drill::DrillOverlay;
 use super::panes::footer::Footer;
 use super::panes::header::Header;
 use super::panes::help::HelpOverlay;
@@ -65,6 +66,7 @@ pub fn draw(frame: &mut Frame, state: &State, theme: &Theme, keymap: &Keymap) {
         .draw(frame, area),
         Some(Overlay::Activity) => ActivityOverlay { ctx }.draw(frame, area),
         Some(Overlay::Limits) => LimitsOverlay { ctx }.draw(frame, area),
+        Some(Overlay::Drill(drill)) => DrillOverlay { ctx, drill }.draw(frame, area),
         None => {}
     }
     super::theme::contrast::guard(frame.buffer_mut());

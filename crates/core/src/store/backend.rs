@@ -47,6 +47,12 @@ pub(crate) trait Backend: Send + Sync + Debug {
         after_id: i64,
         pattern: &str,
     ) -> Result<Vec<OrderRef>, StoreError>;
+    /// The latest `limit` orders of `product_id`, newest first.
+    async fn recent_orders(
+        &self,
+        product_id: i32,
+        limit: i64,
+    ) -> Result<Vec<super::recent::RecentRow>, StoreError>;
     async fn sales_baseline(
         &self,
         since: NaiveDate,

@@ -33,6 +33,7 @@ pub use pg_sales::ORDERS_SINCE_SQL;
 use super::activity::{Activity, Signal, Signalled};
 use super::backend::{Backend, Transaction};
 use super::metrics::PoolMetrics;
+use super::recent::{self, RecentRow};
 use super::sale::DetailRow;
 use super::sale::{Applied, ProductBatch};
 use super::sale::{InsertedOrder, ProductForSale};
@@ -258,6 +259,22 @@ impl Backend for PgBackend {
             .bind(pattern)
             .fetch_all(conn)
             .await?)
+        })
+        .await
+    }
+
+    async fn recent_orders(
+        &self,
+        product_id: i32,
+        limit: i64,
+    ) -> Result<Vec<RecentRow>, StoreError> {
+        self.bounded(1, async |conn, route| {
+            Ok(sqlx::query_as(recent::PG_SQL)
+                .persistent(route.persistent())
+                .bind(product_id)
+                .bind(limit)
+                .fetch_all(conn)
+                .await?)
         })
         .await
     }

@@ -25,6 +25,7 @@ use sqlx::{Connection, Executor};
 use super::activity::{Activity, Signal, Signalled};
 use super::backend::{Backend, Transaction};
 use super::metrics::PoolMetrics;
+use super::recent::{self, RecentRow};
 use super::sale::{Applied, ProductBatch};
 use super::sale::{DetailRow, order_of};
 use super::sale::{InsertedOrder, ProductForSale};
@@ -279,6 +280,18 @@ impl Backend for SqliteBackend {
         .bind(pattern)
         .fetch_all(&self.readers)
         .await?)
+    }
+
+    async fn recent_orders(
+        &self,
+        product_id: i32,
+        limit: i64,
+    ) -> Result<Vec<RecentRow>, StoreError> {
+        Ok(sqlx::query_as(recent::SQLITE_SQL)
+            .bind(product_id)
+            .bind(limit)
+            .fetch_all(&self.readers)
+            .await?)
     }
 
     async fn sales_baseline(

@@ -106,6 +106,7 @@ impl App {
                 format!("Database: {}", self.state.conn.short),
             ],
             on_yes: Pending::Signal { pid: b.pid, signal },
+            back: Some(Box::new(Overlay::Activity)),
         };
         self.state.overlay = Some(Overlay::Confirm(confirm));
     }
@@ -142,7 +143,7 @@ impl App {
         let s = &mut self.state;
         let open = match &s.overlay {
             Some(Overlay::Activity) => true,
-            Some(Overlay::Confirm(c)) => c.on_yes.returns_to() == Some(Overlay::Activity),
+            Some(Overlay::Confirm(c)) => c.back.as_deref() == Some(&Overlay::Activity),
             _ => false,
         };
         if open != s.activity.watching && s.quit.is_none() {

@@ -30,6 +30,7 @@ impl App {
             s.purchases.pop_front();
         }
         s.burst.counted = (p.completed, errors);
+        s.history.progress(s.now, &p.counts);
         s.burst.push_throughput(p.throughput_per_s);
         if let BurstPhase::Running { progress, .. } = &mut s.burst.phase {
             *progress = p;
@@ -66,6 +67,7 @@ impl App {
                     ),
                 );
                 let at = s.wall;
+                s.history.finished(&report);
                 self.record_oversell(&request, &report, effects);
                 self.state.burst.phase = BurstPhase::Finished {
                     request,
@@ -98,6 +100,7 @@ impl App {
         match update {
             Update::Stock(products) => {
                 s.gauges.saw(&products, s.sales.value.as_ref());
+                s.history.saw_stock(now, wall, &products);
                 if s.conn.api.is_some() {
                     s.sell_rates.record(now, &products);
                 }

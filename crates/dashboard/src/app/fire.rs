@@ -75,6 +75,7 @@ impl App {
             title: "Fire a burst?".into(),
             lines,
             on_yes: Pending::Burst(request),
+            back: None,
         }));
     }
 

@@ -102,6 +102,7 @@ impl App {
                 ),
             ],
             on_yes: Pending::ResetLimits { who, keys },
+            back: Some(Box::new(Overlay::Limits)),
         };
         self.state.overlay = Some(Overlay::Confirm(confirm));
     }

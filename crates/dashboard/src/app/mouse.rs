@@ -1,5 +1,6 @@
 //! The mouse: a click focuses the pane under it (and on the Stock pane selects the product
-//! clicked), the wheel scrolls what is under it. Clicks are placed with the same layout the
+//! clicked), the wheel scrolls what is under it (the drill-down's orders while it is open, which
+//! a click outside closes). Clicks are placed with the same layout the
 //! screen is drawn with, from the terminal size the last resize reported.
 
 use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
@@ -8,7 +9,7 @@ use ratatui::layout::{Position, Rect};
 use super::{App, Effect};
 use crate::action::Action;
 use crate::layout;
-use crate::panes::stock;
+use crate::panes::{drill, stock};
 use crate::state::{Overlay, Pane};
 
 impl App {
@@ -38,6 +39,13 @@ impl App {
                 // A click closes the help and the limits prompt (its text stays for next time).
                 Some(Overlay::Help | Overlay::Limits) => self.state.overlay = None,
                 Some(Overlay::Activity) => self.activity_click(at),
+                // A click outside the drill-down closes it (as Esc does).
+                Some(Overlay::Drill(_)) => {
+                    let (w, h) = self.state.screen.unwrap_or((0, 0));
+                    if !drill::popup(Rect::new(0, 0, w, h)).contains(at) {
+                        self.state.overlay = None;
+                    }
+                }
                 Some(_) => {}
                 None => self.click(at),
             },

@@ -89,11 +89,12 @@ pub const BINDINGS: &[Binding] = &[
         "fire a burst at the target",
         Some("burst"),
     ),
+    // Burst pane: fire; Stock pane: drill down; Events: read whole (26 columns at 80x24).
     b(
         Action::Activate,
         "activate",
         &["enter"],
-        "burst: fire; stock: target; events: read whole",
+        "fire, drill down, read all",
         None,
     ),
     b(
@@ -149,7 +150,7 @@ pub const BINDINGS: &[Binding] = &[
         Action::Whole,
         "whole",
         &["v"],
-        "read the focused pane whole, and every alert",
+        "read pane whole; all alerts",
         Some("whole"),
     ),
     b(
@@ -246,6 +247,13 @@ pub const BINDINGS: &[Binding] = &[
         "limits: reset (asks)",
         None,
     ),
+    b(
+        Action::HistoryRange,
+        "history_range",
+        &["m"],
+        "history graphs: 1/5/15 min",
+        None,
+    ),
     b(Action::Confirm, "confirm", &["y"], "yes, in a dialog", None),
     b(Action::Deny, "deny", &["n"], "no, in a dialog", None),
 ];
@@ -263,5 +271,26 @@ const fn b(
         keys,
         help,
         footer,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::BINDINGS;
+
+    /// At 80 columns the help has two columns of 39 characters: the widest default key and
+    /// two spaces take 11, which leaves 28 for the text, one of them before the border.
+    const HELP_TEXT_AT_80: usize = 27;
+
+    #[test]
+    fn every_help_text_fits_the_help_at_80_columns() {
+        for b in BINDINGS {
+            let n = b.help.chars().count();
+            assert!(
+                n <= HELP_TEXT_AT_80,
+                "the help of {:?} is {n} characters: cut with … at 80 columns",
+                b.name
+            );
+        }
     }
 }

@@ -1,11 +1,14 @@
 //! Revenue by day: the last 7 UTC days as bars (the reference system's definition: today and
-//! the six days before it), with total revenue and units sold.
+//! the six days before it), with total revenue and units sold; beside them, when there is
+//! room, the history graphs of the last minutes (`history_graphs.rs`). Bars are on a square-root
+//! scale, said in the title: a day of 480 beside a day of 60,000 would otherwise be no bar.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Bar, BarChart, BarGroup, Paragraph, Wrap};
 
+use super::history_graphs::HistoryGraphs;
 use super::{Ctx, kv};
 use crate::format;
 use crate::state::Pane;
@@ -53,6 +56,34 @@ fn totals_line(
     Line::from(kv(t, "total ", format::fit_money(total, 7)).to_vec())
 }
 
+/// The narrowest revenue chart beside the history graphs: 7 bars of 4 and their gaps.
+const REVENUE_MIN: u16 = 34;
+/// The narrowest history graphs worth drawing (`buy/s 12.5` and its bars).
+const HISTORY_MIN: u16 = 15;
+
+/// The revenue chart's place and the history graphs', if there is room for them: each about
+/// half, the chart at least [`REVENUE_MIN`], a column between them.
+pub fn split(inner: Rect) -> (Rect, Option<Rect>) {
+    if inner.width < REVENUE_MIN + 1 + HISTORY_MIN {
+        return (inner, None);
+    }
+    let chart = (inner.width / 2)
+        .max(REVENUE_MIN)
+        .min(inner.width - 1 - HISTORY_MIN);
+    let history = Rect {
+        x: inner.x + chart + 1,
+        width: inner.width - chart - 1,
+        ..inner
+    };
+    (
+        Rect {
+            width: chart,
+            ..inner
+        },
+        Some(history),
+    )
+}
+
 pub struct RevenuePane<'a> {
     pub ctx: Ctx<'a>,
 }
@@ -60,13 +91,22 @@ pub struct RevenuePane<'a> {
 impl RevenuePane<'_> {
     pub fn draw(&self, frame: &mut Frame, area: Rect) {
         let (s, t) = (self.ctx.state, self.ctx.theme);
-        let block = self.ctx.block(
-            Pane::Revenue,
-            "Revenue by day (UTC)",
-            self.ctx.freshness(&s.sales),
-        );
-        let inner = block.inner(area);
+        let (inner, history) = split(super::inner(area, self.ctx.wide));
+        let mut extra = self.ctx.freshness(&s.sales);
+        const TITLE: &str = "Revenue by day (UTC, √ scale)";
+        if history.is_some() {
+            let note = format!("· history {} ", s.history.range.word());
+            // The note goes before the title would run past the pane's width.
+            let used: usize = TITLE.width() + 4 + extra.iter().map(|e| e.width()).sum::<usize>();
+            if used + note.width() <= usize::from(area.width) {
+                extra.push(Span::styled(note, t.muted));
+            }
+        }
+        let block = self.ctx.block(Pane::Revenue, TITLE, extra);
         frame.render_widget(block, area);
+        if let Some(h) = history {
+            HistoryGraphs { ctx: self.ctx }.draw(frame, h);
+        }
         let Some(sales) = &s.sales.value else {
             frame.render_widget(
                 Paragraph::new(self.ctx.waiting(&s.sales)).wrap(Wrap { trim: true }),
@@ -101,7 +141,7 @@ impl RevenuePane<'_> {
             .iter()
             .map(|d| {
                 Bar::default()
-                    .value(d.revenue.cents().max(0) as u64)
+                    .value((d.revenue.cents().max(0) as f64).sqrt().round() as u64)
                     .text_value(String::new())
             })
             .collect();
@@ -135,12 +175,15 @@ impl RevenuePane<'_> {
             .revenue_by_day
             .iter()
             .map(|d| {
-                let label = if bar_w >= 5 {
-                    d.date.get(5..).unwrap_or_default()
-                } else {
-                    d.date.get(8..).unwrap_or_default()
+                // Too narrow for `11-19`: the weekday (`Thu`), which no one reads as an amount.
+                let weekday = chrono::NaiveDate::parse_from_str(&d.date, "%Y-%m-%d")
+                    .map(|day| day.format("%a").to_string());
+                let label = match weekday {
+                    _ if bar_w >= 5 => d.date.get(5..).unwrap_or_default().to_string(),
+                    Ok(w) if bar_w >= 3 => w,
+                    _ => d.date.get(8..).unwrap_or_default().to_string(),
                 };
-                cell(label.to_string())
+                cell(label)
             })
             .collect();
         frame.render_widget(Paragraph::new(Span::styled(value_line, t.text)), values);
