@@ -395,3 +395,68 @@ async fn expired_keys_are_swept_and_live_ones_kept(#[case] engine: Engine) {
         "nothing left to sweep"
     );
 }
+
+/// Lookups asked at the same moment share one query (`store::key_lookups`): each caller still
+/// gets its own key's record, whatever it recorded, or none, and asking a key twice at once
+/// gives both the same.
+#[rstest]
+#[case::postgres(Engine::Postgres)]
+#[case::sqlite(Engine::Sqlite)]
+#[tokio::test]
+async fn lookups_asked_together_each_get_their_own_keys_record(#[case] engine: Engine) {
+    let (_held, store) = seeded(engine).await;
+    let mut expected: Vec<(String, Option<Sale>)> = Vec::new();
+    // Outcomes other than a purchase, recorded under some request's fingerprint.
+    let hash = "e".repeat(64);
+    for i in 0..10 {
+        let user = format!("lk_user_{i}");
+        let p = NewPurchase {
+            product_id: MOUSE,
+            user_id: &user,
+            quantity: 1,
+        };
+        let hash = request_hash(&p);
+        let key = format!("bought-{i}");
+        let record = KeyRecord {
+            key: &key,
+            request_hash: &hash,
+        };
+        let sale = store
+            .purchase_keyed(p, Strategy::Atomic, None, Some(record))
+            .await
+            .expect("purchase");
+        assert!(matches!(sale, Sale::Purchased(_)), "{sale:?}");
+        expected.push((key, Some(sale)));
+    }
+    for i in 0..10 {
+        let key = format!("sold-out-{i}");
+        let sale = Sale::SoldOut { available: i };
+        let record = KeyRecord {
+            key: &key,
+            request_hash: &hash,
+        };
+        store.record_key(record, &sale).await.expect("record");
+        expected.push((key, Some(sale)));
+    }
+    for i in 0..10 {
+        let key = format!("not-found-{i}");
+        let record = KeyRecord {
+            key: &key,
+            request_hash: &hash,
+        };
+        store
+            .record_key(record, &Sale::NotFound)
+            .await
+            .expect("record");
+        expected.push((key, Some(Sale::NotFound)));
+    }
+    expected.extend((0..20).map(|i| (format!("never-used-{i}"), None)));
+    // Every key asked twice, the two askings far apart in the list, all at once.
+    let asked: Vec<&(String, Option<Sale>)> =
+        expected.iter().chain(expected.iter().rev()).collect();
+    let answers = join_all(asked.iter().map(|(key, _)| store.idempotency_lookup(key))).await;
+    for ((key, sale), answer) in asked.iter().zip(answers) {
+        let answer = answer.expect("lookup").map(|found| found.sale);
+        assert_eq!(&answer, sale, "{engine:?}: the record of {key}");
+    }
+}

@@ -8,6 +8,7 @@ pub mod activity;
 mod backend;
 pub mod batch;
 pub mod error;
+mod key_lookups;
 mod key_row;
 pub mod metrics;
 mod migrations;
@@ -83,6 +84,7 @@ from_row! {
 pub struct Store {
     backend: Arc<dyn Backend>,
     batcher: Arc<batch::Batcher>,
+    key_lookups: Arc<key_lookups::KeyLookups>,
     metrics: Arc<PoolMetrics>,
     /// Restocks by other processes, heard where the engine can tell (PostgreSQL's `LISTEN`).
     restocks: Option<Arc<postgres::RestockWatch>>,
@@ -115,6 +117,7 @@ impl Store {
                 Ok(Store {
                     backend: Arc::new(pg),
                     batcher,
+                    key_lookups: Default::default(),
                     metrics,
                     restocks,
                 })
@@ -129,6 +132,7 @@ impl Store {
                 let store = Store {
                     backend: Arc::new(lite),
                     batcher,
+                    key_lookups: Default::default(),
                     metrics,
                     restocks: None,
                 };
@@ -271,8 +275,9 @@ impl Store {
 
     /// What `key` recorded, if anything: the original order (joined with its product) or the
     /// non-purchase outcome.
+    /// Lookups asked at the same moment share one query (see `key_lookups`).
     pub async fn idempotency_lookup(&self, key: &str) -> Result<Option<KeyedSale>, StoreError> {
-        self.backend.idempotency_lookup(key).await
+        self.key_lookups.lookup(&self.backend, key).await
     }
 
     /// Deletes the idempotency-key records older than `ttl`, a chunk at a time so that no

@@ -106,8 +106,12 @@ pub(crate) trait Backend: Send + Sync + Debug {
         total: Money,
     ) -> Result<InsertedOrder, StoreError>;
 
-    /// What `key` recorded: its request's fingerprint and the sale (orders and products joined).
-    async fn idempotency_lookup(&self, key: &str) -> Result<Option<KeyedSale>, StoreError>;
+    /// What each of `keys` recorded, for those that have a record: the key, its request's
+    /// fingerprint and the sale (orders and products joined). One query for all of them.
+    async fn idempotency_lookup_many(
+        &self,
+        keys: &[String],
+    ) -> Result<Vec<(String, KeyedSale)>, StoreError>;
     /// Records an outcome under `key` unless the key is taken (the record already there wins).
     async fn record_key(
         &self,

@@ -10,6 +10,7 @@ use crate::store::{KeyedSale, Sale, StoreError};
 
 from_row! {
     pub(super) struct KeyRow {
+        key: String,
         request_hash: String,
         outcome: String,
         remaining_stock: Option<i32>,
@@ -23,7 +24,8 @@ from_row! {
 }
 
 impl KeyRow {
-    pub(super) fn into_keyed(self) -> Result<KeyedSale, StoreError> {
+    /// The key, and the sale it recorded.
+    pub(super) fn into_keyed(self) -> Result<(String, KeyedSale), StoreError> {
         let broken = || StoreError::Other("idempotency record without its order".into());
         let sale = match self.outcome.as_str() {
             "purchased" => Sale::Purchased(Order {
@@ -41,9 +43,10 @@ impl KeyRow {
             "not_found" => Sale::NotFound,
             _ => return Err(StoreError::Other("unknown idempotency outcome".into())),
         };
-        Ok(KeyedSale {
+        let keyed = KeyedSale {
             request_hash: self.request_hash.trim_end().to_string(),
             sale,
-        })
+        };
+        Ok((self.key, keyed))
     }
 }

@@ -458,9 +458,12 @@ impl Backend for PgBackend {
         .await
     }
 
-    async fn idempotency_lookup(&self, key: &str) -> Result<Option<KeyedSale>, StoreError> {
+    async fn idempotency_lookup_many(
+        &self,
+        keys: &[String],
+    ) -> Result<Vec<(String, KeyedSale)>, StoreError> {
         self.bounded(1, async |conn, route| {
-            pg_keys::lookup(conn, route, key).await
+            pg_keys::lookup_many(conn, route, keys).await
         })
         .await
     }

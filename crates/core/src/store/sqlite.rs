@@ -470,8 +470,11 @@ impl Backend for SqliteBackend {
         insert_order(&mut conn, p, total).await
     }
 
-    async fn idempotency_lookup(&self, key: &str) -> Result<Option<KeyedSale>, StoreError> {
-        sqlite_keys::lookup(&self.readers, key).await
+    async fn idempotency_lookup_many(
+        &self,
+        keys: &[String],
+    ) -> Result<Vec<(String, KeyedSale)>, StoreError> {
+        sqlite_keys::lookup_many(&self.readers, keys).await
     }
 
     async fn record_key(

@@ -83,26 +83,26 @@ pub(super) async fn insert_purchased_many(
     Ok(())
 }
 
-/// What `key` recorded, with its order and product joined in.
-pub(super) async fn lookup(
+/// What each of `keys` recorded, with its order and product joined in.
+pub(super) async fn lookup_many(
     conn: &mut PgConnection,
     route: Route,
-    key: &str,
-) -> Result<Option<KeyedSale>, StoreError> {
-    let row: Option<KeyRow> = sqlx::query_as(
-        "SELECT k.request_hash, k.outcome, k.remaining_stock, o.id::int8 AS order_id,
+    keys: &[String],
+) -> Result<Vec<(String, KeyedSale)>, StoreError> {
+    let rows: Vec<KeyRow> = sqlx::query_as(
+        "SELECT k.key, k.request_hash, k.outcome, k.remaining_stock, o.id::int8 AS order_id,
                 o.product_id, p.name AS product_name, o.quantity,
                 (o.total_price * 100)::int8 AS total_cents, o.created_at
          FROM idempotency_keys k
          LEFT JOIN orders o ON o.id = k.order_id
          LEFT JOIN products p ON p.id = o.product_id
-         WHERE k.key = $1",
+         WHERE k.key = ANY($1::text[])",
     )
     .persistent(route.persistent())
-    .bind(key)
-    .fetch_optional(conn)
+    .bind(keys)
+    .fetch_all(conn)
     .await?;
-    row.map(KeyRow::into_keyed).transpose()
+    rows.into_iter().map(KeyRow::into_keyed).collect()
 }
 
 /// Records an outcome unless the key is taken (by a purchase that committed meanwhile, whose

@@ -26,24 +26,26 @@ pub(super) async fn insert_purchased(
     Ok(())
 }
 
-/// What `key` recorded, with its order and product joined in.
-pub(super) async fn lookup(
+/// What each of `keys` recorded, with its order and product joined in (the keys passed as
+/// one JSON array: one statement text whatever their number).
+pub(super) async fn lookup_many(
     readers: &SqlitePool,
-    key: &str,
-) -> Result<Option<KeyedSale>, StoreError> {
-    let row: Option<KeyRow> = sqlx::query_as(
-        "SELECT k.request_hash, k.outcome, k.remaining_stock, o.id AS order_id,
+    keys: &[String],
+) -> Result<Vec<(String, KeyedSale)>, StoreError> {
+    let keys = serde_json::to_string(keys).map_err(|e| StoreError::Other(e.to_string()))?;
+    let rows: Vec<KeyRow> = sqlx::query_as(
+        "SELECT k.key, k.request_hash, k.outcome, k.remaining_stock, o.id AS order_id,
                 o.product_id, p.name AS product_name, o.quantity,
                 o.total_price_cents AS total_cents, o.created_at
          FROM idempotency_keys k
          LEFT JOIN orders o ON o.id = k.order_id
          LEFT JOIN products p ON p.id = o.product_id
-         WHERE k.key = ?1",
+         WHERE k.key IN (SELECT value FROM json_each(?1))",
     )
-    .bind(key)
-    .fetch_optional(readers)
+    .bind(keys)
+    .fetch_all(readers)
     .await?;
-    row.map(KeyRow::into_keyed).transpose()
+    rows.into_iter().map(KeyRow::into_keyed).collect()
 }
 
 /// Records an outcome unless the key is taken.
