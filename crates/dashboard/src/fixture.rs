@@ -1,10 +1,11 @@
 //! A dashboard filled with fixed data: the snapshot tests, the drive tests and the render
 //! benchmark all draw from it, so what they see does not depend on a clock or a database. Here:
 //! the direct connections, each source's data and the app fed them; bursts in `bursts`, a
-//! deployment watched over its API in `deployment`.
+//! deployment watched over its API in `deployment`; Redis with its history in `redis_history`.
 
 mod bursts;
 mod deployment;
+mod redis_history;
 
 use std::time::{Duration, Instant};
 
@@ -24,6 +25,7 @@ use flashsale_monitor::{
     LatencySummary, PoolSnapshot, RedisInfo, RedisSnapshot, SalesSnapshot, Update,
     sales::{DaySales, ProductSales},
 };
+pub use redis_history::redis_detailed;
 
 /// 2026-11-25 12:34:56 UTC: the fixture's "now".
 pub fn wall() -> DateTime<Utc> {
@@ -179,6 +181,10 @@ pub fn redis() -> RedisSnapshot {
         down_since: None,
         error: None,
         masters: Vec::new(),
+        intervals: Vec::new(),
+        stats: None,
+        slowlog: Vec::new(),
+        slowlog_error: None,
     }
 }
 

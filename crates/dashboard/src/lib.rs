@@ -59,6 +59,8 @@ mod mouse_tests;
 #[cfg(test)]
 mod navigate_tests;
 #[cfg(test)]
+mod redis_detail_tests;
+#[cfg(test)]
 mod sampler_feed_tests;
 #[cfg(test)]
 mod snapshot_tests;

@@ -11,6 +11,7 @@ pub mod header;
 pub mod help;
 pub mod pool;
 pub mod redis;
+pub mod redis_detail;
 pub mod revenue;
 pub mod stock;
 pub mod top;
