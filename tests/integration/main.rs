@@ -10,6 +10,7 @@ mod batched;
 mod batched_products;
 mod bench;
 mod burst;
+mod burst_report;
 mod cli;
 mod cli_truth;
 mod dashboard;
