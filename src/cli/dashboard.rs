@@ -13,7 +13,8 @@ use flashsale_dashboard::theme::ColorMode;
 const AFTER_HELP: &str = "\
 Keys: q quit, ctrl-c quit at once, esc back/cancel a burst, ? help, tab focus or 1-7,
 arrows/hjkl, b or enter (burst pane) fire, s strategy, e edit burst, r restock, space pause,
-+/- refresh, t theme, v read a pane whole, / filter and o sort the stock, z zoom, ! alerts.
++/- refresh, t theme, v read a pane whole, / filter and o sort the stock, z zoom, ! alerts,
+B the bursts fired here (enter: a report, w: save it as JSON and text in <state dir>/bursts).
 Mouse: a click focuses and selects, the wheel scrolls (--no-mouse leaves it to the terminal).
 Remap keys in the [keys] table of config.toml (e.g. fire = [\"b\", \"f\"]); alert
 thresholds go in [alerts] (redis_ping_ms, error_rate_percent, pool_waiters, low_stock).

@@ -56,6 +56,10 @@ pub enum Action {
     Alerts,
     /// In the alerts list: silence the selected alert for 15 min, 1 h, 4 h, then lift it.
     Silence,
+    /// The bursts fired in this session with their verdicts; Enter opens one's full report.
+    Bursts,
+    /// In the burst list: save the selected report as JSON (the `burst --json` shape) and text.
+    Export,
     /// `y` in a confirm dialog.
     Confirm,
     /// `n` in a confirm dialog.

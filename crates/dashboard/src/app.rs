@@ -3,6 +3,7 @@
 //! carry out, so update itself does no I/O and is driven directly by tests. Keys and actions
 //! are handled here; data from the samplers and the burst engine in `feed.rs`.
 
+mod burst_list;
 mod feed;
 mod fire;
 mod mouse;
@@ -38,6 +39,8 @@ pub enum Effect {
     /// Keep these oversells (this database's, unacknowledged) in the oversells file, in place
     /// of what it held for this database.
     SaveOversells(Vec<flashsale_monitor::Oversell>),
+    /// Save a burst's report into `<state dir>/bursts/`, as JSON and as text.
+    ExportBurst(Box<crate::state::BurstRecord>),
 }
 
 /// How far a pane read whole scrolls at most (the drawing stops at its last line anyway).
@@ -136,6 +139,7 @@ impl App {
                     .push(wall, Level::Error, format!("restock failed: {e}"));
                 self.notice(Level::Error, format!("restock failed: {e}"));
             }
+            Event::Exported(result) => self.exported(result),
             Event::Signal(name) => {
                 s.log.push(wall, Level::Warn, format!("{name}: leaving"));
                 s.leave_now = true;
@@ -209,7 +213,7 @@ impl App {
             }
             return;
         }
-        if self.navigate(action, effects) {
+        if self.burst_list(action, effects) || self.navigate(action, effects) {
             return;
         }
         // Reading a pane whole: the arrows scroll it, `v` or Enter closes it, Esc as anywhere.
@@ -384,6 +388,8 @@ impl App {
             | Action::EventLevel
             | Action::Alerts
             | Action::Silence => {}
+            // Taken by `burst_list` above.
+            Action::Bursts | Action::Export => {}
             Action::Confirm | Action::Deny => {}
         }
     }

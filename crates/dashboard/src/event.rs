@@ -29,6 +29,8 @@ pub enum Event {
     BurstFinished(Result<Box<BurstReport>, String>),
     /// A restock was applied (product id, new stock) or failed.
     Restocked(Result<(i32, i32), String>),
+    /// A burst report was saved: (the JSON file, the text file), or why not.
+    Exported(Result<(String, String), String>),
     /// SIGTERM, SIGINT or SIGHUP: leave cleanly.
     Signal(&'static str),
     /// Something for the events pane from the runtime (the `--database-url` of `--api` mode

@@ -51,6 +51,8 @@ mod api_drive_tests;
 #[cfg(test)]
 mod big_numbers_tests;
 #[cfg(test)]
+mod burst_history_tests;
+#[cfg(test)]
 mod compact_tests;
 #[cfg(test)]
 mod drive_tests;

@@ -4,6 +4,7 @@
 
 pub mod alerts;
 pub mod burst;
+pub mod burst_history;
 pub mod dialog;
 pub mod events;
 pub mod footer;

@@ -3,6 +3,7 @@
 //! at most every [`FRAME`](super::FRAME) when something changed. Over the API (`--api`),
 //! `over_http.rs` reaches the server and opens the optional database instead.
 
+mod export;
 mod over_http;
 
 use std::time::Duration;
@@ -367,6 +368,7 @@ fn carry_out(
                 }
             });
         }
+        Effect::ExportBurst(record) => export::spawn(record, tx),
         Effect::CancelBurst => {
             if let Some(token) = burst_cancel {
                 token.cancel();

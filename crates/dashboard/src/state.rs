@@ -20,7 +20,7 @@ use flashsale_core::model::Product;
 use flashsale_monitor::{Alert, Oversell, PoolSnapshot, RedisSnapshot, SalesSnapshot, Thresholds};
 
 pub use alert_book::AlertBook;
-pub use burst_state::{BurstParams, BurstPhase, BurstRequest, BurstState};
+pub use burst_state::{BurstParams, BurstPhase, BurstRecord, BurstRequest, BurstState};
 pub use editor::{Editor, Field};
 pub use gauges::{GaugeRef, Gauges};
 pub use log::{Level, LevelFilter, Log, LogEntry};
@@ -208,6 +208,13 @@ pub enum Overlay {
     /// Every active alert with since when and how often (`!`); `selected` indexes `alerts`.
     Alerts {
         selected: usize,
+    },
+    /// The bursts fired in this session (`B`), newest first; with `report`, the selected one's
+    /// full report, scrolled down by `scroll` lines.
+    Bursts {
+        selected: usize,
+        report: bool,
+        scroll: u16,
     },
 }
 

@@ -10,6 +10,7 @@ use ratatui::widgets::{Block, Paragraph, Wrap};
 use super::keymap::Keymap;
 use super::layout;
 use super::panes::alerts::AlertsOverlay;
+use super::panes::burst_history::BurstHistoryOverlay;
 use super::panes::dialog::ConfirmDialog;
 use super::panes::footer::Footer;
 use super::panes::header::Header;
@@ -59,6 +60,17 @@ pub fn draw(frame: &mut Frame, state: &State, theme: &Theme, keymap: &Keymap) {
         Some(Overlay::Alerts { selected }) => AlertsOverlay {
             ctx,
             selected: *selected,
+        }
+        .draw(frame, area),
+        Some(Overlay::Bursts {
+            selected,
+            report,
+            scroll,
+        }) => BurstHistoryOverlay {
+            ctx,
+            selected: *selected,
+            report: *report,
+            scroll: *scroll,
         }
         .draw(frame, area),
         None => {}

@@ -66,6 +66,11 @@ impl App {
                     ),
                 );
                 let at = s.wall;
+                s.burst.remember(crate::state::BurstRecord {
+                    request: request.clone(),
+                    report: report.clone(),
+                    at,
+                });
                 self.record_oversell(&request, &report, effects);
                 self.state.burst.phase = BurstPhase::Finished {
                     request,

@@ -36,6 +36,7 @@ impl App {
             }
             MouseEventKind::Down(MouseButton::Left) => match self.state.overlay {
                 Some(Overlay::Help) => self.state.overlay = None,
+                Some(Overlay::Bursts { .. }) => self.click_burst(at.y),
                 Some(_) => {}
                 None => self.click(at),
             },

@@ -211,6 +211,20 @@ pub const BINDINGS: &[Binding] = &[
         "alerts: silence 15m/1h/4h",
         None,
     ),
+    b(
+        Action::Bursts,
+        "bursts",
+        &["B"],
+        "bursts fired here; enter: report",
+        None,
+    ),
+    b(
+        Action::Export,
+        "export",
+        &["w"],
+        "bursts: save report (JSON, text)",
+        None,
+    ),
     b(Action::Confirm, "confirm", &["y"], "yes, in a dialog", None),
     b(Action::Deny, "deny", &["n"], "no, in a dialog", None),
 ];
