@@ -103,6 +103,17 @@ fn w_saves_the_selected_burst_and_the_result_is_a_notice() {
     );
     let notice = app.state.notice.clone().expect("a notice").text;
     assert!(notice.contains("/s/bursts/a.json") && notice.contains("/s/bursts/a.txt"));
+    // The status line is under the list: the list says it at its foot, and the events keep it.
+    let s = screen(&app, 80, 24);
+    assert!(
+        s.contains("burst report saved: /s/bursts/a.json and /s/bursts/a.txt"),
+        "{s}"
+    );
+    assert_eq!(
+        fixture::events_starting(&app, "burst report saved:").len(),
+        1,
+        "in the events pane"
+    );
     send(
         &mut app,
         Event::Exported(Err("cannot write /x: denied".into())),

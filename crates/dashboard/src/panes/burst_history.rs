@@ -1,7 +1,8 @@
 //! The burst list (`B`): the bursts fired in this session, newest first, one row each (when,
 //! target, strategy, purchases, units sold, p99, audit verdict), and the selected one's full
 //! report (`enter`): the text `flashsale burst` prints, with its percentiles, histogram and
-//! audit. Numbers are never cut: the product name gives way first.
+//! audit. Numbers are never cut: the product name gives way first. The status line is under
+//! the frame, so its notice (where `w` saved, or why not) is shown at the frame's foot.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -12,7 +13,7 @@ use unicode_width::UnicodeWidthStr;
 use super::Ctx;
 use crate::action::Action;
 use crate::format;
-use crate::state::BurstRecord;
+use crate::state::{BurstRecord, Level};
 
 pub struct BurstHistoryOverlay<'a> {
     pub ctx: Ctx<'a>,
@@ -140,8 +141,27 @@ impl BurstHistoryOverlay<'_> {
             .title_bottom(Line::styled(hints, t.muted))
             .border_style(t.border_focused)
             .style(t.popup);
-        let inner = block.inner(popup);
+        let mut inner = block.inner(popup);
         frame.render_widget(block, popup);
+        // The status line is under the frame: what `w` did is told here, whole.
+        if let Some(n) = &s.notice {
+            let lines = format::wrap(&n.text, usize::from(inner.width));
+            let h = u16::try_from(lines.len().min(3)).unwrap_or(3);
+            inner.height = inner.height.saturating_sub(h);
+            let at = Rect {
+                y: inner.y + inner.height,
+                height: h,
+                ..inner
+            };
+            let style = match n.level {
+                Level::Error => t.critical,
+                Level::Warn => t.warn,
+                Level::Ok => t.ok,
+                Level::Info => t.info,
+            };
+            let lines: Vec<Line> = lines.into_iter().map(|l| Line::styled(l, style)).collect();
+            frame.render_widget(Paragraph::new(lines), at);
+        }
         match (self.report, record) {
             (true, Some(r)) => {
                 let text = r.report.text();

@@ -82,4 +82,23 @@ mod tests {
         let (again, _) = save(&record, dir.path()).expect("saved again");
         assert!(again.ends_with("-p3-atomic-2.json"), "{again}");
     }
+
+    #[test]
+    fn a_save_that_cannot_be_made_names_the_path_and_why() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let record = BurstRecord {
+            request: crate::fixture::request(flashsale_core::strategy::Strategy::Atomic),
+            report: Box::new(crate::fixture::report(false)),
+            at: crate::fixture::wall(),
+        };
+        // A file where the bursts directory should be.
+        let blocked = dir.path().join("bursts");
+        std::fs::write(&blocked, "not a directory").expect("file");
+        let e = save(&record, &blocked).expect_err("cannot save");
+        assert!(e.contains(&blocked.display().to_string()), "{e}");
+        assert!(
+            e.contains("File exists") || e.contains("Not a directory"),
+            "{e}"
+        );
+    }
 }
