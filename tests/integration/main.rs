@@ -15,6 +15,7 @@ mod cli;
 mod cli_truth;
 mod dashboard;
 mod dashboard_api;
+mod dashboard_bursts;
 mod dashboard_navigation;
 mod dashboard_redis;
 mod dashboard_truth;

@@ -8,6 +8,9 @@ mod feed;
 mod fire;
 mod mouse;
 mod navigate;
+mod remembered;
+
+pub use remembered::Given;
 
 use std::time::{Duration, Instant};
 
@@ -41,6 +44,8 @@ pub enum Effect {
     SaveOversells(Vec<flashsale_monitor::Oversell>),
     /// Save a burst's report into `<state dir>/bursts/`, as JSON and as text.
     ExportBurst(Box<crate::state::BurstRecord>),
+    /// Write the preferences file with this content (a preference changed).
+    SavePrefs(crate::prefs::Prefs),
 }
 
 /// How far a pane read whole scrolls at most (the drawing stops at its last line anyway).
@@ -52,6 +57,8 @@ pub struct App {
     pub state: State,
     pub keymap: Keymap,
     pub themes: ThemeSet,
+    /// The preferences file and what of it is on screen ([`App::load_prefs`]).
+    prefs: remembered::Remembered,
 }
 
 impl App {
@@ -60,8 +67,10 @@ impl App {
             state,
             keymap,
             themes,
+            prefs: remembered::Remembered::default(),
         };
         app.state.theme_name = app.themes.get(app.state.theme).name.clone();
+        app.prefs = remembered::Remembered::new(&app.state);
         app
     }
 
@@ -78,6 +87,7 @@ impl App {
             s.notice = None;
         }
         let mut effects = Vec::new();
+        let event_was_input = matches!(event, Event::Key(_) | Event::Mouse(_));
         match event {
             Event::Key(key) if key.kind != KeyEventKind::Release => self.key(key, &mut effects),
             Event::Key(_) => {}
@@ -148,6 +158,10 @@ impl App {
                 }
                 s.quit = Some(crate::Ending::Signal(name));
             }
+        }
+        // Only the operator's keys and clicks change a preference.
+        if event_was_input {
+            self.remember_prefs(&mut effects);
         }
         effects
     }

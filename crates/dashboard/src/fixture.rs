@@ -193,6 +193,7 @@ pub fn app_with(conn: Connection, t0: Instant, theme: &str) -> App {
     let themes = ThemeSet::embedded(ColorMode::TrueColor);
     let mut state = State::new(conn, t0, wall(), Utc.fix());
     state.theme = themes.index_of(theme).unwrap_or(0);
+    state.log_file = Some("/home/demo/.local/state/flashsale/flashsale.log".into());
     let backend = state.conn.backend;
     let has_redis = state.conn.redis.is_some();
     let mut app = App::new(state, Keymap::default(), themes);

@@ -5,6 +5,7 @@
 
 mod export;
 mod over_http;
+mod prefs_file;
 
 use std::time::Duration;
 
@@ -15,7 +16,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::app::{App, Effect};
+use super::app::{App, Effect, Given};
 use super::event::Event;
 use super::state::{Level, State};
 use super::{
@@ -152,7 +153,10 @@ pub async fn run(opts: Options) -> crate::Ending {
     let tz = *chrono::Local::now().offset();
     let mut state = State::new(conn, std::time::Instant::now(), Utc::now(), tz);
     state.read_only = opts.read_only;
-    state.refresh = opts.refresh;
+    if let Some(refresh) = opts.refresh {
+        state.refresh = refresh;
+    }
+    state.log_file = Some(opts.log_file.clone());
     state.thresholds = thresholds;
     state.theme = theme;
     if let Some(strategy) = strategy {
@@ -166,6 +170,15 @@ pub async fn run(opts: Options) -> crate::Ending {
             .push(state.wall, Level::Error, format!("oversells unknown: {e}")),
     }
     let mut app = App::new(state, keymap, themes);
+    let prefs_path = flashsale_core::paths::prefs_file();
+    let given = Given {
+        // NO_COLOR (or --color never) chose `mono`: a saved colour theme would defy it.
+        theme: opts.theme.is_some() || opts.color == crate::theme::ColorMode::None,
+        refresh: opts.refresh.is_some(),
+        strategy: opts.strategy_given,
+    };
+    let read = crate::prefs::read(&prefs_path);
+    app.load_prefs(read, &prefs_path.display().to_string(), given);
     app.update(Event::Tick, std::time::Instant::now(), Utc::now());
 
     let mut term = match terminal::TerminalGuard::enter(opts.mouse) {
@@ -180,8 +193,9 @@ pub async fn run(opts: Options) -> crate::Ending {
     let (tx, mut rx) = mpsc::channel::<Event>(1024);
     let (control_tx, control_rx) = watch::channel(Control {
         paused: false,
-        period: opts.refresh,
+        period: app.state.refresh,
     });
+    let prefs = prefs_file::PrefsWriter::start(prefs_path, tx.clone());
     // The store, once open: the database directly, or the one given with `--api`.
     let (store_tx, mut store_rx) = mpsc::channel::<Store>(1);
     let mut tasks = vec![
@@ -239,6 +253,10 @@ pub async fn run(opts: Options) -> crate::Ending {
             let effects = app.update(ev, std::time::Instant::now(), Utc::now());
             for effect in effects {
                 let database = &app.state.conn.database;
+                if let Effect::SavePrefs(wanted) = effect {
+                    prefs.save(wanted);
+                    continue;
+                }
                 carry_out(
                     effect,
                     store.as_ref(),
@@ -282,6 +300,7 @@ pub async fn run(opts: Options) -> crate::Ending {
         await_audit(&mut app, &mut rx).await;
     }
     drop(term);
+    prefs.finish().await;
     for t in &mut tasks {
         t.abort();
     }
@@ -369,6 +388,8 @@ fn carry_out(
             });
         }
         Effect::ExportBurst(record) => export::spawn(record, tx),
+        // Taken by the loop: its one writer keeps the writes in order.
+        Effect::SavePrefs(_) => {}
         Effect::CancelBurst => {
             if let Some(token) = burst_cancel {
                 token.cancel();

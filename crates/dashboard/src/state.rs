@@ -275,6 +275,8 @@ pub struct State {
     pub screen: Option<(u16, u16)>,
     pub theme: usize,
     pub theme_name: String,
+    /// What the help says of the log file (its path); `None` where none is kept (tests).
+    pub log_file: Option<String>,
     /// Set when the dashboard should end, with how.
     pub quit: Option<crate::Ending>,
     /// Ctrl-C or a signal: end without waiting for a cancelled burst's audit.
@@ -319,6 +321,7 @@ impl State {
             screen: None,
             theme: 0,
             theme_name: "dark".into(),
+            log_file: None,
             quit: None,
             leave_now: false,
         }
