@@ -1,7 +1,8 @@
 //! The preferences as the app keeps them: applied at start (what the command line gave wins),
-//! and after every key or click compared with what is on screen, so that a change (the editor, `s`,
-//! `t`, `+`/`-`) becomes an [`Effect::SavePrefs`] of the file with that preference replaced.
-//! A file that could not be read is only said to be wrong, and not written over until then.
+//! and after every key or click compared with what is on screen, so that a change (the
+//! editor, `s`, `t`, `+`/`-`) becomes an [`Effect::SavePrefs`] of the file with that
+//! preference replaced. A file that could not be read is only said to be wrong, and not
+//! written over until then.
 
 use super::{App, Effect};
 use crate::prefs::{Prefs, SavedBurst, refresh_step};

@@ -132,3 +132,17 @@ impl HelpOverlay<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::fit_left;
+
+    #[test]
+    fn a_log_path_too_long_for_the_help_keeps_its_end_the_files_name() {
+        let path = "/home/someone/.local/state/flashsale/flashsale.log";
+        assert_eq!(fit_left(path, 60), path);
+        let cut = fit_left(path, 20);
+        assert_eq!(cut, "…hsale/flashsale.log");
+        assert_eq!(cut.chars().count(), 20);
+    }
+}
