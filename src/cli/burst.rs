@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::Args;
 
 use super::exit;
-use super::output::{fail, print_json};
+use super::output::{fail, print_line};
 use flashsale_burst::spec;
 use flashsale_burst::{BurstReport, BurstSpec, Load, Progress, Quantity};
 use flashsale_core::config::Settings;
@@ -90,6 +90,10 @@ pub struct BurstArgs {
     /// Print the final report as one JSON object.
     #[arg(long)]
     pub json: bool,
+    /// Also write the report, as `--json` prints it, to FILE (atomically). A FILE that cannot
+    /// be written is refused before any purchase is made.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<std::path::PathBuf>,
 }
 
 impl BurstArgs {
@@ -196,6 +200,12 @@ pub async fn run(settings: &Settings, args: &BurstArgs, database_given: bool) ->
             return exit::USAGE;
         }
     };
+    if let Some(path) = &args.report
+        && let Err(e) = writable(path)
+    {
+        eprintln!("flashsale: error: --report: {e}");
+        return exit::USAGE;
+    }
     if spec.watchers > 0 {
         // Every stream is a descriptor, and distributions leave the soft limit at 1024.
         let (_, soft) = flashsale_server::fd_limit::raise_nofile();
@@ -291,17 +301,38 @@ pub async fn run(settings: &Settings, args: &BurstArgs, database_given: bool) ->
                 report.strategy = server_strategy;
                 report.unsafe_strategy = server_strategy.is_some_and(Strategy::is_unsafe);
             }
+            let json = report.json();
             if args.json {
-                if let Err(e) = print_json(&report) {
+                if let Err(e) = json.as_deref().map_err(Clone::clone).and_then(print_line) {
                     return fail(e);
                 }
             } else {
                 print!("{}", report.text());
             }
+            if let Some(path) = &args.report {
+                let written = json.and_then(|j| {
+                    flashsale_core::paths::write_atomic(path, format!("{j}\n").as_bytes())
+                });
+                if let Err(e) = written {
+                    return fail(format!("--report: {e}"));
+                }
+            }
             exit_code(&report)
         }
         Err(e) => fail(e),
     }
+}
+
+/// Whether the report can be written to `path`: its temporary file is created there and
+/// removed, so that a typo in the path costs no purchases (and no stock).
+fn writable(path: &std::path::Path) -> Result<(), String> {
+    if path.is_dir() {
+        return Err(format!("{} is a directory", path.display()));
+    }
+    let tmp = flashsale_core::paths::temp_beside(path);
+    std::fs::File::create(&tmp).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    let _ = std::fs::remove_file(&tmp);
+    Ok(())
 }
 
 /// Awaits a burst; the first Ctrl-C cancels it (in-flight purchases finish and the audit runs).

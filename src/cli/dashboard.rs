@@ -16,10 +16,13 @@ arrows/hjkl, b or enter (burst pane) fire, s strategy, e edit burst, r restock, 
 +/- refresh, t theme, v read a pane whole, / filter and o sort the stock, z zoom, ! alerts,
 d database activity (x cancel, X terminate a backend), u rate limits (ctrl+r resets them).
 enter (stock pane) drill down (r restock to a typed target), m graphs over 1/5/15 min.
+B the bursts fired here (enter: a report, w: save it as JSON and text in <state dir>/bursts).
 Mouse: a click focuses and selects, the wheel scrolls (--no-mouse leaves it to the terminal).
 Remap keys in the [keys] table of config.toml (e.g. fire = [\"b\", \"f\"]); alert
 thresholds go in [alerts] (redis_ping_ms, error_rate_percent, pool_waiters, low_stock).
 Themes: dark, light, ansi16, mono, plus <config dir>/themes/*.toml. NO_COLOR is honoured.
+The last burst parameters, theme and refresh are kept in <state dir>/prefs.json; --theme,
+--refresh and --strategy (or their environment variables) win over it.
 Log: $FLASHSALE_STATE_DIR or ~/.local/state/flashsale/flashsale.log.";
 
 #[derive(Debug, Args, Clone)]
@@ -35,15 +38,17 @@ pub struct DashboardArgs {
     /// Hide and refuse everything that writes (bursts, restocks): the global `--read-only`.
     #[arg(skip)]
     pub read_only: bool,
-    /// Colour theme: dark, light, ansi16, mono, or a file name in <config dir>/themes.
+    /// Colour theme: dark, light, ansi16, mono, or a file name in <config dir>/themes
+    /// [default: the last one chosen with t (prefs.json), else dark].
     #[arg(long, value_name = "NAME", env = "FLASHSALE_THEME")]
     pub theme: Option<String>,
     /// auto, truecolor, 256, 16 or never [default: auto: NO_COLOR, COLORTERM, TERM]
     #[arg(long, value_name = "WHEN", default_value = "auto")]
     pub color: String,
-    /// How often panes refresh: 250ms, 500ms, 1s, 2s, 5s or 10s.
-    #[arg(long, value_name = "PERIOD", default_value = "1s", value_parser = parse_refresh)]
-    pub refresh: Duration,
+    /// How often panes refresh: 250ms, 500ms, 1s, 2s, 5s or 10s [default: the last one set
+    /// with +/- (prefs.json in the state directory), else 1s].
+    #[arg(long, value_name = "PERIOD", value_parser = parse_refresh)]
+    pub refresh: Option<Duration>,
     /// naive bursts pause this long between read and write, widening the race (demos).
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub naive_delay_ms: Option<u64>,
@@ -66,7 +71,7 @@ impl Default for DashboardArgs {
             read_only: false,
             theme: None,
             color: "auto".into(),
-            refresh: Duration::from_secs(1),
+            refresh: None,
             naive_delay_ms: None,
             api: None,
             no_mouse: false,
@@ -124,6 +129,8 @@ pub async fn run(settings: &Settings, layer: &Layer, args: &DashboardArgs) -> u8
         theme: args.theme.clone(),
         color,
         refresh: args.refresh,
+        strategy_given: layer.get(flashsale_core::config::keys::STRATEGY).is_some(),
+        log_file: shown_log_file(),
         keys: layer.section("keys").cloned(),
         alerts: layer.section("alerts").cloned(),
         naive_delay: args.naive_delay_ms.map(Duration::from_millis),
@@ -168,6 +175,17 @@ pub async fn run(settings: &Settings, layer: &Layer, args: &DashboardArgs) -> u8
         return exit::USAGE;
     }
     exit::of_dashboard(&flashsale_dashboard::run(opts).await)
+}
+
+/// The log file as the help shows it: `main` opened it before this runs, and when it could
+/// not, no subscriber was set and nothing is logged.
+fn shown_log_file() -> String {
+    let path = flashsale_core::paths::log_file();
+    if tracing::dispatcher::has_been_set() {
+        path.display().to_string()
+    } else {
+        format!("{} (cannot be opened: nothing is logged)", path.display())
+    }
 }
 
 /// The log's start line for the dashboard, naming what it watches, passwords masked: over

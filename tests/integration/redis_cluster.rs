@@ -233,7 +233,18 @@ fn the_snapshot_lists_every_master_with_its_own_ping_and_info() {
             Some(true),
             "{m}"
         );
+        // Each master's own counters: the router's INFO would be no one node's.
+        assert!(
+            m["stats"]["usedMemory"].as_u64().is_some_and(|n| n > 0),
+            "{m}"
+        );
     }
+    assert!(
+        v["redis"]["stats"].is_null(),
+        "per master only: {}",
+        v["redis"]
+    );
+    assert!(v["redis"]["slowlog"].is_array(), "{}", v["redis"]);
     let victim = cluster.masters()[0];
     cluster.kill(victim);
     cluster.wait_failover(victim);

@@ -148,6 +148,12 @@ impl BurstReport {
         self.audit.map(|a| a.ok)
     }
 
+    /// The report as `flashsale burst --json` prints it, pretty: the one serializer behind
+    /// `--json`, `--report FILE` and the dashboard's export, so the three cannot drift apart.
+    pub fn json(&self) -> Result<String, String> {
+        serde_json::to_string_pretty(self).map_err(|e| format!("the report as JSON: {e}"))
+    }
+
     /// The readable summary.
     pub fn text(&self) -> String {
         let mut o = String::new();

@@ -69,6 +69,10 @@ pub enum Action {
     ResetLimits,
     /// The history graphs' next range: 1, 5, 15 minutes.
     HistoryRange,
+    /// The bursts fired in this session with their verdicts; Enter opens one's full report.
+    Bursts,
+    /// In the burst list: save the selected report as JSON (the `burst --json` shape) and text.
+    Export,
     /// `y` in a confirm dialog.
     Confirm,
     /// `n` in a confirm dialog.

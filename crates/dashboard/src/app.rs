@@ -4,12 +4,16 @@
 //! are handled here; data from the samplers and the burst engine in `feed.rs`.
 
 mod activity_keys;
+mod burst_list;
 mod drill_keys;
 mod feed;
 mod fire;
 mod limits_keys;
 mod mouse;
 mod navigate;
+mod remembered;
+
+pub use remembered::Given;
 
 use std::time::{Duration, Instant};
 
@@ -59,6 +63,10 @@ pub enum Effect {
         product_id: i32,
         limit: i64,
     },
+    /// Save a burst's report into `<state dir>/bursts/`, as JSON and as text.
+    ExportBurst(Box<crate::state::BurstRecord>),
+    /// Write the preferences file with this content (a preference changed).
+    SavePrefs(crate::prefs::Prefs),
 }
 
 /// How far a pane read whole scrolls at most (the drawing stops at its last line anyway).
@@ -70,6 +78,8 @@ pub struct App {
     pub state: State,
     pub keymap: Keymap,
     pub themes: ThemeSet,
+    /// The preferences file and what of it is on screen ([`App::load_prefs`]).
+    prefs: remembered::Remembered,
 }
 
 impl App {
@@ -78,8 +88,10 @@ impl App {
             state,
             keymap,
             themes,
+            prefs: remembered::Remembered::default(),
         };
         app.state.theme_name = app.themes.get(app.state.theme).name.clone();
+        app.prefs = remembered::Remembered::new(&app.state);
         app
     }
 
@@ -96,6 +108,7 @@ impl App {
             s.notice = None;
         }
         let mut effects = Vec::new();
+        let event_was_input = matches!(event, Event::Key(_) | Event::Mouse(_));
         match event {
             Event::Key(key) if key.kind != KeyEventKind::Release => self.key(key, &mut effects),
             Event::Key(_) => {}
@@ -172,6 +185,7 @@ impl App {
             } => self.signalled(pid, signal, result),
             Event::LimitsFound(result) => self.limits_found(result),
             Event::LimitsReset(who, result) => self.limits_reset(who, result, &mut effects),
+            Event::Exported(result) => self.exported(result),
             Event::Signal(name) => {
                 s.log.push(wall, Level::Warn, format!("{name}: leaving"));
                 s.leave_now = true;
@@ -182,6 +196,10 @@ impl App {
             }
         }
         self.watch_activity(&mut effects);
+        // Only the operator's keys and clicks change a preference.
+        if event_was_input {
+            self.remember_prefs(&mut effects);
+        }
         effects
     }
 
@@ -250,6 +268,7 @@ impl App {
         }
         if self.operator(action)
             || self.drill_action(action, effects)
+            || self.burst_list(action, effects)
             || self.navigate(action, effects)
         {
             return;
@@ -409,6 +428,8 @@ impl App {
             | Action::TerminateBackend
             | Action::Limits
             | Action::ResetLimits => {}
+            // Taken by `burst_list` above.
+            Action::Bursts | Action::Export => {}
             Action::Confirm | Action::Deny => {}
         }
     }

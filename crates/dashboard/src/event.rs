@@ -44,6 +44,8 @@ pub enum Event {
         product_id: i32,
         result: Result<Vec<flashsale_core::store::recent::RecentOrder>, String>,
     },
+    /// A burst report was saved: (the JSON file, the text file), or why not.
+    Exported(Result<(String, String), String>),
     /// SIGTERM, SIGINT or SIGHUP: leave cleanly.
     Signal(&'static str),
     /// Something for the events pane from the runtime (the `--database-url` of `--api` mode

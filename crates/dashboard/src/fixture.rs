@@ -2,11 +2,12 @@
 //! benchmark all draw from it, so what they see does not depend on a clock or a database. Here:
 //! the direct connections, each source's data and the app fed them; bursts in `bursts`, a
 //! deployment watched over its API in `deployment`, the activity view and limits prompt in
-//! `backends`.
+//! `backends`; Redis with its history in `redis_history`.
 
 mod backends;
 mod bursts;
 mod deployment;
+mod redis_history;
 
 use std::time::{Duration, Instant};
 
@@ -27,6 +28,7 @@ use flashsale_monitor::{
     LatencySummary, PoolSnapshot, RedisInfo, RedisSnapshot, SalesSnapshot, Update,
     sales::{DaySales, ProductSales},
 };
+pub use redis_history::redis_detailed;
 
 /// 2026-11-25 12:34:56 UTC: the fixture's "now".
 pub fn wall() -> DateTime<Utc> {
@@ -183,6 +185,10 @@ pub fn redis() -> RedisSnapshot {
         error: None,
         masters: Vec::new(),
         rate_limit_keys: None,
+        intervals: Vec::new(),
+        stats: None,
+        slowlog: Vec::new(),
+        slowlog_error: None,
     }
 }
 
@@ -191,6 +197,7 @@ pub fn app_with(conn: Connection, t0: Instant, theme: &str) -> App {
     let themes = ThemeSet::embedded(ColorMode::TrueColor);
     let mut state = State::new(conn, t0, wall(), Utc.fix());
     state.theme = themes.index_of(theme).unwrap_or(0);
+    state.log_file = Some("/home/demo/.local/state/flashsale/flashsale.log".into());
     let backend = state.conn.backend;
     let has_redis = state.conn.redis.is_some();
     let mut app = App::new(state, Keymap::default(), themes);

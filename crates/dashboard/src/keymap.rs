@@ -198,7 +198,11 @@ mod tests {
             k.action(&key(KeyCode::Char('j'), KeyModifiers::NONE)),
             Some(Action::Down)
         );
-        assert_eq!(k.action(&key(KeyCode::Char('w'), KeyModifiers::NONE)), None);
+        assert_eq!(
+            k.action(&key(KeyCode::Char('w'), KeyModifiers::NONE)),
+            Some(Action::Export)
+        );
+        assert_eq!(k.action(&key(KeyCode::Char('p'), KeyModifiers::NONE)), None);
         assert_eq!(
             k.action(&key(KeyCode::Char('r'), KeyModifiers::CONTROL)),
             Some(Action::ResetLimits)

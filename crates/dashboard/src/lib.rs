@@ -21,6 +21,7 @@ pub mod headless;
 pub mod keymap;
 pub mod layout;
 pub mod panes;
+pub mod prefs;
 mod runtime;
 pub mod state;
 pub mod terminal;
@@ -51,6 +52,8 @@ mod api_drive_tests;
 #[cfg(test)]
 mod big_numbers_tests;
 #[cfg(test)]
+mod burst_history_tests;
+#[cfg(test)]
 mod compact_tests;
 #[cfg(test)]
 mod drill_tests;
@@ -62,6 +65,10 @@ mod mouse_tests;
 mod navigate_tests;
 #[cfg(test)]
 mod operator_tests;
+#[cfg(test)]
+mod prefs_tests;
+#[cfg(test)]
+mod redis_detail_tests;
 #[cfg(test)]
 mod sampler_feed_tests;
 #[cfg(test)]
@@ -121,7 +128,13 @@ pub struct Options {
     pub read_only: bool,
     pub theme: Option<String>,
     pub color: ColorMode,
-    pub refresh: Duration,
+    /// How often panes refresh when given (`--refresh`): else the saved preference, else 1 s.
+    pub refresh: Option<Duration>,
+    /// The strategy was named (`--strategy`, `FLASHSALE_STRATEGY`, the config file): it wins
+    /// over the one in the saved burst parameters.
+    pub strategy_given: bool,
+    /// What the help says of the log file: its path, or that nothing is logged.
+    pub log_file: String,
     pub keys: Option<Section>,
     pub alerts: Option<Section>,
     /// `naive` bursts pause this long between read and write (demos).

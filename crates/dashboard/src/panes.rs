@@ -5,6 +5,7 @@
 pub mod activity;
 pub mod alerts;
 pub mod burst;
+pub mod burst_history;
 pub mod dialog;
 pub mod drill;
 pub mod events;
@@ -15,6 +16,7 @@ pub mod history_graphs;
 pub mod limits;
 pub mod pool;
 pub mod redis;
+pub mod redis_detail;
 pub mod revenue;
 pub mod stock;
 pub mod top;

@@ -3,19 +3,20 @@
 //! at most every [`FRAME`](super::FRAME) when something changed. Over the API (`--api`),
 //! `over_http.rs` reaches the server and opens the optional database instead.
 
+mod export;
+mod inputs;
 mod operator;
 mod over_http;
+mod prefs_file;
 
 use std::time::Duration;
 
 use chrono::Utc;
-use crossterm::event::MouseEventKind;
-use futures::StreamExt;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::app::{App, Effect};
+use super::app::{App, Effect, Given};
 use super::event::Event;
 use super::state::{Level, State};
 use super::{
@@ -84,56 +85,6 @@ async fn connect(
     }
 }
 
-/// Terminal input as events; ends when the terminal does. Without `mouse`, mouse reports are
-/// dropped even if they come (a terminal left reporting by an earlier program).
-async fn read_input(tx: mpsc::Sender<Event>, mouse: bool) {
-    let mut events = crossterm::event::EventStream::new();
-    while let Some(ev) = events.next().await {
-        let ev = match ev {
-            Ok(crossterm::event::Event::Key(k)) => Event::Key(k),
-            Ok(crossterm::event::Event::Resize(w, h)) => Event::Resize(w, h),
-            // Presses and the wheel; releases and drags would only wake the loop.
-            Ok(crossterm::event::Event::Mouse(m))
-                if mouse
-                    && matches!(
-                        m.kind,
-                        MouseEventKind::Down(_)
-                            | MouseEventKind::ScrollUp
-                            | MouseEventKind::ScrollDown
-                    ) =>
-            {
-                Event::Mouse(m)
-            }
-            Ok(_) => continue,
-            Err(e) => {
-                tracing::error!(error = %e, "terminal input failed");
-                break;
-            }
-        };
-        if tx.send(ev).await.is_err() {
-            break;
-        }
-    }
-}
-
-/// SIGTERM, SIGINT and SIGHUP end the dashboard cleanly (the guard restores the terminal).
-async fn signals(tx: mpsc::Sender<Event>) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::hangup()),
-    ) else {
-        return;
-    };
-    let name = tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-        _ = hup.recv() => "SIGHUP",
-    };
-    let _ = tx.send(Event::Signal(name)).await;
-}
-
 /// Runs the dashboard until quit; returns how it ended.
 pub async fn run(opts: Options) -> crate::Ending {
     let (themes, theme, keymap, thresholds) = match prepare(&opts) {
@@ -153,7 +104,10 @@ pub async fn run(opts: Options) -> crate::Ending {
     let tz = *chrono::Local::now().offset();
     let mut state = State::new(conn, std::time::Instant::now(), Utc::now(), tz);
     state.read_only = opts.read_only;
-    state.refresh = opts.refresh;
+    if let Some(refresh) = opts.refresh {
+        state.refresh = refresh;
+    }
+    state.log_file = Some(opts.log_file.clone());
     state.thresholds = thresholds;
     state.theme = theme;
     if let Some(strategy) = strategy {
@@ -167,6 +121,15 @@ pub async fn run(opts: Options) -> crate::Ending {
             .push(state.wall, Level::Error, format!("oversells unknown: {e}")),
     }
     let mut app = App::new(state, keymap, themes);
+    let prefs_path = flashsale_core::paths::prefs_file();
+    let given = Given {
+        // NO_COLOR (or --color never) chose `mono`: a saved colour theme would defy it.
+        theme: opts.theme.is_some() || opts.color == crate::theme::ColorMode::None,
+        refresh: opts.refresh.is_some(),
+        strategy: opts.strategy_given,
+    };
+    let read = crate::prefs::read(&prefs_path);
+    app.load_prefs(read, &prefs_path.display().to_string(), given);
     app.update(Event::Tick, std::time::Instant::now(), Utc::now());
 
     let mut term = match terminal::TerminalGuard::enter(opts.mouse) {
@@ -181,13 +144,14 @@ pub async fn run(opts: Options) -> crate::Ending {
     let (tx, mut rx) = mpsc::channel::<Event>(1024);
     let (control_tx, control_rx) = watch::channel(Control {
         paused: false,
-        period: opts.refresh,
+        period: app.state.refresh,
     });
+    let prefs = prefs_file::PrefsWriter::start(prefs_path, tx.clone());
     // The store, once open: the database directly, or the one given with `--api`.
     let (store_tx, mut store_rx) = mpsc::channel::<Store>(1);
     let mut tasks = vec![
-        tokio::spawn(read_input(tx.clone(), opts.mouse)),
-        tokio::spawn(signals(tx.clone())),
+        tokio::spawn(inputs::read_input(tx.clone(), opts.mouse)),
+        tokio::spawn(inputs::signals(tx.clone())),
         match &opts.source {
             DataSource::Direct(settings) => {
                 // `--read-only`: the file is neither created, migrated nor seeded.
@@ -241,6 +205,10 @@ pub async fn run(opts: Options) -> crate::Ending {
             let effects = app.update(ev, std::time::Instant::now(), Utc::now());
             for effect in effects {
                 let database = &app.state.conn.database;
+                if let Effect::SavePrefs(wanted) = effect {
+                    prefs.save(wanted);
+                    continue;
+                }
                 carry_out(
                     effect,
                     store.as_ref(),
@@ -285,6 +253,7 @@ pub async fn run(opts: Options) -> crate::Ending {
         await_audit(&mut app, &mut rx).await;
     }
     drop(term);
+    prefs.finish().await;
     for t in &mut tasks {
         t.abort();
     }
@@ -381,6 +350,9 @@ fn carry_out(
         | Effect::Signal { .. }
         | Effect::LookUpLimits(_)
         | Effect::ResetLimits { .. } => operator.carry_out(effect, store, opts, control, &tx),
+        Effect::ExportBurst(record) => export::spawn(record, tx),
+        // Taken by the loop: its one writer keeps the writes in order.
+        Effect::SavePrefs(_) => {}
         Effect::CancelBurst => {
             if let Some(token) = burst_cancel {
                 token.cancel();

@@ -25,7 +25,7 @@ use flashsale_monitor::{Alert, Oversell, PoolSnapshot, RedisSnapshot, SalesSnaps
 
 pub use activity_view::ActivityView;
 pub use alert_book::AlertBook;
-pub use burst_state::{BurstParams, BurstPhase, BurstRequest, BurstState};
+pub use burst_state::{BurstParams, BurstPhase, BurstRecord, BurstRequest, BurstState};
 pub use drill_view::{Drill, RecentOrders};
 pub use editor::{Editor, Field};
 pub use gauges::{GaugeRef, Gauges};
@@ -236,6 +236,13 @@ pub enum Overlay {
     Limits,
     /// One product drilled down into (`enter` on a Stock row): its charts, orders, restock.
     Drill(Drill),
+    /// The bursts fired in this session (`B`), newest first; with `report`, the selected one's
+    /// full report, scrolled down by `scroll` lines.
+    Bursts {
+        selected: usize,
+        report: bool,
+        scroll: u16,
+    },
 }
 
 /// Everything on screen.
@@ -306,6 +313,8 @@ pub struct State {
     pub activity: ActivityView,
     /// The limits prompt (`u`): its input and last lookup.
     pub limits: LimitsPrompt,
+    /// What the help says of the log file (its path); `None` where none is kept (tests).
+    pub log_file: Option<String>,
     /// Set when the dashboard should end, with how.
     pub quit: Option<crate::Ending>,
     /// Ctrl-C or a signal: end without waiting for a cancelled burst's audit.
@@ -355,6 +364,7 @@ impl State {
             theme_name: "dark".into(),
             activity: ActivityView::default(),
             limits: LimitsPrompt::default(),
+            log_file: None,
             quit: None,
             leave_now: false,
         }

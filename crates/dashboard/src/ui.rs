@@ -11,6 +11,7 @@ use super::keymap::Keymap;
 use super::layout;
 use super::panes::activity::ActivityOverlay;
 use super::panes::alerts::AlertsOverlay;
+use super::panes::burst_history::BurstHistoryOverlay;
 use super::panes::dialog::ConfirmDialog;
 use super::panes::drill::DrillOverlay;
 use super::panes::footer::Footer;
@@ -67,6 +68,17 @@ pub fn draw(frame: &mut Frame, state: &State, theme: &Theme, keymap: &Keymap) {
         Some(Overlay::Activity) => ActivityOverlay { ctx }.draw(frame, area),
         Some(Overlay::Limits) => LimitsOverlay { ctx }.draw(frame, area),
         Some(Overlay::Drill(drill)) => DrillOverlay { ctx, drill }.draw(frame, area),
+        Some(Overlay::Bursts {
+            selected,
+            report,
+            scroll,
+        }) => BurstHistoryOverlay {
+            ctx,
+            selected: *selected,
+            report: *report,
+            scroll: *scroll,
+        }
+        .draw(frame, area),
         None => {}
     }
     super::theme::contrast::guard(frame.buffer_mut());

@@ -1,6 +1,14 @@
 //! Redis health as `redis-cli --latency-history` shows it: PING round trips sampled
 //! continuously, summarized over a window (min / avg / p99 / max), plus the `INFO` figures an
 //! operator looks at first. Down is a state with a start time, not an error to exit on.
+//! `intervals.rs` keeps the 15 s rows of the last 16 minutes; `slowlog.rs` reads the server's
+//! counters and its slow log.
+
+pub mod intervals;
+pub mod slowlog;
+
+pub use intervals::{INTERVAL, INTERVALS_KEPT, IntervalRing, LatencyInterval};
+pub use slowlog::{RedisStats, SLOWLOG_EVERY, SlowlogEntry};
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -48,6 +56,8 @@ pub struct ClusterMaster {
     pub slots: String,
     pub ping_ms: Option<f64>,
     pub info: Option<RedisInfo>,
+    /// Its evictions, hits and misses, memory (from the same `INFO`).
+    pub stats: Option<RedisStats>,
     pub error: Option<String>,
 }
 
@@ -70,6 +80,17 @@ pub struct RedisSnapshot {
     /// The live rate-limit windows (`{prefix}rate_limit:*` keys), by a bounded `SCAN`; `None`
     /// until counted, and on a cluster (whose keys are spread over its masters).
     pub rate_limit_keys: Option<KeyCount>,
+    /// Min / avg / max of the PINGs per 15 s, oldest first, the last one still filling; on a
+    /// cluster, PINGs through the router.
+    pub intervals: Vec<LatencyInterval>,
+    /// The `INFO` counters; `None` on a cluster (each master has its own in `masters`).
+    /// Boxed: every update the samplers send is as large as this snapshot.
+    pub stats: Option<Box<RedisStats>>,
+    /// The last `SLOWLOG GET 10` entries, newest first (on a cluster, every master's, merged,
+    /// each naming its node), read every 5 s.
+    pub slowlog: Vec<SlowlogEntry>,
+    /// Why the slow log could not be read (a managed Redis may rename or forbid `SLOWLOG`).
+    pub slowlog_error: Option<String>,
 }
 
 /// Keys counted by a bounded `SCAN`: the count, and whether the scan went all the way round
@@ -93,11 +114,13 @@ pub struct LatencyWindow {
     samples: VecDeque<(Instant, Duration)>,
     history: VecDeque<(u64, u64)>,
     origin: Option<Instant>,
+    intervals: IntervalRing,
 }
 
 impl LatencyWindow {
     pub fn record(&mut self, at: Instant, rtt: Duration) {
         let origin = *self.origin.get_or_insert(at);
+        self.intervals.record(at, Utc::now(), rtt);
         self.samples.push_back((at, rtt));
         while self
             .samples
@@ -140,6 +163,11 @@ impl LatencyWindow {
 
     pub fn history_us(&self) -> Vec<u64> {
         self.history.iter().map(|(_, us)| *us).collect()
+    }
+
+    /// The 15 s rows, oldest first.
+    pub fn intervals(&self) -> Vec<LatencyInterval> {
+        self.intervals.rows()
     }
 }
 
@@ -209,8 +237,11 @@ pub async fn ping(conn: &mut RedisConn, timeout: Duration) -> Result<Duration, S
     Ok(start.elapsed())
 }
 
-/// `INFO`, parsed, bounded by `timeout`.
-pub async fn info(conn: &mut RedisConn, timeout: Duration) -> Result<RedisInfo, String> {
+/// `INFO`, parsed into the pane's figures and the counters, bounded by `timeout`.
+pub async fn info(
+    conn: &mut RedisConn,
+    timeout: Duration,
+) -> Result<(RedisInfo, RedisStats), String> {
     let text: Result<String, _> = tokio::time::timeout(
         timeout,
         redis::cmd("INFO")
@@ -222,7 +253,18 @@ pub async fn info(conn: &mut RedisConn, timeout: Duration) -> Result<RedisInfo, 
     )
     .await
     .map_err(|_| format!("no answer within {} ms", timeout.as_millis()))?;
-    text.map(|t| parse_info(&t))
+    text.map(|t| (parse_info(&t), slowlog::parse_stats(&t)))
+        .map_err(|e| flashsale_core::ratelimit::redis::describe(&e))
+}
+
+/// `SLOWLOG GET 10`, bounded by `timeout`.
+pub async fn slowlog(conn: &mut RedisConn, timeout: Duration) -> Result<Vec<SlowlogEntry>, String> {
+    let reply: Result<redis::Value, _> =
+        tokio::time::timeout(timeout, slowlog::slowlog_cmd().query_async(conn))
+            .await
+            .map_err(|_| format!("no answer within {} ms", timeout.as_millis()))?;
+    reply
+        .map(|v| slowlog::parse_slowlog(&v, None))
         .map_err(|e| flashsale_core::ratelimit::redis::describe(&e))
 }
 

@@ -5,7 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::redis::{ClusterMaster, parse_info};
+use crate::redis::slowlog::{SLOWLOG_ENTRIES, parse_slowlog, parse_stats, slowlog_cmd};
+use crate::redis::{ClusterMaster, SlowlogEntry, parse_info};
 use flashsale_core::ratelimit::connection::RedisConn;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 
@@ -34,6 +35,18 @@ async fn ask(
     port: u16,
     timeout: Duration,
 ) -> Result<String, String> {
+    let value = ask_value(conn, cmd, host, port, timeout).await?;
+    redis::from_redis_value::<String>(value).map_err(|e| e.to_string())
+}
+
+/// One command sent to the node at `host:port` itself, not where the router would send it.
+async fn ask_value(
+    conn: &mut redis::cluster_async::ClusterConnection,
+    cmd: redis::Cmd,
+    host: &str,
+    port: u16,
+    timeout: Duration,
+) -> Result<redis::Value, String> {
     let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
         host: host.to_string(),
         port,
@@ -42,7 +55,41 @@ async fn ask(
         .await
         .map_err(|_| format!("no answer within {} ms", timeout.as_millis()))?
         .map_err(|e| flashsale_core::ratelimit::redis::describe(&e))?;
-    redis::from_redis_value::<String>(value).map_err(|e| e.to_string())
+    Ok(value)
+}
+
+/// Every master's slow log, merged newest first and cut to [`SLOWLOG_ENTRIES`], each entry
+/// naming its node: a slow command is slow on one master, and the operator must know which.
+/// `None` for a single server. The error is the first master's that could not be read.
+pub async fn slowlog(
+    conn: &RedisConn,
+    masters: &[ClusterMaster],
+    timeout: Duration,
+) -> Option<Result<Vec<SlowlogEntry>, String>> {
+    let RedisConn::Cluster(cluster) = conn else {
+        return None;
+    };
+    let mut conn = cluster.clone();
+    let mut all = Vec::new();
+    let mut error = None;
+    for m in masters {
+        let Some((host, port)) = m.address.rsplit_once(':') else {
+            continue;
+        };
+        let Ok(port) = port.parse() else { continue };
+        match ask_value(&mut conn, slowlog_cmd(), host, port, timeout).await {
+            Ok(v) => all.extend(parse_slowlog(&v, Some(&m.address))),
+            Err(e) => {
+                error.get_or_insert(format!("{}: {e}", m.address));
+            }
+        }
+    }
+    all.sort_by(|a, b| b.at.cmp(&a.at).then(b.id.cmp(&a.id)));
+    all.truncate(SLOWLOG_ENTRIES);
+    Some(match error {
+        Some(e) if all.is_empty() => Err(e),
+        _ => Ok(all),
+    })
 }
 
 /// Every master, PINGed and asked `INFO`; `None` for a single server.
@@ -79,6 +126,7 @@ pub async fn masters(conn: &RedisConn, timeout: Duration) -> Option<Vec<ClusterM
             slots,
             ping_ms,
             info: info.as_deref().map(parse_info),
+            stats: info.as_deref().map(parse_stats),
             error: ping.err(),
         });
     }

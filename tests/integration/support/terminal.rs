@@ -31,10 +31,29 @@ impl Tmux {
         width: u16,
         height: u16,
     ) -> Tmux {
-        let home = tempfile::tempdir().expect("tmp");
-        let socket = unique("fs_tmux_");
-        let h = home.path().display().to_string();
-        let mut dashboard = flashsale(home.path());
+        let t = Tmux {
+            socket: unique("fs_tmux_"),
+            home: tempfile::tempdir().expect("tmp"),
+        };
+        t.launch(prelude, args, env, width, height);
+        t
+    }
+
+    /// Runs the dashboard again in the same home (its database, state directory and files),
+    /// after the last run ended ([`Tmux::wait_exit`]): as an operator restarting it.
+    pub fn relaunch(&mut self, args: &[&str], env: &[(&str, &str)], width: u16, height: u16) {
+        let _ = self.tmux().arg("kill-server").status();
+        // A server of its own: the old one may still be going away.
+        self.socket = unique("fs_tmux_");
+        for f in ["exit", "stty"] {
+            let _ = std::fs::remove_file(self.path(f));
+        }
+        self.launch("", args, env, width, height);
+    }
+
+    fn launch(&self, prelude: &str, args: &[&str], env: &[(&str, &str)], width: u16, height: u16) {
+        let h = self.home.path().display().to_string();
+        let mut dashboard = flashsale(self.home.path());
         dashboard
             .args(args)
             .envs(env.iter().copied())
@@ -43,8 +62,7 @@ impl Tmux {
             "{prelude}{}; echo \"EXIT=$?\" > {h}/exit; stty -a > {h}/stty; sleep 120",
             shell_line(&dashboard)
         );
-        let t = Tmux { socket, home };
-        let status = t
+        let status = self
             .tmux()
             .args([
                 "new-session",
@@ -60,7 +78,6 @@ impl Tmux {
             .status()
             .expect("tmux is installed (scripts/test installs it)");
         assert!(status.success(), "tmux new-session failed");
-        t
     }
 
     pub fn tmux(&self) -> Command {

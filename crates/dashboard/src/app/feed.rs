@@ -68,6 +68,11 @@ impl App {
                 );
                 let at = s.wall;
                 s.history.finished(&report);
+                s.burst.remember(crate::state::BurstRecord {
+                    request: request.clone(),
+                    report: report.clone(),
+                    at,
+                });
                 self.record_oversell(&request, &report, effects);
                 self.state.burst.phase = BurstPhase::Finished {
                     request,

@@ -46,6 +46,7 @@ impl App {
                         self.state.overlay = None;
                     }
                 }
+                Some(Overlay::Bursts { .. }) => self.click_burst(at.y),
                 Some(_) => {}
                 None => self.click(at),
             },

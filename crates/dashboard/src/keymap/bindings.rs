@@ -254,6 +254,20 @@ pub const BINDINGS: &[Binding] = &[
         "history graphs: 1/5/15 min",
         None,
     ),
+    b(
+        Action::Bursts,
+        "bursts",
+        &["B"],
+        "bursts fired here, reports",
+        None,
+    ),
+    b(
+        Action::Export,
+        "export",
+        &["w"],
+        "bursts: save JSON and text",
+        None,
+    ),
     b(Action::Confirm, "confirm", &["y"], "yes, in a dialog", None),
     b(Action::Deny, "deny", &["n"], "no, in a dialog", None),
 ];

@@ -1,7 +1,8 @@
 //! Redis: PING round trips (min / avg / p99 / max over the last 15 s, and the slowest PING of
 //! each second as a sparkline), `INFO` figures, the live rate-limit windows (`rate_limit:*`
 //! keys, "≥N" when the bounded scan stopped short), and the rate-limit policy. "not configured"
-//! with the in-process limiter; "DOWN since hh:mm:ss" when it does not answer.
+//! with the in-process limiter; "DOWN since hh:mm:ss" when it does not answer. With room
+//! (zoomed, read whole) the counters, 15 s latency rows and slow log follow (`redis_detail`).
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -72,13 +73,33 @@ impl RedisPane<'_> {
             frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), inner);
             return;
         }
-        let [lat, spark, info, keys, masters, pol] = Layout::vertical([
-            Constraint::Length(if self.ctx.wide { 1 } else { 2 }),
-            Constraint::Length(if self.ctx.wide { 3 } else { 0 }),
+        let lat_rows = if self.ctx.wide { 1 } else { 2 };
+        let spark_rows = if self.ctx.wide { 3 } else { 0 };
+        let keys_rows = u16::from(r.rate_limit_keys.is_some());
+        let policy_rows = self.policy_rows(w);
+        let summary = lat_rows + spark_rows + 1 + keys_rows + r.masters.len() as u16 + policy_rows;
+        let has_detail = r.stats.is_some() || !r.intervals.is_empty();
+        let room = inner.height.saturating_sub(summary);
+        let detail_rows = if has_detail && room >= super::redis_detail::MIN_ROWS {
+            room
+        } else {
+            0
+        };
+        // Without room for the detail, the counters' line where a row is spare.
+        let stats_rows = u16::from(detail_rows == 0 && r.stats.is_some() && room >= 1);
+        let [lat, spark, info, keys, stats, masters, pol, detail] = Layout::vertical([
+            Constraint::Length(lat_rows),
+            Constraint::Length(spark_rows),
             Constraint::Length(1),
-            Constraint::Length(u16::from(r.rate_limit_keys.is_some())),
+            Constraint::Length(keys_rows),
+            Constraint::Length(stats_rows),
             Constraint::Length(r.masters.len() as u16),
-            Constraint::Fill(1),
+            if detail_rows > 0 {
+                Constraint::Length(policy_rows)
+            } else {
+                Constraint::Fill(1)
+            },
+            Constraint::Length(detail_rows),
         ])
         .areas(inner);
         let slow = r
@@ -163,6 +184,30 @@ impl RedisPane<'_> {
                     Span::styled(" ops/s · ", t.muted),
                     Span::styled(i.used_memory_human.clone(), t.text),
                 ];
+                // Against the limit, when there is one: the figure that says "evicting soon";
+                // narrow, as a share of it (`mem 95%`), which fits where `1.05M/64.0M` does not.
+                if let Some(st) = r.stats.as_ref().filter(|st| st.maxmemory > 0) {
+                    let pct = st.memory_percent().unwrap_or(0.0);
+                    let style = if pct >= 90.0 || st.evicted_keys > 0 {
+                        t.warn
+                    } else {
+                        t.text
+                    };
+                    if let Some(last) = spans.last_mut() {
+                        *last = if self.ctx.wide {
+                            Span::styled(
+                                format!(
+                                    "{}/{}",
+                                    i.used_memory_human,
+                                    super::redis_detail::bytes(st.maxmemory)
+                                ),
+                                style,
+                            )
+                        } else {
+                            Span::styled(format!("mem {pct:.0}%"), style)
+                        };
+                    }
+                }
                 // Narrow: plain spaces, and the version (which does not change) goes first.
                 if !self.ctx.wide {
                     for sp in &mut spans {
@@ -197,11 +242,29 @@ impl RedisPane<'_> {
             ]);
             frame.render_widget(Paragraph::new(line), keys);
         }
+        if let Some(st) = &r.stats {
+            let line = super::redis_detail::stats_line(&self.ctx, st, w);
+            frame.render_widget(Paragraph::new(line), stats);
+        }
         frame.render_widget(Paragraph::new(self.master_lines(w)), masters);
         frame.render_widget(
             Paragraph::new(self.policy(w)).wrap(Wrap { trim: true }),
             pol,
         );
+        if detail_rows > 0 {
+            let lines = super::redis_detail::lines(&self.ctx, r, w, detail.height as usize);
+            frame.render_widget(Paragraph::new(lines), detail);
+        }
+    }
+
+    /// The rows the policy takes at `width`, wrapped as it is drawn.
+    fn policy_rows(&self, width: usize) -> u16 {
+        let lines = self.policy(width);
+        let rows: usize = lines
+            .iter()
+            .map(|l| l.width().div_ceil(width.max(1)).max(1))
+            .sum();
+        rows as u16
     }
 
     /// A cluster's masters, one row each: address, PING, then what room is left of ops/s and

@@ -1,4 +1,5 @@
-//! The burst pane's data: the parameters, and the run in progress or its report.
+//! The burst pane's data: the parameters, the run in progress or its report, and every burst
+//! finished in this session (the `B` list).
 
 use std::collections::VecDeque;
 
@@ -9,6 +10,17 @@ use flashsale_core::strategy::Strategy;
 
 /// Points kept in the throughput sparkline.
 pub const THROUGHPUT_POINTS: usize = 120;
+/// Finished bursts kept for the `B` list: a session of demos fires tens; the oldest go first.
+pub const HISTORY_KEPT: usize = 100;
+
+/// A burst that finished with a report, as the `B` list shows it and `w` saves it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BurstRecord {
+    pub request: BurstRequest,
+    pub report: Box<BurstReport>,
+    /// When it finished.
+    pub at: DateTime<Utc>,
+}
 
 /// What the next burst will do (the product is the stock pane's selection).
 #[derive(Debug, Clone, PartialEq)]
@@ -91,6 +103,8 @@ pub struct BurstState {
     pub editor: Option<super::Editor>,
     /// (completed, errors) at the last progress step, for deltas.
     pub counted: (u64, u64),
+    /// The bursts finished in this session, oldest first, at most [`HISTORY_KEPT`].
+    pub history: Vec<BurstRecord>,
 }
 
 impl Default for BurstState {
@@ -101,6 +115,7 @@ impl Default for BurstState {
             throughput: VecDeque::new(),
             editor: None,
             counted: (0, 0),
+            history: Vec::new(),
         }
     }
 }
@@ -108,6 +123,19 @@ impl Default for BurstState {
 impl BurstState {
     pub fn is_running(&self) -> bool {
         matches!(self.phase, BurstPhase::Running { .. })
+    }
+
+    /// Keeps a finished burst for the list, dropping the oldest beyond [`HISTORY_KEPT`].
+    pub fn remember(&mut self, record: BurstRecord) {
+        self.history.push(record);
+        if self.history.len() > HISTORY_KEPT {
+            self.history.remove(0);
+        }
+    }
+
+    /// The `i`-th burst of the list, which shows the newest first.
+    pub fn listed(&self, i: usize) -> Option<&BurstRecord> {
+        self.history.iter().rev().nth(i)
     }
 
     pub fn push_throughput(&mut self, per_s: f64) {

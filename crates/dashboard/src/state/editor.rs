@@ -169,8 +169,13 @@ impl Editor {
     }
 }
 
-/// Parses one field into `p`, saying what is wrong.
-fn apply(p: &mut BurstParams, field: Field, text: &str, max_quantity: u32) -> Result<(), String> {
+/// Parses one field into `p`, saying what is wrong (also how saved preferences are checked).
+pub(crate) fn apply(
+    p: &mut BurstParams,
+    field: Field,
+    text: &str,
+    max_quantity: u32,
+) -> Result<(), String> {
     let t = text.trim();
     let num = |min: u32, max: u32| flashsale_core::config::parse_u32_in(t, min, max);
     match field {

@@ -1,6 +1,7 @@
 //! The Redis source: a PING every [`PING_EVERY`] into the latency window, and a report (summary,
 //! history, `INFO`) once per period, at once when Redis answers again, and whenever a PING
-//! fails (down since when). Each PING is one step for the driver.
+//! fails (down since when). Each PING is one step for the driver. The slow log is read with a
+//! report at most every [`SLOWLOG_EVERY`].
 
 use std::time::Instant;
 
@@ -10,7 +11,8 @@ use flashsale_core::ratelimit::connection::RedisConn;
 use super::RedisTarget;
 use crate::driver::{Sampler, Step, StepContext};
 use crate::redis::{
-    KeyCount, LatencyWindow, PING_EVERY, RedisInfo, RedisSnapshot, count_keys, info, ping,
+    KeyCount, LatencyWindow, PING_EVERY, RedisInfo, RedisSnapshot, RedisStats, SLOWLOG_EVERY,
+    SlowlogEntry, count_keys, info, ping, slowlog,
 };
 use crate::{Source, Update};
 
@@ -25,6 +27,10 @@ pub struct RedisSampler {
     conn: Option<RedisConn>,
     window: LatencyWindow,
     info: Option<RedisInfo>,
+    stats: Option<Box<RedisStats>>,
+    slowlog: Vec<SlowlogEntry>,
+    slowlog_error: Option<String>,
+    last_slowlog: Option<Instant>,
     /// A cluster's masters as last seen.
     masters: Vec<crate::redis::ClusterMaster>,
     down_since: Option<DateTime<Utc>>,
@@ -46,6 +52,10 @@ impl RedisSampler {
             conn: None,
             window: LatencyWindow::default(),
             info: None,
+            stats: None,
+            slowlog: Vec::new(),
+            slowlog_error: None,
+            last_slowlog: None,
             masters: Vec::new(),
             down_since: None,
             rate_limit_keys: None,
@@ -69,6 +79,10 @@ impl RedisSampler {
                 error: Some(error.clone()),
                 masters: self.masters.clone(),
                 rate_limit_keys: self.rate_limit_keys,
+                intervals: self.window.intervals(),
+                stats: self.stats.clone(),
+                slowlog: self.slowlog.clone(),
+                slowlog_error: self.slowlog_error.clone(),
             }),
             error,
         }
@@ -106,9 +120,28 @@ impl Sampler for RedisSampler {
         if !recovered && !due {
             return Step::Pending(PING_EVERY);
         }
-        self.info = info(conn, timeout).await.ok().or(self.info.take());
+        // On an error the last figures stay: one slow INFO must not blank the pane.
+        if let Ok((i, s)) = info(conn, timeout).await {
+            (self.info, self.stats) = (Some(i), Some(Box::new(s)));
+        }
         if let Some(masters) = crate::redis_cluster::masters(conn, timeout).await {
             self.masters = masters;
+            // On a cluster the router's INFO is no one node's: the masters carry their own.
+            (self.info, self.stats) = (None, None);
+        }
+        if self
+            .last_slowlog
+            .is_none_or(|t| t.elapsed() >= SLOWLOG_EVERY)
+        {
+            self.last_slowlog = Some(Instant::now());
+            let read = match crate::redis_cluster::slowlog(conn, &self.masters, timeout).await {
+                Some(r) => r,
+                None => slowlog(conn, timeout).await,
+            };
+            match read {
+                Ok(entries) => (self.slowlog, self.slowlog_error) = (entries, None),
+                Err(e) => self.slowlog_error = Some(e),
+            }
         }
         // A cluster's SCAN walks one master only: no count rather than a wrong one.
         if !conn.is_cluster() {
@@ -126,6 +159,10 @@ impl Sampler for RedisSampler {
             error: None,
             masters: self.masters.clone(),
             rate_limit_keys: self.rate_limit_keys,
+            intervals: self.window.intervals(),
+            stats: self.stats.clone(),
+            slowlog: self.slowlog.clone(),
+            slowlog_error: self.slowlog_error.clone(),
         })
     }
 
