@@ -182,6 +182,25 @@ pub fn wrap(text: &str, width: usize) -> Vec<String> {
     pack(text.split_whitespace(), " ", width)
 }
 
+/// [`wrap`], but a word longer than a line (a file's path) is broken across lines instead of
+/// cut: every character of `text` is kept.
+pub fn wrap_whole(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut words: Vec<String> = Vec::new();
+    for word in text.split_whitespace() {
+        let mut piece = String::new();
+        for c in word.chars() {
+            let w = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+            if !piece.is_empty() && piece.width() + w > width {
+                words.push(std::mem::take(&mut piece));
+            }
+            piece.push(c);
+        }
+        words.push(piece);
+    }
+    pack(words.iter().map(String::as_str), " ", width)
+}
+
 /// `phrases` joined by `sep` into lines of at most `width` columns, a phrase never split across
 /// lines unless it is longer than a line by itself (then it is broken at spaces, or cut). The
 /// separator is dropped at line ends: `pack(["OVERSOLD by 9", "LOST 9 updates"], ", ", 20)`
@@ -223,6 +242,17 @@ pub fn pack<'a>(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn wrap_whole_breaks_a_long_path_and_keeps_every_character() {
+        let text = "saved: /home/someone/.local/state/flashsale/bursts/20261203T090742Z-p1-batched.json and b.txt";
+        let lines = super::wrap_whole(text, 20);
+        assert!(lines.iter().all(|l| l.chars().count() <= 20), "{lines:?}");
+        let joined: String = lines.concat();
+        let squeezed: String = text.split_whitespace().collect();
+        assert_eq!(joined.replace(' ', ""), squeezed, "nothing cut: {lines:?}");
+        assert_eq!(lines[0], "saved:");
+    }
+
     use super::*;
 
     #[test]

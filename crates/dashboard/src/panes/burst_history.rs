@@ -145,8 +145,9 @@ impl BurstHistoryOverlay<'_> {
         frame.render_widget(block, popup);
         // The status line is under the frame: what `w` did is told here, whole.
         if let Some(n) = &s.notice {
-            let lines = format::wrap(&n.text, usize::from(inner.width));
-            let h = u16::try_from(lines.len().min(3)).unwrap_or(3);
+            // Paths are broken across lines, never cut (two of them can take six lines).
+            let lines = format::wrap_whole(&n.text, usize::from(inner.width));
+            let h = u16::try_from(lines.len().min(6)).unwrap_or(6);
             inner.height = inner.height.saturating_sub(h);
             let at = Rect {
                 y: inner.y + inner.height,

@@ -69,8 +69,13 @@ impl DrillOverlay<'_> {
             facts.push(format!("stock {}", format::count(i64::from(p.stock))));
             facts.push(format!("price {}", format::money(p.price)));
             facts.push(format!("sells {}/min", rate(per_minute)));
+            // "sold out in 4m", or "SOLD OUT" alone once it is.
             let out = sell_out(p.stock, per_minute.round() as i64);
-            facts.push(format!("sold out in {out}"));
+            facts.push(if p.stock > 0 {
+                format!("sold out in {out}")
+            } else {
+                out
+            });
         }
         let mut lines: Vec<Line> = format::pack(facts.iter().map(String::as_str), " · ", w)
             .into_iter()
