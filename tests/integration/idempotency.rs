@@ -460,3 +460,47 @@ async fn lookups_asked_together_each_get_their_own_keys_record(#[case] engine: E
         assert_eq!(&answer, sale, "{engine:?}: the record of {key}");
     }
 }
+
+/// Keyed and keyless purchases of one product arriving together share batches: every keyed
+/// one's key records its own order (the statement that sells records them, `pg_keys::record_keys!`),
+/// and no keyless one leaves a key behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyed_and_keyless_purchases_in_one_batch_each_record_only_their_own() {
+    let (db, store) = crate::support::TestDb::seeded().await;
+    store.set_stock(MOUSE, 10_000).await.expect("restock");
+    let purchaser = unlimited(&store);
+    let users: Vec<String> = (0..200).map(|i| format!("mixed_{i}")).collect();
+    let outcomes = join_all(users.iter().enumerate().map(|(i, user)| {
+        let p = purchaser.clone();
+        async move {
+            let r = req(user, 1 + (i % 3) as i64, Strategy::Batched);
+            if i % 2 == 0 {
+                let key = IdempotencyKey::parse(&format!("mixed-{i}")).expect("key");
+                let receipt = p.purchase_idempotent(r, &key).await.expect("fresh key");
+                (Some(key), receipt.receipt.outcome)
+            } else {
+                (None, p.purchase(r).await.outcome)
+            }
+        }
+    }))
+    .await;
+    for ((key, outcome), user) in outcomes.iter().zip(&users) {
+        let Outcome::Purchased(order) = outcome else {
+            panic!("{user}: {outcome:?}");
+        };
+        if let Some(key) = key {
+            let found = store
+                .idempotency_lookup(key.scoped_to(user).as_str())
+                .await
+                .expect("lookup")
+                .expect("recorded");
+            assert_eq!(found.sale, Sale::Purchased(order.clone()), "{user}");
+        }
+    }
+    let mut conn = db.conn().await;
+    let (keys,): (i64,) = sqlx::query_as("SELECT count(*) FROM idempotency_keys")
+        .fetch_one(&mut conn)
+        .await
+        .expect("keys");
+    assert_eq!(keys, 100, "one key per keyed purchase, none for the others");
+}

@@ -412,7 +412,15 @@ impl Backend for PgBackend {
                 if !keyed {
                     return Ok(pg_batch::apply_many(conn, route, &self.leases, batches).await);
                 }
-                // The keys commit with the orders, or neither does (a taken key: 23505).
+                // The keys commit with the orders, or neither does (a taken key: 23505): in
+                // the selling statement itself for one product that fits, else in a
+                // transaction around the batch.
+                if let [only] = batches
+                    && let Some(applied) =
+                        pg_batch::sell_keyed_if_fits(conn, route, &self.leases, only).await?
+                {
+                    return Ok(vec![applied]);
+                }
                 let mut tx = conn.begin().await?;
                 let applied = pg_batch::apply_many(&mut tx, route, &self.leases, batches).await;
                 let keys = super::sale::purchased_keys(batches, &applied);

@@ -8,6 +8,7 @@ use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 
 use super::Route;
+use super::pg_keys::record_keys;
 use super::pg_leases::{FOLD, Leases, decrement, insert_orders, lease_aware, leased, pick, writer};
 
 use crate::model::Order;
@@ -43,80 +44,175 @@ async fn apply(
     product_id: i32,
     items: &[BatchItem],
 ) -> Applied {
+    match sell_if_fits(conn, route, leases, product_id, items, false).await? {
+        Some(applied) => applied,
+        None => apply_locked(conn, route, leases.on(), product_id, items).await,
+    }
+}
+
+/// One product's keyed batch when it fits, its keys recorded by the selling statement itself
+/// (one round trip, no `BEGIN`/`COMMIT`); a taken key fails the statement whole (23505), so
+/// nothing of it commits. `None` when the batch does not fit: the caller takes the locked path
+/// in a transaction that records the keys.
+pub(super) async fn sell_keyed_if_fits(
+    conn: &mut PgConnection,
+    route: Route,
+    leases: &Leases,
+    batch: &ProductBatch,
+) -> Result<Option<Applied>, StoreError> {
+    sell_if_fits(conn, route, leases, batch.product_id, &batch.items, true).await
+}
+
+/// The lease's statement, then the row's; `None` when neither could sell the whole batch.
+/// With `keyed`, each statement also records the items' idempotency keys.
+async fn sell_if_fits(
+    conn: &mut PgConnection,
+    route: Route,
+    leases: &Leases,
+    product_id: i32,
+    items: &[BatchItem],
+    keyed: bool,
+) -> Result<Option<Applied>, StoreError> {
     let total: i64 = items.iter().map(|i| i64::from(i.quantity)).sum();
     let Ok(total) = i32::try_from(total) else {
-        return apply_locked(conn, route, leases.on(), product_id, items).await;
+        return Ok(None);
     };
     let users: Vec<&str> = items.iter().map(|i| i.user_id.as_str()).collect();
     let quantities: Vec<i32> = items.iter().map(|i| i.quantity).collect();
+    // One entry per item, NULL for those without a key; read only by the keyed statements.
+    let (keys, hashes): (Vec<Option<&str>>, Vec<Option<&str>>) = if keyed {
+        items
+            .iter()
+            .map(|i| {
+                let key = i.key.as_ref();
+                (
+                    key.map(|k| k.key.as_str()),
+                    key.map(|k| k.request_hash.as_str()),
+                )
+            })
+            .unzip()
+    } else {
+        (Vec::new(), Vec::new())
+    };
     let believed = leases.believed(product_id);
     if leases.on() && believed >= total {
-        let rows: Vec<BatchRow> = sqlx::query_as(SELL_FROM_LEASE)
+        let sql = if keyed {
+            SELL_FROM_LEASE_KEYED
+        } else {
+            SELL_FROM_LEASE
+        };
+        let mut query = sqlx::query_as(sql)
             .persistent(route.persistent())
             .bind(product_id)
             .bind(leases.holder())
             .bind(total)
             .bind(&users)
-            .bind(&quantities)
-            .fetch_all(&mut *conn)
-            .await?;
+            .bind(&quantities);
+        if keyed {
+            query = query.bind(&keys).bind(&hashes);
+        }
+        let rows: Vec<BatchRow> = query.fetch_all(&mut *conn).await?;
         if !rows.is_empty() {
             leases.note(product_id, believed - total);
-            return sales_of(product_id, items, rows);
+            return Ok(Some(sales_of(product_id, items, rows)));
         }
         // The lease is gone (returned, folded by a process that ran short, dropped by a
         // restock) or smaller than believed: the row decides.
         leases.note(product_id, 0);
     }
-    let rows: Vec<BatchRow> = sqlx::query_as(pick(&SELL_FROM_ROW, leases.on()))
+    let forms = if keyed {
+        &SELL_FROM_ROW_KEYED
+    } else {
+        &SELL_FROM_ROW
+    };
+    let mut query = sqlx::query_as(pick(forms, leases.on()))
         .persistent(route.persistent())
         .bind(product_id)
         .bind(total)
         .bind(&users)
-        .bind(&quantities)
-        .fetch_all(&mut *conn)
-        .await?;
+        .bind(&quantities);
+    if keyed {
+        query = query.bind(&keys).bind(&hashes);
+    }
+    let rows: Vec<BatchRow> = query.fetch_all(&mut *conn).await?;
     if rows.is_empty() {
-        return apply_locked(conn, route, leases.on(), product_id, items).await;
+        return Ok(None);
     }
     let available = rows[0].stock;
     leases
         .top_up(conn, route, product_id, total, available)
         .await;
-    sales_of(product_id, items, rows)
+    Ok(Some(sales_of(product_id, items, rows)))
 }
 
-/// One product's batch sold from this process's lease (`$2` the holder); the stock it reports
-/// is every unit available: the row, this lease after the sale, and other processes' leases.
-const SELL_FROM_LEASE: &str = concat!(
-    "WITH l AS (
-         UPDATE stock_leases SET units = units - $3, renewed_at = CURRENT_TIMESTAMP
-         WHERE product_id = $1 AND holder = $2 AND units >= $3
-         RETURNING product_id, units
-     ), p AS (
-         SELECT p.id, p.name, p.price,
-                p.stock + l.units + (SELECT COALESCE(sum(x.units), 0)::int4 FROM stock_leases x
-                                     WHERE x.product_id = p.id AND x.holder <> $2) AS available
-         FROM products p JOIN l ON l.product_id = p.id
-     ), ",
-    insert_orders!("$4", "$5"),
-    "
-     SELECT o.id::int8 AS id, p.id AS product_id, o.user_id, o.quantity,
-            (o.total_price * 100)::int8 AS total_cents, o.created_at, p.name,
-            p.available::int4 AS stock
-     FROM o CROSS JOIN p ORDER BY o.id"
+/// The CTEs of one product's batch sold from this process's lease (`$2` the holder), ending
+/// with its orders `o`; `p.available` is every unit available: the row, this lease after the
+/// sale, and other processes' leases.
+macro_rules! sell_from_lease {
+    () => {
+        concat!(
+            "WITH l AS (
+                 UPDATE stock_leases SET units = units - $3, renewed_at = CURRENT_TIMESTAMP
+                 WHERE product_id = $1 AND holder = $2 AND units >= $3
+                 RETURNING product_id, units
+             ), p AS (
+                 SELECT p.id, p.name, p.price,
+                        p.stock + l.units + (SELECT COALESCE(sum(x.units), 0)::int4
+                                             FROM stock_leases x
+                                             WHERE x.product_id = p.id AND x.holder <> $2)
+                            AS available
+                 FROM products p JOIN l ON l.product_id = p.id
+             ), ",
+            insert_orders!("$4", "$5"),
+        )
+    };
+}
+
+/// What a sale from the lease returns: every order, with the product's name and every unit
+/// available.
+macro_rules! lease_rows {
+    () => {
+        "
+         SELECT o.id::int8 AS id, p.id AS product_id, o.user_id, o.quantity,
+                (o.total_price * 100)::int8 AS total_cents, o.created_at, p.name,
+                p.available::int4 AS stock
+         FROM o CROSS JOIN p ORDER BY o.id"
+    };
+}
+
+/// What a sale from the row returns (its stock counts the leases).
+macro_rules! row_rows {
+    () => {
+        "
+         SELECT o.id::int8 AS id, p.id AS product_id, o.user_id, o.quantity,
+                (o.total_price * 100)::int8 AS total_cents, o.created_at, p.name, p.stock
+         FROM o CROSS JOIN p ORDER BY o.id"
+    };
+}
+
+/// One product's batch sold from this process's lease.
+const SELL_FROM_LEASE: &str = concat!(sell_from_lease!(), lease_rows!());
+
+/// [`SELL_FROM_LEASE`] recording the idempotency keys `$6` (their hashes `$7`; `NULL` for an
+/// item without one) of the items, each with its order.
+const SELL_FROM_LEASE_KEYED: &str = concat!(
+    sell_from_lease!(),
+    record_keys!("$6", "$7", "$4", "p.available"),
+    lease_rows!()
 );
 
 /// One product's batch sold from its row when the total fits; the stock it reports counts
 /// the leases too.
-const SELL_FROM_ROW: [&str; 2] = lease_aware!(
+const SELL_FROM_ROW: [&str; 2] = lease_aware!((decrement), ", ", (orders "$3", "$4"), (rows));
+
+/// [`SELL_FROM_ROW`] recording the idempotency keys `$5` (hashes `$6`) as
+/// [`SELL_FROM_LEASE_KEYED`] does.
+const SELL_FROM_ROW_KEYED: [&str; 2] = lease_aware!(
     (decrement),
     ", ",
     (orders "$3", "$4"),
-    "
-     SELECT o.id::int8 AS id, p.id AS product_id, o.user_id, o.quantity,
-            (o.total_price * 100)::int8 AS total_cents, o.created_at, p.name, p.stock
-     FROM o CROSS JOIN p ORDER BY o.id"
+    (keys "$5", "$6", "$3", "p.stock"),
+    (rows)
 );
 
 /// The sales of one product's items from the rows its share of a batch statement returned.

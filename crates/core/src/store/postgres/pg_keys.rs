@@ -28,6 +28,37 @@ pub(super) const ATOMIC_KEYED: [&str; 2] = lease_aware!(
      FROM o, p"
 );
 
+/// A CTE `k` after a batch's orders `o` (and its product `p`): the idempotency key of every item
+/// that carries one (`$keys`, `$hashes`: one entry per item, `NULL` for none), with its order
+/// and the stock left after it (`$stock` after the whole batch, plus the later items). An
+/// order is matched to its item by position (ids follow arrival order, as the batch's own
+/// check relies on) and by buyer (`$users`), so a misaligned row records no key rather than
+/// another's. A taken key fails the whole statement (23505): nothing of it commits.
+macro_rules! record_keys {
+    ($keys:literal, $hashes:literal, $users:literal, $stock:literal) => {
+        concat!(
+            ", k AS (
+                 INSERT INTO idempotency_keys (key, request_hash, outcome, order_id, remaining_stock)
+                 SELECT x.key, x.hash, 'purchased', n.id::int4, n.remaining::int4
+                 FROM (SELECT o.id, o.user_id, row_number() OVER (ORDER BY o.id) AS ord, ",
+            $stock,
+            " + sum(o.quantity) OVER () - sum(o.quantity) OVER (ORDER BY o.id) AS remaining
+                       FROM o CROSS JOIN p) n
+                 JOIN unnest(",
+            $keys,
+            "::text[], ",
+            $hashes,
+            "::text[], ",
+            $users,
+            "::text[]) WITH ORDINALITY AS x(key, hash, user_id, ord)
+                   ON x.ord = n.ord AND x.user_id = n.user_id
+                 WHERE x.key IS NOT NULL
+             )"
+        )
+    };
+}
+pub(super) use record_keys;
+
 /// Inserts the key of a purchase inside its transaction; a taken key fails the transaction.
 pub(super) async fn insert_purchased(
     conn: &mut PgConnection,

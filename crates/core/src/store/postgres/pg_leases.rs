@@ -116,7 +116,9 @@ pub(super) use insert_orders;
 /// system's scripts created, not migrated by us, has no `stock_leases` (and needs none: nobody
 /// can have leased from it). Pieces are literals, `(writer)`, `(decrement)` (the guarded
 /// decrement, [`decrement!`]), `(orders "$n", "$m")` (a batch's orders, [`insert_orders!`]),
-/// or `(leased "<id>")`, which the first form reads as `0`.
+/// `(keys ...)` (their idempotency keys, `pg_keys::record_keys!`), `(rows)` (what a sale from
+/// the row returns, `pg_batch::row_rows!`; both in scope where the text is written), or
+/// `(leased "<id>")`, which the first form reads as `0`.
 macro_rules! lease_aware {
     ($($piece:tt),+ $(,)?) => {
         [
@@ -130,6 +132,10 @@ macro_rules! lease_aware {
     (@with (leased $id:literal)) => { leased!($id) };
     (@without (orders $u:literal, $q:literal)) => { insert_orders!($u, $q) };
     (@with (orders $u:literal, $q:literal)) => { insert_orders!($u, $q) };
+    (@without (keys $k:literal, $h:literal, $u:literal, $s:literal)) => { record_keys!($k, $h, $u, $s) };
+    (@with (keys $k:literal, $h:literal, $u:literal, $s:literal)) => { record_keys!($k, $h, $u, $s) };
+    (@without (rows)) => { row_rows!() };
+    (@with (rows)) => { row_rows!() };
     (@without (writer)) => { writer!() };
     (@with (writer)) => { writer!() };
     (@without $s:literal) => { $s };
