@@ -1,12 +1,13 @@
 //! A dashboard filled with fixed data: the snapshot tests, the drive tests and the render
 //! benchmark all draw from it, so what they see does not depend on a clock or a database. Here:
 //! the direct connections, each source's data and the app fed them; bursts in `bursts`, a
-//! deployment watched over its API in `deployment`, the activity view and limits prompt in
-//! `backends`.
+//! deployment watched over its API in `deployment` (as a list of replicas in `replica_set`),
+//! the activity view and limits prompt in `backends`.
 
 mod backends;
 mod bursts;
 mod deployment;
+mod replica_set;
 
 use std::time::{Duration, Instant};
 
@@ -27,6 +28,7 @@ use flashsale_monitor::{
     LatencySummary, PoolSnapshot, RedisInfo, RedisSnapshot, SalesSnapshot, Update,
     sales::{DaySales, ProductSales},
 };
+pub use replica_set::{app_replicas, replica_reading, replica_urls};
 
 /// 2026-11-25 12:34:56 UTC: the fixture's "now".
 pub fn wall() -> DateTime<Utc> {

@@ -15,6 +15,7 @@ pub mod history_graphs;
 pub mod limits;
 pub mod pool;
 pub mod redis;
+pub mod replicas;
 pub mod revenue;
 pub mod stock;
 pub mod top;
