@@ -47,7 +47,7 @@ fn replicas(home: &std::path::Path, db: &TestDb) -> Vec<ServeProcess> {
         .collect()
 }
 
-fn replica<'a>(v: &'a Value, i: usize) -> &'a Value {
+fn replica(v: &Value, i: usize) -> &Value {
     &v["replicas"][i]
 }
 
