@@ -111,6 +111,26 @@ impl Replicas {
         (up, self.rows.len())
     }
 
+    /// The Events pane's words on connecting: which replicas are watched.
+    pub fn watching(&self) -> Option<String> {
+        (!self.rows.is_empty()).then(|| {
+            let urls: Vec<&str> = self.rows.iter().map(|r| r.url.as_str()).collect();
+            format!(
+                "watching {} replicas over their API: {}",
+                urls.len(),
+                urls.join(", ")
+            )
+        })
+    }
+
+    /// `first` (the first replica's URL) and how many more: `http://a:3000 +2`.
+    pub fn with_more(&self, first: &str) -> String {
+        match self.rows.len() {
+            0 | 1 => first.to_string(),
+            n => format!("{first} +{}", n - 1),
+        }
+    }
+
     /// The `replicas` of `--once --json`.
     pub fn json(&self) -> Vec<ReplicaJson> {
         self.rows.iter().map(Replica::json).collect()
@@ -233,6 +253,12 @@ mod tests {
             "an index out of the list is ignored"
         );
         assert_eq!(r.up_count(), (1, 2));
+        assert_eq!(r.with_more("http://a:1"), "http://a:1 +1");
+        assert_eq!(
+            r.watching().as_deref(),
+            Some("watching 2 replicas over their API: http://a:1, http://b:2")
+        );
+        assert_eq!(Replicas::default().with_more("http://a:1"), "http://a:1");
         let json = serde_json::to_value(r.json()).expect("json");
         assert_eq!(json[1]["up"], serde_json::Value::Null);
         assert_eq!(json[0]["metricsMissing"], "no");
