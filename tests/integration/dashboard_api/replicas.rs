@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use crate::support::buyers::req;
 use crate::support::http::ServeProcess;
+use crate::support::json::{assert_camel_case, keys};
 use crate::support::terminal::{START, Tmux, assert_restored};
 use crate::support::{TestDb, flashsale};
 use flashsale_client::ApiClient;
@@ -73,6 +74,27 @@ async fn once_json_lists_every_replica_and_one_killed_is_down_with_an_alert_nami
     assert_eq!(code, Some(0), "every replica answers: {stderr}\n{v}");
     let rows = v["replicas"].as_array().expect("a replicas list");
     assert_eq!(rows.len(), 3, "{v}");
+    assert_camel_case(&v);
+    // Every key always there, as the README lists them.
+    assert_eq!(
+        keys(&rows[0]),
+        [
+            "database",
+            "error",
+            "errorRate",
+            "errorsTotal",
+            "metricsMissing",
+            "p99Ms",
+            "purchasesPerSec",
+            "purchasesTotal",
+            "ready",
+            "redis",
+            "since",
+            "strategy",
+            "up",
+            "url"
+        ]
+    );
     for (i, s) in servers.iter().enumerate() {
         let r = replica(&v, i);
         assert_eq!(r["url"], s.url.as_str());
