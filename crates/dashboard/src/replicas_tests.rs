@@ -161,3 +161,41 @@ fn the_once_json_lists_each_replica_as_the_pane_shows_it() {
         "{events:?}"
     );
 }
+
+#[test]
+fn a_replica_answering_again_is_up_since_then_and_its_alert_clears_after_the_hold() {
+    let t0 = Instant::now();
+    let mut app = fixture::app_replicas(3, 1, t0, "dark");
+    let key = "replica-down-http://app3.internal:3000";
+    assert!(app.state.alerts.iter().any(|a| a.key == key));
+    let back = fixture::wall() + chrono::Duration::seconds(5);
+    let reading = fixture::replica_reading(2, 100, 0, Some(5.0));
+    app.update(Update::Replica(reading).into(), t0, back);
+    let row = &app.state.replicas.rows[2];
+    assert_eq!(
+        (row.up, row.since, row.error.as_deref()),
+        (Some(true), Some(back), None)
+    );
+    assert!(
+        app.state
+            .log
+            .entries
+            .iter()
+            .any(|e| e.text == "replica http://app3.internal:3000: answers again"),
+        "the events say it"
+    );
+    assert!(app.state.alert_clearing.contains_key(key), "held, clearing");
+    let later = t0 + crate::state::ALERT_HOLD;
+    app.update(super::event::Event::Tick, later, back);
+    assert!(
+        !app.state.alerts.iter().any(|a| a.key == key),
+        "cleared after the hold"
+    );
+    assert!(
+        app.state.log.entries.iter().any(|e| e
+            .text
+            .starts_with("cleared: replica http://app3.internal:3000 answers again")),
+        "in the rule's words"
+    );
+    assert_eq!(app.state.replicas.up_count(), (3, 3));
+}
