@@ -101,7 +101,11 @@ impl Sampler for ReplicaSampler {
         // how (refused, timed out, unknown host).
         let health = match health {
             Ok(h) => Some(h),
-            Err(e) if !reached(&e) && ready.is_err() && metrics.is_err() => {
+            Err(e)
+                if !reached(&e)
+                    && ready.as_ref().is_err_and(|r| !reached(r))
+                    && metrics.as_ref().is_err_and(|m| !reached(m)) =>
+            {
                 return Step::Failed {
                     error: describe(&e),
                     partial: None,
