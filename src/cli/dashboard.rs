@@ -55,7 +55,10 @@ pub struct DashboardArgs {
     /// Watch a deployment through its HTTP API alone (http://host:port): stock, statistics and
     /// the purchase error rate of /metrics (with ADMIN_TOKEN when the server has one), and
     /// health; bursts go over HTTP. Restocks and the burst audit need --database-url as well.
-    #[arg(long, value_name = "URL")]
+    /// Several replicas of one deployment: URL1,URL2,... (stock and statistics read once, from
+    /// the first that answers; health, purchases/s, error rate and p99 per replica; bursts go
+    /// to the first).
+    #[arg(long, value_name = "URL[,URL...]")]
     pub api: Option<String>,
     /// Leave the mouse to the terminal (its own text selection) instead of clicks focusing
     /// panes and selecting rows, and the wheel scrolling.
@@ -196,9 +199,14 @@ pub fn log_start(args: &DashboardArgs, settings: &Settings, layer: &Layer) {
         tracing::info!(database = %settings.database, command = "dashboard", "start");
         return;
     };
-    let api = flashsale_dashboard::parse_api_url(raw).map_or_else(
+    let api = flashsale_dashboard::parse_api_list(raw).map_or_else(
         |_| flashsale_core::redact::redact_url(raw.trim()),
-        |u| flashsale_dashboard::shown_api_url(&u),
+        |urls| {
+            urls.iter()
+                .map(flashsale_dashboard::shown_api_url)
+                .collect::<Vec<_>>()
+                .join(",")
+        },
     );
     let database = layer
         .get(flashsale_core::config::keys::DATABASE_URL)
@@ -206,21 +214,37 @@ pub fn log_start(args: &DashboardArgs, settings: &Settings, layer: &Layer) {
     tracing::info!(api = %api, database = %database, command = "dashboard", "start");
 }
 
-/// The `--api` source: the URL checked, the admin token from the settings, and the database
-/// only when one was named explicitly (as `burst --target` decides whether to audit).
+/// The `--api` source: the URLs checked (one, or a list of replicas), the admin token from
+/// the settings, and the database only when one was named explicitly (as `burst --target`
+/// decides whether to audit).
 fn api_source(
     raw: &str,
     settings: &Settings,
     layer: &Layer,
 ) -> Result<flashsale_dashboard::ApiSource, String> {
-    let url = flashsale_dashboard::parse_api_url(raw)?;
+    let urls = flashsale_dashboard::parse_api_list(raw)?;
     // Few connections: the samplers keep at most three requests (and eight stock reads during
     // a poll) in flight; bursts get clients of their own.
-    let mut client =
-        flashsale_client::ApiClient::new(url.as_str(), 8, flashsale_dashboard::API_TIMEOUT)
-            .map_err(|e| e.to_string())?;
-    if let Some(token) = &settings.admin_token {
-        client = client.with_admin_token(token.clone());
+    let client_of = |url: &url::Url| {
+        let client =
+            flashsale_client::ApiClient::new(url.as_str(), 8, flashsale_dashboard::API_TIMEOUT)
+                .map_err(|e| e.to_string())?;
+        Ok::<_, String>(match &settings.admin_token {
+            Some(token) => client.with_admin_token(token.clone()),
+            None => client,
+        })
+    };
+    let mut replicas = Vec::with_capacity(urls.len());
+    for url in &urls {
+        replicas.push((flashsale_dashboard::shown_api_url(url), client_of(url)?));
+    }
+    let client = replicas
+        .first()
+        .map(|(_, c)| c.clone())
+        .ok_or("no URL given")?;
+    if replicas.len() == 1 {
+        // One URL may be a load balancer's: no per-replica view (see README).
+        replicas.clear();
     }
     let database_given = layer
         .get(flashsale_core::config::keys::DATABASE_URL)
@@ -229,5 +253,6 @@ fn api_source(
         client,
         settings: settings.clone(),
         database: database_given.then(|| settings.database.clone()),
+        replicas,
     })
 }

@@ -14,9 +14,9 @@ use rstest::rstest;
 
 use crate::support::{Engine, Held, seeded, unlimited};
 
-const MOUSE: i32 = 2; // stock 25
+pub(crate) const MOUSE: i32 = 2; // stock 25
 
-fn req(user: &str, quantity: i64, strategy: Strategy) -> PurchaseRequest<'_> {
+pub(crate) fn req(user: &str, quantity: i64, strategy: Strategy) -> PurchaseRequest<'_> {
     PurchaseRequest {
         product_id: i64::from(MOUSE),
         user_id: user,
@@ -394,113 +394,4 @@ async fn expired_keys_are_swept_and_live_ones_kept(#[case] engine: Engine) {
         0,
         "nothing left to sweep"
     );
-}
-
-/// Lookups asked at the same moment share one query (`store::key_lookups`): each caller still
-/// gets its own key's record, whatever it recorded, or none, and asking a key twice at once
-/// gives both the same.
-#[rstest]
-#[case::postgres(Engine::Postgres)]
-#[case::sqlite(Engine::Sqlite)]
-#[tokio::test]
-async fn lookups_asked_together_each_get_their_own_keys_record(#[case] engine: Engine) {
-    let (_held, store) = seeded(engine).await;
-    let mut expected: Vec<(String, Option<Sale>)> = Vec::new();
-    // Outcomes other than a purchase, recorded under some request's fingerprint.
-    let hash = "e".repeat(64);
-    for i in 0..10 {
-        let user = format!("lk_user_{i}");
-        let p = NewPurchase {
-            product_id: MOUSE,
-            user_id: &user,
-            quantity: 1,
-        };
-        let hash = request_hash(&p);
-        let key = format!("bought-{i}");
-        let record = KeyRecord {
-            key: &key,
-            request_hash: &hash,
-        };
-        let sale = store
-            .purchase_keyed(p, Strategy::Atomic, None, Some(record))
-            .await
-            .expect("purchase");
-        assert!(matches!(sale, Sale::Purchased(_)), "{sale:?}");
-        expected.push((key, Some(sale)));
-    }
-    for i in 0..10 {
-        let key = format!("sold-out-{i}");
-        let sale = Sale::SoldOut { available: i };
-        let record = KeyRecord {
-            key: &key,
-            request_hash: &hash,
-        };
-        store.record_key(record, &sale).await.expect("record");
-        expected.push((key, Some(sale)));
-    }
-    for i in 0..10 {
-        let key = format!("not-found-{i}");
-        let record = KeyRecord {
-            key: &key,
-            request_hash: &hash,
-        };
-        store
-            .record_key(record, &Sale::NotFound)
-            .await
-            .expect("record");
-        expected.push((key, Some(Sale::NotFound)));
-    }
-    expected.extend((0..20).map(|i| (format!("never-used-{i}"), None)));
-    // Every key asked twice, the two askings far apart in the list, all at once.
-    let asked: Vec<&(String, Option<Sale>)> =
-        expected.iter().chain(expected.iter().rev()).collect();
-    let answers = join_all(asked.iter().map(|(key, _)| store.idempotency_lookup(key))).await;
-    for ((key, sale), answer) in asked.iter().zip(answers) {
-        let answer = answer.expect("lookup").map(|found| found.sale);
-        assert_eq!(&answer, sale, "{engine:?}: the record of {key}");
-    }
-}
-
-/// Keyed and keyless purchases of one product arriving together share batches: every keyed
-/// one's key records its own order (the statement that sells records them, `pg_keys::record_keys!`),
-/// and no keyless one leaves a key behind.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn keyed_and_keyless_purchases_in_one_batch_each_record_only_their_own() {
-    let (db, store) = crate::support::TestDb::seeded().await;
-    store.set_stock(MOUSE, 10_000).await.expect("restock");
-    let purchaser = unlimited(&store);
-    let users: Vec<String> = (0..200).map(|i| format!("mixed_{i}")).collect();
-    let outcomes = join_all(users.iter().enumerate().map(|(i, user)| {
-        let p = purchaser.clone();
-        async move {
-            let r = req(user, 1 + (i % 3) as i64, Strategy::Batched);
-            if i % 2 == 0 {
-                let key = IdempotencyKey::parse(&format!("mixed-{i}")).expect("key");
-                let receipt = p.purchase_idempotent(r, &key).await.expect("fresh key");
-                (Some(key), receipt.receipt.outcome)
-            } else {
-                (None, p.purchase(r).await.outcome)
-            }
-        }
-    }))
-    .await;
-    for ((key, outcome), user) in outcomes.iter().zip(&users) {
-        let Outcome::Purchased(order) = outcome else {
-            panic!("{user}: {outcome:?}");
-        };
-        if let Some(key) = key {
-            let found = store
-                .idempotency_lookup(key.scoped_to(user).as_str())
-                .await
-                .expect("lookup")
-                .expect("recorded");
-            assert_eq!(found.sale, Sale::Purchased(order.clone()), "{user}");
-        }
-    }
-    let mut conn = db.conn().await;
-    let (keys,): (i64,) = sqlx::query_as("SELECT count(*) FROM idempotency_keys")
-        .fetch_one(&mut conn)
-        .await
-        .expect("keys");
-    assert_eq!(keys, 100, "one key per keyed purchase, none for the others");
 }

@@ -143,7 +143,9 @@ impl App {
             Event::Connected => {
                 s.connect_error = None;
                 s.connected = true;
-                let what = if s.over_api() {
+                let what = if let Some(text) = s.replicas.watching() {
+                    text
+                } else if s.over_api() {
                     format!("watching {} over its API", s.conn.database)
                 } else {
                     format!("connected to {}", s.conn.database)

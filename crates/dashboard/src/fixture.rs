@@ -1,13 +1,14 @@
 //! A dashboard filled with fixed data: the snapshot tests, the drive tests and the render
 //! benchmark all draw from it, so what they see does not depend on a clock or a database. Here:
 //! the direct connections, each source's data and the app fed them; bursts in `bursts`, a
-//! deployment watched over its API in `deployment`, the activity view and limits prompt in
-//! `backends`; Redis with its history in `redis_history`.
+//! deployment watched over its API in `deployment` (as a list of replicas in `replica_set`),
+//! the activity view and limits prompt in `backends`; Redis with its history in `redis_history`.
 
 mod backends;
 mod bursts;
 mod deployment;
 mod redis_history;
+mod replica_set;
 
 use std::time::{Duration, Instant};
 
@@ -29,6 +30,7 @@ use flashsale_monitor::{
     sales::{DaySales, ProductSales},
 };
 pub use redis_history::redis_detailed;
+pub use replica_set::{app_replicas, replica_reading, replica_urls};
 
 /// 2026-11-25 12:34:56 UTC: the fixture's "now".
 pub fn wall() -> DateTime<Utc> {

@@ -93,7 +93,7 @@ pub async fn snapshot(settings: &Settings, thresholds: &Thresholds) -> Result<On
     snapshot
         .alerts
         .splice(0..0, found.iter().map(flashsale_monitor::alerts::oversold));
-    let (burst, events) = opening::panes(
+    let (burst, events, _) = opening::panes(
         conn,
         Some(settings.strategy),
         thresholds,
@@ -132,6 +132,9 @@ pub struct ApiOnceReport {
     pub thresholds: Thresholds,
     #[serde(flatten)]
     pub snapshot: flashsale_monitor::over_http::ApiSnapshot,
+    /// `--api A,B,C`: each replica as the Replicas pane shows it; absent for one URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<Vec<crate::state::replica_rows::ReplicaJson>>,
     /// The burst `b` would fire (over HTTP, with the server's strategy).
     pub burst: BurstJson,
     /// What the Events pane shows at that moment.
@@ -144,14 +147,15 @@ pub async fn print_once_api(
     source: &crate::ApiSource,
     thresholds: &Thresholds,
 ) -> Result<bool, String> {
-    let monitor = flashsale_monitor::over_http::ApiMonitor::new(source.client.clone());
+    let mut monitor = flashsale_monitor::over_http::ApiMonitor::new(source.client.clone());
+    monitor.replicas = source.replicas.clone();
     let mut snapshot = monitor.snapshot_once(thresholds).await;
     let conn = crate::api_connection(source);
     let found = oversells(&conn.database);
     snapshot
         .alerts
         .splice(0..0, found.iter().map(flashsale_monitor::alerts::oversold));
-    let (burst, events) = opening::panes(
+    let (burst, events, replicas) = opening::panes(
         conn.clone(),
         None,
         thresholds,
@@ -163,6 +167,7 @@ pub async fn print_once_api(
         api: conn.database,
         thresholds: *thresholds,
         snapshot,
+        replicas: (!replicas.is_empty()).then_some(replicas),
         burst,
         events,
     };

@@ -22,12 +22,14 @@ pub mod keymap;
 pub mod layout;
 pub mod panes;
 pub mod prefs;
+mod replica_urls;
 mod runtime;
 pub mod state;
 pub mod terminal;
 pub mod theme;
 pub mod ui;
 
+pub use replica_urls::parse_api_list;
 pub use runtime::run;
 
 /// How the dashboard ended. The binary turns it into its exit code: the dashboard knows no
@@ -69,6 +71,8 @@ mod operator_tests;
 mod prefs_tests;
 #[cfg(test)]
 mod redis_detail_tests;
+#[cfg(test)]
+mod replicas_tests;
 #[cfg(test)]
 mod sampler_feed_tests;
 #[cfg(test)]
@@ -116,6 +120,9 @@ pub struct ApiSource {
     /// The database named explicitly (`--database-url`, `DATABASE_URL`, config file): restocks
     /// and the burst audit use it. `None`: the API alone, which has no restock.
     pub database: Option<DatabaseTarget>,
+    /// `--api A,B,C`: every replica (URL as shown, client), `client` the first's; empty for
+    /// one URL.
+    pub replicas: Vec<(String, ApiClient)>,
 }
 
 /// How long any request of `--api` mode may take (samplers and burst purchases alike).
@@ -307,6 +314,11 @@ pub fn api_connection(source: &ApiSource) -> Connection {
             (shown.clone(), shown)
         }
     };
+    // Several replicas: the first, and how many more.
+    let short = match source.replicas.len() {
+        0 | 1 => short,
+        n => format!("{short} +{}", n - 1),
+    };
     Connection {
         backend: source.settings.database.kind(),
         database: url.clone(),
@@ -320,6 +332,7 @@ pub fn api_connection(source: &ApiSource) -> Connection {
         api: Some(state::ApiLink {
             url,
             database: source.database.as_ref().map(ToString::to_string),
+            replicas: source.replicas.iter().map(|(u, _)| u.clone()).collect(),
         }),
     }
 }

@@ -285,6 +285,7 @@ fn out_puts_the_sold_out_first_and_unknown_figures_go_last_both_ways() {
     app.state.conn.api = Some(crate::state::ApiLink {
         url: "http://127.0.0.1:1".into(),
         database: None,
+        replicas: Vec::new(),
     });
     app.state.stock_view.sort = SortBy::Sold;
     for descending in [false, true] {

@@ -17,6 +17,7 @@ pub mod limits;
 pub mod pool;
 pub mod redis;
 pub mod redis_detail;
+pub mod replicas;
 pub mod revenue;
 pub mod stock;
 pub mod top;

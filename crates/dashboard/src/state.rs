@@ -11,6 +11,7 @@ pub mod history;
 pub mod limits_prompt;
 pub mod log;
 pub mod rates;
+pub mod replica_rows;
 pub mod stock_view;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -33,6 +34,7 @@ pub use history::{History, Range};
 pub use limits_prompt::{Found, LimitsPrompt, Who};
 pub use log::{Level, LevelFilter, Log, LogEntry};
 pub use rates::SellRates;
+pub use replica_rows::Replicas;
 pub use stock_view::{SortBy, StockView};
 
 /// The refresh periods `+` and `-` step through.
@@ -141,6 +143,8 @@ pub struct ApiLink {
     /// The database given explicitly (`--database-url`, masked), which restocks and the burst
     /// audit use; `None`: the API alone, which has no restock and cannot audit.
     pub database: Option<String>,
+    /// `--api A,B,C`: every replica's URL, masked (`url` is the first); empty for one URL.
+    pub replicas: Vec<String>,
 }
 
 /// What the dashboard is connected to, passwords already masked.
@@ -279,6 +283,8 @@ pub struct State {
     /// Over the API: the server's purchase counters (`/metrics`) and their growth over the
     /// last minute.
     pub server_purchases: Sampled<flashsale_monitor::error_rate::Reading>,
+    /// Over `--api A,B,C`: each replica (empty otherwise).
+    pub replicas: Replicas,
     pub burst: BurstState,
     pub log: Log,
     /// The alerts on screen, most severe first: those whose rule fires, and those whose rule
@@ -323,6 +329,7 @@ pub struct State {
 
 impl State {
     pub fn new(conn: Connection, now: Instant, wall: DateTime<Utc>, tz: FixedOffset) -> State {
+        let replicas = Replicas::new(conn.api.as_ref().map_or(&[][..], |a| &a.replicas));
         State {
             now,
             wall,
@@ -345,6 +352,7 @@ impl State {
             redis: Sampled::default(),
             health: Sampled::default(),
             server_purchases: Sampled::default(),
+            replicas,
             burst: BurstState::default(),
             log: Log::default(),
             alerts: Vec::new(),

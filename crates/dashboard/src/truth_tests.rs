@@ -135,7 +135,7 @@ fn once_json_events_show_an_oversell_found_earlier() {
         lost_updates: 193,
         at: fixture::wall(),
     };
-    let (_, events) = super::headless::opening::panes(
+    let (_, events, _) = super::headless::opening::panes(
         fixture::embedded(),
         None,
         &flashsale_monitor::Thresholds::default(),

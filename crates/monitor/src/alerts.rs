@@ -59,6 +59,8 @@ pub struct Inputs<'a> {
     pub database_error: Option<&'a str>,
     /// Oversells an audit found and the operator has not acknowledged yet.
     pub oversold: &'a [super::oversells::Oversell],
+    /// The replicas of a deployment watched as a list (`--api A,B,C`).
+    pub replicas: &'a [super::replica_alerts::ReplicaView<'a>],
 }
 
 /// The start of every oversell alert's key (then the product id).
@@ -200,6 +202,10 @@ pub fn evaluate(inputs: &Inputs<'_>, t: &Thresholds) -> Vec<Alert> {
             ));
         }
     }
+    out.extend(super::replica_alerts::evaluate(
+        inputs.replicas,
+        t.error_rate_percent,
+    ));
     out.sort_by_key(|a| std::cmp::Reverse(a.severity));
     out
 }
@@ -253,9 +259,7 @@ mod tests {
             server_purchases_last_minute: Some((0, 5_000)),
             acquire: Some(&acquire),
             products: &products,
-            server: None,
-            database_error: None,
-            oversold: &[],
+            ..Inputs::default()
         };
         assert!(evaluate(&inputs, &Thresholds::default()).is_empty());
     }
@@ -281,9 +285,7 @@ mod tests {
             server_purchases_last_minute: None,
             acquire: Some(&acquire),
             products: &products,
-            server: None,
-            database_error: None,
-            oversold: &[],
+            ..Inputs::default()
         };
         let keys: Vec<String> = evaluate(&inputs, &Thresholds::default())
             .into_iter()
@@ -317,6 +319,7 @@ mod tests {
             server: None,
             database_error: None,
             oversold: &[],
+            replicas: &[],
         };
         assert!(evaluate(&inputs, &Thresholds::default()).is_empty());
     }

@@ -132,6 +132,7 @@ impl Monitor {
                 database_error: errors.get(&Source::Stock).map(String::as_str),
                 // Kept in a file, not in the database: the caller adds them (`oversells`).
                 oversold: &[],
+                replicas: &[],
             },
             thresholds,
         );

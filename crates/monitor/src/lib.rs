@@ -22,9 +22,11 @@ pub mod driver;
 pub mod error_rate;
 pub mod over_http;
 pub mod oversells;
+pub mod purchase_latency;
 pub mod rate_window;
 pub mod redis;
 pub mod redis_cluster;
+pub mod replica_alerts;
 pub mod sales;
 
 use std::fmt;
@@ -55,10 +57,16 @@ pub enum Source {
     Metrics,
     /// The backends of our database (`pg_stat_activity`), while the activity view is open.
     Activity,
+    /// One replica of a deployment watched as a list (`--api A,B,C`), by its place in the
+    /// list from 0: its health, readiness and `/metrics`.
+    Replica(u16),
 }
 
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Source::Replica(i) = self {
+            return write!(f, "replica {}", u32::from(*i) + 1);
+        }
         f.write_str(match self {
             Source::Stock => "stock",
             Source::Sales => "sales",
@@ -67,6 +75,7 @@ impl fmt::Display for Source {
             Source::Health => "health",
             Source::Metrics => "metrics",
             Source::Activity => "activity",
+            Source::Replica(_) => "replica",
         })
     }
 }
@@ -82,6 +91,8 @@ pub enum Update {
     Health(flashsale_api::Health),
     /// The server's purchase counters and their growth over the last minute (over the API).
     ServerPurchases(error_rate::Reading),
+    /// One replica's health, readiness and counters (`--api A,B,C`).
+    Replica(over_http::ReplicaReading),
     /// The backends of our database; `None` on SQLite, which has no server to ask.
     Activity(Option<flashsale_core::store::activity::Activity>),
     /// The source answered but keeps its data to itself (the admin statistics without the

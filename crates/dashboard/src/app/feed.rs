@@ -213,6 +213,20 @@ impl App {
                 s.server_purchases.set(reading, now);
                 recovered(s, had, Source::Metrics);
             }
+            Update::Replica(reading) => {
+                if let Some(text) = s.replicas.saw(reading, now, wall) {
+                    s.log.push(wall, Level::Ok, text);
+                }
+            }
+            Update::Failed {
+                source: Source::Replica(i),
+                error,
+                ..
+            } => {
+                if let Some(text) = s.replicas.failed(i, error, wall) {
+                    s.log.push(wall, Level::Error, text);
+                }
+            }
             Update::Activity(sample) => {
                 let had = s.activity.sample.error.take();
                 s.activity.sample.set(sample, now);
@@ -227,6 +241,8 @@ impl App {
                     Source::Health => s.health.withheld.clone(),
                     Source::Metrics => s.server_purchases.withheld.clone(),
                     Source::Activity => s.activity.sample.withheld.clone(),
+                    // A replica's sampler never withholds: what it lacks is in its reading.
+                    Source::Replica(_) => return,
                 };
                 if shown.as_ref() != Some(&reason) {
                     s.log.push(wall, Level::Warn, format!("{source}: {reason}"));
@@ -239,6 +255,7 @@ impl App {
                     Source::Health => s.health.withhold(reason),
                     Source::Metrics => s.server_purchases.withhold(reason),
                     Source::Activity => s.activity.sample.withhold(reason),
+                    Source::Replica(_) => {}
                 }
             }
             Update::Failed { source, error, .. } => {
@@ -250,6 +267,8 @@ impl App {
                     Source::Health => &mut s.health.error,
                     Source::Metrics => &mut s.server_purchases.error,
                     Source::Activity => &mut s.activity.sample.error,
+                    // Taken by the arm above.
+                    Source::Replica(_) => return,
                 };
                 // A Redis failure comes right after the snapshot that says Redis is down, in its
                 // own words ("Redis down: ..."): saying it twice would crowd the events.
@@ -278,6 +297,7 @@ impl App {
                 server: s.health.value.as_ref().map(|h| &h.report),
                 database_error: s.direct_database_error(),
                 oversold: &s.oversells,
+                replicas: &s.replicas.views(),
             },
             &s.thresholds,
         );

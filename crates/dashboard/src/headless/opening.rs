@@ -9,10 +9,12 @@ use serde::Serialize;
 use crate::app::App;
 use crate::event::Event;
 use crate::keymap::Keymap;
+use crate::state::replica_rows::ReplicaJson;
 use crate::state::{Connection, Level, State};
 use crate::theme::{ColorMode, ThemeSet};
 use flashsale_burst::Quantity;
 use flashsale_core::strategy::Strategy;
+use flashsale_monitor::driver::Report;
 use flashsale_monitor::over_http::{ApiSnapshot, sales_from_stats};
 use flashsale_monitor::{Snapshot, Source, Thresholds, Update};
 
@@ -69,7 +71,7 @@ pub fn panes(
     wall: DateTime<Utc>,
     updates: Vec<Update>,
     oversells: Vec<flashsale_monitor::Oversell>,
-) -> (BurstJson, Vec<EventJson>) {
+) -> (BurstJson, Vec<EventJson>, Vec<ReplicaJson>) {
     let now = std::time::Instant::now();
     let tz = *chrono::Local::now().offset();
     let mut state = State::new(conn, now, wall, tz);
@@ -87,7 +89,11 @@ pub fn panes(
     for update in updates {
         app.update(update.into(), now, wall);
     }
-    (burst(&app.state), events(&app.state))
+    (
+        burst(&app.state),
+        events(&app.state),
+        app.state.replicas.json(),
+    )
 }
 
 fn burst(s: &State) -> BurstJson {
@@ -179,7 +185,7 @@ pub fn api_updates(snap: &ApiSnapshot) -> Vec<Update> {
             }
         }
     };
-    vec![
+    let mut out = vec![
         snap.stock
             .clone()
             .map_or_else(|| missing(Source::Stock), Update::Stock),
@@ -190,14 +196,29 @@ pub fn api_updates(snap: &ApiSnapshot) -> Vec<Update> {
         snap.health
             .clone()
             .map_or_else(|| missing(Source::Health), Update::Health),
-        match snap.server_reading {
-            Some(r) => Update::ServerPurchases(r),
-            // Withheld counters have their reason in the rate's JSON, not in `errors`.
-            None if snap.withheld.contains(&Source::Metrics) => Update::Withheld {
-                source: Source::Metrics,
-                reason: snap.server_error_rate.reason.clone().unwrap_or_default(),
-            },
-            None => missing(Source::Metrics),
+    ];
+    if !snap.replica_reports.is_empty() {
+        // Several replicas: no server-wide counters were read, each replica's are its own.
+        for (i, report) in (0u16..).zip(&snap.replica_reports) {
+            out.push(match report.clone() {
+                Report::Data(r) => Update::Replica(r),
+                Report::Withheld(error) | Report::Failed { error, .. } => Update::Failed {
+                    source: Source::Replica(i),
+                    error,
+                    retry_in: flashsale_monitor::RETRY,
+                },
+            });
+        }
+        return out;
+    }
+    out.push(match snap.server_reading {
+        Some(r) => Update::ServerPurchases(r),
+        // Withheld counters have their reason in the rate's JSON, not in `errors`.
+        None if snap.withheld.contains(&Source::Metrics) => Update::Withheld {
+            source: Source::Metrics,
+            reason: snap.server_error_rate.reason.clone().unwrap_or_default(),
         },
-    ]
+        None => missing(Source::Metrics),
+    });
+    out
 }

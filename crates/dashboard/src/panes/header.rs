@@ -60,7 +60,8 @@ impl Header<'_> {
         } else {
             s.conn.backend.to_string()
         };
-        let host = (&s.conn.database, &s.conn.short);
+        let full_host = s.replicas.with_more(&s.conn.database);
+        let host = (&full_host, &s.conn.short);
         let db = |full: bool, tight: u8, room: Option<usize>| {
             let embedded = if s.conn.embedded && tight == 0 {
                 " (embedded)"

@@ -19,6 +19,9 @@ pub struct PoolPane<'a> {
 impl PoolPane<'_> {
     pub fn draw(&self, frame: &mut Frame, area: Rect) {
         let (s, t) = (self.ctx.state, self.ctx.theme);
+        if !s.replicas.rows.is_empty() {
+            return super::replicas::ReplicasPane { ctx: self.ctx }.draw(frame, area);
+        }
         if s.over_api() {
             return self.over_api(frame, area);
         }

@@ -30,9 +30,27 @@ pub(super) async fn connect(
         };
         tokio::spawn(open_database(target, pool, tx.clone(), done));
     }
+    // Several replicas: the first that answers will do (the samplers read each one anyway).
+    let clients: Vec<&ApiClient> = if source.replicas.is_empty() {
+        vec![&source.client]
+    } else {
+        source.replicas.iter().map(|(_, c)| c).collect()
+    };
     loop {
-        match source.client.health().await {
-            Err(e) if !reached(&e) => {
+        let mut first = None;
+        for client in &clients {
+            match client.health().await {
+                Err(e) if !reached(&e) => {
+                    first.get_or_insert(e);
+                }
+                _ => {
+                    first = None;
+                    break;
+                }
+            }
+        }
+        match first {
+            Some(e) => {
                 let event = Event::ConnectFailed {
                     error: describe(&e),
                     retry_in_secs: RECONNECT.as_secs(),
@@ -42,9 +60,11 @@ pub(super) async fn connect(
                 }
                 tokio::time::sleep(RECONNECT).await;
             }
-            _ => {
+            None => {
                 // The tasks end by themselves when the event channel closes.
-                let _tasks = ApiMonitor::new(source.client.clone()).spawn(tx.clone(), control);
+                let mut monitor = ApiMonitor::new(source.client.clone());
+                monitor.replicas = source.replicas.clone();
+                let _tasks = monitor.spawn(tx.clone(), control);
                 let _ = tx.send(Event::Connected).await;
                 return;
             }
