@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::support::bin::run;
 use crate::support::json::keys;
-use crate::support::redis_server::free_port;
+use crate::support::redis_server::{RedisServer, free_port};
 use crate::support::{TestRedis, TestSqlite, flashsale};
 
 /// A sale of its own: an SQLite file and a Redis key prefix, and the launches against them.
@@ -16,6 +16,8 @@ pub(crate) struct Sale {
     pub(crate) lite: TestSqlite,
     pub(crate) redis: TestRedis,
     home: tempfile::TempDir,
+    /// A Redis of the sale's own, when it must hold no key of another test.
+    _server: Option<RedisServer>,
 }
 
 impl Sale {
@@ -25,6 +27,23 @@ impl Sale {
             lite,
             redis: TestRedis::new().await,
             home: tempfile::tempdir().expect("tmp"),
+            _server: None,
+        }
+    }
+
+    /// A sale on a private `redis-server`: what counts every key (a bounded `SCAN`) sees this
+    /// sale's alone, not the thousands the shared Redis holds while other tests run.
+    pub(crate) async fn on_private_redis() -> Sale {
+        let (lite, _store) = TestSqlite::seeded().await;
+        let server = RedisServer::start();
+        Sale {
+            lite,
+            redis: TestRedis {
+                url: server.url(),
+                prefix: "private:".into(),
+            },
+            home: tempfile::tempdir().expect("tmp"),
+            _server: Some(server),
         }
     }
 
