@@ -12,7 +12,7 @@ use super::output::{fail, print_json};
 use flashsale_core::config::{BackendKind, Settings};
 use flashsale_core::store::Store;
 use flashsale_core::store::activity::{
-    Activity, NO_SERVER, Signal, Signalled, duration_text, signal_outcome,
+    Activity, NO_SERVER, ProductLock, Signal, Signalled, duration_text, signal_outcome,
 };
 
 #[derive(Debug, Args)]
@@ -205,14 +205,7 @@ pub fn text(a: &Activity, width: usize) -> String {
         }
         None => out.push_str("longest transaction: none open\n"),
     }
-    let locks: Vec<String> = a
-        .product_locks
-        .iter()
-        .map(|l| {
-            let waiting = if l.granted { "" } else { " (waiting)" };
-            format!("{} {}{waiting}", l.pid, l.mode)
-        })
-        .collect();
+    let locks: Vec<String> = a.product_locks.iter().map(ProductLock::text).collect();
     let locks = if locks.is_empty() {
         "none".to_string()
     } else {

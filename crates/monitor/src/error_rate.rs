@@ -18,6 +18,21 @@ pub const PURCHASES_METRIC: &str = "flashsale_purchases_total";
 /// How far back the rate looks.
 pub const WINDOW: Duration = Duration::from_secs(60);
 
+/// Keeps the samples of a counter series that the next reading at `now` is measured against:
+/// none after the counters went backwards (`restarted`: a server restarted), else those of
+/// the last [`WINDOW`].
+pub(crate) fn slide<T>(samples: &mut VecDeque<(Instant, T)>, now: Instant, restarted: bool) {
+    if restarted {
+        samples.clear();
+    }
+    while samples
+        .front()
+        .is_some_and(|(t, _)| now.saturating_duration_since(*t) > WINDOW)
+    {
+        samples.pop_front();
+    }
+}
+
 /// Purchases and, among them, errors: running totals, or their growth over a window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -220,16 +235,7 @@ impl ErrorWindow {
         let restarted = self.samples.back().is_some_and(|(_, last)| {
             totals.purchases < last.purchases || totals.errors < last.errors
         });
-        if restarted {
-            self.samples.clear();
-        }
-        while self
-            .samples
-            .front()
-            .is_some_and(|(t, _)| now.saturating_duration_since(*t) > WINDOW)
-        {
-            self.samples.pop_front();
-        }
+        slide(&mut self.samples, now, restarted);
         let reading = match self.samples.front() {
             Some((t, first)) => Reading {
                 last_minute: Some(PurchaseCounts {

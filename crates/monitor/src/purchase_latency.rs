@@ -8,7 +8,7 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use crate::error_rate::{WINDOW, parse_line};
+use crate::error_rate::{parse_line, slide};
 
 /// The histogram `flashsale serve` exports (its `_bucket` series).
 pub const DURATION_BUCKETS: &str = "flashsale_purchase_duration_seconds_bucket";
@@ -71,16 +71,7 @@ impl LatencyWindow {
         let restarted = self.samples.back().is_some_and(|(_, last)| {
             last.len() != buckets.len() || last.iter().zip(&buckets).any(|(a, b)| b.1 < a.1)
         });
-        if restarted {
-            self.samples.clear();
-        }
-        while self
-            .samples
-            .front()
-            .is_some_and(|(t, _)| now.saturating_duration_since(*t) > WINDOW)
-        {
-            self.samples.pop_front();
-        }
+        slide(&mut self.samples, now, restarted);
         let p99 = self.samples.front().and_then(|(_, b)| p99_ms(b, &buckets));
         self.samples.push_back((now, buckets));
         p99

@@ -50,6 +50,15 @@ from_row! {
     }
 }
 
+impl ProductLock {
+    /// `4242 RowExclusiveLock`, `(waiting)` after a lock not granted yet: as `activity` and
+    /// the dashboard list it.
+    pub fn text(&self) -> String {
+        let waiting = if self.granted { "" } else { " (waiting)" };
+        format!("{} {}{waiting}", self.pid, self.mode)
+    }
+}
+
 /// Commits and rollbacks per second over an interval, from two samples of `pg_stat_database`.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -214,27 +214,7 @@ async fn gather(
 ) {
     let (max_batch, max_wait) = (batcher.max_batch, batcher.max_wait);
     let mut jobs: Vec<Job> = Vec::with_capacity(max_batch);
-    loop {
-        let first = match tokio::time::timeout(IDLE_EXIT, rx.recv()).await {
-            Ok(Some(job)) => job,
-            Ok(None) => break,
-            // Idle: close the channel so new purchases start a fresh gatherer, then finish
-            // whatever slipped in before the close.
-            Err(_) => {
-                rx.close();
-                match rx.try_recv() {
-                    Ok(job) => job,
-                    Err(_) => break,
-                }
-            }
-        };
-        jobs.push(first);
-        while jobs.len() < max_batch {
-            match rx.try_recv() {
-                Ok(job) => jobs.push(job),
-                Err(_) => break,
-            }
-        }
+    while take_queued(&mut rx, &mut jobs, max_batch, IDLE_EXIT).await {
         // Purchases that waited too long for a batch are not applied: the caller hears Busy
         // while the database is clearly not keeping up, instead of waiting without bound.
         let (stale, live): (Vec<Job>, Vec<Job>) =
@@ -277,6 +257,37 @@ async fn gather(
             }
         }
     }
+}
+
+/// A gatherer's wait: for the first job, then whatever has queued behind it, up to `max` in
+/// `jobs` (which the caller has emptied). After `idle` without a job the queue is closed, so
+/// the next caller starts a fresh gatherer, and what slipped in before the close is still
+/// taken. `false` when there is nothing left to do: the task ends.
+pub(super) async fn take_queued<T>(
+    rx: &mut mpsc::UnboundedReceiver<T>,
+    jobs: &mut Vec<T>,
+    max: usize,
+    idle: Duration,
+) -> bool {
+    let first = match tokio::time::timeout(idle, rx.recv()).await {
+        Ok(Some(job)) => job,
+        Ok(None) => return false,
+        Err(_) => {
+            rx.close();
+            match rx.try_recv() {
+                Ok(job) => job,
+                Err(_) => return false,
+            }
+        }
+    };
+    jobs.push(first);
+    while jobs.len() < max {
+        match rx.try_recv() {
+            Ok(job) => jobs.push(job),
+            Err(_) => break,
+        }
+    }
+    true
 }
 
 type Reply = oneshot::Sender<Result<Sale, StoreError>>;

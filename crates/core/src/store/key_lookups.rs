@@ -94,27 +94,7 @@ impl KeyLookups {
 /// repeats; ends after [`IDLE_EXIT`] without a lookup.
 async fn gather(backend: Arc<dyn Backend>, mut rx: mpsc::UnboundedReceiver<Job>) {
     let mut jobs: Vec<Job> = Vec::with_capacity(MAX_KEYS);
-    loop {
-        let first = match tokio::time::timeout(IDLE_EXIT, rx.recv()).await {
-            Ok(Some(job)) => job,
-            Ok(None) => break,
-            // Idle: close the queue so new lookups start a fresh task, then answer whatever
-            // slipped in before the close.
-            Err(_) => {
-                rx.close();
-                match rx.try_recv() {
-                    Ok(job) => job,
-                    Err(_) => break,
-                }
-            }
-        };
-        jobs.push(first);
-        while jobs.len() < MAX_KEYS {
-            match rx.try_recv() {
-                Ok(job) => jobs.push(job),
-                Err(_) => break,
-            }
-        }
+    while super::batch::take_queued(&mut rx, &mut jobs, MAX_KEYS, IDLE_EXIT).await {
         let mut keys: Vec<String> = jobs.iter().map(|j| j.key.clone()).collect();
         keys.sort_unstable();
         keys.dedup();

@@ -26,7 +26,9 @@ use super::Ctx;
 use crate::action::Action;
 use crate::format;
 use crate::state::State;
-use flashsale_core::store::activity::{Activity, BackendRow, NO_SERVER, duration_text};
+use flashsale_core::store::activity::{
+    Activity, BackendRow, NO_SERVER, ProductLock, duration_text,
+};
 
 /// From this inner width on, the table has the wait and transaction columns too.
 const WIDE_FROM: u16 = 110;
@@ -296,14 +298,7 @@ fn summary(s: &State, a: &Activity, w: usize) -> Vec<String> {
         ),
         None => "longest transaction: none open".into(),
     });
-    let mut locks: Vec<String> = a
-        .product_locks
-        .iter()
-        .map(|l| {
-            let waiting = if l.granted { "" } else { " (waiting)" };
-            format!("{} {}{waiting}", l.pid, l.mode)
-        })
-        .collect();
+    let mut locks: Vec<String> = a.product_locks.iter().map(ProductLock::text).collect();
     // One lock is never split across lines: the pid stays with its mode.
     match locks.first_mut() {
         Some(first) => *first = format!("locks on products: {first}"),
