@@ -118,3 +118,50 @@ async fn keyed_and_keyless_purchases_in_one_batch_each_record_only_their_own() {
         .expect("keys");
     assert_eq!(keys, 100, "one key per keyed purchase, none for the others");
 }
+
+/// A record that cannot be read (its order gone behind the foreign key's back) fails the
+/// lookup of its own key only: the keys looked up in the same query still get theirs.
+#[tokio::test]
+async fn a_broken_record_fails_only_its_own_lookup() {
+    let (db, store) = crate::support::TestDb::seeded().await;
+    let mut orders = Vec::new();
+    for key in ["whole", "broken"] {
+        let p = NewPurchase {
+            product_id: MOUSE,
+            user_id: key,
+            quantity: 1,
+        };
+        let hash = request_hash(&p);
+        let record = KeyRecord {
+            key,
+            request_hash: &hash,
+        };
+        let sale = store
+            .purchase_keyed(p, Strategy::Atomic, None, Some(record))
+            .await
+            .expect("purchase");
+        let Sale::Purchased(order) = sale else {
+            panic!("{sale:?}");
+        };
+        orders.push(order);
+    }
+    let mut conn = db.conn().await;
+    // Past the foreign key (triggers off for this session, as a careless restore would).
+    sqlx::query("SET session_replication_role = replica")
+        .execute(&mut conn)
+        .await
+        .expect("replica role");
+    sqlx::query("DELETE FROM orders WHERE id = $1")
+        .bind(orders[1].id as i32)
+        .execute(&mut conn)
+        .await
+        .expect("delete the order");
+    let (whole, broken) = tokio::join!(
+        store.idempotency_lookup("whole"),
+        store.idempotency_lookup("broken")
+    );
+    let whole = whole.expect("the whole record reads").expect("recorded");
+    assert_eq!(whole.sale, Sale::Purchased(orders[0].clone()));
+    let err = broken.expect_err("the broken record is an error");
+    assert!(err.to_string().contains("without its order"), "{err}");
+}

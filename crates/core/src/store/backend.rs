@@ -10,11 +10,11 @@ use async_trait::async_trait;
 use chrono::NaiveDate;
 
 use super::activity::{Activity, Signal, Signalled};
-use super::sale::{Applied, InsertedOrder, ProductBatch, ProductForSale};
+use super::sale::{Applied, InsertedOrder, KeyLookup, ProductBatch, ProductForSale};
 use super::sales::{ActivityCount, OrderRow, SalesBaseline};
 use super::seed::{SeedOrder, SeedProduct};
 use super::stats::StatsParts;
-use super::{KeyRecord, KeyedSale, NewPurchase, OrderRef, PoolStatus, Restock, Sale, StoreError};
+use super::{KeyRecord, NewPurchase, OrderRef, PoolStatus, Restock, Sale, StoreError};
 use crate::config::BackendKind;
 use crate::model::{Product, ProductDetail};
 use crate::money::Money;
@@ -107,11 +107,9 @@ pub(crate) trait Backend: Send + Sync + Debug {
     ) -> Result<InsertedOrder, StoreError>;
 
     /// What each of `keys` recorded, for those that have a record: the key, its request's
-    /// fingerprint and the sale (orders and products joined). One query for all of them.
-    async fn idempotency_lookup_many(
-        &self,
-        keys: &[String],
-    ) -> Result<Vec<(String, KeyedSale)>, StoreError>;
+    /// fingerprint and the sale (orders and products joined), or why that record cannot be
+    /// read. One query for all of them.
+    async fn idempotency_lookup_many(&self, keys: &[String]) -> Result<Vec<KeyLookup>, StoreError>;
     /// Records an outcome under `key` unless the key is taken (the record already there wins).
     async fn record_key(
         &self,

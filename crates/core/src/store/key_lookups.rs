@@ -100,9 +100,10 @@ async fn gather(backend: Arc<dyn Backend>, mut rx: mpsc::UnboundedReceiver<Job>)
         keys.dedup();
         match backend.idempotency_lookup_many(&keys).await {
             Ok(found) => {
-                let found: HashMap<String, KeyedSale> = found.into_iter().collect();
+                let found: HashMap<String, Result<KeyedSale, StoreError>> =
+                    found.into_iter().collect();
                 for job in jobs.drain(..) {
-                    let _ = job.reply.send(Ok(found.get(&job.key).cloned()));
+                    let _ = job.reply.send(found.get(&job.key).cloned().transpose());
                 }
             }
             Err(e) => {

@@ -24,8 +24,14 @@ from_row! {
 }
 
 impl KeyRow {
-    /// The key, and the sale it recorded.
-    pub(super) fn into_keyed(self) -> Result<(String, KeyedSale), StoreError> {
+    /// The key, and the sale it recorded (or why the record cannot be read: that key's
+    /// trouble alone, not that of the keys looked up with it).
+    pub(super) fn into_keyed(self) -> (String, Result<KeyedSale, StoreError>) {
+        let key = self.key.clone();
+        (key, self.sale())
+    }
+
+    fn sale(self) -> Result<KeyedSale, StoreError> {
         let broken = || StoreError::Other("idempotency record without its order".into());
         let sale = match self.outcome.as_str() {
             "purchased" => Sale::Purchased(Order {
@@ -43,10 +49,9 @@ impl KeyRow {
             "not_found" => Sale::NotFound,
             _ => return Err(StoreError::Other("unknown idempotency outcome".into())),
         };
-        let keyed = KeyedSale {
+        Ok(KeyedSale {
             request_hash: self.request_hash.trim_end().to_string(),
             sale,
-        };
-        Ok((self.key, keyed))
+        })
     }
 }

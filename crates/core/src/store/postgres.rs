@@ -35,11 +35,12 @@ use super::backend::{Backend, Transaction};
 use super::metrics::PoolMetrics;
 use super::recent::{self, RecentRow};
 use super::sale::DetailRow;
+use super::sale::KeyLookup;
 use super::sale::{Applied, ProductBatch};
 use super::sale::{InsertedOrder, ProductForSale};
 use super::sales::{ActivityCount, OrderRow, SalesBaseline};
 use super::stats::StatsParts;
-use super::{KeyRecord, KeyedSale, NewPurchase, OrderRef, PoolStatus, Restock, Sale, StoreError};
+use super::{KeyRecord, NewPurchase, OrderRef, PoolStatus, Restock, Sale, StoreError};
 use crate::config::{BackendKind, PoolSettings};
 use crate::model::{Product, ProductDetail};
 use crate::money::Money;
@@ -466,10 +467,7 @@ impl Backend for PgBackend {
         .await
     }
 
-    async fn idempotency_lookup_many(
-        &self,
-        keys: &[String],
-    ) -> Result<Vec<(String, KeyedSale)>, StoreError> {
+    async fn idempotency_lookup_many(&self, keys: &[String]) -> Result<Vec<KeyLookup>, StoreError> {
         self.bounded(1, async |conn, route| {
             pg_keys::lookup_many(conn, route, keys).await
         })

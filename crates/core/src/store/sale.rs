@@ -43,6 +43,10 @@ pub struct KeyedSale {
     pub sale: Sale,
 }
 
+/// One record a lookup of several keys found: the key, and its sale or why that record cannot
+/// be read.
+pub(crate) type KeyLookup = (String, Result<KeyedSale, StoreError>);
+
 /// One purchase waiting for its batch (the batched strategy).
 #[derive(Debug)]
 pub struct BatchItem {

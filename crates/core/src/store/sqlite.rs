@@ -28,12 +28,10 @@ use super::metrics::PoolMetrics;
 use super::recent::{self, RecentRow};
 use super::sale::{Applied, ProductBatch};
 use super::sale::{DetailRow, order_of};
-use super::sale::{InsertedOrder, ProductForSale};
+use super::sale::{InsertedOrder, KeyLookup, ProductForSale};
 use super::sales::{ActivityCount, OrderRow, SalesBaseline};
 use super::stats::StatsParts;
-use super::{
-    KeyRecord, KeyedSale, NewPurchase, OpenMode, OrderRef, PoolStatus, Restock, Sale, StoreError,
-};
+use super::{KeyRecord, NewPurchase, OpenMode, OrderRef, PoolStatus, Restock, Sale, StoreError};
 use crate::config::{BackendKind, PoolSettings};
 use crate::model::{Product, ProductDetail};
 use crate::money::Money;
@@ -470,10 +468,7 @@ impl Backend for SqliteBackend {
         insert_order(&mut conn, p, total).await
     }
 
-    async fn idempotency_lookup_many(
-        &self,
-        keys: &[String],
-    ) -> Result<Vec<(String, KeyedSale)>, StoreError> {
+    async fn idempotency_lookup_many(&self, keys: &[String]) -> Result<Vec<KeyLookup>, StoreError> {
         sqlite_keys::lookup_many(&self.readers, keys).await
     }
 

@@ -8,7 +8,8 @@ use super::pg_leases::{decrement, lease_aware, leased, writer};
 
 use crate::store::key_row::KeyRow;
 use crate::store::sale::BatchKey;
-use crate::store::{KeyRecord, KeyedSale, StoreError};
+use crate::store::sale::KeyLookup;
+use crate::store::{KeyRecord, StoreError};
 
 /// The atomic purchase with one more data-modifying CTE: the key's row, built from the order's
 /// RETURNING row. PostgreSQL runs every data-modifying CTE to completion, so a taken key fails
@@ -119,7 +120,7 @@ pub(super) async fn lookup_many(
     conn: &mut PgConnection,
     route: Route,
     keys: &[String],
-) -> Result<Vec<(String, KeyedSale)>, StoreError> {
+) -> Result<Vec<KeyLookup>, StoreError> {
     let rows: Vec<KeyRow> = sqlx::query_as(
         "SELECT k.key, k.request_hash, k.outcome, k.remaining_stock, o.id::int8 AS order_id,
                 o.product_id, p.name AS product_name, o.quantity,
@@ -133,7 +134,7 @@ pub(super) async fn lookup_many(
     .bind(keys)
     .fetch_all(conn)
     .await?;
-    rows.into_iter().map(KeyRow::into_keyed).collect()
+    Ok(rows.into_iter().map(KeyRow::into_keyed).collect())
 }
 
 /// Records an outcome unless the key is taken (by a purchase that committed meanwhile, whose

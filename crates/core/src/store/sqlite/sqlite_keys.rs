@@ -4,7 +4,8 @@
 use sqlx::{SqliteConnection, SqlitePool};
 
 use crate::store::key_row::KeyRow;
-use crate::store::{KeyRecord, KeyedSale, StoreError};
+use crate::store::sale::KeyLookup;
+use crate::store::{KeyRecord, StoreError};
 
 /// Inserts the key of a purchase inside its transaction; a taken key fails the transaction.
 pub(super) async fn insert_purchased(
@@ -31,7 +32,7 @@ pub(super) async fn insert_purchased(
 pub(super) async fn lookup_many(
     readers: &SqlitePool,
     keys: &[String],
-) -> Result<Vec<(String, KeyedSale)>, StoreError> {
+) -> Result<Vec<KeyLookup>, StoreError> {
     let keys = serde_json::to_string(keys).map_err(|e| StoreError::Other(e.to_string()))?;
     let rows: Vec<KeyRow> = sqlx::query_as(
         "SELECT k.key, k.request_hash, k.outcome, k.remaining_stock, o.id AS order_id,
@@ -45,7 +46,7 @@ pub(super) async fn lookup_many(
     .bind(keys)
     .fetch_all(readers)
     .await?;
-    rows.into_iter().map(KeyRow::into_keyed).collect()
+    Ok(rows.into_iter().map(KeyRow::into_keyed).collect())
 }
 
 /// Records an outcome unless the key is taken.
