@@ -113,6 +113,23 @@ pub struct Latency {
     pub max: f64,
 }
 
+impl Latency {
+    /// The percentiles of a histogram of microseconds; all zero when it is empty.
+    pub fn of_micros(h: &Histogram<u64>) -> Latency {
+        if h.is_empty() {
+            return Latency::default();
+        }
+        let ms = |us: u64| us as f64 / 1000.0;
+        Latency {
+            p50: ms(h.value_at_quantile(0.50)),
+            p90: ms(h.value_at_quantile(0.90)),
+            p99: ms(h.value_at_quantile(0.99)),
+            p999: ms(h.value_at_quantile(0.999)),
+            max: ms(h.max()),
+        }
+    }
+}
+
 /// A burst's state at one moment, as every view receives it at least 4 times a second.
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct Progress {
@@ -280,18 +297,7 @@ impl Tally {
     }
 
     pub fn latency(&self) -> Latency {
-        let h = &self.histogram;
-        if h.is_empty() {
-            return Latency::default();
-        }
-        let ms = |us: u64| us as f64 / 1000.0;
-        Latency {
-            p50: ms(h.value_at_quantile(0.50)),
-            p90: ms(h.value_at_quantile(0.90)),
-            p99: ms(h.value_at_quantile(0.99)),
-            p999: ms(h.value_at_quantile(0.999)),
-            max: ms(h.max()),
-        }
+        Latency::of_micros(&self.histogram)
     }
 
     /// A snapshot at `elapsed` since the start; throughput is over the time since the last one.

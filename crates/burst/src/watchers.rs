@@ -257,7 +257,6 @@ fn time_changes(heard: &[(Heard, bool)], changes: &[Vec<Change>]) -> WatchReport
             dropped += 1;
         }
     }
-    let ms = |us: u64| us as f64 / 1000.0;
     WatchReport {
         streams: 0,
         opened: 0,
@@ -267,17 +266,7 @@ fn time_changes(heard: &[(Heard, bool)], changes: &[Vec<Change>]) -> WatchReport
         changes: changes.iter().map(|l| l.len() as u64).sum(),
         deliveries,
         missed,
-        commit_to_event_ms: if late.is_empty() {
-            Latency::default()
-        } else {
-            Latency {
-                p50: ms(late.value_at_quantile(0.50)),
-                p90: ms(late.value_at_quantile(0.90)),
-                p99: ms(late.value_at_quantile(0.99)),
-                p999: ms(late.value_at_quantile(0.999)),
-                max: ms(late.max()),
-            }
-        },
+        commit_to_event_ms: Latency::of_micros(&late),
     }
 }
 
