@@ -290,16 +290,7 @@ impl History {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flashsale_core::money::Money;
-
-    fn product(id: i32, stock: i32) -> Product {
-        Product {
-            id,
-            name: format!("P{id}"),
-            price: Money::from_cents(100),
-            stock,
-        }
-    }
+    use crate::fixture::product;
 
     #[test]
     fn a_ring_keeps_fifteen_minutes_and_at_most_its_bound() {
