@@ -70,16 +70,6 @@ pub fn postgres() -> Connection {
     }
 }
 
-/// A product `P<id>` at 1.00 with `stock` units, for tests that need only its id and stock.
-pub fn product(id: i32, stock: i32) -> Product {
-    Product {
-        id,
-        name: format!("P{id}"),
-        price: Money::from_cents(100),
-        stock,
-    }
-}
-
 pub fn products() -> Vec<Product> {
     [
         (1, "Laptop Pro 15", 129_999, 58),

@@ -102,10 +102,18 @@ impl Gauges {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixture::product;
     use flashsale_core::money::Money;
     use flashsale_monitor::SalesCoverage;
     use flashsale_monitor::sales::ProductSales;
+
+    fn product(id: i32, stock: i32) -> Product {
+        Product {
+            id,
+            name: format!("P{id}"),
+            price: Money::from_cents(100),
+            stock,
+        }
+    }
 
     fn sold(id: i32, units: i64) -> SalesSnapshot {
         SalesSnapshot {

@@ -290,7 +290,16 @@ impl History {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixture::product;
+    use flashsale_core::money::Money;
+
+    fn product(id: i32, stock: i32) -> Product {
+        Product {
+            id,
+            name: format!("P{id}"),
+            price: Money::from_cents(100),
+            stock,
+        }
+    }
 
     #[test]
     fn a_ring_keeps_fifteen_minutes_and_at_most_its_bound() {
