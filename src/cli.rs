@@ -55,6 +55,10 @@ pub struct GlobalArgs {
     /// flags show in /proc/PID/cmdline [env: REDIS_URL] [default: in-process limiter]
     #[arg(long, global = true, value_name = "URL", help_heading = "Connections")]
     pub redis_url: Option<String>,
+    /// A PostgreSQL streaming replica the dashboard reads stock, sales and statistics from;
+    /// purchases, restocks and the audit stay on the database [env: DATABASE_REPLICA_URL]
+    #[arg(long, global = true, value_name = "URL", help_heading = "Connections")]
+    pub replica_url: Option<String>,
     /// Config file to read instead of ~/.config/flashsale/config.toml [env: FLASHSALE_CONFIG]
     #[arg(long, global = true, value_name = "FILE", help_heading = "Connections")]
     pub config: Option<PathBuf>,
@@ -264,6 +268,7 @@ impl GlobalArgs {
         Layer::from_flags([
             (keys::DATABASE_URL, o(&self.database_url)),
             (keys::REDIS_URL, o(&self.redis_url)),
+            (keys::DATABASE_REPLICA_URL, o(&self.replica_url)),
             (keys::DB_POOL_MAX, o(&self.db_pool_max)),
             (keys::DB_TIMEOUT, o(&self.db_timeout_ms)),
             (keys::DB_ACQUIRE_TIMEOUT, o(&self.db_acquire_timeout_ms)),

@@ -196,7 +196,15 @@ fn shown_log_file() -> String {
 /// audit), else the database.
 pub fn log_start(args: &DashboardArgs, settings: &Settings, layer: &Layer) {
     let Some(raw) = &args.api else {
-        tracing::info!(database = %settings.database, command = "dashboard", "start");
+        match &settings.read_replica {
+            Some(replica) => tracing::info!(
+                database = %settings.database,
+                read_replica = %replica,
+                command = "dashboard",
+                "start"
+            ),
+            None => tracing::info!(database = %settings.database, command = "dashboard", "start"),
+        }
         return;
     };
     let api = flashsale_dashboard::parse_api_list(raw).map_or_else(
@@ -222,6 +230,12 @@ fn api_source(
     settings: &Settings,
     layer: &Layer,
 ) -> Result<flashsale_dashboard::ApiSource, String> {
+    if let Some(replica) = &settings.read_replica {
+        return Err(format!(
+            "--replica-url / DATABASE_REPLICA_URL ({replica}): over --api the server reads its own \
+             database; a read replica is for a dashboard reading the database directly"
+        ));
+    }
     let urls = flashsale_dashboard::parse_api_list(raw)?;
     // Few connections: the samplers keep at most three requests (and eight stock reads during
     // a poll) in flight; bursts get clients of their own.

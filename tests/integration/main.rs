@@ -43,6 +43,7 @@ mod monitor;
 mod naive;
 mod pooler;
 mod rate_limit;
+mod read_replica;
 mod redis_breaker;
 mod redis_cluster;
 mod reference_schema;

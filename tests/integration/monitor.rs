@@ -157,7 +157,7 @@ async fn a_database_that_is_down_is_reported_and_retried_not_fatal() {
     let store = Store::open(&target, &pool).await.expect("lazy pool");
     let monitor = Monitor {
         purchase_store: store.clone(),
-        store,
+        reads: flashsale_monitor::ReadRoute::primary_only(store),
         redis: None,
     };
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Update>(64);

@@ -140,6 +140,8 @@ pub const DEFAULT_IDEMPOTENCY_TTL_HOURS: u32 = 24;
 pub struct Settings {
     pub database: DatabaseTarget,
     pub redis_url: Option<SecretUrl>,
+    /// A streaming replica the dashboard's samplers read from (`--replica-url`).
+    pub read_replica: Option<SecretUrl>,
     pub pool: PoolSettings,
     pub limits: LimitSettings,
     pub max_quantity: u32,
@@ -169,6 +171,7 @@ impl Settings {
         Self {
             database,
             redis_url: None,
+            read_replica: None,
             pool: PoolSettings::default(),
             limits: LimitSettings::default(),
             max_quantity: 10,
@@ -199,6 +202,7 @@ impl Settings {
             10_000,
             &mut s.pool.max_connections,
         )?;
+        set_read_replica(layer, &mut s)?;
         if let Some(raw) = layer.get(keys::DATABASE_LISTEN_URL) {
             s.pool.listen_url = Some(parse(raw, parse_listen_url)?);
         }
@@ -290,12 +294,27 @@ pub fn parse_u32_in(value: &str, min: u32, max: u32) -> Result<u32, String> {
 }
 
 fn parse_listen_url(value: &str) -> Result<SecretUrl, String> {
-    match DatabaseTarget::parse(value)? {
-        DatabaseTarget::Postgres(url) => Ok(url),
-        DatabaseTarget::Sqlite { .. } => {
-            Err("the restock listener needs a postgres:// URL (SQLite has no LISTEN)".into())
-        }
+    database::postgres_only(value, "the restock listener (SQLite has no LISTEN)")
+}
+
+/// A read replica of the database: PostgreSQL, and only beside a PostgreSQL database.
+fn set_read_replica(layer: &Layer, s: &mut Settings) -> Result<(), ConfigError> {
+    let Some(raw) = layer.get(keys::DATABASE_REPLICA_URL) else {
+        return Ok(());
+    };
+    let url = parse(raw, |v| database::postgres_only(v, "a read replica"))?;
+    if s.database.kind() != BackendKind::Postgres {
+        return Err(ConfigError::Invalid {
+            origin: raw.origin.clone(),
+            value: url.to_string(),
+            message: format!(
+                "a read replica needs a PostgreSQL database to replicate, and the database is {}",
+                s.database
+            ),
+        });
     }
+    s.read_replica = Some(url);
+    Ok(())
 }
 
 /// Shortest admin token accepted: long enough that guessing it over HTTP is hopeless.
@@ -334,141 +353,4 @@ fn parse_key_prefix(value: &str) -> Result<String, String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn layer(pairs: &[(keys::Key, &str)]) -> Layer {
-        let mut l = Layer::default();
-        for (k, v) in pairs {
-            l.set(*k, *v, Origin::Env(k.env));
-        }
-        l
-    }
-
-    #[test]
-    fn defaults_are_the_reference_systems() {
-        let s = Settings::resolve(&Layer::default(), None).expect("defaults");
-        assert!(s.database.is_embedded());
-        assert_eq!(s.pool.max_connections, 20);
-        assert_eq!(s.limits.user_max, 5);
-        assert_eq!(s.limits.ip_max, 10);
-        assert_eq!(s.limits.window, Duration::from_secs(60));
-        assert_eq!(s.max_quantity, 10);
-        assert_eq!(s.limits.on_unavailable, UnavailablePolicy::FailOpen);
-        assert!(s.redis_url.is_none());
-    }
-
-    #[test]
-    fn malformed_number_names_the_key() {
-        let err =
-            Settings::resolve(&layer(&[(keys::DB_POOL_MAX, "lots")]), None).expect_err("malformed");
-        let msg = err.to_string();
-        assert!(msg.contains("DB_POOL_MAX"), "{msg}");
-        assert!(msg.contains("'lots'"), "{msg}");
-    }
-
-    #[test]
-    fn zero_pool_is_out_of_range() {
-        let err = Settings::resolve(&layer(&[(keys::DB_POOL_MAX, "0")]), None).expect_err("zero");
-        assert!(err.to_string().contains("out of range"), "{err}");
-    }
-
-    #[test]
-    fn database_urls_parse_by_scheme() {
-        let pg = DatabaseTarget::parse("postgres://u:p@127.0.0.1:5432/db").expect("pg");
-        assert_eq!(pg.kind(), BackendKind::Postgres);
-        let lite = DatabaseTarget::parse("sqlite:///tmp/x.db").expect("sqlite");
-        assert_eq!(
-            lite,
-            DatabaseTarget::Sqlite {
-                path: "/tmp/x.db".into(),
-                embedded: false
-            }
-        );
-        let err = DatabaseTarget::parse("mysql://h/db").expect_err("mysql");
-        assert!(err.contains("unsupported scheme 'mysql'"), "{err}");
-    }
-
-    #[test]
-    fn bad_database_url_error_masks_password() {
-        let err = Settings::resolve(
-            &layer(&[(keys::DATABASE_URL, "mysql://u:hunter2@h/db")]),
-            None,
-        )
-        .expect_err("mysql");
-        let msg = err.to_string();
-        assert!(msg.contains("DATABASE_URL"), "{msg}");
-        assert!(!msg.contains("hunter2"), "{msg}");
-    }
-
-    #[test]
-    fn target_display_masks_password() {
-        let pg = DatabaseTarget::parse("postgresql://admin:hunter2@db:5432/sale").expect("pg");
-        assert!(!pg.to_string().contains("hunter2"));
-        assert!(!format!("{pg:?}").contains("hunter2"));
-    }
-
-    #[test]
-    fn redis_url_must_be_redis() {
-        let err = Settings::resolve(&layer(&[(keys::REDIS_URL, "http://h:6379")]), None)
-            .expect_err("http");
-        assert!(err.to_string().contains("REDIS_URL"), "{err}");
-        let ok = Settings::resolve(&layer(&[(keys::REDIS_URL, "redis://127.0.0.1:6379")]), None)
-            .expect("redis");
-        assert!(ok.redis_url.is_some());
-    }
-
-    #[test]
-    fn policy_and_strategy_parse() {
-        let s = Settings::resolve(
-            &layer(&[
-                (keys::RATE_LIMIT_ON_REDIS_DOWN, "fail-closed"),
-                (keys::STRATEGY, "row-lock"),
-                (keys::RATE_LIMIT_WINDOW, "1500"),
-            ]),
-            None,
-        )
-        .expect("valid");
-        assert_eq!(s.limits.on_unavailable, UnavailablePolicy::FailClosed);
-        assert_eq!(s.strategy, Strategy::RowLock);
-        assert_eq!(s.limits.window, Duration::from_millis(1500));
-        let err = Settings::resolve(&layer(&[(keys::STRATEGY, "yolo")]), None).expect_err("bad");
-        assert!(err.to_string().contains("FLASHSALE_STRATEGY"), "{err}");
-    }
-
-    #[test]
-    fn file_error_names_line_and_key() {
-        let path = PathBuf::from("/home/u/.config/flashsale/config.toml");
-        let file = Layer::from_toml(&path, "\n\nrate_limit_ip_max = -4\n").expect("parses");
-        let err = Settings::resolve(&file, Some(&path)).expect_err("negative");
-        let msg = err.to_string();
-        assert!(msg.contains("config.toml:3"), "{msg}");
-        assert!(msg.contains("rate_limit_ip_max"), "{msg}");
-    }
-
-    #[test]
-    fn trusted_proxies_and_admin_token_parse_and_the_token_never_shows() {
-        let s = Settings::resolve(
-            &layer(&[
-                (keys::TRUSTED_PROXIES, "127.0.0.1,10.0.0.0/8"),
-                (keys::ADMIN_TOKEN, "s3cret-admin-token-42"),
-            ]),
-            None,
-        )
-        .expect("valid");
-        assert!(s.trusted_proxies.contains("10.4.4.4".parse().expect("ip")));
-        assert_eq!(
-            s.admin_token.as_ref().map(|t| t.expose()),
-            Some("s3cret-admin-token-42")
-        );
-        assert!(!format!("{s:?}").contains("s3cret"));
-        let err = Settings::resolve(&layer(&[(keys::ADMIN_TOKEN, "short-s3cret")]), None)
-            .expect_err("short");
-        let msg = err.to_string();
-        assert!(msg.contains("ADMIN_TOKEN") && msg.contains("16"), "{msg}");
-        assert!(!msg.contains("s3cret"), "{msg}");
-        let err = Settings::resolve(&layer(&[(keys::TRUSTED_PROXIES, "10.0.0.0/40")]), None)
-            .expect_err("bad cidr");
-        assert!(err.to_string().contains("TRUSTED_PROXIES"), "{err}");
-    }
-}
+mod tests;

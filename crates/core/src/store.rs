@@ -14,6 +14,7 @@ pub mod metrics;
 mod migrations;
 pub mod postgres;
 pub mod recent;
+pub mod replication;
 mod row;
 mod sale;
 pub mod sales;
@@ -367,6 +368,12 @@ impl Store {
     /// PostgreSQL's WAL syncs so far (`pg_stat_wal.wal_sync`), for benchmarks; `None` on SQLite.
     pub async fn wal_syncs(&self) -> Result<Option<i64>, StoreError> {
         self.backend.wal_syncs().await
+    }
+
+    /// Where the server is in its WAL (a primary's write position, a standby's replay
+    /// position); `None` for SQLite. Tried again on a closed connection, like every read.
+    pub async fn wal_position(&self) -> Result<Option<replication::WalPosition>, StoreError> {
+        self.read(|| self.backend.wal_position()).await
     }
 
     /// What the server's backends of this database are doing (two samples of the commit

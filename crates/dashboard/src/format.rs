@@ -55,6 +55,30 @@ pub fn count_short(n: u64) -> String {
     }
 }
 
+/// A size as PostgreSQL's `pg_size_pretty` counts it (1024 to a kB): `512 B`, `1.5 kB`,
+/// `48 MB`; one decimal below 10 of a unit.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["kB", "MB", "GB", "TB", "PB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut unit = UNITS[0];
+    for next in &UNITS[1..] {
+        // Rounded as printed: 1023.96 kB would read 1024 kB.
+        if v.round() < 1024.0 {
+            break;
+        }
+        v /= 1024.0;
+        unit = next;
+    }
+    if v < 9.95 {
+        format!("{v:.1} {unit}")
+    } else {
+        format!("{v:.0} {unit}")
+    }
+}
+
 /// `v` with a unit (`255.6k`, `1.3M`, `12G`) in at most `width` columns, the most decimals
 /// that fit; `None` when even the shortest form does not.
 fn abbreviated(v: f64, width: usize) -> Option<String> {
@@ -298,6 +322,12 @@ mod tests {
     fn durations_and_fitting() {
         assert_eq!(age(Duration::from_secs(185)), "3m05s");
         assert_eq!(duration(Duration::from_millis(250)), "250ms");
+        assert_eq!(bytes(0), "0 B");
+        assert_eq!(bytes(1023), "1023 B");
+        assert_eq!(bytes(1536), "1.5 kB");
+        assert_eq!(bytes(48 * 1024 * 1024), "48 MB");
+        assert_eq!(bytes(1024 * 1024 - 1), "1.0 MB");
+        assert_eq!(bytes(u64::MAX), "16384 PB");
         assert_eq!(fit("Mechanical Keyboard", 10), "Mechanica…");
         assert_eq!(fit("Hub", 10), "Hub");
         assert_eq!(ms(0.213), "0.21");

@@ -11,7 +11,7 @@ use serde::Serialize;
 use flashsale_core::config::source::Section;
 use flashsale_core::config::{ConfigError, Settings};
 use flashsale_core::ratelimit::RateLimiter;
-use flashsale_core::store::Store;
+use flashsale_core::store::{OpenMode, Store};
 use flashsale_monitor::{Monitor, RedisTarget, Snapshot, Thresholds};
 
 /// The `[alerts]` table over the defaults; unknown keys and bad values name file:line.
@@ -39,10 +39,11 @@ pub fn thresholds(section: Option<&Section>) -> Result<Thresholds, ConfigError> 
             "error_rate_percent" => t.error_rate_percent = number?,
             "pool_waiters" => t.pool_waiters = number? as i64,
             "low_stock" => t.low_stock = number?.min(f64::from(i32::MAX)) as i32,
+            "replica_lag_ms" => t.replica_lag_ms = number? as u64,
             _ => {
                 return Err(err(
                     "unknown threshold (known: redis_ping_ms, error_rate_percent, pool_waiters, \
-                     low_stock)"
+                     low_stock, replica_lag_ms)"
                         .into(),
                 ));
             }
@@ -77,9 +78,10 @@ pub async fn snapshot(settings: &Settings, thresholds: &Thresholds) -> Result<On
         .map_err(|e| e.to_string())?;
     let limiter = RateLimiter::new(settings.limits.clone(), settings.redis_url.as_ref())
         .map_err(|e| e.to_string())?;
+    let reads = crate::read_route(settings, &store, OpenMode::Create).await?;
     let monitor = Monitor {
         purchase_store: store.clone(),
-        store: store.clone(),
+        reads: reads.clone(),
         redis: settings.redis_url.clone().map(|url| RedisTarget {
             url,
             timeout: settings.limits.redis_timeout,
@@ -87,6 +89,9 @@ pub async fn snapshot(settings: &Settings, thresholds: &Thresholds) -> Result<On
         }),
     };
     let mut snapshot = monitor.snapshot_once(thresholds).await;
+    if let Some((replica, _)) = reads.replica() {
+        replica.close().await;
+    }
     store.close().await;
     let conn = crate::connection(settings, &limiter.describe());
     let found = oversells(&conn.database);

@@ -87,7 +87,8 @@ use std::time::Duration;
 use flashsale_client::ApiClient;
 use flashsale_core::config::source::Section;
 use flashsale_core::config::{DatabaseTarget, Settings};
-use flashsale_monitor::Thresholds;
+use flashsale_core::store::{OpenMode, Store};
+use flashsale_monitor::{ReadRoute, Thresholds};
 use state::Connection;
 
 use keymap::Keymap;
@@ -188,6 +189,32 @@ pub fn check_config(keys: Option<&Section>, alerts: Option<&Section>) -> Vec<Str
         problems.push(e.to_string());
     }
     problems
+}
+
+/// Where the samplers read: `samplers` (their own store on the database), and the read
+/// replica when one is configured, in a pool of two connections of its own. Only a URL the
+/// driver cannot read fails here: a replica that is down is found out by the samplers.
+pub async fn read_route(
+    settings: &Settings,
+    samplers: &Store,
+    mode: OpenMode,
+) -> Result<ReadRoute, String> {
+    let Some(url) = &settings.read_replica else {
+        return Ok(ReadRoute::primary_only(samplers.clone()));
+    };
+    let pool = flashsale_core::config::PoolSettings {
+        max_connections: 2,
+        listen_url: None,
+        ..settings.pool.clone()
+    };
+    let replica = Store::open_with(&DatabaseTarget::Postgres(url.clone()), &pool, mode)
+        .await
+        .map_err(|e| format!("read replica: {e}"))?;
+    Ok(ReadRoute::with_replica(
+        samplers.clone(),
+        replica,
+        url.to_string(),
+    ))
 }
 
 /// What the header shows about the connection, passwords masked.

@@ -48,7 +48,7 @@ async fn connect(
                     DatabaseTarget::Postgres(_) => {
                         let pool = PoolSettings {
                             max_connections: 2,
-                            ..settings.pool
+                            ..settings.pool.clone()
                         };
                         Store::open_with(&settings.database, &pool, mode)
                             .await
@@ -56,9 +56,23 @@ async fn connect(
                     }
                     DatabaseTarget::Sqlite { .. } => store.clone(),
                 };
+                let reads = match crate::read_route(&settings, &monitor_store, mode).await {
+                    Ok(reads) => reads,
+                    Err(error) => {
+                        let event = Event::ConnectFailed {
+                            error,
+                            retry_in_secs: RECONNECT.as_secs(),
+                        };
+                        if tx.send(event).await.is_err() {
+                            return;
+                        }
+                        tokio::time::sleep(RECONNECT).await;
+                        continue;
+                    }
+                };
                 let monitor = Monitor {
                     purchase_store: store.clone(),
-                    store: monitor_store,
+                    reads,
                     redis: settings.redis_url.clone().map(|url| RedisTarget {
                         url,
                         timeout: settings.limits.redis_timeout,

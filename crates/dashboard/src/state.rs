@@ -278,6 +278,8 @@ pub struct State {
     pub sales: Sampled<SalesSnapshot>,
     pub pool: Sampled<PoolSnapshot>,
     pub redis: Sampled<RedisSnapshot>,
+    /// The PostgreSQL read replica's lag (`--replica-url`); never sampled without one.
+    pub read_replica: Sampled<flashsale_monitor::ReadReplicaSnapshot>,
     /// Over the API: the server's `/api/health`.
     pub health: Sampled<ServerHealth>,
     /// Over the API: the server's purchase counters (`/metrics`) and their growth over the
@@ -350,6 +352,7 @@ impl State {
             sales: Sampled::default(),
             pool: Sampled::default(),
             redis: Sampled::default(),
+            read_replica: Sampled::default(),
             health: Sampled::default(),
             server_purchases: Sampled::default(),
             replicas,

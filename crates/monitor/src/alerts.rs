@@ -27,6 +27,8 @@ pub struct Thresholds {
     pub pool_waiters: i64,
     /// A product's stock below this.
     pub low_stock: i32,
+    /// The read replica more than this many ms behind the primary.
+    pub replica_lag_ms: u64,
 }
 
 impl Default for Thresholds {
@@ -36,6 +38,7 @@ impl Default for Thresholds {
             error_rate_percent: 5.0,
             pool_waiters: 20,
             low_stock: 5,
+            replica_lag_ms: 5_000,
         }
     }
 }
@@ -61,6 +64,8 @@ pub struct Inputs<'a> {
     pub oversold: &'a [super::oversells::Oversell],
     /// The replicas of a deployment watched as a list (`--api A,B,C`).
     pub replicas: &'a [super::replica_alerts::ReplicaView<'a>],
+    /// The PostgreSQL read replica (`--replica-url`), when one is configured.
+    pub read_replica: Option<&'a crate::direct::ReadReplicaSnapshot>,
 }
 
 /// The start of every oversell alert's key (then the product id).
@@ -74,6 +79,36 @@ pub fn oversold(o: &super::oversells::Oversell) -> Alert {
         format!("{} {}", o.product_name, o.verdict()),
         format!("acknowledged: {} {}", o.product_name, o.verdict()),
     )
+}
+
+/// The read replica's alert: out of use (its reads fall back to the primary, so a warning: the
+/// figures are right, the load is where the replica was meant to take it from), behind by more
+/// than the threshold, or no standby at all.
+fn read_replica(r: &crate::direct::ReadReplicaSnapshot, t: &Thresholds) -> Option<Alert> {
+    let secs = |ms: u64| ms as f64 / 1000.0;
+    let (key, message, cleared) = if let Some(why) = &r.error {
+        (
+            "read-replica-down",
+            format!("read replica down, reading the primary: {why}"),
+            "read replica answers again".to_string(),
+        )
+    } else if let Some(ms) = r.lag_ms.filter(|ms| *ms > t.replica_lag_ms) {
+        let bound = secs(t.replica_lag_ms);
+        (
+            "read-replica-lag",
+            format!("read replica {:.1} s behind (above {bound:.1} s)", secs(ms)),
+            format!("read replica no longer more than {bound:.1} s behind"),
+        )
+    } else if r.in_recovery == Some(false) {
+        (
+            "read-replica-not-standby",
+            "read replica is not a standby: its figures need not be the primary's".to_string(),
+            "read replica is a standby again".to_string(),
+        )
+    } else {
+        return None;
+    };
+    Some(Alert::new(key, Severity::Warning, message, cleared))
 }
 
 /// Every alert that fires, most severe first.
@@ -206,293 +241,10 @@ pub fn evaluate(inputs: &Inputs<'_>, t: &Thresholds) -> Vec<Alert> {
         inputs.replicas,
         t.error_rate_percent,
     ));
+    out.extend(inputs.read_replica.and_then(|r| read_replica(r, t)));
     out.sort_by_key(|a| std::cmp::Reverse(a.severity));
     out
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_oversell_is_a_critical_alert_in_the_audits_words() {
-        let found = |oversold, lost_updates| crate::oversells::Oversell {
-            database: "db".into(),
-            product_id: 3,
-            product_name: "P3".into(),
-            oversold,
-            lost_updates,
-            at: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
-        };
-        let a = oversold(&found(100, 193));
-        assert_eq!(a.key, "oversold-3");
-        assert_eq!(a.severity, Severity::Critical);
-        assert_eq!(a.message, "P3 OVERSOLD by 100, LOST 193 updates");
-        assert_eq!(oversold(&found(0, 7)).message, "P3 LOST 7 updates");
-    }
-    use crate::redis::LatencySummary;
-    use flashsale_core::money::Money;
-
-    fn product(id: i32, stock: i32) -> Product {
-        Product {
-            id,
-            name: format!("P{id}"),
-            price: Money::from_cents(100),
-            stock,
-        }
-    }
-
-    #[test]
-    fn quiet_system_raises_nothing() {
-        let products = [product(1, 50)];
-        let redis = RedisSnapshot {
-            latency: Some(LatencySummary {
-                max_ms: 3.0,
-                ..LatencySummary::default()
-            }),
-            ..RedisSnapshot::default()
-        };
-        let acquire = AcquireStats::default();
-        let inputs = Inputs {
-            redis: Some(&redis),
-            purchases_last_minute: Some((1, 100)),
-            server_purchases_last_minute: Some((0, 5_000)),
-            acquire: Some(&acquire),
-            products: &products,
-            ..Inputs::default()
-        };
-        assert!(evaluate(&inputs, &Thresholds::default()).is_empty());
-    }
-
-    #[test]
-    fn each_rule_fires_past_its_threshold_most_severe_first() {
-        let products = [product(1, 0), product(2, 3), product(3, 9)];
-        let redis = RedisSnapshot {
-            latency: Some(LatencySummary {
-                max_ms: 51.0,
-                ..LatencySummary::default()
-            }),
-            ..RedisSnapshot::default()
-        };
-        let acquire = AcquireStats {
-            waiting: 20,
-            timeouts_window: 1,
-            ..AcquireStats::default()
-        };
-        let inputs = Inputs {
-            redis: Some(&redis),
-            purchases_last_minute: Some((6, 100)),
-            server_purchases_last_minute: None,
-            acquire: Some(&acquire),
-            products: &products,
-            ..Inputs::default()
-        };
-        let keys: Vec<String> = evaluate(&inputs, &Thresholds::default())
-            .into_iter()
-            .map(|a| a.key)
-            .collect();
-        assert_eq!(
-            keys,
-            [
-                "error-rate",
-                "pool-timeouts",
-                "redis-slow",
-                "pool-waiters",
-                "low-stock-1",
-                "low-stock-2"
-            ]
-        );
-    }
-
-    #[test]
-    fn a_short_pool_queue_is_not_an_alert() {
-        let acquire = AcquireStats {
-            waiting: 19,
-            ..AcquireStats::default()
-        };
-        let inputs = Inputs {
-            redis: None,
-            purchases_last_minute: None,
-            server_purchases_last_minute: None,
-            acquire: Some(&acquire),
-            products: &[],
-            server: None,
-            database_error: None,
-            oversold: &[],
-            replicas: &[],
-        };
-        assert!(evaluate(&inputs, &Thresholds::default()).is_empty());
-    }
-
-    #[test]
-    fn thresholds_are_configurable() {
-        let products = [product(1, 9)];
-        let t = Thresholds {
-            low_stock: 10,
-            ..Thresholds::default()
-        };
-        let inputs = Inputs {
-            products: &products,
-            ..Inputs::default()
-        };
-        let alerts = evaluate(&inputs, &t);
-        assert_eq!(alerts.len(), 1);
-        assert_eq!(alerts[0].message, "low stock: P1 has 9 left");
-    }
-
-    #[test]
-    fn what_the_server_reports_down_is_critical() {
-        let dep = |status: &str| flashsale_api::Dependency {
-            status: status.into(),
-            latency_ms: None,
-            error: None,
-        };
-        let health = flashsale_api::Health {
-            success: false,
-            message: "unhealthy: redis down".into(),
-            database: dep("up"),
-            redis: dep("down"),
-            rate_limit_on_redis_down: "fail-open".into(),
-            strategy: "batched".into(),
-        };
-        let inputs = Inputs {
-            server: Some(&health),
-            ..Inputs::default()
-        };
-        let alerts = evaluate(&inputs, &Thresholds::default());
-        assert_eq!(alerts.len(), 1);
-        assert_eq!(alerts[0].severity, Severity::Critical);
-        assert_eq!(alerts[0].message, "the server reports Redis down");
-        let healthy = flashsale_api::Health {
-            redis: dep("not configured"),
-            ..health
-        };
-        let inputs = Inputs {
-            server: Some(&healthy),
-            ..Inputs::default()
-        };
-        assert!(evaluate(&inputs, &Thresholds::default()).is_empty());
-    }
-
-    fn error_rate(inputs: &Inputs<'_>) -> Option<String> {
-        evaluate(inputs, &Thresholds::default())
-            .into_iter()
-            .find(|a| a.key == "error-rate")
-            .map(|a| a.message)
-    }
-
-    #[test]
-    fn the_error_rate_says_whose_purchases_it_counts() {
-        let local = Inputs {
-            purchases_last_minute: Some((7, 100)),
-            ..Inputs::default()
-        };
-        assert_eq!(
-            error_rate(&local).as_deref(),
-            Some("purchase errors 7.0% over the last minute (bursts fired here; above 5%)")
-        );
-        let server = Inputs {
-            server_purchases_last_minute: Some((12, 200)),
-            ..Inputs::default()
-        };
-        assert_eq!(
-            error_rate(&server).as_deref(),
-            Some("purchase errors 6.0% over the last minute (the server's purchases; above 5%)")
-        );
-        // At the threshold is not above it; no purchases is no rate.
-        let at = Inputs {
-            server_purchases_last_minute: Some((5, 100)),
-            purchases_last_minute: Some((0, 0)),
-            ..Inputs::default()
-        };
-        assert_eq!(error_rate(&at), None);
-    }
-
-    #[test]
-    fn the_two_views_are_never_added_the_worse_one_alerts() {
-        // A burst of 100 with no errors, all of which the server counted too, beside 100 of
-        // other clients' with 12 errors: the server's rate is 12/200 = 6%. Adding the two
-        // views (12/300 = 4%) would count the burst twice and hide the alert.
-        let both = Inputs {
-            purchases_last_minute: Some((0, 100)),
-            server_purchases_last_minute: Some((12, 200)),
-            ..Inputs::default()
-        };
-        assert_eq!(
-            error_rate(&both).as_deref(),
-            Some("purchase errors 6.0% over the last minute (the server's purchases; above 5%)")
-        );
-        // Our buyers saw refused connections the server never counted: ours is the worse.
-        let ours_worse = Inputs {
-            purchases_last_minute: Some((30, 100)),
-            server_purchases_last_minute: Some((1, 1_000)),
-            ..Inputs::default()
-        };
-        assert!(
-            error_rate(&ours_worse)
-                .is_some_and(|m| m.contains("30.0%") && m.contains("bursts fired here"))
-        );
-    }
-
-    #[test]
-    fn a_database_that_gives_no_data_is_the_first_critical_alert() {
-        let products = [product(1, 0)];
-        let inputs = Inputs {
-            products: &products,
-            database_error: Some("database unreachable: connection refused by 127.0.0.1:1"),
-            ..Inputs::default()
-        };
-        let alerts = evaluate(&inputs, &Thresholds::default());
-        assert_eq!(alerts[0].key, "database-down");
-        assert_eq!(alerts[0].severity, Severity::Critical);
-        assert_eq!(
-            alerts[0].message,
-            "database unreachable: connection refused by 127.0.0.1:1"
-        );
-    }
-
-    #[test]
-    fn an_oversell_is_the_top_alert_above_a_dead_database() {
-        let products = [product(3, 0)];
-        let found = crate::oversells::Oversell {
-            database: "db".into(),
-            product_id: 3,
-            product_name: "P3".into(),
-            oversold: 9,
-            lost_updates: 0,
-            at: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
-        };
-        let inputs = Inputs {
-            products: &products,
-            database_error: Some("database unreachable: connection refused by 127.0.0.1:1"),
-            oversold: std::slice::from_ref(&found),
-            ..Inputs::default()
-        };
-        let keys: Vec<String> = evaluate(&inputs, &Thresholds::default())
-            .into_iter()
-            .map(|a| a.key)
-            .collect();
-        assert_eq!(keys, ["oversold-3", "database-down", "low-stock-3"]);
-    }
-
-    #[test]
-    fn each_alert_says_what_is_true_once_it_clears() {
-        let products = [product(1, 0)];
-        let inputs = Inputs {
-            products: &products,
-            purchases_last_minute: Some((7, 100)),
-            ..Inputs::default()
-        };
-        let cleared: Vec<String> = evaluate(&inputs, &Thresholds::default())
-            .into_iter()
-            .map(|a| a.cleared)
-            .collect();
-        assert_eq!(
-            cleared,
-            [
-                "purchase errors no longer above 5% over the last minute",
-                "P1 has 5 or more in stock"
-            ]
-        );
-    }
-}
+mod tests;

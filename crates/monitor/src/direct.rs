@@ -3,6 +3,8 @@
 //! `dashboard --once --json`.
 
 mod activity_sampler;
+mod read_replica_sampler;
+mod read_route;
 mod redis_sampler;
 mod store_samplers;
 
@@ -23,6 +25,8 @@ pub use activity_sampler::ActivitySampler;
 use flashsale_core::model::Product;
 use flashsale_core::redact::SecretUrl;
 use flashsale_core::store::Store;
+pub use read_replica_sampler::{ReadReplicaSampler, ReadReplicaSnapshot};
+pub use read_route::{Down, ReadRoute, ReadsFrom};
 pub use redis_sampler::{ONCE_PINGS, RedisSampler};
 use store_samplers::Reached;
 pub use store_samplers::{PoolSampler, PoolSnapshot, SalesSampler, StockSampler};
@@ -32,9 +36,10 @@ pub use store_samplers::{PoolSampler, PoolSnapshot, SalesSampler, StockSampler};
 pub struct Monitor {
     /// The store purchases go through: its in-memory pool figures are what the pool pane shows.
     pub purchase_store: Store,
-    /// The store the samplers query (a small pool of its own on PostgreSQL, so that a burst
-    /// saturating the purchase pool does not blind the dashboard).
-    pub store: Store,
+    /// Where the samplers' queries go: a small pool of their own on PostgreSQL, so that a burst
+    /// saturating the purchase pool does not blind the dashboard; the stock and sales reads on
+    /// the read replica, when one is configured.
+    pub reads: ReadRoute,
     pub redis: Option<RedisTarget>,
 }
 
@@ -58,6 +63,8 @@ pub struct Snapshot {
     pub pool: PoolSnapshot,
     /// `null` when no Redis is configured (the in-process limiter).
     pub redis: Option<RedisSnapshot>,
+    /// `null` when no read replica is configured.
+    pub read_replica: Option<ReadReplicaSnapshot>,
     pub alerts: Vec<Alert>,
     pub errors: BTreeMap<Source, String>,
 }
@@ -67,9 +74,13 @@ impl Monitor {
     fn store_samplers(&self) -> (StockSampler, SalesSampler, PoolSampler) {
         let reached = Reached::default();
         (
-            StockSampler::new(self.store.clone(), reached.clone()),
-            SalesSampler::new(self.store.clone(), reached.clone()),
-            PoolSampler::new(self.purchase_store.clone(), self.store.clone(), reached),
+            StockSampler::new(self.reads.clone(), reached.clone()),
+            SalesSampler::new(self.reads.clone(), reached.clone()),
+            PoolSampler::new(
+                self.purchase_store.clone(),
+                self.reads.primary().clone(),
+                reached,
+            ),
         )
     }
 
@@ -88,6 +99,10 @@ impl Monitor {
             driver::spawn(sales, tx.clone(), control.clone()),
             driver::spawn(pool, tx.clone(), control.clone()),
         ];
+        if self.reads.replica().is_some() {
+            let replica = ReadReplicaSampler::new(self.reads.clone());
+            tasks.push(driver::spawn(replica, tx.clone(), control.clone()));
+        }
         if let Some(r) = &self.redis {
             tasks.push(driver::spawn(RedisSampler::new(r.clone(), 1), tx, control));
         }
@@ -97,6 +112,14 @@ impl Monitor {
     /// Every source once, for `--once --json`: each source's first report, as the samplers
     /// would send it (Redis after [`ONCE_PINGS`] PINGs, for a latency of more than one).
     pub async fn snapshot_once(&self, thresholds: &Thresholds) -> Snapshot {
+        // The replica first: whether it answers decides where the stock and sales are read.
+        let read_replica = match self.reads.replica() {
+            Some(_) => {
+                let report = driver::once(&mut ReadReplicaSampler::new(self.reads.clone())).await;
+                Some(report)
+            }
+            None => None,
+        };
         let (mut stock, mut sales, mut pool) = self.store_samplers();
         let mut redis = self.redis.clone().map(|r| RedisSampler::new(r, ONCE_PINGS));
         let (stock_report, sales_report, pool_report, redis_report) = tokio::join!(
@@ -119,6 +142,7 @@ impl Monitor {
             pool.figures(None, errors.get(&Source::Pool).cloned())
         });
         let redis = redis_report.and_then(|r| keep(&mut errors, Source::Redis, r));
+        let read_replica = read_replica.and_then(|r| keep(&mut errors, Source::ReadReplica, r));
         let alerts = alerts::evaluate(
             &alerts::Inputs {
                 redis: redis.as_ref(),
@@ -133,6 +157,7 @@ impl Monitor {
                 // Kept in a file, not in the database: the caller adds them (`oversells`).
                 oversold: &[],
                 replicas: &[],
+                read_replica: read_replica.as_ref(),
             },
             thresholds,
         );
@@ -142,6 +167,7 @@ impl Monitor {
             sales,
             pool,
             redis,
+            read_replica,
             alerts,
             errors,
         }

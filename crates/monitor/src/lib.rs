@@ -8,6 +8,7 @@
 //!  direct (Monitor)            stock   ── products() ───────────────────────────┐
 //!                              sales   ── baseline once, then orders_since ─────┤
 //!                              pool    ── pool figures + pg_stat_activity ──────┤
+//!                              read replica ── WAL positions: its lag ──────────┤
 //!                              redis   ── PING every 100 ms, INFO each period ──┤
 //!  over HTTP (ApiMonitor)      stock   ── discover ids, then /api/stock/{id} ───┼─ driver ─> mpsc<T: From<Update>>
 //!                              sales   ── /api/admin/stats ─────────────────────┤  (watch<Control>: pause, period;
@@ -37,7 +38,10 @@ use serde::Serialize;
 use flashsale_core::model::Product;
 
 pub use alerts::{Alert, Severity, Thresholds};
-pub use direct::{ActivitySampler, Monitor, PoolSnapshot, RedisTarget, Snapshot};
+pub use direct::{
+    ActivitySampler, Monitor, PoolSnapshot, ReadReplicaSnapshot, ReadRoute, ReadsFrom, RedisTarget,
+    Snapshot,
+};
 pub use driver::{Control, RETRY, RETRY_CAP, WITHHELD_RETRY};
 pub use oversells::Oversell;
 pub use redis::{KeyCount, LatencySummary, RedisInfo, RedisSnapshot};
@@ -60,6 +64,10 @@ pub enum Source {
     /// One replica of a deployment watched as a list (`--api A,B,C`), by its place in the
     /// list from 0: its health, readiness and `/metrics`.
     Replica(u16),
+    /// The PostgreSQL streaming replica the stock and sales are read from (`--replica-url`):
+    /// its lag behind the primary.
+    #[serde(rename = "readReplica")]
+    ReadReplica,
 }
 
 impl fmt::Display for Source {
@@ -76,6 +84,7 @@ impl fmt::Display for Source {
             Source::Metrics => "metrics",
             Source::Activity => "activity",
             Source::Replica(_) => "replica",
+            Source::ReadReplica => "read replica",
         })
     }
 }
@@ -93,6 +102,8 @@ pub enum Update {
     ServerPurchases(error_rate::Reading),
     /// One replica's health, readiness and counters (`--api A,B,C`).
     Replica(over_http::ReplicaReading),
+    /// The read replica's lag, or that it is down and the primary is read instead.
+    ReadReplica(direct::ReadReplicaSnapshot),
     /// The backends of our database; `None` on SQLite, which has no server to ask.
     Activity(Option<flashsale_core::store::activity::Activity>),
     /// The source answered but keeps its data to itself (the admin statistics without the

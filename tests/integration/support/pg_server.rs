@@ -37,6 +37,45 @@ fn is_root() -> bool {
 
 impl PgServer {
     pub fn start() -> PgServer {
+        let server = PgServer::unstarted();
+        let data = server.data();
+        server.run(
+            "initdb",
+            &["-D", &data, "-U", "postgres", "--auth=trust", "--no-sync"],
+        );
+        server.pg_ctl_start();
+        server
+    }
+
+    /// A streaming replica of `primary` on a port of its own: `pg_basebackup -R` (which writes
+    /// `standby.signal` and the connection back to the primary) into a private directory,
+    /// started with `pg_ctl`. `initdb --auth=trust` already lets 127.0.0.1 replicate.
+    pub fn replica_of(primary: &PgServer) -> PgServer {
+        let server = PgServer::unstarted();
+        let (data, port) = (server.data(), primary.port.to_string());
+        server.run(
+            "pg_basebackup",
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-U",
+                "postgres",
+                "-D",
+                &data,
+                "-R",
+                "-X",
+                "stream",
+                "--no-sync",
+            ],
+        );
+        server.pg_ctl_start();
+        server
+    }
+
+    /// A temporary directory the server may own, and a free port; nothing in it yet.
+    fn unstarted() -> PgServer {
         let dir = tempfile::tempdir().expect("temp dir");
         if is_root() {
             let ok = Command::new("chown")
@@ -53,18 +92,11 @@ impl PgServer {
             let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
             l.local_addr().expect("addr").port()
         };
-        let server = PgServer {
+        PgServer {
             port,
             dir,
             bin: bin_dir(),
-        };
-        let data = server.data();
-        server.run(
-            "initdb",
-            &["-D", &data, "-U", "postgres", "--auth=trust", "--no-sync"],
-        );
-        server.pg_ctl_start();
-        server
+        }
     }
 
     /// A private cluster that accepts only TLS connections (`hostssl` in `pg_hba.conf`, plain
@@ -162,6 +194,14 @@ impl PgServer {
     /// Stops the server (fast shutdown: open connections are cut, as in a restart).
     pub fn stop(&self) {
         self.run("pg_ctl", &["-D", &self.data(), "-m", "fast", "-w", "stop"]);
+    }
+
+    /// Stops the server as a crash would (`immediate`: no checkpoint, connections cut).
+    pub fn kill(&self) {
+        self.run(
+            "pg_ctl",
+            &["-D", &self.data(), "-m", "immediate", "-w", "stop"],
+        );
     }
 
     /// Starts it again on the same port and data.

@@ -78,6 +78,14 @@ impl DatabaseTarget {
     }
 }
 
+/// A URL that must name a PostgreSQL server (`for_what` says why, in the error for SQLite).
+pub(super) fn postgres_only(value: &str, for_what: &str) -> Result<SecretUrl, String> {
+    match DatabaseTarget::parse(value)? {
+        DatabaseTarget::Postgres(url) => Ok(url),
+        DatabaseTarget::Sqlite { .. } => Err(format!("{for_what} needs a postgres:// URL")),
+    }
+}
+
 /// Shown on screen and in logs: never a password.
 impl fmt::Display for DatabaseTarget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -30,6 +30,8 @@ keys! {
         "postgres://... or sqlite://path; default: the embedded SQLite database";
     REDIS_URL = "redis_url", "REDIS_URL", "redis-url",
         "redis://... or rediss://...; default: none (in-process rate limiter)";
+    DATABASE_REPLICA_URL = "database_replica_url", "DATABASE_REPLICA_URL", "replica-url",
+        "postgres://... a streaming replica the dashboard reads stock and sales from; never purchases, restocks or the audit (default: none)";
     DATABASE_LISTEN_URL = "database_listen_url", "DATABASE_LISTEN_URL", "",
         "postgres://... the restock listener uses when database_url is a transaction pooler (default: none)";
     DB_POOL_MAX = "db_pool_max", "DB_POOL_MAX", "db-pool-max",

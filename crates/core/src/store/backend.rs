@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use chrono::NaiveDate;
 
 use super::activity::{Activity, Signal, Signalled};
+use super::replication::WalPosition;
 use super::sale::{Applied, InsertedOrder, KeyLookup, ProductBatch, ProductForSale};
 use super::sales::{ActivityCount, OrderRow, SalesBaseline};
 use super::seed::{SeedOrder, SeedProduct};
@@ -73,6 +74,8 @@ pub(crate) trait Backend: Send + Sync + Debug {
     async fn signal(&self, pid: i32, signal: Signal) -> Result<Option<Signalled>, StoreError>;
     /// WAL syncs so far, for benchmarks; `None` for an engine that does not count them.
     async fn wal_syncs(&self) -> Result<Option<i64>, StoreError>;
+    /// Where the server is in its WAL; `None` for an engine with no replication.
+    async fn wal_position(&self) -> Result<Option<WalPosition>, StoreError>;
     async fn ping(&self) -> Result<(), StoreError>;
     fn pool_status(&self) -> PoolStatus;
     async fn close(&self);

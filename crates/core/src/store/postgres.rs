@@ -9,6 +9,7 @@ mod pg_connect;
 mod pg_keys;
 mod pg_leases;
 mod pg_pool;
+mod pg_replication;
 mod pg_restocks;
 mod pg_route;
 mod pg_sales;
@@ -34,6 +35,7 @@ use super::activity::{Activity, Signal, Signalled};
 use super::backend::{Backend, Transaction};
 use super::metrics::PoolMetrics;
 use super::recent::{self, RecentRow};
+use super::replication::WalPosition;
 use super::sale::DetailRow;
 use super::sale::KeyLookup;
 use super::sale::{Applied, ProductBatch};
@@ -319,13 +321,13 @@ impl Backend for PgBackend {
     }
 
     async fn wal_syncs(&self) -> Result<Option<i64>, StoreError> {
-        self.bounded(1, async |conn, route| {
-            Ok(Some(
-                sqlx::query_scalar("SELECT wal_sync::int8 FROM pg_stat_wal")
-                    .persistent(route.persistent())
-                    .fetch_one(conn)
-                    .await?,
-            ))
+        self.bounded(1, async |c, r| pg_replication::syncs(c, r).await.map(Some))
+            .await
+    }
+
+    async fn wal_position(&self) -> Result<Option<WalPosition>, StoreError> {
+        self.bounded(1, async |c, r| {
+            pg_replication::position(c, r).await.map(Some)
         })
         .await
     }

@@ -26,6 +26,7 @@ use super::activity::{Activity, Signal, Signalled};
 use super::backend::{Backend, Transaction};
 use super::metrics::PoolMetrics;
 use super::recent::{self, RecentRow};
+use super::replication::WalPosition;
 use super::sale::{Applied, ProductBatch};
 use super::sale::{DetailRow, order_of};
 use super::sale::{InsertedOrder, KeyLookup, ProductForSale};
@@ -325,6 +326,10 @@ impl Backend for SqliteBackend {
     }
 
     async fn wal_syncs(&self) -> Result<Option<i64>, StoreError> {
+        Ok(None)
+    }
+
+    async fn wal_position(&self) -> Result<Option<WalPosition>, StoreError> {
         Ok(None)
     }
 

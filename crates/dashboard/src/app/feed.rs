@@ -227,6 +227,27 @@ impl App {
                     s.log.push(wall, Level::Error, text);
                 }
             }
+            Update::ReadReplica(snap) => {
+                let was_down = s
+                    .read_replica
+                    .value
+                    .as_ref()
+                    .is_some_and(|r| r.down_since.is_some());
+                match (&snap.error, was_down) {
+                    (Some(e), false) => s.log.push(
+                        wall,
+                        Level::Error,
+                        format!("read replica down, reading the primary: {e}"),
+                    ),
+                    (None, true) => s.log.push(
+                        wall,
+                        Level::Ok,
+                        "read replica answers again: reading from it",
+                    ),
+                    _ => {}
+                }
+                s.read_replica.set(snap, now);
+            }
             Update::Activity(sample) => {
                 let had = s.activity.sample.error.take();
                 s.activity.sample.set(sample, now);
@@ -241,6 +262,7 @@ impl App {
                     Source::Health => s.health.withheld.clone(),
                     Source::Metrics => s.server_purchases.withheld.clone(),
                     Source::Activity => s.activity.sample.withheld.clone(),
+                    Source::ReadReplica => s.read_replica.withheld.clone(),
                     // A replica's sampler never withholds: what it lacks is in its reading.
                     Source::Replica(_) => return,
                 };
@@ -255,6 +277,7 @@ impl App {
                     Source::Health => s.health.withhold(reason),
                     Source::Metrics => s.server_purchases.withhold(reason),
                     Source::Activity => s.activity.sample.withhold(reason),
+                    Source::ReadReplica => s.read_replica.withhold(reason),
                     Source::Replica(_) => {}
                 }
             }
@@ -267,13 +290,19 @@ impl App {
                     Source::Health => &mut s.health.error,
                     Source::Metrics => &mut s.server_purchases.error,
                     Source::Activity => &mut s.activity.sample.error,
+                    Source::ReadReplica => &mut s.read_replica.error,
                     // Taken by the arm above.
                     Source::Replica(_) => return,
                 };
                 // A Redis failure comes right after the snapshot that says Redis is down, in its
                 // own words ("Redis down: ..."): saying it twice would crowd the events.
-                let told = source == Source::Redis
-                    && s.redis.value.as_ref().and_then(|r| r.error.as_ref()) == Some(&error);
+                let told = match source {
+                    Source::Redis => s.redis.value.as_ref().and_then(|r| r.error.as_ref()),
+                    Source::ReadReplica => {
+                        s.read_replica.value.as_ref().and_then(|r| r.error.as_ref())
+                    }
+                    _ => None,
+                } == Some(&error);
                 if slot.as_ref() != Some(&error) && !told {
                     s.log.push(wall, Level::Error, format!("{source}: {error}"));
                 }
@@ -298,6 +327,7 @@ impl App {
                 database_error: s.direct_database_error(),
                 oversold: &s.oversells,
                 replicas: &s.replicas.views(),
+                read_replica: s.read_replica.value.as_ref(),
             },
             &s.thresholds,
         );

@@ -167,6 +167,12 @@ pub fn direct_updates(snap: &Snapshot) -> Vec<Update> {
             out.push(failed(Source::Redis));
         }
     }
+    if let Some(replica) = &snap.read_replica {
+        out.push(Update::ReadReplica(replica.clone()));
+        if replica.error.is_some() {
+            out.push(failed(Source::ReadReplica));
+        }
+    }
     out
 }
 

@@ -112,7 +112,81 @@ impl PoolPane<'_> {
                 t.warn,
             ))),
         }
+        if let Some(replica) = self.read_replica() {
+            // Four rows at 80x24: the replica's lag, the reason it is there, goes before the
+            // server's session counts.
+            if lines.len() >= usize::from(inner.height) {
+                lines.pop();
+            }
+            lines.push(replica);
+        }
         frame.render_widget(Paragraph::new(lines), inner);
+    }
+
+    /// The read replica's row: its lag (warned past the threshold), or that it is down and the
+    /// primary is read instead; `None` without a replica.
+    fn read_replica(&self) -> Option<Line<'static>> {
+        let (s, t) = (self.ctx.state, self.ctx.theme);
+        let Some(r) = &s.read_replica.value else {
+            return s
+                .read_replica
+                .error
+                .as_ref()
+                .map(|e| Line::styled(format!("replica: {}", format::one_line(e)), t.warn));
+        };
+        let wide = self.ctx.wide;
+        if let Some(since) = r.down_since {
+            let mut text = format!("replica DOWN since {}", s.local(since).format("%H:%M:%S"));
+            if wide {
+                text.push_str(", reading the primary");
+            }
+            return Some(Line::styled(text, t.critical));
+        }
+        if r.in_recovery == Some(false) {
+            return Some(Line::styled("replica: not a standby", t.warn));
+        }
+        let mut spans = vec![Span::styled(
+            if wide {
+                "read replica lag "
+            } else {
+                "replica lag "
+            },
+            t.muted,
+        )];
+        match (r.lag_ms, r.lag_bytes) {
+            // Behind, with nothing replayed since it started: the bytes are all there is.
+            (None, Some(bytes)) => {
+                spans.push(Span::styled("? s", t.warn));
+                spans.push(Span::styled(format!(" {}", format::bytes(bytes)), t.muted));
+            }
+            (Some(ms), Some(bytes)) => {
+                let style = if ms > s.thresholds.replica_lag_ms {
+                    t.warn
+                } else {
+                    t.text
+                };
+                // Seconds while short; past 100 s as an age (`3m05s`), so the row never outgrows
+                // the pane.
+                let lag = if ms < 100_000 {
+                    format!("{:.1} s", ms as f64 / 1000.0)
+                } else {
+                    format::age(std::time::Duration::from_millis(ms))
+                };
+                spans.push(Span::styled(lag, style));
+                spans.push(Span::styled(format!(" {}", format::bytes(bytes)), t.muted));
+                if wide {
+                    spans.push(Span::styled(" behind", t.muted));
+                }
+            }
+            _ => spans.push(Span::styled(
+                match &r.primary_error {
+                    Some(_) if wide => "unknown: the primary does not answer",
+                    _ => "unknown",
+                },
+                t.warn,
+            )),
+        }
+        Some(Line::from(spans))
     }
 
     /// Over the API there is no pool to read: the pane says so, and what the server's health

@@ -10,6 +10,7 @@ use std::time::Instant;
 use chrono::Utc;
 use serde::Serialize;
 
+use super::read_route::{ReadRoute, ReadsFrom};
 use crate::driver::{Sampler, Step, StepContext};
 use crate::sales::{self, SalesSnapshot, SalesTally};
 use crate::{Source, Update};
@@ -23,13 +24,13 @@ pub(super) type Reached = Arc<AtomicBool>;
 /// Every product with its stock.
 #[derive(Debug)]
 pub struct StockSampler {
-    store: Store,
+    reads: ReadRoute,
     reached: Reached,
 }
 
 impl StockSampler {
-    pub(super) fn new(store: Store, reached: Reached) -> Self {
-        Self { store, reached }
+    pub(super) fn new(reads: ReadRoute, reached: Reached) -> Self {
+        Self { reads, reached }
     }
 }
 
@@ -41,7 +42,8 @@ impl Sampler for StockSampler {
     }
 
     async fn step(&mut self, _cx: StepContext) -> Step<Vec<Product>> {
-        match self.store.products().await {
+        let products = self.reads.read(async |store| store.products().await);
+        match products.await {
             Ok(products) => {
                 self.reached.store(true, Ordering::Relaxed);
                 Step::Data(products)
@@ -61,34 +63,68 @@ impl Sampler for StockSampler {
 /// Sales counted incrementally: the tally survives between steps.
 #[derive(Debug)]
 pub struct SalesSampler {
-    store: Store,
+    reads: ReadRoute,
     reached: Reached,
-    tally: Option<SalesTally>,
+    /// The tally, and the server it was counted on.
+    tally: Option<(SalesTally, ReadsFrom)>,
 }
 
 impl SalesSampler {
-    pub(super) fn new(store: Store, reached: Reached) -> Self {
+    pub(super) fn new(reads: ReadRoute, reached: Reached) -> Self {
         Self {
-            store,
+            reads,
             reached,
             tally: None,
         }
     }
 
+    /// One poll, on the read replica while it answers (the whole poll on one server: a
+    /// replica's figures are a moment behind the primary's, never a mix of the two).
+    async fn poll(&mut self) -> Result<(SalesSnapshot, bool), StoreError> {
+        let (store, from) = self.reads.pick();
+        match self.poll_on(&store, from).await {
+            Err(e) if from == ReadsFrom::Replica => {
+                self.reads.mark_down(&e);
+                let primary = self.reads.primary().clone();
+                self.poll_on(&primary, ReadsFrom::Primary).await
+            }
+            other => other,
+        }
+    }
+
+    /// [`poll_on_tally`](Self::poll_on_tally) with the tally kept for `from`: one counted on
+    /// the other server starts again from a baseline (the replica is behind the primary, so
+    /// one's watermarks are not the other's).
+    async fn poll_on(
+        &mut self,
+        store: &Store,
+        from: ReadsFrom,
+    ) -> Result<(SalesSnapshot, bool), StoreError> {
+        let mut tally = match self.tally.take() {
+            Some((t, on)) if on == from => Some(t),
+            _ => None,
+        };
+        let polled = Self::poll_on_tally(&mut tally, store).await;
+        self.tally = tally.map(|t| (t, from));
+        polled
+    }
+
     /// The baseline the first time (or after the table was reset), then only new and missing
     /// orders. Returns the snapshot and whether more rows are waiting.
-    async fn poll(&mut self) -> Result<(SalesSnapshot, bool), StoreError> {
+    async fn poll_on_tally(
+        tally: &mut Option<SalesTally>,
+        store: &Store,
+    ) -> Result<(SalesSnapshot, bool), StoreError> {
         let today = Utc::now().date_naive();
         let since = today - chrono::Days::new((flashsale_core::model::REVENUE_DAYS - 1) as u64);
         let mut more = false;
-        if let Some(t) = &mut self.tally {
+        if let Some(t) = &mut *tally {
             // A watermark above the table's highest id means the table was emptied (`db
             // reset`): start again from a fresh baseline.
-            if self.store.max_order_id().await? < t.high() {
-                self.tally = None;
+            if store.max_order_id().await? < t.high() {
+                *tally = None;
             } else {
-                let rows = self
-                    .store
+                let rows = store
                     .orders_since(t.high(), &t.missing(), sales::BATCH)
                     .await?;
                 let high = t.high();
@@ -96,12 +132,11 @@ impl SalesSampler {
                 t.apply(&rows, Instant::now());
             }
         }
-        let t = match &mut self.tally {
+        let t = match &mut *tally {
             Some(t) => t,
             None => {
-                let b = self.store.sales_baseline(since, sales::GAP_WINDOW).await?;
-                self.tally
-                    .insert(SalesTally::from_baseline(&b, Instant::now()))
+                let b = store.sales_baseline(since, sales::GAP_WINDOW).await?;
+                tally.insert(SalesTally::from_baseline(&b, Instant::now()))
             }
         };
         Ok((t.snapshot(Instant::now(), today), more))

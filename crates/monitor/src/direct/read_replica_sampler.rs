@@ -1,0 +1,109 @@
+//! The read replica's own source: asks the primary where its WAL is, then the replica where
+//! its replay is, and reports the lag between the two (bytes, and the age of the last commit
+//! replayed while any WAL is left). It is also what brings a replica that was taken out of
+//! use back: its answer puts the reads on it again; its failure keeps them on the primary.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::read_route::{ReadRoute, ReadsFrom};
+use crate::driver::{Sampler, Step, StepContext};
+use crate::{Source, Update};
+
+/// What the pool pane shows of the read replica.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReadReplicaSnapshot {
+    /// Its URL, password masked.
+    pub url: String,
+    /// Where the dashboard's stock and sales reads go now.
+    pub reads_from: ReadsFrom,
+    /// `pg_is_in_recovery()`: `false` for a server that is no standby (a promoted replica, or
+    /// the primary itself named again), whose figures need not be the primary's.
+    pub in_recovery: Option<bool>,
+    /// WAL the primary has written that the replica has not replayed.
+    pub lag_bytes: Option<u64>,
+    /// How far behind in time: 0 when caught up, else the age of its last replayed commit;
+    /// `null` when unknown (behind, with no commit replayed since it started).
+    pub lag_ms: Option<u64>,
+    /// Why the lag is unknown though the replica answered (the primary did not).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub primary_error: Option<String>,
+    /// Set while it is out of use: since when.
+    pub down_since: Option<DateTime<Utc>>,
+    pub error: Option<String>,
+}
+
+/// Polls the replica's position against the primary's.
+#[derive(Debug)]
+pub struct ReadReplicaSampler {
+    route: ReadRoute,
+}
+
+impl ReadReplicaSampler {
+    pub(super) fn new(route: ReadRoute) -> Self {
+        Self { route }
+    }
+}
+
+impl Sampler for ReadReplicaSampler {
+    type Data = ReadReplicaSnapshot;
+
+    fn source(&self) -> Source {
+        Source::ReadReplica
+    }
+
+    async fn step(&mut self, _cx: StepContext) -> Step<ReadReplicaSnapshot> {
+        let Some((replica, url)) = self.route.replica() else {
+            return Step::Withheld("no read replica configured".into());
+        };
+        let url = url.to_string();
+        // The primary first: a replica read after it that replayed more since reads as caught
+        // up, never as ahead.
+        let primary = self.route.primary().wal_position().await;
+        match replica.wal_position().await {
+            Ok(standby) => {
+                self.route.mark_up();
+                let (lag, primary_error) = match (&standby, primary) {
+                    (Some(s), Ok(Some(p))) => (Some(s.lag_behind(&p)), None),
+                    (_, Err(e)) => (None, Some(e.to_string())),
+                    _ => (None, None),
+                };
+                Step::Data(ReadReplicaSnapshot {
+                    url,
+                    reads_from: self.route.reads_from(),
+                    in_recovery: standby.map(|s| s.in_recovery),
+                    lag_bytes: lag.map(|l| l.bytes),
+                    lag_ms: lag
+                        .and_then(|l| l.time)
+                        .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+                    primary_error,
+                    down_since: None,
+                    error: None,
+                })
+            }
+            Err(e) => {
+                self.route.mark_down(&e);
+                let down = self.route.replica_down();
+                let error = e.to_string();
+                Step::Failed {
+                    partial: Some(ReadReplicaSnapshot {
+                        url,
+                        reads_from: self.route.reads_from(),
+                        in_recovery: None,
+                        lag_bytes: None,
+                        lag_ms: None,
+                        primary_error: None,
+                        down_since: down.map(|d| d.since),
+                        error: Some(error.clone()),
+                    }),
+                    error,
+                }
+            }
+        }
+    }
+
+    fn update(data: ReadReplicaSnapshot) -> Update {
+        Update::ReadReplica(data)
+    }
+}
