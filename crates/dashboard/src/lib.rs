@@ -96,6 +96,9 @@ use theme::{ColorMode, ThemeSet};
 
 /// The frame-rate cap: at most one frame per this long.
 pub const FRAME: Duration = Duration::from_millis(33);
+/// The longest a read waits for a connection to the read replica before the primary is read
+/// instead.
+pub const REPLICA_ACQUIRE_TIMEOUT: Duration = Duration::from_millis(1000);
 /// How long a database that cannot be opened waits before the next try.
 pub const RECONNECT: Duration = Duration::from_secs(2);
 
@@ -205,6 +208,9 @@ pub async fn read_route(
     let pool = flashsale_core::config::PoolSettings {
         max_connections: 2,
         listen_url: None,
+        // A replica that is gone should cost the panes a moment, not the 2 s a purchase may
+        // wait: the primary answers the read instead.
+        acquire_timeout: settings.pool.acquire_timeout.min(REPLICA_ACQUIRE_TIMEOUT),
         ..settings.pool.clone()
     };
     let replica = Store::open_with(&DatabaseTarget::Postgres(url.clone()), &pool, mode)
