@@ -70,6 +70,8 @@ mod operator_tests;
 #[cfg(test)]
 mod prefs_tests;
 #[cfg(test)]
+mod read_replica_tests;
+#[cfg(test)]
 mod redis_detail_tests;
 #[cfg(test)]
 mod replicas_tests;

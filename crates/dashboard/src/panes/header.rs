@@ -184,6 +184,8 @@ impl Header<'_> {
             Line::from(Span::styled(format!(" {}", n.text), style))
         } else if s.over_api() {
             health_line(self.ctx, area.width as usize)
+        } else if let Some(failing) = not_answering(s) {
+            Line::from(Span::styled(format!(" not answering: {failing}"), t.warn))
         } else {
             Line::from(Span::styled(" all sources answering", t.muted))
         };
@@ -369,4 +371,27 @@ fn alert_line(ctx: Ctx<'_>, width: usize) -> Line<'static> {
         line.push_span(Span::styled(text, style));
     }
     line
+}
+
+/// The direct sources failing now, by name (the database's own failure has its line above):
+/// the status line says "all sources answering" only when none is.
+fn not_answering(s: &crate::state::State) -> Option<String> {
+    let redis_down = s.redis.error.is_some()
+        || s.redis
+            .value
+            .as_ref()
+            .is_some_and(|r| r.down_since.is_some());
+    let names: Vec<&str> = [
+        (s.sales.error.is_some(), "sales"),
+        (s.pool.error.is_some(), "the server view"),
+        (redis_down, "Redis"),
+        (
+            s.read_replica.error.is_some(),
+            "the read replica (the primary is read)",
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(failing, name)| failing.then_some(name))
+    .collect();
+    (!names.is_empty()).then(|| names.join(", "))
 }

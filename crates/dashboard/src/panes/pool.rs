@@ -112,7 +112,7 @@ impl PoolPane<'_> {
                 t.warn,
             ))),
         }
-        if let Some(replica) = self.read_replica() {
+        if let Some(replica) = self.read_replica(usize::from(inner.width)) {
             // Four rows at 80x24: the replica's lag, the reason it is there, goes before the
             // server's session counts.
             if lines.len() >= usize::from(inner.height) {
@@ -125,7 +125,7 @@ impl PoolPane<'_> {
 
     /// The read replica's row: its lag (warned past the threshold), or that it is down and the
     /// primary is read instead; `None` without a replica.
-    fn read_replica(&self) -> Option<Line<'static>> {
+    fn read_replica(&self, width: usize) -> Option<Line<'static>> {
         let (s, t) = (self.ctx.state, self.ctx.theme);
         let Some(r) = &s.read_replica.value else {
             return s
@@ -134,59 +134,77 @@ impl PoolPane<'_> {
                 .as_ref()
                 .map(|e| Line::styled(format!("replica: {}", format::one_line(e)), t.warn));
         };
-        let wide = self.ctx.wide;
+        // Each row in forms from the longest to the shortest, the longest that fits taken: its
+        // figures (times, lag, bytes) are in every form, never cut.
+        let host = host_port(&r.url);
+        let fitting = |forms: Vec<Line<'static>>| {
+            let last = forms.len() - 1;
+            forms
+                .into_iter()
+                .enumerate()
+                .find(|(i, l)| *i == last || l.width() <= width)
+                .map(|(_, l)| l)
+        };
         if let Some(since) = r.down_since {
-            let mut text = format!("replica DOWN since {}", s.local(since).format("%H:%M:%S"));
-            if wide {
-                text.push_str(", reading the primary");
-            }
-            return Some(Line::styled(text, t.critical));
+            let down = format!("replica DOWN since {}", s.local(since).format("%H:%M:%S"));
+            return fitting(
+                [
+                    format!("read {down} ({host}), reading the primary"),
+                    format!("read {down}, reading the primary"),
+                    format!("{down}, primary read"),
+                    down,
+                ]
+                .into_iter()
+                .map(|text| Line::styled(text, t.critical))
+                .collect(),
+            );
         }
         if r.in_recovery == Some(false) {
             return Some(Line::styled("replica: not a standby", t.warn));
         }
-        let mut spans = vec![Span::styled(
-            if wide {
-                "read replica lag "
-            } else {
-                "replica lag "
-            },
-            t.muted,
-        )];
-        match (r.lag_ms, r.lag_bytes) {
+        let figures: Vec<Span<'static>> = match (r.lag_ms, r.lag_bytes) {
             // Behind, with nothing replayed since it started: the bytes are all there is.
-            (None, Some(bytes)) => {
-                spans.push(Span::styled("? s", t.warn));
-                spans.push(Span::styled(format!(" {}", format::bytes(bytes)), t.muted));
-            }
+            (None, Some(bytes)) => vec![
+                Span::styled("? s", t.warn),
+                Span::styled(format!(" {}", format::bytes(bytes)), t.muted),
+            ],
             (Some(ms), Some(bytes)) => {
                 let style = if ms > s.thresholds.replica_lag_ms {
                     t.warn
                 } else {
                     t.text
                 };
-                // Seconds while short; past 100 s as an age (`3m05s`), so the row never outgrows
-                // the pane.
+                // Seconds while short; past 100 s as an age (`3m05s`), so the row stays short.
                 let lag = if ms < 100_000 {
                     format!("{:.1} s", ms as f64 / 1000.0)
                 } else {
                     format::age(std::time::Duration::from_millis(ms))
                 };
-                spans.push(Span::styled(lag, style));
-                spans.push(Span::styled(format!(" {}", format::bytes(bytes)), t.muted));
-                if wide {
-                    spans.push(Span::styled(" behind", t.muted));
-                }
+                vec![
+                    Span::styled(lag, style),
+                    Span::styled(format!(" {}", format::bytes(bytes)), t.muted),
+                ]
             }
-            _ => spans.push(Span::styled(
-                match &r.primary_error {
-                    Some(_) if wide => "unknown: the primary does not answer",
-                    _ => "unknown",
+            _ => vec![Span::styled(
+                if r.primary_error.is_some() {
+                    "unknown (primary not answering)"
+                } else {
+                    "unknown"
                 },
                 t.warn,
-            )),
-        }
-        Some(Line::from(spans))
+            )],
+        };
+        let form = |lead: String, tail: &'static str| {
+            let mut spans = vec![Span::styled(lead, t.muted)];
+            spans.extend(figures.iter().cloned());
+            spans.push(Span::styled(tail, t.muted));
+            Line::from(spans)
+        };
+        fitting(vec![
+            form(format!("read replica {host} lag "), " behind"),
+            form("read replica lag ".into(), " behind"),
+            form("replica lag ".into(), ""),
+        ])
     }
 
     /// Over the API there is no pool to read: the pane says so, and what the server's health
@@ -218,5 +236,18 @@ impl PoolPane<'_> {
             ));
         }
         frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), inner);
+    }
+}
+
+/// `host:port` of a database URL, as the wide pool pane names the replica (the whole URL, as
+/// shown, when it has no host).
+fn host_port(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) if u.host_str().is_some() => {
+            let host = u.host_str().unwrap_or_default();
+            u.port()
+                .map_or_else(|| host.to_string(), |p| format!("{host}:{p}"))
+        }
+        _ => url.to_string(),
     }
 }
