@@ -65,7 +65,7 @@ pub struct Inputs<'a> {
     /// The replicas of a deployment watched as a list (`--api A,B,C`).
     pub replicas: &'a [super::replica_alerts::ReplicaView<'a>],
     /// The PostgreSQL read replica (`--replica-url`), when one is configured.
-    pub read_replica: Option<&'a crate::direct::ReadReplicaSnapshot>,
+    pub read_replica: Option<&'a crate::read_replica::ReadReplicaSnapshot>,
 }
 
 /// The start of every oversell alert's key (then the product id).
@@ -84,7 +84,7 @@ pub fn oversold(o: &super::oversells::Oversell) -> Alert {
 /// The read replica's alert: out of use (its reads fall back to the primary, so a warning: the
 /// figures are right, the load is where the replica was meant to take it from), behind by more
 /// than the threshold, or no standby at all.
-fn read_replica(r: &crate::direct::ReadReplicaSnapshot, t: &Thresholds) -> Option<Alert> {
+fn read_replica(r: &crate::read_replica::ReadReplicaSnapshot, t: &Thresholds) -> Option<Alert> {
     let secs = |ms: u64| ms as f64 / 1000.0;
     let (key, message, cleared) = if let Some(why) = &r.error {
         (

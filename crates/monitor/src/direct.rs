@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 
 use crate::alerts::{self, Alert, Thresholds};
 use crate::driver::{self, Control, Report};
+use crate::read_replica::ReadReplicaSnapshot;
 use crate::redis::RedisSnapshot;
 use crate::sales::SalesSnapshot;
 use crate::{Source, Update};
@@ -25,8 +26,8 @@ pub use activity_sampler::ActivitySampler;
 use flashsale_core::model::Product;
 use flashsale_core::redact::SecretUrl;
 use flashsale_core::store::Store;
-pub use read_replica_sampler::{ReadReplicaSampler, ReadReplicaSnapshot};
-pub use read_route::{Down, ReadRoute, ReadsFrom};
+pub use read_replica_sampler::ReadReplicaSampler;
+pub use read_route::{Down, ReadRoute};
 pub use redis_sampler::{ONCE_PINGS, RedisSampler};
 use store_samplers::Reached;
 pub use store_samplers::{PoolSampler, PoolSnapshot, SalesSampler, StockSampler};

@@ -25,6 +25,7 @@ pub mod over_http;
 pub mod oversells;
 pub mod purchase_latency;
 pub mod rate_window;
+pub mod read_replica;
 pub mod redis;
 pub mod redis_cluster;
 pub mod replica_alerts;
@@ -38,12 +39,10 @@ use serde::Serialize;
 use flashsale_core::model::Product;
 
 pub use alerts::{Alert, Severity, Thresholds};
-pub use direct::{
-    ActivitySampler, Monitor, PoolSnapshot, ReadReplicaSnapshot, ReadRoute, ReadsFrom, RedisTarget,
-    Snapshot,
-};
+pub use direct::{ActivitySampler, Monitor, PoolSnapshot, ReadRoute, RedisTarget, Snapshot};
 pub use driver::{Control, RETRY, RETRY_CAP, WITHHELD_RETRY};
 pub use oversells::Oversell;
+pub use read_replica::{ReadReplicaSnapshot, ReadsFrom};
 pub use redis::{KeyCount, LatencySummary, RedisInfo, RedisSnapshot};
 pub use sales::{SalesCoverage, SalesSnapshot, SalesTally};
 
@@ -103,7 +102,7 @@ pub enum Update {
     /// One replica's health, readiness and counters (`--api A,B,C`).
     Replica(over_http::ReplicaReading),
     /// The read replica's lag, or that it is down and the primary is read instead.
-    ReadReplica(direct::ReadReplicaSnapshot),
+    ReadReplica(read_replica::ReadReplicaSnapshot),
     /// The backends of our database; `None` on SQLite, which has no server to ask.
     Activity(Option<flashsale_core::store::activity::Activity>),
     /// The source answered but keeps its data to itself (the admin statistics without the

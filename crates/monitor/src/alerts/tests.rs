@@ -1,7 +1,7 @@
 //! The rules against hand-made inputs: each fires at its threshold and says what it saw.
 
 use super::*;
-use crate::direct::{ReadReplicaSnapshot, ReadsFrom};
+use crate::read_replica::{ReadReplicaSnapshot, ReadsFrom};
 
 #[test]
 fn an_oversell_is_a_critical_alert_in_the_audits_words() {

@@ -3,36 +3,10 @@
 //! replayed while any WAL is left). It is also what brings a replica that was taken out of
 //! use back: its answer puts the reads on it again; its failure keeps them on the primary.
 
-use chrono::{DateTime, Utc};
-use serde::Serialize;
-
-use super::read_route::{ReadRoute, ReadsFrom};
+use super::read_route::ReadRoute;
 use crate::driver::{Sampler, Step, StepContext};
+use crate::read_replica::ReadReplicaSnapshot;
 use crate::{Source, Update};
-
-/// What the pool pane shows of the read replica.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ReadReplicaSnapshot {
-    /// Its URL, password masked.
-    pub url: String,
-    /// Where the dashboard's stock and sales reads go now.
-    pub reads_from: ReadsFrom,
-    /// `pg_is_in_recovery()`: `false` for a server that is no standby (a promoted replica, or
-    /// the primary itself named again), whose figures need not be the primary's.
-    pub in_recovery: Option<bool>,
-    /// WAL the primary has written that the replica has not replayed.
-    pub lag_bytes: Option<u64>,
-    /// How far behind in time: 0 when caught up, else the age of its last replayed commit;
-    /// `null` when unknown (behind, with no commit replayed since it started).
-    pub lag_ms: Option<u64>,
-    /// Why the lag is unknown though the replica answered (the primary did not).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub primary_error: Option<String>,
-    /// Set while it is out of use: since when.
-    pub down_since: Option<DateTime<Utc>>,
-    pub error: Option<String>,
-}
 
 /// Polls the replica's position against the primary's.
 #[derive(Debug)]

@@ -10,17 +10,9 @@
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 
+use crate::read_replica::ReadsFrom;
 use flashsale_core::store::{Store, StoreError};
-
-/// Which server the reads go to now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ReadsFrom {
-    Replica,
-    Primary,
-}
 
 /// The primary, and the replica when one is configured.
 #[derive(Debug, Clone)]

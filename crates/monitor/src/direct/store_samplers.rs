@@ -10,8 +10,9 @@ use std::time::Instant;
 use chrono::Utc;
 use serde::Serialize;
 
-use super::read_route::{ReadRoute, ReadsFrom};
+use super::read_route::ReadRoute;
 use crate::driver::{Sampler, Step, StepContext};
+use crate::read_replica::ReadsFrom;
 use crate::sales::{self, SalesSnapshot, SalesTally};
 use crate::{Source, Update};
 use flashsale_core::config::BackendKind;
