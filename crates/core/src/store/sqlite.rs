@@ -25,6 +25,7 @@ use sqlx::{Connection, Executor};
 use super::activity::{Activity, Signal, Signalled};
 use super::backend::{Backend, Transaction};
 use super::metrics::PoolMetrics;
+use super::partitions::{PartitionPlan, PartitionReport};
 use super::recent::{self, RecentRow};
 use super::sale::{Applied, ProductBatch};
 use super::sale::{DetailRow, order_of};
@@ -204,6 +205,14 @@ impl Backend for SqliteBackend {
         )
         .await?;
         Ok(())
+    }
+
+    async fn orders_partitioned(&self) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+
+    async fn partition_orders(&self, _: PartitionPlan) -> Result<Option<PartitionReport>, StoreError> {
+        Ok(None)
     }
 
     async fn products(&self) -> Result<Vec<Product>, StoreError> {
