@@ -64,8 +64,16 @@ pub async fn run(action: &DbCommand, settings: &Settings) -> Result<String, DbEr
     {
         return Err(DbError::NeedsConfirmation(settings.database.to_string()));
     }
-    let store = Store::open(&settings.database, &settings.pool).await?;
     let target = &settings.database;
+    let partitions = matches!(
+        action,
+        DbCommand::Partitions { .. } | DbCommand::Init { partitioned: true, .. }
+    );
+    // Refused before opening: opening an SQLite file would create it.
+    if partitions && !matches!(target, DatabaseTarget::Postgres(_)) {
+        return Err(DbError::NoPartitions(target.to_string()));
+    }
+    let store = Store::open(&settings.database, &settings.pool).await?;
     let line = match action {
         DbCommand::Init {
             partitioned: false, ..
@@ -155,8 +163,8 @@ fn describe_partitions(r: &PartitionReport) -> String {
     line.push_str(&format!(
         "; {} monthly partitions{}, {} created now",
         r.months,
-        r.covered_until
-            .map(|d| format!(" up to {d}"))
+        r.last_month
+            .map(|d| format!(" through {}", d.format("%Y-%m")))
             .unwrap_or_default(),
         r.created.len()
     ));

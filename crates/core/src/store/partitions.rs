@@ -61,8 +61,8 @@ pub struct PartitionReport {
     pub moved_from_default: u64,
     /// Monthly partitions there are now.
     pub months: usize,
-    /// The first day no monthly partition covers, after the latest one (`None`: none exists).
-    pub covered_until: Option<NaiveDate>,
+    /// The first day of the latest month with a partition of its own (`None`: none has).
+    pub last_month: Option<NaiveDate>,
     /// Orders in the default partition now.
     pub in_default: i64,
 }

@@ -84,11 +84,7 @@ pub(super) async fn apply(
     }
     let all = monthly_partitions(conn).await?;
     report.months = all.len();
-    report.covered_until = all
-        .iter()
-        .filter_map(|n| month_from_name(n))
-        .max()
-        .map(next_month);
+    report.last_month = all.iter().filter_map(|n| month_from_name(n)).max();
     report.in_default = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT count(*) FROM {DEFAULT_PARTITION}"
     )))
