@@ -3,8 +3,8 @@
 
 use clap::Subcommand;
 
-use flashsale_core::config::Settings;
 use flashsale_core::config::DatabaseTarget;
+use flashsale_core::config::Settings;
 use flashsale_core::store::partitions::{self, Conversion, PartitionPlan, PartitionReport};
 use flashsale_core::store::{OpenMode, SeedReport, Store, StoreError};
 
@@ -67,7 +67,11 @@ pub async fn run(action: &DbCommand, settings: &Settings) -> Result<String, DbEr
     let target = &settings.database;
     let partitions = matches!(
         action,
-        DbCommand::Partitions { .. } | DbCommand::Init { partitioned: true, .. }
+        DbCommand::Partitions { .. }
+            | DbCommand::Init {
+                partitioned: true,
+                ..
+            }
     );
     // Refused before opening: opening an SQLite file would create it.
     if partitions && !matches!(target, DatabaseTarget::Postgres(_)) {

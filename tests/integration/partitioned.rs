@@ -82,7 +82,11 @@ async fn db_init_partitioned_makes_monthly_partitions_and_a_default_and_reset_ke
     .await
     .expect("partitions");
     let names: Vec<&str> = parts.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(parts.len(), 15, "last month, this one, 12 ahead, default: {names:?}");
+    assert_eq!(
+        parts.len(),
+        15,
+        "last month, this one, 12 ahead, default: {names:?}"
+    );
     for wanted in [month_name(0), month_name(1), month_name(12)] {
         assert!(names.contains(&wanted.as_str()), "{wanted} in {names:?}");
     }
@@ -112,13 +116,8 @@ async fn db_init_partitioned_makes_monthly_partitions_and_a_default_and_reset_ke
     assert!(out.status.success(), "{stdout}{stderr}");
     assert!(stdout.contains("0 created now"), "{stdout}");
 
-    let (out, stdout, stderr) = run(flashsale(home.path()).args([
-        "db",
-        "reset",
-        "--yes",
-        "--database-url",
-        &db.url,
-    ]));
+    let (out, stdout, stderr) =
+        run(flashsale(home.path()).args(["db", "reset", "--yes", "--database-url", &db.url]));
     assert!(out.status.success(), "{stdout}{stderr}");
     assert_eq!(relkind(&db).await, "p", "db reset keeps orders partitioned");
     let in_default: i64 = sqlx::query_scalar("SELECT count(*) FROM orders_default")
@@ -129,7 +128,11 @@ async fn db_init_partitioned_makes_monthly_partitions_and_a_default_and_reset_ke
         .fetch_one(&mut conn)
         .await
         .expect("orders");
-    assert_eq!((all, in_default), (10, 0), "the sample orders sit in their months");
+    assert_eq!(
+        (all, in_default),
+        (10, 0),
+        "the sample orders sit in their months"
+    );
 }
 
 #[tokio::test]
@@ -165,7 +168,11 @@ async fn an_order_no_month_covers_lands_in_the_default_partition_and_moves_into_
         partition_of(&db, id.into()).await,
         format!("orders_p{:04}_{:02}", far.year(), far.month())
     );
-    assert_eq!(store.stats().await.expect("stats"), with_it, "nothing lost or doubled");
+    assert_eq!(
+        store.stats().await.expect("stats"),
+        with_it,
+        "nothing lost or doubled"
+    );
 }
 
 #[tokio::test]
@@ -199,7 +206,9 @@ async fn db_init_partitioned_refuses_an_ordinary_table_with_orders_and_writes_no
     ]));
     assert!(!out.status.success(), "{stdout}{stderr}");
     assert!(
-        stderr.contains(&db.name) && stderr.contains("ordinary table") && stderr.contains("--copy-orders"),
+        stderr.contains(&db.name)
+            && stderr.contains("ordinary table")
+            && stderr.contains("--copy-orders"),
         "names the database, what is wrong and the way out: {stderr}"
     );
     assert_eq!(relkind(&db).await, "r");
@@ -224,7 +233,10 @@ async fn copy_orders_rebuilds_an_ordinary_table_partitioned_keeping_every_order_
         quantity: 1,
         strategy: Strategy::Atomic,
     };
-    let first = purchaser.purchase_idempotent(req, &key).await.expect("keyed");
+    let first = purchaser
+        .purchase_idempotent(req, &key)
+        .await
+        .expect("keyed");
     let Outcome::Purchased(order) = &first.receipt.outcome else {
         panic!("{first:?}");
     };
@@ -250,9 +262,16 @@ async fn copy_orders_rebuilds_an_ordinary_table_partitioned_keeping_every_order_
         &db.url,
     ]));
     assert!(out.status.success(), "{stdout}{stderr}");
-    assert!(stdout.contains(&format!("{} orders copied", before.0)), "{stdout}");
+    assert!(
+        stdout.contains(&format!("{} orders copied", before.0)),
+        "{stdout}"
+    );
     assert_eq!(relkind(&db).await, "p");
-    assert_eq!(orders_digest(&db).await, before, "every order, every column");
+    assert_eq!(
+        orders_digest(&db).await,
+        before,
+        "every order, every column"
+    );
     assert_eq!(store.stats().await.expect("stats"), stats);
     let ancient: i32 = sqlx::query_scalar("SELECT id FROM orders WHERE user_id = 'ancient'")
         .fetch_one(&mut db.conn().await)
@@ -261,7 +280,10 @@ async fn copy_orders_rebuilds_an_ordinary_table_partitioned_keeping_every_order_
     assert_eq!(partition_of(&db, ancient.into()).await, "orders_default");
 
     // The key still replays its order; the sequence carries on past the copied ids.
-    let again = purchaser.purchase_idempotent(req, &key).await.expect("keyed");
+    let again = purchaser
+        .purchase_idempotent(req, &key)
+        .await
+        .expect("keyed");
     assert!(again.replayed, "{again:?}");
     assert_eq!(again.receipt.outcome.order().map(|o| o.id), Some(order.id));
     let next = purchaser

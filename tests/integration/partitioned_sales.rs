@@ -34,9 +34,7 @@ async fn in_default(db: &TestDb, prefix: &str) -> i64 {
 #[case::atomic(Strategy::Atomic)]
 #[case::batched(Strategy::Batched)]
 #[tokio::test]
-async fn sixty_buyers_of_stock_25_on_partitioned_orders_get_exactly_25(
-    #[case] strategy: Strategy,
-) {
+async fn sixty_buyers_of_stock_25_on_partitioned_orders_get_exactly_25(#[case] strategy: Strategy) {
     let (db, store) = TestDb::partitioned().await;
     store.set_stock(1, 25).await.expect("restock");
     let prefix = format!("part_{strategy}_");
@@ -61,7 +59,11 @@ async fn batches_of_several_products_on_partitioned_orders_keep_each_product_in_
     for (id, stock) in products {
         store.set_stock(id, stock).await.expect("restock");
         let prefix = format!("multi_{id}_");
-        scopes.push(AuditScope::before(&store, id, &prefix).await.expect("scope"));
+        scopes.push(
+            AuditScope::before(&store, id, &prefix)
+                .await
+                .expect("scope"),
+        );
     }
     let runs = products.map(|(id, _)| {
         let users: Vec<String> = (0..30).map(|i| format!("multi_{id}_{i}")).collect();
@@ -71,7 +73,11 @@ async fn batches_of_several_products_on_partitioned_orders_keep_each_product_in_
     let outcomes = join_all(runs).await;
     for ((scope, outcomes), (id, stock)) in scopes.iter().zip(&outcomes).zip(products) {
         let audit = check_invariant(&store, scope, outcomes).await;
-        assert_eq!(audit.units_sold, i64::from(stock), "product {id}: {audit:?}");
+        assert_eq!(
+            audit.units_sold,
+            i64::from(stock),
+            "product {id}: {audit:?}"
+        );
     }
     assert_eq!(in_default(&db, "multi_").await, 0);
 }
@@ -82,9 +88,7 @@ async fn batches_of_several_products_on_partitioned_orders_keep_each_product_in_
 #[case::batched(Strategy::Batched)]
 #[case::naive(Strategy::Naive)]
 #[tokio::test]
-async fn keyed_purchases_on_partitioned_orders_replay_their_own_orders(
-    #[case] strategy: Strategy,
-) {
+async fn keyed_purchases_on_partitioned_orders_replay_their_own_orders(#[case] strategy: Strategy) {
     let (_db, store) = TestDb::partitioned().await;
     let purchaser = unlimited(&store);
     let users: Vec<String> = (0..8).map(|i| format!("keyed_{i}")).collect();
@@ -134,7 +138,9 @@ async fn stats_the_admin_endpoint_the_dashboard_tally_and_the_audit_agree_on_par
     let mut tally = SalesTally::from_baseline(&baseline, Instant::now());
 
     store.set_stock(2, 12).await.expect("restock");
-    let scope = AuditScope::before(&store, 2, "agree_").await.expect("scope");
+    let scope = AuditScope::before(&store, 2, "agree_")
+        .await
+        .expect("scope");
     let users: Vec<String> = (0..20).map(|i| format!("agree_{i}")).collect();
     let outcomes = buy_all(&unlimited(&store), &users, 2, Strategy::Batched).await;
     let audit = check_invariant(&store, &scope, &outcomes).await;
@@ -154,7 +160,10 @@ async fn stats_the_admin_endpoint_the_dashboard_tally_and_the_audit_agree_on_par
     .fetch_one(&mut db.conn().await)
     .await
     .expect("recount");
-    assert_eq!((stats.total_units_sold, stats.total_revenue.cents()), (units, cents));
+    assert_eq!(
+        (stats.total_units_sold, stats.total_revenue.cents()),
+        (units, cents)
+    );
     assert_eq!(live.total_units_sold, units, "the tally: {live:?}");
     assert_eq!(live.total_revenue.cents(), cents);
     assert_eq!(

@@ -90,7 +90,9 @@ pub(crate) fn months_wanted(
     let this = month_of(today);
     let back = |n| this.checked_sub_months(Months::new(n)).unwrap_or(this);
     let floor = back(MONTHS_BACK_MAX);
-    let first = oldest.map_or(back(1), |o| month_of(o).min(back(1))).max(floor);
+    let first = oldest
+        .map_or(back(1), |o| month_of(o).min(back(1)))
+        .max(floor);
     let last = this
         .checked_add_months(Months::new(months_ahead))
         .unwrap_or(this);

@@ -214,8 +214,10 @@ impl Backend for PgBackend {
     }
 
     async fn stats_parts(&self, since: NaiveDate) -> Result<StatsParts, StoreError> {
-        self.bounded(3, async |conn, route| pg_stats::parts(conn, route, since).await)
-            .await
+        self.bounded(3, async |conn, route| {
+            pg_stats::parts(conn, route, since).await
+        })
+        .await
     }
 
     async fn max_order_id(&self) -> Result<i64, StoreError> {

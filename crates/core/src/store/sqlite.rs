@@ -211,7 +211,10 @@ impl Backend for SqliteBackend {
         Ok(false)
     }
 
-    async fn partition_orders(&self, _: PartitionPlan) -> Result<Option<PartitionReport>, StoreError> {
+    async fn partition_orders(
+        &self,
+        _: PartitionPlan,
+    ) -> Result<Option<PartitionReport>, StoreError> {
         Ok(None)
     }
 
