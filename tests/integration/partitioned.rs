@@ -219,6 +219,15 @@ async fn db_init_partitioned_refuses_an_ordinary_table_with_orders_and_writes_no
             .await
             .expect("regclass");
     assert_eq!(migrated, None, "refused before migrating");
+
+    // SQLite has no partitions: refused as a usage error, and no file is created.
+    let file = home.path().join("sale.db");
+    let url = format!("sqlite://{}", file.display());
+    let (out, _, stderr) =
+        run(flashsale(home.path()).args(["db", "partitions", "--database-url", &url]));
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("need PostgreSQL"), "{stderr}");
+    assert!(!file.exists());
 }
 
 #[tokio::test]
@@ -278,6 +287,17 @@ async fn copy_orders_rebuilds_an_ordinary_table_partitioned_keeping_every_order_
         .await
         .expect("ancient");
     assert_eq!(partition_of(&db, ancient.into()).await, "orders_default");
+    let key_references: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_constraint
+         WHERE conrelid = 'idempotency_keys'::regclass AND contype = 'f'",
+    )
+    .fetch_one(&mut db.conn().await)
+    .await
+    .expect("constraints");
+    assert_eq!(
+        key_references, 0,
+        "no foreign key can point into a partitioned table by id"
+    );
 
     // The key still replays its order; the sequence carries on past the copied ids.
     let again = purchaser
