@@ -9,6 +9,7 @@ use flashsale_core::store::partitions::{Conversion, PartitionPlan};
 use flashsale_core::strategy::Strategy;
 
 use crate::support::bin::run;
+use crate::support::pgbouncer::PgBouncer;
 use crate::support::{TestDb, flashsale, unlimited};
 
 /// `orders_pYYYY_MM` of the month `months` after this one.
@@ -315,4 +316,35 @@ async fn copy_orders_rebuilds_an_ordinary_table_partitioned_keeping_every_order_
     let id = next.outcome.order().expect("purchased").id;
     assert!(id > last, "{id} after {last}");
     assert_ne!(partition_of(&db, id).await, "orders_default");
+}
+
+#[tokio::test]
+async fn db_init_partitioned_and_db_partitions_work_through_a_transaction_pooler() {
+    let bouncer = PgBouncer::start();
+    let db = TestDb::empty().await;
+    let url = bouncer.url(&db.name);
+    let home = tempfile::tempdir().expect("home");
+    let cli = |args: &[&str]| run(flashsale(home.path()).args(args).env("DATABASE_URL", &url));
+    for (args, expect) in [
+        (&["db", "init", "--partitioned"][..], "14 created now"),
+        (&["db", "seed"][..], "5 products"),
+        (
+            &["db", "partitions", "--months-ahead", "14"][..],
+            "2 created now",
+        ),
+        (
+            &["db", "partitions", "--months-ahead", "14"][..],
+            "0 created now",
+        ),
+        (&["buy", "--product", "4", "--user", "pooled"][..], ""),
+    ] {
+        let (out, stdout, stderr) = cli(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {stderr} (pgbouncer: {})",
+            bouncer.log()
+        );
+        assert!(stdout.contains(expect), "{args:?}: {stdout}");
+    }
+    assert_eq!(relkind(&db).await, "p");
 }

@@ -22,6 +22,10 @@ use crate::store::partitions::{
     next_month, partition_name,
 };
 
+// Every statement here is parsed unnamed (`persistent(false)`): behind a transaction pooler a
+// named one could meet another server connection, and an operator's command gains nothing from
+// a cached plan.
+
 /// How long adding a month waits for its lock on `orders` (it needs the table to itself for a
 /// moment): past it, the run fails rather than queue every purchase behind it.
 const LOCK_WAIT: &str = "5s";
@@ -88,6 +92,7 @@ pub(super) async fn apply(
     report.in_default = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT count(*) FROM {DEFAULT_PARTITION}"
     )))
+    .persistent(false)
     .fetch_one(&mut *conn)
     .await?;
     Ok(report)
@@ -96,6 +101,7 @@ pub(super) async fn apply(
 async fn relkind(conn: &mut PgConnection) -> Result<Option<String>, StoreError> {
     Ok(
         sqlx::query_scalar("SELECT relkind::text FROM pg_class WHERE oid = to_regclass('orders')")
+            .persistent(false)
             .fetch_optional(conn)
             .await?,
     )
@@ -126,6 +132,7 @@ async fn check_partitioned_by_month(conn: &mut PgConnection) -> Result<(), Store
         "SELECT pg_get_partkeydef(partrelid), partdefid <> 0
          FROM pg_partitioned_table WHERE partrelid = 'orders'::regclass",
     )
+    .persistent(false)
     .fetch_one(&mut *conn)
     .await?;
     if key != "RANGE (created_at)" {
@@ -148,6 +155,7 @@ async fn monthly_partitions(conn: &mut PgConnection) -> Result<HashSet<String>, 
         "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
          WHERE i.inhparent = 'orders'::regclass AND c.relname <> $1",
     )
+    .persistent(false)
     .bind(DEFAULT_PARTITION)
     .fetch_all(conn)
     .await?;
@@ -184,6 +192,7 @@ async fn add_month(tx: &mut PgConnection, month: NaiveDate) -> Result<u64, Store
     let stranded: bool = sqlx::query_scalar(AssertSqlSafe(format!(
         "SELECT EXISTS (SELECT 1 FROM {DEFAULT_PARTITION} WHERE created_at >= $1 AND created_at < $2)"
     )))
+    .persistent(false)
     .bind(from)
     .bind(to)
     .fetch_one(&mut *tx)
@@ -196,6 +205,7 @@ async fn add_month(tx: &mut PgConnection, month: NaiveDate) -> Result<u64, Store
                             WHERE created_at >= $1 AND created_at < $2 RETURNING *)
              INSERT INTO flashsale_moving SELECT * FROM moved"
         )))
+        .persistent(false)
         .bind(from)
         .bind(to)
         .execute(&mut *tx)
@@ -233,6 +243,7 @@ async fn convert(
         "SELECT count(*), count(*) FILTER (WHERE created_at IS NULL), min(created_at)::date
          FROM orders",
     )
+    .persistent(false)
     .fetch_one(&mut *tx)
     .await?;
     if count > 0 && plan.conversion == Conversion::IfEmpty {
@@ -253,6 +264,7 @@ async fn convert(
         "SELECT attname::text FROM pg_attribute
          WHERE attrelid = 'orders'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
     )
+    .persistent(false)
     .fetch_all(&mut *tx)
     .await?;
     let unknown: Vec<&str> = columns
@@ -270,6 +282,7 @@ async fn convert(
         "SELECT conrelid::regclass::text, conname::text FROM pg_constraint
          WHERE contype = 'f' AND confrelid = 'orders'::regclass ORDER BY 1, 2",
     )
+    .persistent(false)
     .fetch_all(&mut *tx)
     .await?;
     if let Some((table, name)) = references.iter().find(|(t, _)| t != "idempotency_keys") {
@@ -280,6 +293,7 @@ async fn convert(
     }
     let sequence: Option<String> =
         sqlx::query_scalar("SELECT pg_get_serial_sequence('orders', 'id')")
+            .persistent(false)
             .fetch_one(&mut *tx)
             .await?;
     let Some(sequence) = sequence else {
