@@ -141,6 +141,10 @@ pub struct StatsArgs {
     /// New orders between two dashboard refreshes.
     #[arg(long, default_value_t = 50)]
     pub new_per_refresh: u32,
+    /// On an `orders` partitioned by month (made so if it is empty, as `db init --partitioned`
+    /// does; one with orders must already be).
+    #[arg(long)]
+    pub partitioned: bool,
 }
 
 #[derive(Debug, Args)]
@@ -227,6 +231,7 @@ impl BenchCommand {
             BenchCommand::Stats(a) => Bench::Stats(StatsPlan {
                 orders: a.orders.0.clone(),
                 new_per_refresh: a.new_per_refresh,
+                partitioned: a.partitioned,
             }),
             BenchCommand::Limiter(a) => Bench::Limiter(LimiterPlan {
                 checks: a.checks,

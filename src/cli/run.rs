@@ -36,7 +36,9 @@ pub async fn run(cli: Cli, settings: Settings, layer: Layer) -> u8 {
                 println!("{line}");
                 exit::OK
             }
-            Err(e @ cli::db::DbError::NeedsConfirmation(_)) => {
+            Err(
+                e @ (cli::db::DbError::NeedsConfirmation(_) | cli::db::DbError::NoPartitions(_)),
+            ) => {
                 eprintln!("flashsale: error: {e}");
                 exit::USAGE
             }

@@ -41,6 +41,8 @@ mod limits;
 mod load_balancer;
 mod monitor;
 mod naive;
+mod partitioned;
+mod partitioned_sales;
 mod pooler;
 mod rate_limit;
 mod read_replica;

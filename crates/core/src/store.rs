@@ -12,6 +12,7 @@ mod key_lookups;
 mod key_row;
 pub mod metrics;
 mod migrations;
+pub mod partitions;
 pub mod postgres;
 pub mod recent;
 pub mod replication;
@@ -199,11 +200,32 @@ impl Store {
         strategies::seed(self).await
     }
 
-    /// Drops every flashsale table and recreates and reseeds them.
+    /// Drops every flashsale table and recreates and reseeds them. A partitioned `orders`
+    /// comes back partitioned (its months made again around today).
     pub async fn reset(&self) -> Result<SeedReport, StoreError> {
+        let partitioned = self.backend.orders_partitioned().await?;
         self.backend.drop_all().await?;
         self.migrate().await?;
+        if partitioned {
+            self.backend
+                .partition_orders(partitions::PartitionPlan::default())
+                .await?;
+        }
         self.seed().await
+    }
+
+    /// Whether `orders` is partitioned (`db init --partitioned`); false on SQLite.
+    pub async fn orders_partitioned(&self) -> Result<bool, StoreError> {
+        self.read(|| self.backend.orders_partitioned()).await
+    }
+
+    /// Makes `orders` partitioned by month, or adds the months ahead to one that is, as `plan`
+    /// says (see [`partitions`]); `None` on SQLite, which has no partitioning.
+    pub async fn partition_orders(
+        &self,
+        plan: partitions::PartitionPlan,
+    ) -> Result<Option<partitions::PartitionReport>, StoreError> {
+        self.backend.partition_orders(plan).await
     }
 
     /// Every product, by id.

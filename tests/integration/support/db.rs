@@ -1,5 +1,6 @@
-//! A database of the test's own: a fresh PostgreSQL database (dropped afterwards) or a fresh
-//! SQLite file, either seeded by flashsale, and the engine a matrix case runs on.
+//! A database of the test's own: a fresh PostgreSQL database (dropped afterwards; its orders
+//! partitioned by month if asked) or a fresh SQLite file, either seeded by flashsale, and the
+//! engine a matrix case runs on.
 
 use flashsale_core::config::{DatabaseTarget, PoolSettings};
 use flashsale_core::redact::SecretUrl;
@@ -56,6 +57,26 @@ impl TestDb {
             })
             .await;
         store.migrate().await.expect("migrate");
+        store.seed().await.expect("seed");
+        (db, store)
+    }
+
+    /// A database migrated, its `orders` partitioned by month (what `db init --partitioned`
+    /// does) and seeded.
+    pub async fn partitioned() -> (TestDb, Store) {
+        let db = TestDb::empty().await;
+        let store = db
+            .store_with(PoolSettings {
+                acquire_timeout: std::time::Duration::from_secs(10),
+                ..PoolSettings::default()
+            })
+            .await;
+        store.migrate().await.expect("migrate");
+        store
+            .partition_orders(Default::default())
+            .await
+            .expect("partition orders")
+            .expect("PostgreSQL partitions");
         store.seed().await.expect("seed");
         (db, store)
     }

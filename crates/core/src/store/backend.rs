@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use chrono::NaiveDate;
 
 use super::activity::{Activity, Signal, Signalled};
+use super::partitions::{PartitionPlan, PartitionReport};
 use super::replication::WalPosition;
 use super::sale::{Applied, InsertedOrder, KeyLookup, ProductBatch, ProductForSale};
 use super::sales::{ActivityCount, OrderRow, SalesBaseline};
@@ -33,6 +34,14 @@ pub(crate) trait Backend: Send + Sync + Debug {
     async fn migrate(&self) -> Result<(), StoreError>;
     /// Drops every flashsale table.
     async fn drop_all(&self) -> Result<(), StoreError>;
+    /// Whether `orders` is a partitioned table (never on an engine without partitioning).
+    async fn orders_partitioned(&self) -> Result<bool, StoreError>;
+    /// Makes or keeps `orders` partitioned by month as `plan` says; `None` for an engine
+    /// without partitioning.
+    async fn partition_orders(
+        &self,
+        plan: PartitionPlan,
+    ) -> Result<Option<PartitionReport>, StoreError>;
 
     async fn products(&self) -> Result<Vec<Product>, StoreError>;
     async fn product_detail(&self, id: i32) -> Result<Option<ProductDetail>, StoreError>;

@@ -8,11 +8,13 @@ mod pg_batch;
 mod pg_connect;
 mod pg_keys;
 mod pg_leases;
+mod pg_partitions;
 mod pg_pool;
 mod pg_replication;
 mod pg_restocks;
 mod pg_route;
 mod pg_sales;
+mod pg_stats;
 mod pg_tx;
 
 use std::str::FromStr;
@@ -34,6 +36,7 @@ pub use pg_sales::ORDERS_SINCE_SQL;
 use super::activity::{Activity, Signal, Signalled};
 use super::backend::{Backend, Transaction};
 use super::metrics::PoolMetrics;
+use super::partitions::{PartitionPlan, PartitionReport};
 use super::recent::{self, RecentRow};
 use super::replication::WalPosition;
 use super::sale::DetailRow;
@@ -129,6 +132,25 @@ impl Backend for PgBackend {
         Ok(())
     }
 
+    async fn orders_partitioned(&self) -> Result<bool, StoreError> {
+        self.bounded(1, async |conn, _| pg_partitions::is_partitioned(conn).await)
+            .await
+    }
+
+    async fn partition_orders(
+        &self,
+        plan: PartitionPlan,
+    ) -> Result<Option<PartitionReport>, StoreError> {
+        // Not `bounded`: copying a table of orders outlasts any purchase's deadline, and each
+        // step is a transaction of its own (`pg_partitions` sets its own timeouts).
+        let mut conn = self.acquire().await?;
+        let today = chrono::Utc::now().date_naive();
+        let report =
+            pg_partitions::apply(&mut conn, self.route(), self.statement_timeout, plan, today)
+                .await?;
+        Ok(Some(report))
+    }
+
     async fn products(&self) -> Result<Vec<Product>, StoreError> {
         self.bounded(1, async |conn, route| {
             const PRODUCTS: [&str; 2] = lease_aware!(
@@ -194,41 +216,8 @@ impl Backend for PgBackend {
     }
 
     async fn stats_parts(&self, since: NaiveDate) -> Result<StatsParts, StoreError> {
-        let since = since.and_hms_opt(0, 0, 0).unwrap_or_default();
         self.bounded(3, async |conn, route| {
-            let (total_revenue_cents, total_units): (i64, i64) = sqlx::query_as(
-                "SELECT COALESCE((SUM(total_price) * 100)::int8, 0), COALESCE(SUM(quantity), 0)::int8
-                 FROM orders WHERE status = 'completed'",
-            )
-.persistent(route.persistent())
-            .fetch_one(&mut *conn)
-            .await?;
-            let top = sqlx::query_as(
-                "SELECT p.id, p.name, t.units, t.cents FROM (
-                     SELECT product_id, SUM(quantity)::int8 AS units,
-                            (SUM(total_price) * 100)::int8 AS cents
-                     FROM orders WHERE status = 'completed' GROUP BY product_id
-                 ) t JOIN products p ON p.id = t.product_id
-                 ORDER BY t.units DESC, p.id LIMIT 3",
-            )
-.persistent(route.persistent())
-            .fetch_all(&mut *conn)
-            .await?;
-            let days = sqlx::query_as(
-                "SELECT to_char(created_at, 'YYYY-MM-DD') AS day,
-                        (SUM(total_price) * 100)::int8, SUM(quantity)::int8
-                 FROM orders WHERE status = 'completed' AND created_at >= $1 GROUP BY day ORDER BY day",
-            )
-.persistent(route.persistent())
-            .bind(since)
-            .fetch_all(&mut *conn)
-            .await?;
-            Ok(StatsParts {
-                total_revenue_cents,
-                total_units,
-                top,
-                days,
-            })
+            pg_stats::parts(conn, route, since).await
         })
         .await
     }

@@ -25,6 +25,7 @@ use sqlx::{Connection, Executor};
 use super::activity::{Activity, Signal, Signalled};
 use super::backend::{Backend, Transaction};
 use super::metrics::PoolMetrics;
+use super::partitions::{PartitionPlan, PartitionReport};
 use super::recent::{self, RecentRow};
 use super::replication::WalPosition;
 use super::sale::{Applied, ProductBatch};
@@ -207,20 +208,19 @@ impl Backend for SqliteBackend {
         Ok(())
     }
 
+    async fn orders_partitioned(&self) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+
+    async fn partition_orders(
+        &self,
+        _: PartitionPlan,
+    ) -> Result<Option<PartitionReport>, StoreError> {
+        Ok(None)
+    }
+
     async fn products(&self) -> Result<Vec<Product>, StoreError> {
-        let rows: Vec<(i32, String, i64, i32)> =
-            sqlx::query_as("SELECT id, name, price_cents, stock FROM products ORDER BY id")
-                .fetch_all(&self.readers)
-                .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, name, cents, stock)| Product {
-                id,
-                name,
-                price: Money::from_cents(cents),
-                stock,
-            })
-            .collect())
+        sqlite_sales::products(&self.readers).await
     }
 
     async fn product_detail(&self, id: i32) -> Result<Option<ProductDetail>, StoreError> {

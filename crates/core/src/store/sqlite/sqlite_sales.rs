@@ -1,12 +1,32 @@
-//! The dashboard's queries on SQLite: the baseline read once and the incremental step.
+//! The dashboard's queries on SQLite: every product with its stock, the baseline read once and
+//! the incremental step.
 
 use chrono::NaiveDate;
 use sqlx::Connection;
 use sqlx::sqlite::{SqliteConnection, SqlitePool};
 
+use crate::model::Product;
+use crate::money::Money;
 use crate::store::StoreError;
 use crate::store::sales::{OrderRow, SalesBaseline};
 use crate::store::stats::StatsParts;
+
+/// Every product with its stock, by id.
+pub(super) async fn products(readers: &SqlitePool) -> Result<Vec<Product>, StoreError> {
+    let rows: Vec<(i32, String, i64, i32)> =
+        sqlx::query_as("SELECT id, name, price_cents, stock FROM products ORDER BY id")
+            .fetch_all(readers)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, name, cents, stock)| Product {
+            id,
+            name,
+            price: Money::from_cents(cents),
+            stock,
+        })
+        .collect())
+}
 
 /// The dashboard's starting aggregates, read in one transaction (one WAL snapshot).
 pub(super) async fn baseline(
