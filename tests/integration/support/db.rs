@@ -45,17 +45,23 @@ impl TestDb {
         }
     }
 
-    /// A database migrated and seeded by flashsale.
-    pub async fn seeded() -> (TestDb, Store) {
+    /// An empty database and a store on it with a generous acquire timeout: on a 2-core
+    /// machine running the whole suite (and serve processes) at once, a fresh database's first
+    /// connections can take seconds.
+    async fn for_setup() -> (TestDb, Store) {
         let db = TestDb::empty().await;
-        // A generous acquire timeout: on a 2-core machine running the whole suite (and serve
-        // processes) at once, a fresh database's first connections can take seconds.
         let store = db
             .store_with(PoolSettings {
                 acquire_timeout: std::time::Duration::from_secs(10),
                 ..PoolSettings::default()
             })
             .await;
+        (db, store)
+    }
+
+    /// A database migrated and seeded by flashsale.
+    pub async fn seeded() -> (TestDb, Store) {
+        let (db, store) = TestDb::for_setup().await;
         store.migrate().await.expect("migrate");
         store.seed().await.expect("seed");
         (db, store)
@@ -64,13 +70,7 @@ impl TestDb {
     /// A database migrated, its `orders` partitioned by month (what `db init --partitioned`
     /// does) and seeded.
     pub async fn partitioned() -> (TestDb, Store) {
-        let db = TestDb::empty().await;
-        let store = db
-            .store_with(PoolSettings {
-                acquire_timeout: std::time::Duration::from_secs(10),
-                ..PoolSettings::default()
-            })
-            .await;
+        let (db, store) = TestDb::for_setup().await;
         store.migrate().await.expect("migrate");
         store
             .partition_orders(Default::default())

@@ -158,20 +158,12 @@ impl Backend for PgBackend {
                 (leased "products.id"),
                 " FROM products ORDER BY id"
             );
-            let rows: Vec<(i32, String, i64, i32)> =
+            let rows: Vec<super::row::ProductRow> =
                 sqlx::query_as(pick(&PRODUCTS, self.leases.on()))
                     .persistent(route.persistent())
                     .fetch_all(conn)
                     .await?;
-            Ok(rows
-                .into_iter()
-                .map(|(id, name, cents, stock)| Product {
-                    id,
-                    name,
-                    price: Money::from_cents(cents),
-                    stock,
-                })
-                .collect())
+            Ok(rows.into_iter().map(super::row::product).collect())
         })
         .await
     }

@@ -31,3 +31,15 @@ macro_rules! from_row {
 }
 
 pub(crate) use from_row;
+
+/// A product as both engines list it: id, name, price in cents, units available.
+pub(crate) type ProductRow = (i32, String, i64, i32);
+
+pub(crate) fn product((id, name, cents, stock): ProductRow) -> crate::model::Product {
+    crate::model::Product {
+        id,
+        name,
+        price: crate::money::Money::from_cents(cents),
+        stock,
+    }
+}

@@ -3,9 +3,9 @@
 //! at once, so a replica going away costs the panes one failed query, not a gap; reads stay on
 //! the primary until the read-replica sampler finds the replica answering again.
 //!
-//! Only reads for watching come here (stock, sales, the drill-down's orders). Purchases,
-//! restocks, the audit and `pg_stat_activity` (each server shows only its own backends) never
-//! do: they use the primary's stores directly.
+//! Only the samplers' reads for watching come here (stock, sales). Purchases, restocks, the
+//! audit, the drill-down's orders and `pg_stat_activity` (each server shows only its own
+//! backends) never do: they use the primary's stores directly.
 
 use std::sync::{Arc, Mutex};
 

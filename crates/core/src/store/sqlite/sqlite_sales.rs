@@ -6,26 +6,17 @@ use sqlx::Connection;
 use sqlx::sqlite::{SqliteConnection, SqlitePool};
 
 use crate::model::Product;
-use crate::money::Money;
 use crate::store::StoreError;
 use crate::store::sales::{OrderRow, SalesBaseline};
 use crate::store::stats::StatsParts;
 
 /// Every product with its stock, by id.
 pub(super) async fn products(readers: &SqlitePool) -> Result<Vec<Product>, StoreError> {
-    let rows: Vec<(i32, String, i64, i32)> =
+    let rows: Vec<crate::store::row::ProductRow> =
         sqlx::query_as("SELECT id, name, price_cents, stock FROM products ORDER BY id")
             .fetch_all(readers)
             .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, name, cents, stock)| Product {
-            id,
-            name,
-            price: Money::from_cents(cents),
-            stock,
-        })
-        .collect())
+    Ok(rows.into_iter().map(crate::store::row::product).collect())
 }
 
 /// The dashboard's starting aggregates, read in one transaction (one WAL snapshot).
