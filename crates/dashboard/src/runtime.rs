@@ -28,7 +28,7 @@ use flashsale_core::purchase::Purchaser;
 use flashsale_core::ratelimit::RateLimiter;
 use flashsale_core::store::{OpenMode, Store};
 use flashsale_core::strategy::RaceHook;
-use flashsale_monitor::{Control, Monitor, RedisTarget, oversells};
+use flashsale_monitor::{Control, Monitor, ReadRoute, RedisTarget, oversells};
 
 /// Opens the database, retrying every [`RECONNECT`]; starts the samplers once it is open and
 /// hands the store over `done`.
@@ -40,36 +40,8 @@ async fn connect(
     done: mpsc::Sender<Store>,
 ) {
     loop {
-        match Store::open_with(&settings.database, &settings.pool, mode).await {
-            Ok(store) => {
-                // The samplers get a small pool of their own on PostgreSQL, so that a burst
-                // holding every purchase connection does not blind the dashboard.
-                let monitor_store = match &settings.database {
-                    DatabaseTarget::Postgres(_) => {
-                        let pool = PoolSettings {
-                            max_connections: 2,
-                            ..settings.pool.clone()
-                        };
-                        Store::open_with(&settings.database, &pool, mode)
-                            .await
-                            .unwrap_or_else(|_| store.clone())
-                    }
-                    DatabaseTarget::Sqlite { .. } => store.clone(),
-                };
-                let reads = match crate::read_route(&settings, &monitor_store, mode).await {
-                    Ok(reads) => reads,
-                    Err(error) => {
-                        let event = Event::ConnectFailed {
-                            error,
-                            retry_in_secs: RECONNECT.as_secs(),
-                        };
-                        if tx.send(event).await.is_err() {
-                            return;
-                        }
-                        tokio::time::sleep(RECONNECT).await;
-                        continue;
-                    }
-                };
+        match open(&settings, mode).await {
+            Ok((store, reads)) => {
                 let monitor = Monitor {
                     purchase_store: store.clone(),
                     reads,
@@ -85,9 +57,9 @@ async fn connect(
                 let _ = done.send(store).await;
                 return;
             }
-            Err(e) => {
+            Err(error) => {
                 let event = Event::ConnectFailed {
-                    error: e.to_string(),
+                    error,
                     retry_in_secs: RECONNECT.as_secs(),
                 };
                 if tx.send(event).await.is_err() {
@@ -97,6 +69,29 @@ async fn connect(
             }
         }
     }
+}
+
+/// The purchase store, and where the samplers read: on PostgreSQL a small pool of their own,
+/// so that a burst holding every purchase connection does not blind the dashboard, and the read
+/// replica when one is configured.
+async fn open(settings: &Settings, mode: OpenMode) -> Result<(Store, ReadRoute), String> {
+    let store = Store::open_with(&settings.database, &settings.pool, mode)
+        .await
+        .map_err(|e| e.to_string())?;
+    let samplers = match &settings.database {
+        DatabaseTarget::Postgres(_) => {
+            let pool = PoolSettings {
+                max_connections: 2,
+                ..settings.pool.clone()
+            };
+            Store::open_with(&settings.database, &pool, mode)
+                .await
+                .unwrap_or_else(|_| store.clone())
+        }
+        DatabaseTarget::Sqlite { .. } => store.clone(),
+    };
+    let reads = crate::read_route(settings, &samplers, mode).await?;
+    Ok((store, reads))
 }
 
 /// Runs the dashboard until quit; returns how it ended.

@@ -27,7 +27,7 @@ use flashsale_core::model::Product;
 use flashsale_core::redact::SecretUrl;
 use flashsale_core::store::Store;
 pub use read_replica_sampler::ReadReplicaSampler;
-pub use read_route::{Down, ReadRoute};
+pub use read_route::ReadRoute;
 pub use redis_sampler::{ONCE_PINGS, RedisSampler};
 use store_samplers::Reached;
 pub use store_samplers::{PoolSampler, PoolSnapshot, SalesSampler, StockSampler};

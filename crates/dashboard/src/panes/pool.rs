@@ -137,13 +137,9 @@ impl PoolPane<'_> {
         // Each row in forms from the longest to the shortest, the longest that fits taken: its
         // figures (times, lag, bytes) are in every form, never cut.
         let host = host_port(&r.url);
-        let fitting = |forms: Vec<Line<'static>>| {
-            let last = forms.len() - 1;
-            forms
-                .into_iter()
-                .enumerate()
-                .find(|(i, l)| *i == last || l.width() <= width)
-                .map(|(_, l)| l)
+        let fitting = |mut forms: Vec<Line<'static>>| {
+            let shortest = forms.pop();
+            forms.into_iter().find(|l| l.width() <= width).or(shortest)
         };
         if let Some(since) = r.down_since {
             let down = format!("replica DOWN since {}", s.local(since).format("%H:%M:%S"));

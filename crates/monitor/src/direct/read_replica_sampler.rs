@@ -58,7 +58,6 @@ impl Sampler for ReadReplicaSampler {
             }
             Err(e) => {
                 self.route.mark_down(&e);
-                let down = self.route.replica_down();
                 let error = e.to_string();
                 Step::Failed {
                     partial: Some(ReadReplicaSnapshot {
@@ -68,7 +67,7 @@ impl Sampler for ReadReplicaSampler {
                         lag_bytes: None,
                         lag_ms: None,
                         primary_error: None,
-                        down_since: down.map(|d| d.since),
+                        down_since: self.route.replica_down_since(),
                         error: Some(error.clone()),
                     }),
                     error,

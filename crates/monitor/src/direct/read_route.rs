@@ -26,14 +26,8 @@ struct Replica {
     store: Store,
     /// The URL as shown (password masked).
     shown: String,
-    down: Mutex<Option<Down>>,
-}
-
-/// The replica out of use: since when and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Down {
-    pub since: DateTime<Utc>,
-    pub error: String,
+    /// Since when it is out of use, while it is.
+    down_since: Mutex<Option<DateTime<Utc>>>,
 }
 
 impl ReadRoute {
@@ -53,7 +47,7 @@ impl ReadRoute {
             replica: Some(Arc::new(Replica {
                 store: replica,
                 shown,
-                down: Mutex::new(None),
+                down_since: Mutex::new(None),
             })),
         }
     }
@@ -70,27 +64,21 @@ impl ReadRoute {
     }
 
     pub fn reads_from(&self) -> ReadsFrom {
-        match &self.replica {
-            Some(r) if r.down().is_none() => ReadsFrom::Replica,
-            _ => ReadsFrom::Primary,
-        }
+        self.pick().1
     }
 
-    /// Why the replica is out of use, while it is.
-    pub fn replica_down(&self) -> Option<Down> {
-        self.replica.as_deref().and_then(Replica::down)
+    /// Since when the replica is out of use, while it is.
+    pub fn replica_down_since(&self) -> Option<DateTime<Utc>> {
+        self.replica.as_deref().and_then(Replica::down_since)
     }
 
-    /// Takes the replica out of use (the first failure's time and words are kept).
+    /// Takes the replica out of use (the first failure's time is kept).
     pub fn mark_down(&self, error: &StoreError) {
         if let Some(r) = &self.replica {
-            let mut down = r.down.lock().unwrap_or_else(|p| p.into_inner());
+            let mut down = r.down_since.lock().unwrap_or_else(|p| p.into_inner());
             if down.is_none() {
                 tracing::warn!(replica = %r.shown, %error, "read replica down: reading from the primary");
-                *down = Some(Down {
-                    since: Utc::now(),
-                    error: error.to_string(),
-                });
+                *down = Some(Utc::now());
             }
         }
     }
@@ -98,7 +86,7 @@ impl ReadRoute {
     /// Puts the replica back in use.
     pub fn mark_up(&self) {
         if let Some(r) = &self.replica {
-            let mut down = r.down.lock().unwrap_or_else(|p| p.into_inner());
+            let mut down = r.down_since.lock().unwrap_or_else(|p| p.into_inner());
             if down.take().is_some() {
                 tracing::info!(replica = %r.shown, "read replica answers again: reading from it");
             }
@@ -108,7 +96,7 @@ impl ReadRoute {
     /// The server to read from now: the replica while it is in use, else the primary.
     pub fn pick(&self) -> (Store, ReadsFrom) {
         match &self.replica {
-            Some(r) if r.down().is_none() => (r.store.clone(), ReadsFrom::Replica),
+            Some(r) if r.down_since().is_none() => (r.store.clone(), ReadsFrom::Replica),
             _ => (self.primary.clone(), ReadsFrom::Primary),
         }
     }
@@ -131,7 +119,7 @@ impl ReadRoute {
 }
 
 impl Replica {
-    fn down(&self) -> Option<Down> {
-        self.down.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    fn down_since(&self) -> Option<DateTime<Utc>> {
+        *self.down_since.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
