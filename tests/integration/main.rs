@@ -34,6 +34,7 @@ mod http_idempotency;
 mod http_proxy;
 mod http_reads;
 mod idempotency;
+mod idempotency_budget;
 mod idempotency_together;
 mod launch;
 mod leases;

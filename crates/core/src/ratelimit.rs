@@ -187,6 +187,17 @@ impl RateLimiter {
         }
     }
 
+    /// Gives back the attempt a check counted for `user` and `ip` (the check admitted a
+    /// request later found to be the replay of an earlier one, which costs no budget). Best
+    /// effort, never below zero; nothing to do when limiting is off.
+    pub async fn give_back(&self, user: &str, ip: IpAddr) {
+        match &self.backend {
+            Backend::Off => {}
+            Backend::Memory(m) => m.give_back(user, ip, &self.settings),
+            Backend::Redis(r) => r.give_back(user, ip, &self.settings).await,
+        }
+    }
+
     /// What to do when a check could not be made.
     pub fn on_unavailable(&self) -> UnavailablePolicy {
         self.settings.on_unavailable

@@ -32,7 +32,7 @@ use chrono::{NaiveDate, Utc};
 
 pub use error::StoreError;
 pub use metrics::{AcquireStats, PoolMetrics};
-pub use sale::{KeyRecord, KeyedSale, NewPurchase, Restock, Sale};
+pub use sale::{KeyRecord, KeyWrite, KeyedSale, NewPurchase, Restock, Sale};
 pub use sales::{ActivityCount, DayTotals, OrderRow, ProductTotals, SalesBaseline};
 pub use seed::SeedReport;
 
@@ -318,11 +318,16 @@ impl Store {
         }
     }
 
-    /// Records a sold-out or not-found outcome under `key` unless the key is taken. Purchases
-    /// are recorded by [`Store::purchase_keyed`] itself.
-    pub async fn record_key(&self, key: KeyRecord<'_>, sale: &Sale) -> Result<(), StoreError> {
+    /// Records a sold-out or not-found outcome under `key` unless the key is taken (then the
+    /// earlier record stands: [`KeyWrite::Taken`]). Purchases are recorded by
+    /// [`Store::purchase_keyed`] itself, in their transaction.
+    pub async fn record_key(
+        &self,
+        key: KeyRecord<'_>,
+        sale: &Sale,
+    ) -> Result<KeyWrite, StoreError> {
         let remaining = match sale {
-            Sale::Purchased(_) => return Ok(()),
+            Sale::Purchased(_) => return Ok(KeyWrite::Recorded),
             Sale::SoldOut { available } => Some(*available),
             Sale::NotFound => None,
         };

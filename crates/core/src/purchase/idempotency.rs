@@ -6,7 +6,9 @@
 use sha2::{Digest, Sha256};
 
 use super::{Invalid, Outcome, PurchaseRequest, Purchaser, Receipt, validate};
-use crate::store::{KeyRecord, KeyedSale, NewPurchase, Sale, StoreError};
+use crate::ratelimit::LimitNote;
+use crate::store::{KeyRecord, KeyWrite, KeyedSale, NewPurchase, Sale, StoreError};
+use crate::strategy::Strategy;
 
 /// Longest key accepted (the column's `VARCHAR(255)`).
 pub const MAX_KEY_CHARS: usize = 255;
@@ -77,11 +79,7 @@ pub fn request_hash(p: &NewPurchase<'_>) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn fresh(
-    outcome: Outcome,
-    limit: Option<crate::ratelimit::LimitNote>,
-    retries: u32,
-) -> KeyedReceipt {
+fn fresh(outcome: Outcome, limit: Option<LimitNote>, retries: u32) -> KeyedReceipt {
     KeyedReceipt {
         receipt: Receipt {
             outcome,
@@ -121,10 +119,13 @@ fn store_outcome(e: StoreError) -> Outcome {
 }
 
 impl Purchaser {
-    /// [`Purchaser::purchase`] under an idempotency key. Order of work: validate; look the key
-    /// up (a replay costs no rate-limit budget); rate-limit; purchase with the key committed in
-    /// the order's transaction. Sold-out and not-found outcomes are recorded afterwards, best
-    /// effort; rate-limited, busy and failed ones are not, so a retry really retries.
+    /// [`Purchaser::purchase`] under an idempotency key. Order of work: validate; rate-limit;
+    /// purchase with the key committed in the order's transaction. The key is looked up only
+    /// when it turns out to be taken (the purchase then rolled back whole) or the limiter
+    /// refused: a fresh key, the common case, costs no lookup before its purchase. A replay
+    /// costs no rate-limit budget: the count its check took is given back. Sold-out and
+    /// not-found outcomes are recorded afterwards, unless the key already holds a record (which
+    /// is replayed); rate-limited, busy and failed ones are not, so a retry really retries.
     #[tracing::instrument(level = "debug", skip_all, fields(product = req.product_id, strategy = %req.strategy))]
     pub async fn purchase_idempotent(
         &self,
@@ -138,36 +139,41 @@ impl Purchaser {
         let hash = request_hash(&valid);
         let key = &key.scoped_to(valid.user_id);
         let store = &self.inner.store;
-        match store.idempotency_lookup(key.as_str()).await {
-            Ok(Some(found)) => return replay(found, &hash),
-            Ok(None) => {}
-            Err(e) => return Ok(fresh(store_outcome(e), None, 0)),
+        // The naive strategy writes its order with no transaction for the key to join: only a
+        // lookup first keeps a retry from buying twice.
+        if req.strategy == Strategy::Naive {
+            match store.idempotency_lookup(key.as_str()).await {
+                Ok(Some(found)) => return replay(found, &hash),
+                Ok(None) => {}
+                Err(e) => return Ok(fresh(store_outcome(e), None, 0)),
+            }
         }
         let limit = match self.check_limit(req.user_id, req.client_ip).await {
             Ok(note) => note,
-            Err((outcome, note)) => return Ok(fresh(outcome, note, 0)),
+            // The refused request may be the retry of one admitted earlier: that one's answer.
+            Err((outcome, note)) => {
+                return match store.idempotency_lookup(key.as_str()).await {
+                    Ok(Some(found)) => replay(found, &hash),
+                    Ok(None) | Err(_) => Ok(fresh(outcome, note, 0)),
+                };
+            }
         };
         let record = KeyRecord {
             key: key.as_str(),
             request_hash: &hash,
         };
         let (applied, retries) = self.apply(valid, req.strategy, Some(record)).await;
+        let taken = Taken {
+            key,
+            hash: &hash,
+            req: &req,
+            limit: &limit,
+            retries,
+        };
         let outcome = match applied {
             super::Applied::Done(outcome) => outcome,
             // Another request with this key committed first; ours rolled back whole.
-            super::Applied::KeyTaken => {
-                return match store.idempotency_lookup(key.as_str()).await {
-                    Ok(Some(found)) => replay(found, &hash),
-                    Ok(None) => Ok(fresh(
-                        Outcome::Busy(
-                            "a request with the same Idempotency-Key is in flight".into(),
-                        ),
-                        Some(limit),
-                        retries,
-                    )),
-                    Err(e) => Ok(fresh(store_outcome(e), Some(limit), retries)),
-                };
-            }
+            super::Applied::KeyTaken => return self.answer_taken(taken).await,
         };
         let sale = match &outcome {
             Outcome::SoldOut { available } => Some(Sale::SoldOut {
@@ -176,13 +182,47 @@ impl Purchaser {
             Outcome::NotFound => Some(Sale::NotFound),
             _ => None,
         };
-        if let Some(sale) = sale
-            && let Err(e) = store.record_key(record, &sale).await
-        {
-            tracing::warn!(error = %e, "idempotency outcome not recorded");
+        if let Some(sale) = sale {
+            match store.record_key(record, &sale).await {
+                Ok(KeyWrite::Recorded) => {}
+                Ok(KeyWrite::Taken) => return self.answer_taken(taken).await,
+                Err(e) => tracing::warn!(error = %e, "idempotency outcome not recorded"),
+            }
         }
         Ok(fresh(outcome, Some(limit), retries))
     }
+
+    /// The answer to a request whose key holds an earlier record: that record (or the refusal
+    /// of a key used with another request), with the rate-limit count this one took given back.
+    async fn answer_taken(&self, t: Taken<'_>) -> Result<KeyedReceipt, KeyReused> {
+        match self.inner.store.idempotency_lookup(t.key.as_str()).await {
+            Ok(Some(found)) => {
+                if matches!(t.limit, LimitNote::Checked { .. }) {
+                    self.inner
+                        .limiter
+                        .give_back(t.req.user_id, t.req.client_ip)
+                        .await;
+                }
+                replay(found, t.hash)
+            }
+            Ok(None) => Ok(fresh(
+                Outcome::Busy("a request with the same Idempotency-Key is in flight".into()),
+                Some(t.limit.clone()),
+                t.retries,
+            )),
+            Err(e) => Ok(fresh(store_outcome(e), Some(t.limit.clone()), t.retries)),
+        }
+    }
+}
+
+/// A keyed request that found its key taken, and what it had done by then.
+#[derive(Clone, Copy)]
+struct Taken<'a> {
+    key: &'a IdempotencyKey,
+    hash: &'a str,
+    req: &'a PurchaseRequest<'a>,
+    limit: &'a LimitNote,
+    retries: u32,
 }
 
 #[cfg(test)]

@@ -86,6 +86,19 @@ impl MemoryLimiter {
         }
     }
 
+    /// Gives back one attempt counted in `user`'s window and `ip`'s (an idempotent replay
+    /// counted by a check made before it was known to be one). A window that ended meanwhile
+    /// is left alone: its count went with it.
+    pub fn give_back(&self, user: &str, ip: IpAddr, s: &LimitSettings) {
+        let now = Instant::now();
+        let mut w = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        for key in [memory_user_key(user), memory_ip_key(ip, s)] {
+            if let Some(win) = w.map.get_mut(&key).filter(|win| win.ends > now) {
+                win.count = win.count.saturating_sub(1);
+            }
+        }
+    }
+
     /// Live windows, for tests and the dashboard.
     pub fn len(&self) -> usize {
         self.windows
@@ -270,6 +283,24 @@ mod tests {
         let after = l.windows("alice", Some(ip(1)), &s);
         assert_eq!((after.user.count, after.user.open), (0, false));
         assert!(after.ip.is_some_and(|(_, w)| !w.open));
+    }
+
+    #[test]
+    fn a_count_given_back_admits_one_more() {
+        let l = MemoryLimiter::new();
+        let s = settings(2, 100, 60_000);
+        for _ in 0..2 {
+            assert!(matches!(l.check("a", ip(1), &s), Verdict::Allowed { .. }));
+        }
+        assert!(matches!(l.check("a", ip(1), &s), Verdict::Limited { .. }));
+        l.give_back("a", ip(1), &s);
+        let w = l.windows("a", Some(ip(1)), &s);
+        assert_eq!((w.user.count, w.ip.map(|(_, w)| w.count)), (1, Some(1)));
+        assert!(matches!(l.check("a", ip(1), &s), Verdict::Allowed { .. }));
+        // Never below zero, and a user never counted stays without a window.
+        l.give_back("nobody", ip(7), &s);
+        l.give_back("nobody", ip(7), &s);
+        assert!(!l.windows("nobody", Some(ip(7)), &s).user.open);
     }
 
     #[test]

@@ -108,6 +108,33 @@ impl RedisLimiter {
         verdict
     }
 
+    /// Gives back one count of `user`'s window and `ip`'s (see [`super::RateLimiter::give_back`]):
+    /// each key by its own call, both at once (on a cluster they live on different nodes),
+    /// bounded by the timeout. Best effort: a count not given back expires with its window.
+    pub(super) async fn give_back(&self, user: &str, ip: IpAddr, s: &LimitSettings) {
+        if self.breaker.is_open() {
+            return;
+        }
+        let release = |key: String| {
+            let mut conn = self.conn.clone();
+            let script = &self.release;
+            async move {
+                let invocation = script.key(key);
+                let call = invocation.invoke_async::<i64>(&mut conn);
+                let failure = match tokio::time::timeout(self.timeout, call).await {
+                    Ok(Ok(_)) => return,
+                    Ok(Err(e)) => describe(&e),
+                    Err(_) => format!("no answer within {:?}", self.timeout),
+                };
+                tracing::debug!(error = %failure, "rate-limit count not given back");
+            }
+        };
+        tokio::join!(
+            release(user_key(&s.key_prefix, user)),
+            release(ip_key(&s.key_prefix, ip, s.ipv6_prefix)),
+        );
+    }
+
     async fn check_redis(
         &self,
         user: &str,

@@ -16,7 +16,7 @@ use super::sale::{Applied, InsertedOrder, KeyLookup, ProductBatch, ProductForSal
 use super::sales::{ActivityCount, OrderRow, SalesBaseline};
 use super::seed::{SeedOrder, SeedProduct};
 use super::stats::StatsParts;
-use super::{KeyRecord, NewPurchase, OrderRef, PoolStatus, Restock, Sale, StoreError};
+use super::{KeyRecord, KeyWrite, NewPurchase, OrderRef, PoolStatus, Restock, Sale, StoreError};
 use crate::config::BackendKind;
 use crate::model::{Product, ProductDetail};
 use crate::money::Money;
@@ -129,7 +129,7 @@ pub(crate) trait Backend: Send + Sync + Debug {
         outcome: &str,
         order_id: Option<i64>,
         remaining: Option<i32>,
-    ) -> Result<(), StoreError>;
+    ) -> Result<KeyWrite, StoreError>;
     /// Deletes up to `limit` key records older than `ttl`; how many went.
     async fn expire_keys_chunk(&self, ttl: Duration, limit: i64) -> Result<u64, StoreError>;
 }

@@ -17,9 +17,11 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
+mod taken_keys;
+
 use super::backend::Backend;
-use super::sale::{Applied, BatchItem, ProductBatch, any_keyed};
-use super::{NewPurchase, Sale, StoreError};
+use super::sale::{BatchItem, ProductBatch, any_keyed};
+use super::{Sale, StoreError};
 
 /// How long a sold-out product is answered from memory alone; after that, one lock-free read
 /// confirms it. The bound on how late a restock nobody was told of is seen (one by another
@@ -234,10 +236,9 @@ async fn gather(
                 .iter()
                 .any(|a| matches!(a, Err(StoreError::Duplicate)))
         {
-            // One of the keys was taken (a retry of a request in flight or done): the whole
-            // batch rolled back. Each keyed purchase then goes alone, so only the one whose
-            // key is taken hears it; the others are applied again as a batch.
-            apply_keyed_alone(&backend, &batches).await
+            // One of the keys was taken (a retry of a request done or in flight): the whole
+            // batch rolled back.
+            taken_keys::apply_again(&backend, &batches).await
         } else {
             let mut answers = Vec::with_capacity(batches.len());
             for (batch, result) in batches.iter().zip(applied) {
@@ -291,66 +292,6 @@ pub(super) async fn take_queued<T>(
 }
 
 type Reply = oneshot::Sender<Result<Sale, StoreError>>;
-
-/// After a batch rolled back on a taken key: every keyed purchase as an atomic purchase of
-/// its own (its key in its own transaction), the keyless ones as one batch again. One answer
-/// per purchase, in the batches' order.
-async fn apply_keyed_alone(
-    backend: &Arc<dyn Backend>,
-    batches: &[ProductBatch],
-) -> Vec<Vec<Result<Sale, StoreError>>> {
-    let keyless: Vec<ProductBatch> = batches
-        .iter()
-        .map(|b| ProductBatch {
-            product_id: b.product_id,
-            items: b
-                .items
-                .iter()
-                .filter(|i| i.key.is_none())
-                .map(|i| BatchItem {
-                    user_id: i.user_id.clone(),
-                    quantity: i.quantity,
-                    key: None,
-                })
-                .collect(),
-        })
-        .filter(|b| !b.items.is_empty())
-        .collect();
-    let mut keyless_answers: HashMap<i32, Applied> = if keyless.is_empty() {
-        HashMap::new()
-    } else {
-        let applied = backend.apply_batches(&keyless).await;
-        keyless.iter().map(|b| b.product_id).zip(applied).collect()
-    };
-    let mut answers = Vec::with_capacity(batches.len());
-    for b in batches {
-        let mut keyless_sales: Vec<Result<Sale, StoreError>> =
-            match keyless_answers.remove(&b.product_id) {
-                Some(Ok((sales, _))) => sales.into_iter().map(Ok).collect(),
-                Some(Err(e)) => vec![Err(e); b.items.len()],
-                None => Vec::new(),
-            };
-        keyless_sales.reverse();
-        let mut product_answers = Vec::with_capacity(b.items.len());
-        for item in &b.items {
-            product_answers.push(match &item.key {
-                Some(key) => {
-                    let p = NewPurchase {
-                        product_id: b.product_id,
-                        user_id: &item.user_id,
-                        quantity: item.quantity,
-                    };
-                    backend.purchase_atomic(p, Some(key.record())).await
-                }
-                None => keyless_sales
-                    .pop()
-                    .unwrap_or_else(|| Err(StoreError::Other("batch sale missing".into()))),
-            });
-        }
-        answers.push(product_answers);
-    }
-    answers
-}
 
 /// Groups jobs by product, keeping arrival order within each product; the products in id order
 /// (the order their rows are locked in).

@@ -1,7 +1,7 @@
-//! Idempotency-key lookups gathered into one query. Every keyed purchase first asks whether
-//! its key was used before (a retry is answered from the record, costing no rate-limit budget
-//! and no stock); asked one query each, those lookups cost the database as much as the
-//! purchases themselves, which share a statement per batch. Here one task runs one lookup
+//! Idempotency-key lookups gathered into one query. A keyed purchase asks for its key's record
+//! when the key turns out to be taken, when the limiter refused it, or (naive) before buying;
+//! in a retry storm, asked one query each, those lookups would cost the database as much as
+//! the purchases themselves, which share a statement per batch. Here one task runs one lookup
 //! query at a time, and the keys asked while it is in flight go together into the next:
 //! `key = ANY(...)` on PostgreSQL, `IN (json_each(...))` on SQLite. No timer: a lone lookup
 //! goes at once. Each caller gets the record of its own key, or none.

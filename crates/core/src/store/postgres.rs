@@ -45,7 +45,7 @@ use super::sale::{Applied, ProductBatch};
 use super::sale::{InsertedOrder, ProductForSale};
 use super::sales::{ActivityCount, OrderRow, SalesBaseline};
 use super::stats::StatsParts;
-use super::{KeyRecord, NewPurchase, OrderRef, PoolStatus, Restock, Sale, StoreError};
+use super::{KeyRecord, KeyWrite, NewPurchase, OrderRef, PoolStatus, Restock, Sale, StoreError};
 use crate::config::{BackendKind, PoolSettings};
 use crate::model::{Product, ProductDetail};
 use crate::money::Money;
@@ -463,7 +463,7 @@ impl Backend for PgBackend {
         outcome: &str,
         order_id: Option<i64>,
         remaining: Option<i32>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<KeyWrite, StoreError> {
         self.bounded(1, async |conn, route| {
             pg_keys::record(conn, route, key, outcome, order_id, remaining).await
         })

@@ -36,6 +36,14 @@ pub struct KeyRecord<'a> {
     pub request_hash: &'a str,
 }
 
+/// What writing a key's outcome came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyWrite {
+    Recorded,
+    /// The key already held a record (an earlier request's, which stands).
+    Taken,
+}
+
 /// What an idempotency key recorded: the request it was used with and what came of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyedSale {
@@ -48,7 +56,7 @@ pub struct KeyedSale {
 pub(crate) type KeyLookup = (String, Result<KeyedSale, StoreError>);
 
 /// One purchase waiting for its batch (the batched strategy).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct BatchItem {
     pub user_id: String,
     pub quantity: i32,

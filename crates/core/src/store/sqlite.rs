@@ -33,7 +33,9 @@ use super::sale::{DetailRow, order_of};
 use super::sale::{InsertedOrder, KeyLookup, ProductForSale};
 use super::sales::{ActivityCount, OrderRow, SalesBaseline};
 use super::stats::StatsParts;
-use super::{KeyRecord, NewPurchase, OpenMode, OrderRef, PoolStatus, Restock, Sale, StoreError};
+use super::{
+    KeyRecord, KeyWrite, NewPurchase, OpenMode, OrderRef, PoolStatus, Restock, Sale, StoreError,
+};
 use crate::config::{BackendKind, PoolSettings};
 use crate::model::{Product, ProductDetail};
 use crate::money::Money;
@@ -483,7 +485,7 @@ impl Backend for SqliteBackend {
         outcome: &str,
         order_id: Option<i64>,
         remaining: Option<i32>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<KeyWrite, StoreError> {
         sqlite_keys::record(&self.writer, key, outcome, order_id, remaining).await
     }
 

@@ -9,7 +9,7 @@ use super::pg_leases::{decrement, lease_aware, leased, writer};
 use crate::store::key_row::KeyRow;
 use crate::store::sale::BatchKey;
 use crate::store::sale::KeyLookup;
-use crate::store::{KeyRecord, StoreError};
+use crate::store::{KeyRecord, KeyWrite, StoreError};
 
 /// The atomic purchase with one more data-modifying CTE: the key's row, built from the order's
 /// RETURNING row. PostgreSQL runs every data-modifying CTE to completion, so a taken key fails
@@ -146,12 +146,12 @@ pub(super) async fn record(
     outcome: &str,
     order_id: Option<i64>,
     remaining: Option<i32>,
-) -> Result<(), StoreError> {
+) -> Result<KeyWrite, StoreError> {
     let order_id = order_id
         .map(i32::try_from)
         .transpose()
         .map_err(|_| StoreError::Other("order id out of range".into()))?;
-    sqlx::query(
+    let done = sqlx::query(
         "INSERT INTO idempotency_keys (key, request_hash, outcome, order_id, remaining_stock)
          VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key) DO NOTHING",
     )
@@ -163,7 +163,11 @@ pub(super) async fn record(
     .bind(remaining)
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(if done.rows_affected() == 0 {
+        KeyWrite::Taken
+    } else {
+        KeyWrite::Recorded
+    })
 }
 
 /// Deletes up to `limit` key records older than `ttl`; how many went.

@@ -5,7 +5,7 @@ use sqlx::{SqliteConnection, SqlitePool};
 
 use crate::store::key_row::KeyRow;
 use crate::store::sale::KeyLookup;
-use crate::store::{KeyRecord, StoreError};
+use crate::store::{KeyRecord, KeyWrite, StoreError};
 
 /// Inserts the key of a purchase inside its transaction; a taken key fails the transaction.
 pub(super) async fn insert_purchased(
@@ -56,8 +56,8 @@ pub(super) async fn record(
     outcome: &str,
     order_id: Option<i64>,
     remaining: Option<i32>,
-) -> Result<(), StoreError> {
-    sqlx::query(
+) -> Result<KeyWrite, StoreError> {
+    let done = sqlx::query(
         "INSERT INTO idempotency_keys (key, request_hash, outcome, order_id, remaining_stock)
          VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (key) DO NOTHING",
     )
@@ -68,7 +68,11 @@ pub(super) async fn record(
     .bind(remaining)
     .execute(writer)
     .await?;
-    Ok(())
+    Ok(if done.rows_affected() == 0 {
+        KeyWrite::Taken
+    } else {
+        KeyWrite::Recorded
+    })
 }
 
 /// Deletes up to `limit` key records older than `ttl`; how many went.
