@@ -21,7 +21,8 @@ const MAX_PENDING: usize = 64 * 1024;
 #[derive(Debug)]
 pub struct StockStream {
     res: reqwest::Response,
-    buf: String,
+    /// What has arrived of an event not yet complete.
+    buf: Vec<u8>,
 }
 
 impl ApiClient {
@@ -52,7 +53,7 @@ impl ApiClient {
         }
         Ok(Some(StockStream {
             res,
-            buf: String::new(),
+            buf: Vec::new(),
         }))
     }
 }
@@ -69,8 +70,17 @@ impl StockStream {
         let Some(chunk) = chunk else {
             return Ok(None);
         };
-        self.buf.push_str(&String::from_utf8_lossy(&chunk));
-        let figures = take_figures(&mut self.buf);
+        // Most chunks are one whole event: parsed where it lies, never copied.
+        let figures = if self.buf.is_empty() {
+            let (figures, used) = complete_figures(&chunk);
+            self.buf.extend_from_slice(&chunk[used..]);
+            figures
+        } else {
+            self.buf.extend_from_slice(&chunk);
+            let (figures, used) = complete_figures(&self.buf);
+            self.buf.drain(..used);
+            figures
+        };
         if self.buf.len() > MAX_PENDING {
             return Err(ClientError::Body(format!(
                 "an event stream sent {MAX_PENDING} bytes without ending an event"
@@ -80,8 +90,8 @@ impl StockStream {
     }
 }
 
-/// Removes the complete events from `buf` and returns their figures.
-fn take_figures(buf: &mut String) -> Vec<(i32, i32)> {
+/// The figures of the complete events at the start of `bytes`, and how many bytes they took.
+fn complete_figures(bytes: &[u8]) -> (Vec<(i32, i32)>, usize) {
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Figure {
@@ -89,17 +99,19 @@ fn take_figures(buf: &mut String) -> Vec<(i32, i32)> {
         stock: i32,
     }
     let mut out = Vec::new();
-    while let Some(end) = buf.find("\n\n") {
-        let block: String = buf.drain(..end + 2).collect();
-        for line in block.lines() {
-            if let Some(data) = line.strip_prefix("data:")
-                && let Ok(f) = serde_json::from_str::<Figure>(data.trim())
+    let mut used = 0;
+    while let Some(end) = bytes[used..].windows(2).position(|w| w == b"\n\n") {
+        let block = &bytes[used..used + end];
+        for line in block.split(|b| *b == b'\n') {
+            if let Some(data) = line.strip_prefix(b"data:")
+                && let Ok(f) = serde_json::from_slice::<Figure>(data.trim_ascii())
             {
                 out.push((f.product_id, f.stock));
             }
         }
+        used += end + 2;
     }
-    out
+    (out, used)
 }
 
 #[cfg(test)]
@@ -108,12 +120,13 @@ mod tests {
 
     #[test]
     fn complete_events_give_figures_and_a_partial_one_waits() {
-        let mut buf = String::from(
-            "retry: 2000\n\nid: ab-1\ndata: {\"productId\":1,\"stock\":42}\n\n: ping\n\nid: ab-2\ndata: {\"produ",
-        );
-        assert_eq!(take_figures(&mut buf), [(1, 42)]);
-        buf.push_str("ctId\":2,\"stock\":7}\n\n");
-        assert_eq!(take_figures(&mut buf), [(2, 7)]);
-        assert!(buf.is_empty());
+        let mut buf = b"retry: 2000\n\nid: ab-1\ndata: {\"productId\":1,\"stock\":42}\n\n: ping\n\nid: ab-2\ndata: {\"produ".to_vec();
+        let (figures, used) = complete_figures(&buf);
+        assert_eq!(figures, [(1, 42)]);
+        buf.drain(..used);
+        assert_eq!(buf, b"id: ab-2\ndata: {\"produ");
+        buf.extend_from_slice(b"ctId\":2,\"stock\":7}\n\n");
+        assert_eq!(complete_figures(&buf), (vec![(2, 7)], buf.len()));
+        assert_eq!(complete_figures(b"data: {\"productId\":3"), (vec![], 0));
     }
 }

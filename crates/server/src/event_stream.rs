@@ -19,7 +19,6 @@
 //! twice the heartbeat without a frame the poller closes its connection.
 
 use std::convert::Infallible;
-use std::fmt::Write as _;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -30,7 +29,7 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use tokio::time::{Instant, Sleep};
 use tokio_stream::wrappers::WatchStream;
 use tokio_stream::{Stream, StreamMap};
@@ -153,6 +152,7 @@ async fn open(
         changes,
         resume,
         heartbeat: Box::pin(tokio::time::sleep(hub.heartbeat())),
+        last_frame: Instant::now(),
         prelude: true,
         guard: hub.open_stream(slot),
         hub: hub.clone(),
@@ -173,33 +173,48 @@ async fn open(
 struct Events {
     changes: StreamMap<i32, WatchStream<Tick>>,
     resume: Option<u64>,
+    /// Armed for the heartbeat after the last frame, lazily: a frame only notes its time, and
+    /// the timer, when it fires early, is set again from there (no timer work per event, of
+    /// which a publication makes one per stream).
     heartbeat: Pin<Box<Sleep>>,
+    last_frame: Instant,
     prelude: bool,
     guard: StreamGuard,
     hub: Arc<StockEvents>,
 }
 
 impl Events {
-    /// Every change ready now: `(seq, id, stock)`, in number order.
-    fn ready(&mut self, cx: &mut Context<'_>) -> Vec<(u64, i32, i32)> {
-        let mut out = Vec::new();
+    /// Every change ready now, in number order.
+    fn ready(&mut self, cx: &mut Context<'_>) -> Vec<(i32, Tick)> {
+        let mut out: Vec<(i32, Tick)> = Vec::new();
         // Until nothing is ready: that last poll asked every channel (and left a waker with
         // each), after every change already taken was seen.
         while let Poll::Ready(Some((id, tick))) = Pin::new(&mut self.changes).poll_next(cx) {
             if self.resume.is_none_or(|r| tick.seq > r) {
-                out.retain(|&(_, seen, _)| seen != id);
-                out.push((tick.seq, id, tick.stock));
+                out.retain(|(seen, _)| *seen != id);
+                out.push((id, tick));
             }
         }
-        out.sort_unstable();
+        out.sort_unstable_by_key(|(_, tick)| tick.seq);
         out
     }
 
-    fn frame(&mut self, text: String) -> Poll<Option<Result<Bytes, Infallible>>> {
+    fn frame(&mut self, bytes: Bytes) -> Poll<Option<Result<Bytes, Infallible>>> {
         self.guard.framed();
-        let next = Instant::now() + self.hub.heartbeat();
-        self.heartbeat.as_mut().reset(next);
-        Poll::Ready(Some(Ok(Bytes::from(text))))
+        self.last_frame = Instant::now();
+        Poll::Ready(Some(Ok(bytes)))
+    }
+
+    /// Whether the stream has been silent for the heartbeat; re-arms the timer otherwise.
+    fn heartbeat_due(&mut self, cx: &mut Context<'_>) -> bool {
+        while self.heartbeat.as_mut().poll(cx).is_ready() {
+            let due = self.last_frame + self.hub.heartbeat();
+            if Instant::now() >= due {
+                return true;
+            }
+            self.heartbeat.as_mut().reset(due);
+        }
+        false
     }
 }
 
@@ -208,22 +223,25 @@ impl Stream for Events {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
-        let mut text = String::new();
-        if std::mem::take(&mut this.prelude) {
-            let _ = write!(text, "retry: {RETRY_MS}\n\n");
+        let prelude = std::mem::take(&mut this.prelude);
+        let mut ticks = this.ready(cx);
+        // The common case, one product's change: its frame as the hub wrote it, shared.
+        if !prelude && ticks.len() == 1 {
+            let (_, tick) = ticks.remove(0);
+            return this.frame(tick.frame);
         }
-        for (seq, id, stock) in this.ready(cx) {
-            let _ = write!(
-                text,
-                "id: {}\ndata: {{\"productId\":{id},\"stock\":{stock}}}\n\n",
-                this.hub.event_id(seq)
-            );
+        if prelude || !ticks.is_empty() {
+            let mut text = BytesMut::new();
+            if prelude {
+                text.extend_from_slice(format!("retry: {RETRY_MS}\n\n").as_bytes());
+            }
+            for (_, tick) in ticks {
+                text.extend_from_slice(&tick.frame);
+            }
+            return this.frame(text.freeze());
         }
-        if !text.is_empty() {
-            return this.frame(text);
-        }
-        if this.heartbeat.as_mut().poll(cx).is_ready() {
-            return this.frame(": ping\n\n".to_string());
+        if this.heartbeat_due(cx) {
+            return this.frame(Bytes::from_static(b": ping\n\n"));
         }
         Poll::Pending
     }

@@ -23,10 +23,13 @@
 //! every figure afresh.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -34,16 +37,20 @@ use super::connections::Slot;
 use flashsale_core::store::{Store, StoreError};
 
 /// The figure a product's channel holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tick {
     pub stock: i32,
     /// The change that set it (see the module).
     pub seq: u64,
+    /// Its event as every stream sends it (`id:` and `data:` lines), written once per change
+    /// however many streams send it.
+    pub frame: Bytes,
 }
 
 /// One watched product.
 #[derive(Debug)]
 struct Watched {
+    id: i32,
     tx: watch::Sender<Tick>,
     /// Every commit of this process before this moment is in the held figure.
     covers: Instant,
@@ -197,7 +204,8 @@ impl StockEvents {
                     let (stock, began) = read[&id];
                     let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
                     Watched {
-                        tx: watch::channel(Tick { stock, seq }).0,
+                        id,
+                        tx: watch::channel(self.tick(id, stock, seq)).0,
                         covers: began,
                         published: now.checked_sub(self.every).unwrap_or(now),
                         pending: None,
@@ -247,11 +255,24 @@ impl StockEvents {
         }
     }
 
+    /// The figure `stock` of product `id`, set by change `seq`, with its event.
+    fn tick(&self, id: i32, stock: i32, seq: u64) -> Tick {
+        let frame = format!(
+            "id: {}\ndata: {{\"productId\":{id},\"stock\":{stock}}}\n\n",
+            self.event_id(seq)
+        );
+        Tick {
+            stock,
+            seq,
+            frame: Bytes::from(frame),
+        }
+    }
+
     fn publish(&self, w: &mut Watched, stock: i32, covers: Instant, now: Instant) {
         // Under the products' lock: changes are sent in the order of their numbers, which
         // a stream's resume point relies on (`event_stream`).
         let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
-        w.tx.send_replace(Tick { stock, seq });
+        w.tx.send_replace(self.tick(w.id, stock, seq));
         w.covers = covers;
         w.published = now;
         w.pending = None;
@@ -363,11 +384,17 @@ impl Drop for StreamGuard {
     }
 }
 
-/// The poller (see the module), until `stop`.
+/// One poll in flight: when it began, and the figures it read.
+type Poll = Pin<Box<dyn Future<Output = (Instant, Result<Vec<(i32, i32)>, StoreError>)> + Send>>;
+
+/// The poller (see the module), until `stop`. The poll's query runs beside the flushing: a
+/// figure whose coalescing wait ends while the database is slow to answer the poll (a storm)
+/// is published on time, not after the query.
 pub async fn run(hub: Arc<StockEvents>, store: Store, stop: CancellationToken) {
     let mut failing = false;
     let mut next_poll = Instant::now();
     let mut next_sweep = Instant::now() + SWEEP_EVERY;
+    let mut in_flight: Option<Poll> = None;
     loop {
         let now = Instant::now();
         if now >= next_sweep {
@@ -381,41 +408,50 @@ pub async fn run(hub: Arc<StockEvents>, store: Store, stop: CancellationToken) {
             next_sweep = now + SWEEP_EVERY;
         }
         let pending = hub.flush(now);
-        let ids = if now >= next_poll {
-            hub.watched(now)
-        } else {
-            Vec::new()
-        };
-        if now >= next_poll && !ids.is_empty() {
-            let began = Instant::now();
-            match store.stocks(&ids).await {
-                Ok(found) => {
-                    if failing {
-                        tracing::info!("stock event poll answers again");
-                        failing = false;
-                    }
-                    for (id, stock) in found {
-                        hub.note(id, stock, began);
-                    }
-                }
-                Err(e) => {
-                    if !failing {
-                        tracing::warn!(error = %e, "stock event poll failed; streams hold their last figure");
-                        failing = true;
-                    }
-                }
+        let mut watched_none = false;
+        if in_flight.is_none() && now >= next_poll {
+            let ids = hub.watched(now);
+            if ids.is_empty() {
+                watched_none = true;
+                next_poll = now + hub.every;
+            } else {
+                let store = store.clone();
+                in_flight = Some(Box::pin(async move { (now, store.stocks(&ids).await) }));
             }
-            next_poll = began + hub.every;
-            continue;
         }
-        let idle = ids.is_empty() && now >= next_poll && hub.streams() == 0 && pending.is_none();
-        let mut until = next_poll.max(now).min(next_sweep);
+        let idle = watched_none && hub.streams() == 0 && pending.is_none();
+        let mut until = if in_flight.is_some() {
+            next_sweep
+        } else {
+            next_poll.max(now).min(next_sweep)
+        };
         if let Some(p) = pending {
             until = until.min(p);
         }
         tokio::select! {
             () = stop.cancelled() => return,
             () = hub.wake.notified() => {}
+            (began, read) = async { in_flight.as_mut().expect("guarded").await }, if in_flight.is_some() => {
+                in_flight = None;
+                match read {
+                    Ok(found) => {
+                        if failing {
+                            tracing::info!("stock event poll answers again");
+                            failing = false;
+                        }
+                        for (id, stock) in found {
+                            hub.note(id, stock, began);
+                        }
+                    }
+                    Err(e) => {
+                        if !failing {
+                            tracing::warn!(error = %e, "stock event poll failed; streams hold their last figure");
+                            failing = true;
+                        }
+                    }
+                }
+                next_poll = began + hub.every;
+            }
             () = tokio::time::sleep_until(until.into()), if !idle => {}
         }
     }
@@ -427,11 +463,12 @@ mod tests {
 
     fn hub_with(id: i32, stock: i32, at: Instant) -> (StockEvents, watch::Receiver<Tick>) {
         let hub = StockEvents::new(Duration::from_millis(100), Duration::from_secs(15));
-        let (tx, rx) = watch::channel(Tick { stock, seq: 1 });
+        let (tx, rx) = watch::channel(hub.tick(id, stock, 1));
         hub.seq.store(1, Ordering::Relaxed);
         lock(&hub.products).insert(
             id,
             Watched {
+                id,
                 tx,
                 covers: at,
                 published: at - Duration::from_secs(1),
@@ -447,7 +484,7 @@ mod tests {
         let t0 = Instant::now();
         let (hub, rx) = hub_with(1, 50, t0);
         hub.note(1, 49, t0 + Duration::from_millis(1));
-        assert_eq!(*rx.borrow(), Tick { stock: 49, seq: 2 }, "at once");
+        assert_eq!(*rx.borrow(), hub.tick(1, 49, 2), "at once");
         hub.note(1, 48, t0 + Duration::from_millis(2));
         hub.note(1, 47, t0 + Duration::from_millis(3));
         hub.note(1, 46, t0 + Duration::from_millis(2));
@@ -457,8 +494,21 @@ mod tests {
         hub.flush(next);
         assert_eq!(
             *rx.borrow(),
-            Tick { stock: 47, seq: 3 },
+            hub.tick(1, 47, 3),
             "the latest wins; one that covers less never"
+        );
+    }
+
+    #[test]
+    fn a_change_is_written_once_as_the_event_every_stream_sends() {
+        let hub = StockEvents::new(Duration::from_millis(100), Duration::from_secs(15));
+        let tick = hub.tick(7, 42, 9);
+        assert_eq!(
+            std::str::from_utf8(&tick.frame).expect("utf-8"),
+            format!(
+                "id: {}\ndata: {{\"productId\":7,\"stock\":42}}\n\n",
+                hub.event_id(9)
+            )
         );
     }
 
