@@ -121,7 +121,7 @@ impl Watchers {
             let (client, ids, gate) = (client.clone(), products.to_vec(), Arc::clone(&gate));
             opening.spawn(async move {
                 let _permit = gate.acquire_owned().await;
-                client.stock_events(&ids).await
+                client.stock_events_lean(&ids).await
             });
         }
         let (finals, _) = watch::channel(None);

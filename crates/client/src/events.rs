@@ -8,6 +8,7 @@ use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use serde::Deserialize;
 
+use super::lean_events::{self, LeanStream};
 use super::{ApiClient, ClientError, transport};
 use flashsale_api as api;
 
@@ -20,9 +21,18 @@ const MAX_PENDING: usize = 64 * 1024;
 /// An open stock event stream.
 #[derive(Debug)]
 pub struct StockStream {
-    res: reqwest::Response,
+    source: Source,
     /// What has arrived of an event not yet complete.
     buf: Vec<u8>,
+}
+
+/// Where a stream's body comes from.
+#[derive(Debug)]
+enum Source {
+    /// The general client's response.
+    General(reqwest::Response),
+    /// Its own socket ([`ApiClient::stock_events_lean`]).
+    Lean(LeanStream),
 }
 
 impl ApiClient {
@@ -52,7 +62,29 @@ impl ApiClient {
             return Ok(None);
         }
         Ok(Some(StockStream {
-            res,
+            source: Source::General(res),
+            buf: Vec::new(),
+        }))
+    }
+
+    /// [`ApiClient::stock_events`] on a socket of its own, read by the caller's task alone
+    /// (see `lean_events`): for holding thousands of streams, as `burst --watchers` does.
+    pub async fn stock_events_lean(&self, ids: &[i32]) -> Result<Option<StockStream>, ClientError> {
+        let base =
+            url::Url::parse(&self.base).map_err(|_| ClientError::BaseUrl(self.base.clone()))?;
+        let (Some(host), Some(port)) = (base.host_str(), base.port_or_known_default()) else {
+            return Err(ClientError::BaseUrl(self.base.clone()));
+        };
+        let list: Vec<String> = ids.iter().map(i32::to_string).collect();
+        let path = format!(
+            "{}{}/events?ids={}",
+            base.path().trim_end_matches('/'),
+            api::STOCK,
+            list.join(",")
+        );
+        let opened = lean_events::open(&format!("{host}:{port}"), &path, self.timeout).await?;
+        Ok(opened.map(|lean| StockStream {
+            source: Source::Lean(lean),
             buf: Vec::new(),
         }))
     }
@@ -62,11 +94,13 @@ impl StockStream {
     /// The figures `(productId, stock)` of the events completed by the next chunk (none for
     /// a heartbeat); `None` once the stream has ended.
     pub async fn next(&mut self) -> Result<Option<Vec<(i32, i32)>>, ClientError> {
-        let chunk = self
-            .res
-            .chunk()
-            .await
-            .map_err(|e| ClientError::Transport(transport(e)))?;
+        let chunk = match &mut self.source {
+            Source::General(res) => res
+                .chunk()
+                .await
+                .map_err(|e| ClientError::Transport(transport(e)))?,
+            Source::Lean(lean) => lean.next_data().await?,
+        };
         let Some(chunk) = chunk else {
             return Ok(None);
         };

@@ -12,6 +12,7 @@ use reqwest::header::CONTENT_TYPE;
 use serde::Deserialize;
 
 mod events;
+mod lean_events;
 mod purchase_reply;
 mod wire;
 
@@ -47,6 +48,8 @@ pub struct ApiClient {
     client: reqwest::Client,
     base: String,
     admin_token: Option<Secret>,
+    /// The bound on one request (for the requests the general client does not make).
+    timeout: Duration,
 }
 
 fn transport(e: reqwest::Error) -> String {
@@ -113,6 +116,7 @@ impl ApiClient {
             client,
             base,
             admin_token: None,
+            timeout,
         })
     }
 
