@@ -1,7 +1,8 @@
 //! Purchases over HTTP: a `flashsale serve` process per strategy, the burst engine's HTTP
-//! target at each client count, beside pgbench's one-statement purchase at the same count;
-//! with `--mix`, also the buyers' mix of purchases and stock reads beside the same server's
-//! HTTP floor, in the same run (`mix`).
+//! target at each client count, beside pgbench's one-statement purchase at the same count and
+//! the same strategy in process (the burst engine calling the purchase module, same pool and
+//! concurrency: what the request path costs); with `--mix`, also the buyers' mix of purchases
+//! and stock reads beside the same server's HTTP floor, in the same run (`mix`).
 
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader};
@@ -13,6 +14,8 @@ use super::{BenchError, Probe, machine, pgbench};
 use flashsale_burst::{self as burst, BurstSpec, Target};
 use flashsale_client::ApiClient;
 use flashsale_core::config::{DatabaseTarget, Settings};
+use flashsale_core::purchase::Purchaser;
+use flashsale_core::ratelimit::RateLimiter;
 use flashsale_core::store::Store;
 use flashsale_core::strategy::Strategy;
 
@@ -135,6 +138,11 @@ pub async fn run(plan: &HttpPlan, settings: &Settings) -> Result<String, BenchEr
             }
         };
         for &strategy in &strategies {
+            store.set_stock(plan.product, stock).await?;
+            let mut spec = BurstSpec::new(plan.product, plan.purchases, c, strategy);
+            spec.ips = 1;
+            let local_per_s =
+                in_process_row(&mut out, &store, settings, spec, c, anchor_per_s).await?;
             let server = start_server(settings, strategy)?;
             let mut keyless_per_s = None;
             for keyed in [false, true] {
@@ -160,7 +168,11 @@ pub async fn run(plan: &HttpPlan, settings: &Settings) -> Result<String, BenchEr
                     .unwrap_or_else(|| "not audited".into());
                 let mut note = format!("server {strategy}, audit {audit}");
                 match keyless_per_s {
-                    None => keyless_per_s = Some(report.throughput_per_s),
+                    None => {
+                        keyless_per_s = Some(report.throughput_per_s);
+                        let _ =
+                            write!(note, ", {}", of_local(report.throughput_per_s, local_per_s));
+                    }
                     Some(without) if without > 0.0 => {
                         let _ = write!(
                             note,
@@ -186,7 +198,7 @@ pub async fn run(plan: &HttpPlan, settings: &Settings) -> Result<String, BenchEr
                 store.set_stock(plan.product, stock).await?;
                 let client = ApiClient::new(&server.url, c as usize, Duration::from_secs(30))
                     .map_err(|e| BenchError::Setup(e.to_string()))?;
-                mix_rows(&mut out, &client, plan, strategy, m, c).await;
+                mix_rows(&mut out, &client, plan, strategy, m, c, local_per_s).await;
             }
             drop(server);
         }
@@ -203,6 +215,7 @@ async fn mix_rows(
     strategy: Strategy,
     m: Mix,
     c: u32,
+    local_per_s: f64,
 ) {
     let probe = Probe::start();
     let floor = mix::run(client, Load::Floor, plan.purchases, c).await;
@@ -231,15 +244,59 @@ async fn mix_rows(
     };
     let _ = writeln!(
         out,
-        "| {c} | HTTP mix {m} | {:.0} | {:.2} | {:.2} | - | server {strategy}, {:.0} purchases/s + {:.0} reads/s, {of_floor}{} | {} |",
+        "| {c} | HTTP mix {m} | {:.0} | {:.2} | {:.2} | - | server {strategy}, {:.0} purchases/s ({}) + {:.0} reads/s, {of_floor}{} | {} |",
         r.per_s,
         r.p50_ms,
         r.p99_ms,
         r.purchases_per_s,
+        of_local(r.purchases_per_s, local_per_s),
         r.reads_per_s,
         errors_note(r.errors),
         cpu.summary()
     );
+}
+
+/// The same strategy in process, at the same concurrency (`c`) and on the same pool as the
+/// server: its row, and its purchases/s (the anchor of the HTTP rows that follow).
+async fn in_process_row(
+    out: &mut String,
+    store: &Store,
+    settings: &Settings,
+    spec: BurstSpec,
+    c: u32,
+    anchor_per_s: Option<f64>,
+) -> Result<f64, BenchError> {
+    let strategy = spec.strategy;
+    let purchaser = Purchaser::new(store.clone(), RateLimiter::off(), settings.max_quantity);
+    let probe = Probe::start();
+    let report = burst::run_to_end(spec, Target::Local(purchaser), Some(store.clone())).await?;
+    let cpu = probe.finish();
+    let ratio = anchor_per_s
+        .map(|a| format!("{:.1}x", report.throughput_per_s / a))
+        .unwrap_or_else(|| "-".into());
+    let audit = report
+        .audit
+        .map(|a| a.verdict())
+        .unwrap_or_else(|| "not audited".into());
+    let _ = writeln!(
+        out,
+        "| {c} | in process | {:.0} | {:.2} | {:.2} | {ratio} | {strategy}, audit {audit}{} | {} |",
+        report.throughput_per_s,
+        report.latency_ms.p50,
+        report.latency_ms.p99,
+        errors_note(report.busy + report.failed),
+        cpu.summary()
+    );
+    Ok(report.throughput_per_s)
+}
+
+/// `0.55x in process`: an HTTP figure against the in-process run's.
+fn of_local(per_s: f64, local_per_s: f64) -> String {
+    if local_per_s > 0.0 {
+        format!("{:.2}x in process", per_s / local_per_s)
+    } else {
+        "in process n/a".into()
+    }
 }
 
 fn errors_note(errors: u64) -> String {
