@@ -1,5 +1,6 @@
 //! Keyed purchases buy first and look their key up only when it is taken: a replay must still
-//! cost no rate-limit budget (the count its check took is given back, in Redis and in process),
+//! cost no rate-limit budget (the count its check took is given back, in Redis, on a Redis
+//! Cluster and in process),
 //! a retry the limiter refuses must still get its recorded answer, and a retried sold-out must
 //! replay whichever way it reaches its record (the purchase's taken key, or the outcome's).
 
@@ -8,16 +9,20 @@ use std::net::IpAddr;
 use flashsale_core::config::LimitSettings;
 use flashsale_core::purchase::{IdempotencyKey, KeyReused, Outcome, Purchaser};
 use flashsale_core::ratelimit::RateLimiter;
+use flashsale_core::redact::SecretUrl;
 use flashsale_core::strategy::Strategy;
 use rstest::rstest;
 
 use crate::idempotency::{MOUSE, req};
+use crate::support::redis_cluster::RedisCluster;
 use crate::support::{Engine, TestRedis, seeded, unlimited};
 
 #[derive(Debug, Clone, Copy)]
 enum Limits {
     InProcess,
     Redis,
+    /// A user's window and an IP's on different masters: each given back by its own call.
+    Cluster,
 }
 
 const IP: [u8; 4] = [127, 0, 0, 1];
@@ -45,6 +50,7 @@ async fn used(limiter: &RateLimiter, user: &str) -> (u32, u32) {
 #[case::redis_batched(Limits::Redis, Strategy::Batched)]
 #[case::redis_atomic(Limits::Redis, Strategy::Atomic)]
 #[case::redis_row_lock(Limits::Redis, Strategy::RowLock)]
+#[case::redis_cluster_batched(Limits::Cluster, Strategy::Batched)]
 #[tokio::test]
 async fn replays_cost_no_budget_and_a_refused_retry_still_gets_its_order(
     #[case] limits: Limits,
@@ -56,9 +62,13 @@ async fn replays_cost_no_budget_and_a_refused_retry_still_gets_its_order(
         user_max: 2,
         ..redis.settings()
     };
-    let limiter = match limits {
-        Limits::InProcess => RateLimiter::new(settings, None).expect("memory"),
-        Limits::Redis => redis.limiter(settings),
+    let cluster = matches!(limits, Limits::Cluster).then(RedisCluster::start);
+    let limiter = match (limits, &cluster) {
+        (Limits::InProcess, _) => RateLimiter::new(settings, None).expect("memory"),
+        (Limits::Cluster, Some(cluster)) => {
+            RateLimiter::new(settings, Some(&SecretUrl::new(cluster.url()))).expect("cluster")
+        }
+        _ => redis.limiter(settings),
     };
     let p = Purchaser::new(store.clone(), limiter.clone(), 10);
     let user = "budgeted";
