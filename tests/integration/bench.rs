@@ -38,19 +38,6 @@ async fn bench_purchases_compares_with_pgbench_and_audits_each_run() {
     assert!(report.contains("| 4 | pgbench one-statement |"), "{report}");
     assert_eq!(report.matches("audit OK").count(), 2, "{report}");
     assert!(report.contains("x |"), "a ratio against pgbench: {report}");
-    // Each strategy in process first, the anchor of its HTTP row.
-    for strategy in ["batched", "row-lock"] {
-        let local = report
-            .lines()
-            .find(|l| l.contains("| in process |") && l.contains(&format!("| {strategy}, audit")))
-            .unwrap_or_else(|| panic!("no in-process row for {strategy}: {report}"));
-        assert!(local.contains("audit OK"), "{local}");
-        let http = report
-            .lines()
-            .find(|l| l.contains("| HTTP |") && l.contains(&format!("server {strategy},")))
-            .unwrap_or_else(|| panic!("no HTTP row for {strategy}: {report}"));
-        assert!(http.contains("x in process"), "{http}");
-    }
 }
 
 #[tokio::test]
@@ -74,6 +61,19 @@ async fn bench_http_runs_a_server_per_strategy_beside_pgbench() {
         "{report}"
     );
     assert!(report.contains("x |"), "a ratio against pgbench: {report}");
+    // Each strategy in process first, the anchor of its HTTP row.
+    for strategy in ["batched", "row-lock"] {
+        let local = report
+            .lines()
+            .find(|l| l.contains("| in process |") && l.contains(&format!("| {strategy}, audit")))
+            .unwrap_or_else(|| panic!("no in-process row for {strategy}: {report}"));
+        assert!(local.contains("audit OK"), "{local}");
+        let http = report
+            .lines()
+            .find(|l| l.contains("| HTTP |") && l.contains(&format!("server {strategy},")))
+            .unwrap_or_else(|| panic!("no HTTP row for {strategy}: {report}"));
+        assert!(http.contains("x in process"), "{http}");
+    }
 }
 
 #[tokio::test]
