@@ -159,13 +159,8 @@ pub async fn run(plan: &HttpPlan, settings: &Settings) -> Result<String, BenchEr
                 let report =
                     burst::run_to_end(spec, Target::Http(client), Some(store.clone())).await?;
                 let cpu = probe.finish();
-                let ratio = anchor_per_s
-                    .map(|a| format!("{:.1}x", report.throughput_per_s / a))
-                    .unwrap_or_else(|| "-".into());
-                let audit = report
-                    .audit
-                    .map(|a| a.verdict())
-                    .unwrap_or_else(|| "not audited".into());
+                let ratio = super::times(report.throughput_per_s, anchor_per_s);
+                let audit = super::audit_verdict(&report);
                 let mut note = format!("server {strategy}, audit {audit}");
                 match keyless_per_s {
                     None => {
@@ -271,13 +266,8 @@ async fn in_process_row(
     let probe = Probe::start();
     let report = burst::run_to_end(spec, Target::Local(purchaser), Some(store.clone())).await?;
     let cpu = probe.finish();
-    let ratio = anchor_per_s
-        .map(|a| format!("{:.1}x", report.throughput_per_s / a))
-        .unwrap_or_else(|| "-".into());
-    let audit = report
-        .audit
-        .map(|a| a.verdict())
-        .unwrap_or_else(|| "not audited".into());
+    let ratio = super::times(report.throughput_per_s, anchor_per_s);
+    let audit = super::audit_verdict(&report);
     let _ = writeln!(
         out,
         "| {c} | in process | {:.0} | {:.2} | {:.2} | {ratio} | {strategy}, audit {audit}{} | {} |",

@@ -93,6 +93,22 @@ fn postgres_pool(settings: &Settings, connections: u32) -> Option<sqlx::PgPool> 
     )
 }
 
+/// A run's audit in words: its verdict (`OK`, `OVERSOLD by 3`, ...), or `not audited`.
+fn audit_verdict(report: &flashsale_burst::BurstReport) -> String {
+    report
+        .audit
+        .as_ref()
+        .map(|a| a.verdict())
+        .unwrap_or_else(|| "not audited".into())
+}
+
+/// `12.4x` the anchor's figure; `-` without an anchor, or with one of zero.
+fn times(per_s: f64, anchor: Option<f64>) -> String {
+    anchor
+        .filter(|a| *a > 0.0)
+        .map_or("-".to_string(), |a| format!("{:.1}x", per_s / a))
+}
+
 /// The machine, for the report's header.
 fn machine() -> String {
     let cores = std::thread::available_parallelism()

@@ -135,10 +135,7 @@ pub async fn run(plan: &ManyPlan, settings: &Settings) -> Result<String, BenchEr
             .await?
             .zip(syncs_before)
             .map(|(a, b)| a - b);
-        let audit = report
-            .audit
-            .map(|a| a.verdict())
-            .unwrap_or_else(|| "not audited".into());
+        let audit = super::audit_verdict(&report);
         let mut note = format!("audit {audit}");
         if report.busy + report.failed > 0 {
             let _ = write!(note, ", {} busy, {} failed", report.busy, report.failed);
@@ -150,9 +147,7 @@ pub async fn run(plan: &ManyPlan, settings: &Settings) -> Result<String, BenchEr
                 report.purchased as f64 / syncs as f64
             );
         }
-        let ratio = anchor.filter(|a| *a > 0.0).map_or("-".to_string(), |a| {
-            format!("{:.1}x", report.throughput_per_s / a)
-        });
+        let ratio = super::times(report.throughput_per_s, anchor);
         let _ = writeln!(
             out,
             "| {strategy} | {:.0} | {:.2} | {:.2} | {ratio} | {note} | {} |",

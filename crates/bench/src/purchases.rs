@@ -121,10 +121,7 @@ pub async fn run(plan: &PurchasesPlan, settings: &Settings) -> Result<String, Be
                 .await?
                 .zip(syncs_before)
                 .map(|(a, b)| a - b);
-            let audit = report
-                .audit
-                .map(|a| a.verdict())
-                .unwrap_or_else(|| "not audited".into());
+            let audit = super::audit_verdict(&report);
             let mut note = format!("audit {audit}");
             if report.busy + report.failed > 0 {
                 let _ = write!(note, ", {} busy, {} failed", report.busy, report.failed);
@@ -149,11 +146,10 @@ pub async fn run(plan: &PurchasesPlan, settings: &Settings) -> Result<String, Be
             });
         }
         for r in rows {
-            let ratio = match anchor {
-                Some(a) if a > 0.0 && !r.label.starts_with("pgbench") => {
-                    format!("{:.1}x", r.per_s / a)
-                }
-                _ => "-".into(),
+            let ratio = if r.label.starts_with("pgbench") {
+                "-".into()
+            } else {
+                super::times(r.per_s, anchor)
             };
             let _ = writeln!(
                 out,
