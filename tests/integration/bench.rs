@@ -40,6 +40,28 @@ async fn bench_purchases_compares_with_pgbench_and_audits_each_run() {
     assert!(report.contains("x |"), "a ratio against pgbench: {report}");
 }
 
+/// Real `flashsale burst` processes; each run's total is the database's and is audited in SQL.
+#[tokio::test]
+async fn bench_processes_runs_real_processes_and_audits_each_run_in_sql() {
+    let (db, _store) = TestDb::seeded().await;
+    let report = bench(
+        &db,
+        &[
+            "processes",
+            "--processes",
+            "1,2",
+            "--purchases",
+            "200",
+            "--clients",
+            "4",
+        ],
+    );
+    assert!(report.contains("| 1 | 4 | "), "{report}");
+    assert!(report.contains("| 2 | 2 | "), "{report}");
+    assert!(report.contains("| 1.00x |"), "the anchor: {report}");
+    assert_eq!(report.matches("| OK |").count(), 2, "{report}");
+}
+
 #[tokio::test]
 async fn bench_http_runs_a_server_per_strategy_beside_pgbench() {
     let (db, _store) = TestDb::seeded().await;

@@ -1,14 +1,17 @@
 //! Keyed purchases arriving together: the key lookups asked at one moment share a query, and
 //! keyed and keyless purchases share batches, each key recording only its own order.
 
+use std::time::Duration;
+
+use flashsale_core::config::PoolSettings;
 use flashsale_core::purchase::{IdempotencyKey, Outcome, request_hash};
-use flashsale_core::store::{KeyRecord, NewPurchase, Sale};
+use flashsale_core::store::{KeyRecord, NewPurchase, Sale, Store};
 use flashsale_core::strategy::Strategy;
 use futures::future::join_all;
 use rstest::rstest;
 
 use crate::idempotency::{MOUSE, req};
-use crate::support::{Engine, seeded, unlimited};
+use crate::support::{Engine, TestSqlite, seeded, unlimited};
 
 /// Lookups asked at the same moment share one query (`store::key_lookups`): each caller still
 /// gets its own key's record, whatever it recorded, or none, and asking a key twice at once
@@ -164,4 +167,43 @@ async fn a_broken_record_fails_only_its_own_lookup() {
     assert_eq!(whole.sale, Sale::Purchased(orders[0].clone()));
     let err = broken.expect_err("the broken record is an error");
     assert!(err.to_string().contains("without its order"), "{err}");
+}
+
+/// A batch applied again after a taken key is a batch like any other: the sold-out it finds is
+/// remembered, so the next buyers are answered from memory. On SQLite nothing tells one store
+/// of another's restock, so a restock through a second store (another process) stays unseen
+/// while the memory lasts: that is what shows the memory was set.
+#[tokio::test]
+async fn a_batch_applied_again_after_a_taken_key_remembers_the_sold_out_it_finds() {
+    let (lite, store) = TestSqlite::seeded().await;
+    store.set_sold_out_memory(Duration::from_secs(600));
+    store.set_stock(MOUSE, 2).await.expect("restock");
+    let p = unlimited(&store);
+    let key = IdempotencyKey::parse("sold-last-again").expect("key");
+    let first = p
+        .purchase_idempotent(req("keyed", 1, Strategy::Batched), &key)
+        .await
+        .expect("first");
+    assert!(matches!(first.receipt.outcome, Outcome::Purchased(_)));
+    // The retry and a keyless buyer arrive together (one thread: both are queued before the
+    // gatherer runs): their batch rolls back on the retry's key, and the keyless purchase,
+    // applied again, takes the last unit.
+    let (retry, last) = tokio::join!(
+        p.purchase_idempotent(req("keyed", 1, Strategy::Batched), &key),
+        p.purchase(req("last", 1, Strategy::Batched)),
+    );
+    assert!(retry.expect("same request").replayed, "the retry replays");
+    match last.outcome {
+        Outcome::Purchased(order) => assert_eq!(order.remaining_stock, 0),
+        other => panic!("the keyless buyer gets the last unit, got {other:?}"),
+    }
+    let other_process = Store::open(&lite.target(), &PoolSettings::default())
+        .await
+        .expect("second store");
+    other_process.set_stock(MOUSE, 5).await.expect("restock");
+    assert_eq!(
+        p.purchase(req("after", 1, Strategy::Batched)).await.outcome,
+        Outcome::SoldOut { available: 0 },
+        "answered from the memory the batch applied again left"
+    );
 }

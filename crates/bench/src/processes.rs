@@ -1,6 +1,14 @@
 //! One hot product sold by several OS processes at once (each a `flashsale burst` of its own,
 //! the clients split between them), total and per process, against one process with all the
 //! clients in the same run.
+//!
+//! The total is the database's: the run's orders over the time between its first and last
+//! transactions (`orders.created_at`, each transaction's start). Measured from outside (the
+//! first process started to the last one ended) it would also count every process's start and
+//! its audit, which grow with the number of processes on two cores and sell nothing; that wall
+//! figure is printed beside it. Each run is audited here too, in SQL: the units gone from the
+//! product (its row and every lease) are the units of the run's orders, and their count is
+//! the purchases the processes reported.
 
 use std::fmt::Write as _;
 use std::process::{Command, Stdio};
@@ -38,6 +46,8 @@ pub async fn run(plan: &ProcessesPlan, settings: &Settings) -> Result<String, Be
     let exe = std::env::current_exe()
         .map_err(|e| BenchError::Setup(format!("cannot find this program's path: {e}")))?;
     let store = Store::open(&settings.database, &settings.pool).await?;
+    let pool = super::postgres_pool(settings, 1)
+        .ok_or_else(|| BenchError::Setup("no PostgreSQL pool".into()))?;
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -52,9 +62,10 @@ pub async fn run(plan: &ProcessesPlan, settings: &Settings) -> Result<String, Be
     );
     let _ = writeln!(
         out,
-        "| processes | clients each | purchases/s in all | per process | vs 1 process |"
+        "| processes | clients each | purchases/s in all | per process | vs 1 process | \
+         wall figure (with starts and audits) | audit |"
     );
-    let _ = writeln!(out, "|---|---|---|---|---|");
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|");
     let mut anchor: Option<f64> = None;
     for &n in &plan.processes {
         let stock = i32::try_from(plan.purchases)
@@ -62,6 +73,12 @@ pub async fn run(plan: &ProcessesPlan, settings: &Settings) -> Result<String, Be
             .saturating_mul(2);
         store.set_stock(plan.product, stock).await?;
         tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+        let last_before: i32 = sqlx::query_scalar("SELECT COALESCE(max(id), 0) FROM orders")
+            .fetch_one(&pool)
+            .await
+            .map_err(|e| {
+                BenchError::Setup(format!("reading the last order before the run: {e}"))
+            })?;
         let each_clients = (plan.clients / n).max(1);
         let each_buyers = (plan.purchases / n).max(1);
         let started = Instant::now();
@@ -99,9 +116,17 @@ pub async fn run(plan: &ProcessesPlan, settings: &Settings) -> Result<String, Be
         })?;
         let wall = started.elapsed().as_secs_f64();
         let purchased: u64 = runs.iter().map(|r| r.purchased).sum();
-        // Each process's own figure counts from its own start; the total is what the database
-        // took over the whole run (start of the first to end of the last).
-        let total = purchased as f64 / wall.max(1e-9);
+        let orders = run_orders(&pool, last_before, plan.product).await?;
+        let left = store.stock(plan.product).await?.unwrap_or(0);
+        let audit = audit(&orders, purchased, stock, left);
+        // Each process's own figure counts from its own start; the total is the database's
+        // over the run's transactions (see the module).
+        let total = if orders.window_s > 0.0 {
+            orders.count as f64 / orders.window_s
+        } else {
+            purchased as f64 / wall.max(1e-9)
+        };
+        let wall_total = purchased as f64 / wall.max(1e-9);
         let per: Vec<String> = runs.iter().map(|r| format!("{:.0}", r.per_s)).collect();
         if anchor.is_none() && n == 1 {
             anchor = Some(total);
@@ -111,12 +136,66 @@ pub async fn run(plan: &ProcessesPlan, settings: &Settings) -> Result<String, Be
             .map_or("-".into(), |a| format!("{:.2}x", total / a));
         let _ = writeln!(
             out,
-            "| {n} | {each_clients} | {total:.0} | {} | {ratio} |",
+            "| {n} | {each_clients} | {total:.0} | {} | {ratio} | {wall_total:.0} | {audit} |",
             per.join(" / ")
         );
     }
     store.close().await;
     Ok(out)
+}
+
+/// The orders a run made: how many, their units, and the seconds from its first transaction
+/// to its last.
+struct RunOrders {
+    count: i64,
+    units: i64,
+    window_s: f64,
+}
+
+async fn run_orders(
+    pool: &sqlx::PgPool,
+    last_before: i32,
+    product: i32,
+) -> Result<RunOrders, BenchError> {
+    let (count, units, window_s): (i64, i64, Option<f64>) = sqlx::query_as(
+        "SELECT count(*), COALESCE(sum(quantity), 0)::int8,
+                EXTRACT(EPOCH FROM max(created_at) - min(created_at))::float8
+         FROM orders WHERE id > $1 AND product_id = $2",
+    )
+    .bind(last_before)
+    .bind(product)
+    .fetch_one(pool)
+    .await
+    .map_err(|e| BenchError::Setup(format!("reading the run's orders: {e}")))?;
+    Ok(RunOrders {
+        count,
+        units,
+        window_s: window_s.unwrap_or(0.0),
+    })
+}
+
+/// `OK`, or what does not add up: units gone from the product against the run's orders' units,
+/// and the orders against the purchases the processes reported.
+fn audit(orders: &RunOrders, purchased: u64, stock_before: i32, stock_after: i32) -> String {
+    let gone = i64::from(stock_before) - i64::from(stock_after);
+    let mut wrong = Vec::new();
+    if gone != orders.units {
+        wrong.push(format!(
+            "{gone} units gone, {} in the run's orders",
+            orders.units
+        ));
+    }
+    if u64::try_from(orders.count).ok() != Some(purchased) {
+        wrong.push(format!(
+            "{} orders, {purchased} purchases reported",
+            orders.count
+        ));
+    }
+    if wrong.is_empty() {
+        "OK".into()
+    } else {
+        format!("FAILED: {}", wrong.join("; "))
+    }
 }
 
 fn parse_report(stdout: &[u8]) -> Option<ProcessRun> {
@@ -126,4 +205,30 @@ fn parse_report(stdout: &[u8]) -> Option<ProcessRun> {
         purchased: field("purchased", "purchased")?.as_u64()?,
         per_s: field("throughput_per_s", "throughputPerS")?.as_f64()?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn orders(count: i64, units: i64) -> RunOrders {
+        RunOrders {
+            count,
+            units,
+            window_s: 1.0,
+        }
+    }
+
+    #[test]
+    fn the_audit_names_what_does_not_add_up() {
+        assert_eq!(audit(&orders(10, 12), 10, 100, 88), "OK");
+        assert_eq!(
+            audit(&orders(10, 12), 10, 100, 87),
+            "FAILED: 13 units gone, 12 in the run's orders"
+        );
+        assert_eq!(
+            audit(&orders(10, 12), 11, 100, 88),
+            "FAILED: 10 orders, 11 purchases reported"
+        );
+    }
 }

@@ -246,7 +246,7 @@ async fn gather(
         {
             // One of the keys was taken (a retry of a request done or in flight): the whole
             // batch rolled back.
-            taken_keys::apply_again(&backend, &batches).await
+            taken_keys::apply_again(&backend, &batcher, &batches).await
         } else {
             let mut answers = Vec::with_capacity(batches.len());
             for (batch, result) in batches.iter().zip(applied) {

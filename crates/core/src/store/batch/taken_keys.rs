@@ -10,6 +10,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
+use super::Batcher;
 use crate::store::backend::Backend;
 use crate::store::sale::{Applied, BatchItem, ProductBatch};
 use crate::store::{NewPurchase, Sale, StoreError};
@@ -17,8 +18,13 @@ use crate::store::{NewPurchase, Sale, StoreError};
 /// One answer per purchase, in the batches' order.
 type Answers = Vec<Vec<Result<Sale, StoreError>>>;
 
-/// The batches again, after one rolled back on a taken key (see the module).
-pub(super) async fn apply_again(backend: &Arc<dyn Backend>, batches: &[ProductBatch]) -> Answers {
+/// The batches again, after one rolled back on a taken key (see the module). What the batches
+/// applied again leave of each product's stock is noted in `batcher`, as for any batch.
+pub(super) async fn apply_again(
+    backend: &Arc<dyn Backend>,
+    batcher: &Batcher,
+    batches: &[ProductBatch],
+) -> Answers {
     let keys: Vec<String> = batches
         .iter()
         .flat_map(|b| &b.items)
@@ -32,7 +38,7 @@ pub(super) async fn apply_again(backend: &Arc<dyn Backend>, batches: &[ProductBa
         Err(_) => HashSet::new(),
     };
     if taken.is_empty() {
-        return apply_keyed_alone(backend, batches).await;
+        return apply_keyed_alone(backend, batcher, batches).await;
     }
     let is_taken = |item: &BatchItem| item.key.as_ref().is_some_and(|k| taken.contains(&k.key));
     let rest: Vec<ProductBatch> = batches
@@ -48,11 +54,11 @@ pub(super) async fn apply_again(backend: &Arc<dyn Backend>, batches: &[ProductBa
         .iter()
         .any(|a| matches!(a, Err(StoreError::Duplicate)))
     {
-        apply_keyed_alone(backend, &rest).await
+        apply_keyed_alone(backend, batcher, &rest).await
     } else {
         rest.iter()
             .zip(applied)
-            .map(|(b, a)| answers_of(b, a))
+            .map(|(b, a)| answers_of(batcher, b, a))
             .collect()
     };
     let mut by_product: HashMap<i32, VecDeque<Result<Sale, StoreError>>> = rest
@@ -80,9 +86,16 @@ pub(super) async fn apply_again(backend: &Arc<dyn Backend>, batches: &[ProductBa
 }
 
 /// Each purchase's answer from its batch's.
-fn answers_of(batch: &ProductBatch, applied: Applied) -> Vec<Result<Sale, StoreError>> {
+fn answers_of(
+    batcher: &Batcher,
+    batch: &ProductBatch,
+    applied: Applied,
+) -> Vec<Result<Sale, StoreError>> {
     match applied {
-        Ok((sales, _)) => sales.into_iter().map(Ok).collect(),
+        Ok((sales, stock_left)) => {
+            batcher.note_stock(batch.product_id, stock_left);
+            sales.into_iter().map(Ok).collect()
+        }
         Err(e) => vec![Err(e); batch.items.len()],
     }
 }
@@ -90,7 +103,11 @@ fn answers_of(batch: &ProductBatch, applied: Applied) -> Vec<Result<Sale, StoreE
 /// After a batch rolled back on a taken key: every keyed purchase as an atomic purchase of
 /// its own (its key in its own transaction), the keyless ones as one batch again. One answer
 /// per purchase, in the batches' order.
-async fn apply_keyed_alone(backend: &Arc<dyn Backend>, batches: &[ProductBatch]) -> Answers {
+async fn apply_keyed_alone(
+    backend: &Arc<dyn Backend>,
+    batcher: &Batcher,
+    batches: &[ProductBatch],
+) -> Answers {
     let keyless: Vec<ProductBatch> = batches
         .iter()
         .map(|b| ProductBatch {
@@ -114,7 +131,10 @@ async fn apply_keyed_alone(backend: &Arc<dyn Backend>, batches: &[ProductBatch])
     for b in batches {
         let mut keyless_sales: Vec<Result<Sale, StoreError>> =
             match keyless_answers.remove(&b.product_id) {
-                Some(Ok((sales, _))) => sales.into_iter().map(Ok).collect(),
+                Some(Ok((sales, stock_left))) => {
+                    batcher.note_stock(b.product_id, stock_left);
+                    sales.into_iter().map(Ok).collect()
+                }
                 Some(Err(e)) => vec![Err(e); b.items.len()],
                 None => Vec::new(),
             };
