@@ -105,7 +105,8 @@ pub struct HttpArgs {
     #[arg(long, default_value_t = 1)]
     pub product: i32,
     /// Also run each strategy with an `Idempotency-Key` on every purchase, beside the run
-    /// without (same server, same client count).
+    /// without (same server, same client count): keyless, keyed, keyed, keyless, and the keyed
+    /// runs' sum over the keyless runs' (a drift of the machine cancels out).
     #[arg(long)]
     pub idempotency: bool,
     /// Also the buyers' mix on each server, purchases:reads (`80:20`, the reference plan's;

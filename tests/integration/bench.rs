@@ -98,6 +98,43 @@ async fn bench_http_runs_a_server_per_strategy_beside_pgbench() {
     }
 }
 
+/// Keyed runs between two keyless ones, and their ratio over the four.
+#[tokio::test]
+async fn bench_http_idempotency_runs_keyless_keyed_keyed_keyless() {
+    let (db, _store) = TestDb::seeded().await;
+    let report = bench(
+        &db,
+        &[
+            "http",
+            "--purchases",
+            "200",
+            "--clients",
+            "4",
+            "--strategies",
+            "batched",
+            "--idempotency",
+        ],
+    );
+    let runs: Vec<&str> = report
+        .lines()
+        .filter(|l| l.starts_with("| 4 | HTTP |"))
+        .collect();
+    assert_eq!(runs.len(), 4, "{report}");
+    assert!(runs[0].contains("in process"), "{report}");
+    assert!(runs[1].contains("Idempotency-Key on each: "), "{report}");
+    assert!(runs[2].contains("Idempotency-Key on each: "), "{report}");
+    assert!(
+        runs[3].contains("without a key again; keyed ")
+            && runs[3].contains("x keyless over the four runs"),
+        "{report}"
+    );
+    assert_eq!(
+        report.matches("audit OK").count(),
+        5,
+        "the in-process row too: {report}"
+    );
+}
+
 #[tokio::test]
 async fn bench_http_mix_runs_purchases_and_reads_beside_the_floor() {
     let (db, _store) = TestDb::seeded().await;

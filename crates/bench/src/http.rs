@@ -47,6 +47,18 @@ impl Drop for Server {
     }
 }
 
+/// After the last of keyless, keyed, keyed, keyless (`last` its index): the keyed runs' sum
+/// over the keyless runs' (see the order in `run`).
+fn keyed_ratio(sums: [f64; 2], last: usize) -> String {
+    if last != 3 || sums[0] <= 0.0 {
+        return String::new();
+    }
+    format!(
+        "; keyed {:.2}x keyless over the four runs (keyless, keyed, keyed, keyless)",
+        sums[1] / sums[0]
+    )
+}
+
 fn start_server(settings: &Settings, strategy: Strategy) -> Result<Server, BenchError> {
     let exe =
         std::env::current_exe().map_err(|e| BenchError::Setup(format!("own executable: {e}")))?;
@@ -144,11 +156,17 @@ pub async fn run(plan: &HttpPlan, settings: &Settings) -> Result<String, BenchEr
             let local_per_s =
                 in_process_row(&mut out, &store, settings, spec, c, anchor_per_s).await?;
             let server = start_server(settings, strategy)?;
+            // With keys: keyless, keyed, keyed, keyless. The machine drifts over minutes (the
+            // same run moves 20% from one minute to the next here), and in this order a steady
+            // drift cancels out of the ratio of the sums, where one pair would carry it whole.
+            let order: &[bool] = if plan.idempotency {
+                &[false, true, true, false]
+            } else {
+                &[false]
+            };
             let mut keyless_per_s = None;
-            for keyed in [false, true] {
-                if keyed && !plan.idempotency {
-                    break;
-                }
+            let mut sums = [0.0_f64; 2];
+            for (i, &keyed) in order.iter().enumerate() {
                 store.set_stock(plan.product, stock).await?;
                 let client = ApiClient::new(&server.url, c as usize, Duration::from_secs(30))
                     .map_err(|e| BenchError::Setup(e.to_string()))?;
@@ -162,20 +180,24 @@ pub async fn run(plan: &HttpPlan, settings: &Settings) -> Result<String, BenchEr
                 let ratio = super::times(report.throughput_per_s, anchor_per_s);
                 let audit = super::audit_verdict(&report);
                 let mut note = format!("server {strategy}, audit {audit}");
-                match keyless_per_s {
-                    None => {
+                sums[usize::from(keyed)] += report.throughput_per_s;
+                match (keyed, keyless_per_s) {
+                    (false, None) => {
                         keyless_per_s = Some(report.throughput_per_s);
                         let _ =
                             write!(note, ", {}", of_local(report.throughput_per_s, local_per_s));
                     }
-                    Some(without) if without > 0.0 => {
+                    (true, Some(without)) if without > 0.0 => {
                         let _ = write!(
                             note,
-                            ", Idempotency-Key on each: {:.2}x the run without",
+                            ", Idempotency-Key on each: {:.2}x the first run without",
                             report.throughput_per_s / without
                         );
                     }
-                    Some(_) => note.push_str(", Idempotency-Key on each"),
+                    (true, _) => note.push_str(", Idempotency-Key on each"),
+                    (false, Some(_)) => {
+                        let _ = write!(note, ", without a key again{}", keyed_ratio(sums, i));
+                    }
                 }
                 if report.busy + report.failed > 0 {
                     let _ = write!(note, ", {} busy, {} failed", report.busy, report.failed);
