@@ -195,6 +195,25 @@ pub fn fit(text: &str, width: usize) -> String {
     out
 }
 
+/// `text` in `width` columns, cut only between words, with `…` when cut: a number (or a path,
+/// a name) in it is shown whole or not at all. A first word wider than `width` alone is cut
+/// as [`fit`] cuts.
+pub fn fit_words(text: &str, width: usize) -> String {
+    if text.width() <= width {
+        return text.to_string();
+    }
+    let mut end = None;
+    for (i, c) in text.char_indices() {
+        if c.is_whitespace() && text[..i].trim_end().width() < width {
+            end = Some(text[..i].trim_end().len());
+        }
+    }
+    match end {
+        Some(e) if e > 0 => format!("{}…", &text[..e]),
+        _ => fit(text, width),
+    }
+}
+
 /// A query on one line: its newlines and runs of spaces as one space.
 pub fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
@@ -266,6 +285,27 @@ pub fn pack<'a>(
 
 #[cfg(test)]
 mod tests {
+    use unicode_width::UnicodeWidthStr;
+
+    use super::fit_words;
+
+    #[test]
+    fn fit_words_never_cuts_inside_a_word() {
+        let text = "restocked product 3 from 1250 to 250000";
+        assert_eq!(fit_words(text, 80), text);
+        assert_eq!(fit_words(text, text.len()), text);
+        // 35 columns would end inside "250000": the number goes whole.
+        assert_eq!(fit_words(text, 35), "restocked product 3 from 1250 to…");
+        assert_eq!(fit_words(text, 31), "restocked product 3 from 1250…");
+        assert_eq!(fit_words(text, 30), "restocked product 3 from 1250…");
+        assert_eq!(fit_words(text, 29), "restocked product 3 from…");
+        for w in 1..text.len() {
+            let fitted = fit_words(text, w);
+            assert!(fitted.width() <= w, "{w}: {fitted:?}");
+        }
+        assert_eq!(fit_words("unbreakable", 5), "unbr…");
+    }
+
     #[test]
     fn wrap_whole_breaks_a_long_path_and_keeps_every_character() {
         let text = "saved: /home/someone/.local/state/flashsale/bursts/20261203T090742Z-p1-batched.json and b.txt";

@@ -80,6 +80,44 @@ fn a_filter_longer_than_its_limit_is_refused_with_a_notice_not_cut_silently() {
     assert!(notice.is_some_and(|n| n.contains("at most 64")));
 }
 
+/// A notice longer than the status line is cut between words: the number at its end is shown
+/// whole or not at all, never its first digits alone.
+#[test]
+fn a_long_notice_is_cut_between_words_never_inside_a_number() {
+    let mut app = fixture::app(Instant::now());
+    // No alerts: on a narrow screen they would take the status line.
+    app.state.alerts.clear();
+    let text = format!(
+        "restocked {}from 1250 to 2500000",
+        "Mechanical Keyboard ".repeat(3)
+    );
+    app.state.notice = Some(super::state::Notice {
+        text: text.clone(),
+        level: Level::Ok,
+        until: Instant::now() + Duration::from_secs(60),
+    });
+    for (w, h) in SIZES {
+        let s = screen(&app, w, h);
+        let line = s
+            .lines()
+            .find(|l| l.contains("restocked Mechanical"))
+            .unwrap_or_else(|| panic!("the notice is on screen at {w}x{h}:\n{s}"));
+        if w >= 90 {
+            assert!(line.contains(&text), "whole at {w}: {line:?}");
+        } else {
+            let shown = line
+                .trim()
+                .strip_suffix('…')
+                .unwrap_or_else(|| panic!("{line:?}"));
+            assert!(
+                text.starts_with(shown) && text[shown.len()..].starts_with(' '),
+                "cut after a whole word: {line:?}"
+            );
+            assert!(!line.contains("25"), "no part of the last number: {line:?}");
+        }
+    }
+}
+
 #[test]
 fn o_sorts_by_each_column_in_turn_and_shift_o_reverses_the_selection_follows_its_product() {
     let mut app = fixture::app(Instant::now());

@@ -181,7 +181,12 @@ impl Header<'_> {
                 Level::Ok => t.ok,
                 Level::Info => t.info,
             };
-            Line::from(Span::styled(format!(" {}", n.text), style))
+            // Cut between words, so that no number in it is shown cut.
+            let room = (area.width as usize).saturating_sub(1);
+            Line::from(Span::styled(
+                format!(" {}", format::fit_words(&n.text, room)),
+                style,
+            ))
         } else if s.over_api() {
             health_line(self.ctx, area.width as usize)
         } else if let Some(failing) = not_answering(s) {
