@@ -118,6 +118,34 @@ fn a_long_notice_is_cut_between_words_never_inside_a_number() {
     }
 }
 
+/// On a screen without an alert row, a notice (the answer to the operator's key) is not
+/// hidden by warnings for its few seconds; their label stays in front of it. (A critical alert
+/// keeps the line: `dashboard_truth`'s oversell test.)
+#[test]
+fn a_notice_shows_beside_the_alerts_label_on_a_narrow_screen() {
+    let mut app = fixture::app(Instant::now());
+    assert!(
+        app.state.banner_alerts().next().is_some(),
+        "the fixture has alerts"
+    );
+    let s = screen(&app, 80, 24);
+    assert!(
+        s.contains("low stock: Mechanical Keyboard"),
+        "alerts before: {s}"
+    );
+    app.state.notice = Some(super::state::Notice {
+        text: "restocked Wireless Mouse from 0 to 500".into(),
+        level: Level::Ok,
+        until: Instant::now() + Duration::from_secs(60),
+    });
+    let s = screen(&app, 80, 24);
+    let line = s
+        .lines()
+        .find(|l| l.contains("restocked Wireless Mouse from 0 to 500"))
+        .unwrap_or_else(|| panic!("the notice is on screen:\n{s}"));
+    assert!(line.contains("⚠ ALERTS (2)"), "{line:?}");
+}
+
 #[test]
 fn o_sorts_by_each_column_in_turn_and_shift_o_reverses_the_selection_follows_its_product() {
     let mut app = fixture::app(Instant::now());

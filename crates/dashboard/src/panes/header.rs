@@ -172,21 +172,32 @@ impl Header<'_> {
                 Span::styled(" ✖ ", t.critical),
                 Span::styled(format!("{}{tail}", format::fit(e, room)), t.critical),
             ])
-        } else if with_alerts && s.banner_alerts().next().is_some() {
-            alert_line(self.ctx, area.width as usize)
-        } else if let Some(n) = &s.notice {
+        } else if let Some(n) = s.notice.as_ref().filter(|_| {
+            !(with_alerts && s.banner_alerts().any(|a| a.severity == Severity::Critical))
+        }) {
+            // A notice answers the operator's own key, for a few seconds: it takes the line
+            // even while warnings are up (narrow screens have no alert row), after the alerts'
+            // label, so that they are not hidden meanwhile. A critical alert (an oversell, the
+            // database down) keeps the line.
             let style = match n.level {
                 Level::Error => t.critical,
                 Level::Warn => t.warn,
                 Level::Ok => t.ok,
                 Level::Info => t.info,
             };
+            let mut line = Line::default();
+            if with_alerts && let Some(label) = alerts_label(self.ctx) {
+                line.push_span(label);
+            }
             // Cut between words, so that no number in it is shown cut.
-            let room = (area.width as usize).saturating_sub(1);
-            Line::from(Span::styled(
+            let room = (area.width as usize).saturating_sub(line.width() + 1);
+            line.push_span(Span::styled(
                 format!(" {}", format::fit_words(&n.text, room)),
                 style,
-            ))
+            ));
+            line
+        } else if with_alerts && s.banner_alerts().next().is_some() {
+            alert_line(self.ctx, area.width as usize)
         } else if s.over_api() {
             health_line(self.ctx, area.width as usize)
         } else if let Some(failing) = not_answering(s) {
@@ -315,25 +326,39 @@ fn health_report<'a>(ctx: Ctx<'a>) -> Line<'a> {
 /// The alerts not silenced, worst first, as many whole as fit in `width`; those left out are
 /// counted (`+2 more: !`, with the key as bound), and that key lists every one. The first is
 /// cut only when it alone is wider than the line.
-fn alert_line(ctx: Ctx<'_>, width: usize) -> Line<'static> {
+/// The alerts' label, ` ⚠ ALERTS (2) ` in the worst one's colour, reversed; `None` without
+/// alerts.
+fn alerts_label(ctx: Ctx<'_>) -> Option<Span<'static>> {
     let t = ctx.theme;
-    let alerts: Vec<&flashsale_monitor::Alert> = ctx.state.banner_alerts().collect();
-    let worst = alerts.iter().map(|a| a.severity).max();
+    let (count, worst) = ctx
+        .state
+        .banner_alerts()
+        .fold((0, None), |(n, w), a| (n + 1, w.max(Some(a.severity))));
     let style = if worst == Some(Severity::Critical) {
         t.critical
     } else {
         t.warn
     };
-    // The key as the user's `[keys]` bind it.
-    let whole_key = ctx.keymap.keys(crate::action::Action::Alerts);
-    let label = match alerts.len() {
+    let label = match count {
+        0 => return None,
         1 => " ⚠ ALERT ".to_string(),
         n => format!(" ⚠ ALERTS ({n}) "),
     };
-    let mut line = Line::from(Span::styled(
+    Some(Span::styled(
         label,
         style.add_modifier(ratatui::style::Modifier::REVERSED),
-    ));
+    ))
+}
+
+fn alert_line(ctx: Ctx<'_>, width: usize) -> Line<'static> {
+    let t = ctx.theme;
+    let alerts: Vec<&flashsale_monitor::Alert> = ctx.state.banner_alerts().collect();
+    // The key as the user's `[keys]` bind it.
+    let whole_key = ctx.keymap.keys(crate::action::Action::Alerts);
+    let Some(label) = alerts_label(ctx) else {
+        return Line::default();
+    };
+    let mut line = Line::from(label);
     let whole = |a: &&flashsale_monitor::Alert| {
         let mut text = format!(" {}", a.message);
         // Its rule no longer fires; it clears once that has lasted (`ALERT_HOLD`).
