@@ -323,9 +323,6 @@ fn health_report<'a>(ctx: Ctx<'a>) -> Line<'a> {
     Line::from(spans)
 }
 
-/// The alerts not silenced, worst first, as many whole as fit in `width`; those left out are
-/// counted (`+2 more: !`, with the key as bound), and that key lists every one. The first is
-/// cut only when it alone is wider than the line.
 /// The alerts' label, ` ⚠ ALERTS (2) ` in the worst one's colour, reversed; `None` without
 /// alerts.
 fn alerts_label(ctx: Ctx<'_>) -> Option<Span<'static>> {
@@ -350,6 +347,9 @@ fn alerts_label(ctx: Ctx<'_>) -> Option<Span<'static>> {
     ))
 }
 
+/// The alerts not silenced, worst first, as many whole as fit in `width`; those left out are
+/// counted (`+2 more: !`, with the key as bound), and that key lists every one. The first is
+/// cut only when it alone is wider than the line.
 fn alert_line(ctx: Ctx<'_>, width: usize) -> Line<'static> {
     let t = ctx.theme;
     let alerts: Vec<&flashsale_monitor::Alert> = ctx.state.banner_alerts().collect();
