@@ -73,12 +73,7 @@ pub async fn run(plan: &ProcessesPlan, settings: &Settings) -> Result<String, Be
             .saturating_mul(2);
         store.set_stock(plan.product, stock).await?;
         tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
-        let last_before: i32 = sqlx::query_scalar("SELECT COALESCE(max(id), 0) FROM orders")
-            .fetch_one(&pool)
-            .await
-            .map_err(|e| {
-                BenchError::Setup(format!("reading the last order before the run: {e}"))
-            })?;
+        let last_before = store.max_order_id().await?;
         let each_clients = (plan.clients / n).max(1);
         let each_buyers = (plan.purchases / n).max(1);
         let started = Instant::now();
@@ -154,7 +149,7 @@ struct RunOrders {
 
 async fn run_orders(
     pool: &sqlx::PgPool,
-    last_before: i32,
+    last_before: i64,
     product: i32,
 ) -> Result<RunOrders, BenchError> {
     let (count, units, window_s): (i64, i64, Option<f64>) = sqlx::query_as(
