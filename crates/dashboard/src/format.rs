@@ -202,11 +202,15 @@ pub fn fit_words(text: &str, width: usize) -> String {
     if text.width() <= width {
         return text.to_string();
     }
+    // The last word boundary that leaves a column for the `…`; the width before a boundary
+    // only grows, so the first one past it ends the search.
     let mut end = None;
-    for (i, c) in text.char_indices() {
-        if c.is_whitespace() && text[..i].trim_end().width() < width {
-            end = Some(text[..i].trim_end().len());
+    for (i, _) in text.char_indices().filter(|(_, c)| c.is_whitespace()) {
+        let before = text[..i].trim_end();
+        if before.width() >= width {
+            break;
         }
+        end = Some(before.len());
     }
     match end {
         Some(e) if e > 0 => format!("{}…", &text[..e]),
