@@ -395,3 +395,65 @@ async fn expired_keys_are_swept_and_live_ones_kept(#[case] engine: Engine) {
         "nothing left to sweep"
     );
 }
+
+/// A database migrated by a build before migration 5 (the key's foreign key to `orders`, a
+/// B-tree on `created_at`) is brought to the lean shape at the next start, and a keyed purchase
+/// on it still records, refuses a reused key, and replays.
+#[tokio::test]
+async fn a_database_keyed_before_the_lean_keys_migration_is_upgraded_at_start() {
+    let (db, store) = crate::support::db::TestDb::seeded().await;
+    let mut conn = db.conn().await;
+    sqlx::raw_sql(
+        "DROP INDEX idx_idempotency_keys_created_at_brin;
+         CREATE INDEX idx_idempotency_keys_created_at ON idempotency_keys(created_at);
+         ALTER TABLE idempotency_keys ADD FOREIGN KEY (order_id) REFERENCES orders(id);
+         DELETE FROM _sqlx_migrations WHERE version = 5;",
+    )
+    .execute(&mut conn)
+    .await
+    .expect("the shape of migration 4");
+    store.close().await;
+
+    let store = db.store_with(Default::default()).await;
+    store
+        .migrate()
+        .await
+        .expect("migration 5 on an older database");
+    let (foreign_keys, btree, brin): (i64, bool, bool) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM pg_constraint
+                 WHERE contype = 'f' AND conrelid = 'idempotency_keys'::regclass),
+                to_regclass('idx_idempotency_keys_created_at') IS NOT NULL,
+                (SELECT am.amname = 'brin' FROM pg_class c JOIN pg_am am ON am.oid = c.relam
+                 WHERE c.oid = to_regclass('idx_idempotency_keys_created_at_brin'))",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .expect("the keys table's shape");
+    assert_eq!(foreign_keys, 0, "the key's foreign key to orders is gone");
+    assert!(!btree, "the B-tree on created_at is gone");
+    assert!(brin, "created_at has its BRIN index");
+
+    let purchaser = unlimited(&store);
+    let key = IdempotencyKey::parse("after-upgrade").expect("key");
+    let first = purchaser
+        .purchase_idempotent(req("upgraded", 1, Strategy::Batched), &key)
+        .await
+        .expect("first");
+    let Outcome::Purchased(order) = &first.receipt.outcome else {
+        panic!("expected an order, got {:?}", first.receipt.outcome);
+    };
+    let again = purchaser
+        .purchase_idempotent(req("upgraded", 1, Strategy::Batched), &key)
+        .await
+        .expect("retry");
+    assert!(again.replayed, "the retry replays");
+    assert_eq!(again.receipt.outcome, Outcome::Purchased(order.clone()));
+    assert_eq!(
+        purchaser
+            .purchase_idempotent(req("upgraded", 2, Strategy::Batched), &key)
+            .await,
+        Err(KeyReused),
+        "the same key with another request is refused"
+    );
+    let _ = sqlx::Connection::close(conn).await;
+}

@@ -27,6 +27,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "restock notify",
         include_str!("../../migrations/postgres/0004_restock_notify.sql"),
     ),
+    (
+        5,
+        "lean idempotency keys",
+        include_str!("../../migrations/postgres/0005_lean_idempotency_keys.sql"),
+    ),
 ];
 
 /// The same for SQLite.
