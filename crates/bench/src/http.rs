@@ -1,7 +1,7 @@
 //! Purchases over HTTP: a `flashsale serve` process per strategy, the burst engine's HTTP
 //! target at each client count, beside pgbench's one-statement purchase at the same count and
-//! the same strategy in process (the burst engine calling the purchase module, same pool and
-//! concurrency: what the request path costs); with `--mix`, also the buyers' mix of purchases
+//! the same strategy in process (the burst engine calling the purchase module, same pool,
+//! concurrency and in-process rate limiter: what the request path costs); with `--mix`, also the buyers' mix of purchases
 //! and stock reads beside the same server's HTTP floor, in the same run (`mix`).
 
 use std::fmt::Write as _;
@@ -13,7 +13,7 @@ use super::mix::{self, Load, Mix};
 use super::{BenchError, Probe, machine, pgbench};
 use flashsale_burst::{self as burst, BurstSpec, Target};
 use flashsale_client::ApiClient;
-use flashsale_core::config::{DatabaseTarget, Settings};
+use flashsale_core::config::{DatabaseTarget, LimitSettings, Settings};
 use flashsale_core::purchase::Purchaser;
 use flashsale_core::ratelimit::RateLimiter;
 use flashsale_core::store::Store;
@@ -59,6 +59,10 @@ fn keyed_ratio(sums: [f64; 2], last: usize) -> String {
     )
 }
 
+/// The rate limits of every run, the server's and the in-process one's alike: far above any
+/// run's purchases, so every check admits, and both pay for the same in-process check.
+const LIMITS_FAR_ABOVE: u32 = 1_000_000_000;
+
 fn start_server(settings: &Settings, strategy: Strategy) -> Result<Server, BenchError> {
     let exe =
         std::env::current_exe().map_err(|e| BenchError::Setup(format!("own executable: {e}")))?;
@@ -74,8 +78,8 @@ fn start_server(settings: &Settings, strategy: Strategy) -> Result<Server, Bench
         .env("FLASHSALE_STRATEGY", strategy.as_str())
         .env("DB_POOL_MAX", settings.pool.max_connections.to_string())
         // The database path is what is measured: limits far above the run's purchases.
-        .env("RATE_LIMIT_USER_MAX", "1000000000")
-        .env("RATE_LIMIT_IP_MAX", "1000000000")
+        .env("RATE_LIMIT_USER_MAX", LIMITS_FAR_ABOVE.to_string())
+        .env("RATE_LIMIT_IP_MAX", LIMITS_FAR_ABOVE.to_string())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -284,7 +288,17 @@ async fn in_process_row(
     anchor_per_s: Option<f64>,
 ) -> Result<f64, BenchError> {
     let strategy = spec.strategy;
-    let purchaser = Purchaser::new(store.clone(), RateLimiter::off(), settings.max_quantity);
+    // The server's limiter: in process (no Redis), limits far above the run.
+    let limiter = RateLimiter::new(
+        LimitSettings {
+            user_max: LIMITS_FAR_ABOVE,
+            ip_max: LIMITS_FAR_ABOVE,
+            ..settings.limits.clone()
+        },
+        None,
+    )
+    .map_err(|e| BenchError::Setup(format!("in-process limiter: {e}")))?;
+    let purchaser = Purchaser::new(store.clone(), limiter, settings.max_quantity);
     let probe = Probe::start();
     let report = burst::run_to_end(spec, Target::Local(purchaser), Some(store.clone())).await?;
     let cpu = probe.finish();
