@@ -1,8 +1,9 @@
 //! Purchases over HTTP: a `flashsale serve` process per strategy, the burst engine's HTTP
 //! target at each client count, beside pgbench's one-statement purchase at the same count and
 //! the same strategy in process (the burst engine calling the purchase module, same pool,
-//! concurrency and in-process rate limiter: what the request path costs); with `--mix`, also the buyers' mix of purchases
-//! and stock reads beside the same server's HTTP floor, in the same run (`mix`).
+//! concurrency and in-process rate limiter: what the request path costs); with `--mix`, also
+//! the buyers' mix of purchases and stock reads beside the same server's HTTP floor, in the
+//! same run (`mix`).
 
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader};
