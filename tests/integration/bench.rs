@@ -62,6 +62,52 @@ async fn bench_processes_runs_real_processes_and_audits_each_run_in_sql() {
     assert_eq!(report.matches("| OK |").count(), 2, "{report}");
 }
 
+/// Another process selling the product (a stock lease it keeps renewing) makes `bench
+/// processes` refuse before it restocks anything: that process's orders would be counted as
+/// the run's and the restock would drop its lease.
+#[tokio::test]
+async fn bench_processes_refuses_a_product_another_process_is_selling() {
+    let (db, store) = TestDb::seeded().await;
+    let stock_before = store.stock(1).await.expect("stock").expect("product 1");
+    let mut conn = db.conn().await;
+    let renew = "INSERT INTO stock_leases (product_id, holder, units, renewed_at)
+                 VALUES (1, 'another-run', 0, CURRENT_TIMESTAMP)
+                 ON CONFLICT (product_id, holder) DO UPDATE SET renewed_at = CURRENT_TIMESTAMP";
+    sqlx::query(renew).execute(&mut conn).await.expect("lease");
+    let keeper = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            sqlx::query(renew).execute(&mut conn).await.expect("renew");
+        }
+    });
+    let home = tempfile::tempdir().expect("tmp");
+    let mut cmd = flashsale(home.path());
+    cmd.args([
+        "bench",
+        "processes",
+        "--processes",
+        "1",
+        "--purchases",
+        "20",
+    ])
+    .args(["--clients", "2", "--yes", "--database-url", &db.url]);
+    let out = tokio::task::spawn_blocking(move || cmd.output().expect("run flashsale bench"))
+        .await
+        .expect("bench");
+    keeper.abort();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "refused: {stderr}");
+    assert!(
+        stderr.contains("product 1 is being sold by 1 other process") && stderr.contains("lease"),
+        "says why: {stderr}"
+    );
+    assert_eq!(
+        store.stock(1).await.expect("stock"),
+        Some(stock_before),
+        "nothing restocked"
+    );
+}
+
 #[tokio::test]
 async fn bench_http_runs_a_server_per_strategy_beside_pgbench() {
     let (db, _store) = TestDb::seeded().await;

@@ -68,6 +68,7 @@ pub async fn run(plan: &ProcessesPlan, settings: &Settings) -> Result<String, Be
     let _ = writeln!(out, "|---|---|---|---|---|---|---|");
     let mut anchor: Option<f64> = None;
     for &n in &plan.processes {
+        refuse_if_sold_elsewhere(&pool, plan.product).await?;
         let stock = i32::try_from(plan.purchases)
             .unwrap_or(i32::MAX / 2)
             .saturating_mul(2);
@@ -137,6 +138,44 @@ pub async fn run(plan: &ProcessesPlan, settings: &Settings) -> Result<String, Be
     }
     store.close().await;
     Ok(out)
+}
+
+/// A lease renewed this recently belongs to a process that is still selling (its keeper renews
+/// every 500 ms); one older is a process gone, whose lease the next restock drops.
+const LIVE_LEASE_S: f64 = 1.5;
+
+/// Refuses a run while another process sells the product (it holds a live stock lease): its
+/// orders would count as the run's, the restock before each run would drop its lease, and the
+/// audit would report units gone that no order of the run took.
+async fn refuse_if_sold_elsewhere(pool: &sqlx::PgPool, product: i32) -> Result<(), BenchError> {
+    let leases: bool = sqlx::query_scalar("SELECT to_regclass('stock_leases') IS NOT NULL")
+        .fetch_one(pool)
+        .await
+        .map_err(|e| BenchError::Setup(format!("looking for stock leases: {e}")))?;
+    if !leases {
+        // Not migrated by us: nobody can have leased from it.
+        return Ok(());
+    }
+    let live: Option<(i64, f64)> = sqlx::query_as(
+        "SELECT count(*), EXTRACT(EPOCH FROM clock_timestamp() - max(renewed_at))::float8
+         FROM stock_leases
+         WHERE product_id = $1 AND renewed_at > clock_timestamp() - make_interval(secs => $2)
+         HAVING count(*) > 0",
+    )
+    .bind(product)
+    .bind(LIVE_LEASE_S)
+    .fetch_optional(pool)
+    .await
+    .map_err(|e| BenchError::Setup(format!("reading the product's stock leases: {e}")))?;
+    match live {
+        None => Ok(()),
+        Some((holders, age_s)) => Err(BenchError::Setup(format!(
+            "product {product} is being sold by {holders} other process(es) (a stock lease \
+             renewed {:.1} s ago): bench processes needs the product to itself, so let the \
+             other run end (or pick another --product)",
+            age_s.max(0.0)
+        ))),
+    }
 }
 
 /// The orders a run made: how many, their units, and the seconds from its first transaction
