@@ -54,6 +54,7 @@ mod restock;
 mod scenarios;
 mod security;
 mod slowloris;
+mod stock_event_sockets;
 mod stock_events;
 mod stock_events_scale;
 mod stock_product;

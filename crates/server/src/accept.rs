@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::connections::{Admission, Connections, SlotGuard};
+use super::event_socket::{EventSockets, Taken};
 use super::front::{Front, HYPER_BUF, HYPER_MAX_HEADERS};
 use super::heard_io::HeardIo;
 
@@ -37,6 +38,8 @@ const LOG_EVERY: Duration = Duration::from_secs(1);
 /// The accept loop's settings.
 pub struct Acceptor {
     pub front: Front,
+    /// Event streams opened by a connection's first request, served without hyper.
+    pub event_sockets: EventSockets,
     pub connections: Arc<Connections>,
     pub header_timeout: Duration,
     /// How long a connection told to close gets to finish the request in flight.
@@ -92,6 +95,7 @@ impl Acceptor {
             .keep_alive(true);
         let shared = Arc::new(Shared {
             front: self.front.clone(),
+            event_sockets: self.event_sockets,
             http,
             drain_limit: self.drain_limit,
         });
@@ -157,12 +161,20 @@ impl Acceptor {
 /// What every connection task needs.
 struct Shared {
     front: Front,
+    event_sockets: EventSockets,
     http: http1::Builder,
     drain_limit: Duration,
 }
 
 async fn serve(tcp: TcpStream, peer: SocketAddr, guard: SlotGuard, shared: Arc<Shared>) {
     let slot = guard.slot().clone();
+    let (tcp, header_left) = match shared.event_sockets.take(tcp, &slot).await {
+        Taken::Done => return,
+        Taken::Declined { tcp, header_left } => (tcp, header_left),
+    };
+    // The wait for the first bytes counts against the head's time, as it would in hyper.
+    let mut http = shared.http.clone();
+    http.header_read_timeout(header_left);
     let front = shared.front.clone();
     let drain_limit = shared.drain_limit;
     let for_requests = slot.clone();
@@ -172,7 +184,7 @@ async fn serve(tcp: TcpStream, peer: SocketAddr, guard: SlotGuard, shared: Arc<S
         async move { front.call(peer, slot, req).await }
     });
     let io = HeardIo::new(tcp, guard.slot().clone());
-    let conn = shared.http.serve_connection(TokioIo::new(io), service);
+    let conn = http.serve_connection(TokioIo::new(io), service);
     tokio::pin!(conn);
     tokio::select! {
         r = conn.as_mut() => {

@@ -35,6 +35,7 @@ use tokio_stream::wrappers::WatchStream;
 use tokio_stream::{Stream, StreamMap};
 
 use super::body;
+use super::chunked;
 use super::connections::Slot;
 use super::reply::ApiError;
 use super::state::AppState;
@@ -128,37 +129,15 @@ async fn open(
     headers: &HeaderMap,
     ids: &[i32],
 ) -> Result<Response, ApiError> {
-    let hub = state.events();
-    let channels = match hub.subscribe(state.purchaser().store(), ids).await {
-        Ok(Ok(channels)) => channels,
-        Ok(Err(missing)) => {
-            let named: Vec<String> = missing.iter().map(i32::to_string).collect();
-            return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                format!("Product not found: {}", named.join(", ")),
-            ));
-        }
-        Err(e) => return Err(ApiError::from_store(&e)),
-    };
-    let resume = headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| hub.resume_point(v));
-    let mut changes = StreamMap::with_capacity(channels.len());
-    for (id, rx) in channels {
-        changes.insert(id, WatchStream::new(rx));
-    }
-    let events = Events {
-        changes,
-        resume,
-        heartbeat: Box::pin(tokio::time::sleep(hub.heartbeat())),
-        last_frame: Instant::now(),
-        prelude: true,
-        guard: hub.open_stream(slot),
-        hub: hub.clone(),
-    };
+    let last_event_id = headers.get("last-event-id").and_then(|v| v.to_str().ok());
+    let events = Events::open(state, slot, last_event_id, ids, Framing::Plain).await?;
     let mut res = Response::new(Body::from_stream(events));
-    let h = res.headers_mut();
+    stream_headers(res.headers_mut());
+    Ok(res)
+}
+
+/// The headers of an event stream's answer (besides hyper's own), on either path.
+pub fn stream_headers(h: &mut HeaderMap) {
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/event-stream"),
@@ -166,11 +145,18 @@ async fn open(
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     // A proxy that buffers answers (nginx) would hold the events back.
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    Ok(res)
+}
+
+/// How a stream's frames are written: as the body hyper encodes, or already chunk-encoded
+/// for a socket we write ourselves (`event_socket`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    Plain,
+    Chunked,
 }
 
 /// One open stream; see the module.
-struct Events {
+pub struct Events {
     changes: StreamMap<i32, WatchStream<Tick>>,
     resume: Option<u64>,
     /// Armed for the heartbeat after the last frame, lazily: a frame only notes its time, and
@@ -181,9 +167,48 @@ struct Events {
     prelude: bool,
     guard: StreamGuard,
     hub: Arc<StockEvents>,
+    framing: Framing,
 }
 
 impl Events {
+    /// Subscribes to `ids` and registers the stream on `slot`; errors are the answers to
+    /// give (a product that does not exist, the database's failure).
+    pub async fn open(
+        state: &AppState,
+        slot: Option<Arc<Slot>>,
+        last_event_id: Option<&str>,
+        ids: &[i32],
+        framing: Framing,
+    ) -> Result<Self, ApiError> {
+        let hub = state.events();
+        let channels = match hub.subscribe(state.purchaser().store(), ids).await {
+            Ok(Ok(channels)) => channels,
+            Ok(Err(missing)) => {
+                let named: Vec<String> = missing.iter().map(i32::to_string).collect();
+                return Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    format!("Product not found: {}", named.join(", ")),
+                ));
+            }
+            Err(e) => return Err(ApiError::from_store(&e)),
+        };
+        let resume = last_event_id.and_then(|v| hub.resume_point(v));
+        let mut changes = StreamMap::with_capacity(channels.len());
+        for (id, rx) in channels {
+            changes.insert(id, WatchStream::new(rx));
+        }
+        Ok(Self {
+            changes,
+            resume,
+            heartbeat: Box::pin(tokio::time::sleep(hub.heartbeat())),
+            last_frame: Instant::now(),
+            prelude: true,
+            guard: hub.open_stream(slot, framing == Framing::Chunked),
+            hub: hub.clone(),
+            framing,
+        })
+    }
+
     /// Every change ready now, in number order.
     fn ready(&mut self, cx: &mut Context<'_>) -> Vec<(i32, Tick)> {
         let mut out: Vec<(i32, Tick)> = Vec::new();
@@ -200,9 +225,17 @@ impl Events {
     }
 
     fn frame(&mut self, bytes: Bytes) -> Poll<Option<Result<Bytes, Infallible>>> {
+        self.framed();
+        let bytes = match self.framing {
+            Framing::Plain => bytes,
+            Framing::Chunked => chunked::chunk(&bytes),
+        };
+        Poll::Ready(Some(Ok(bytes)))
+    }
+
+    fn framed(&mut self) {
         self.guard.framed();
         self.last_frame = Instant::now();
-        Poll::Ready(Some(Ok(bytes)))
     }
 
     /// Whether the stream has been silent for the heartbeat; re-arms the timer otherwise.
@@ -228,6 +261,11 @@ impl Stream for Events {
         // The common case, one product's change: its frame as the hub wrote it, shared.
         if !prelude && ticks.len() == 1 {
             let (_, tick) = ticks.remove(0);
+            if this.framing == Framing::Chunked {
+                // Encoded once by the hub too.
+                this.framed();
+                return Poll::Ready(Some(Ok(tick.chunk)));
+            }
             return this.frame(tick.frame);
         }
         if prelude || !ticks.is_empty() {

@@ -5,9 +5,11 @@
 mod accept;
 pub mod admin;
 pub mod body;
+mod chunked;
 pub mod client_ip;
 pub mod connections;
 pub mod cors;
+mod event_socket;
 pub mod event_stream;
 pub mod fd_limit;
 pub mod front;
@@ -154,10 +156,17 @@ pub async fn run_until(
         connections.clone(),
         signaled.clone(),
     )));
+    let cors = Arc::new(cors::Cors::new(&http.cors_origins));
     let acceptor = accept::Acceptor {
         front: front::Front {
             router: app,
-            cors: Arc::new(cors::Cors::new(&http.cors_origins)),
+            cors: cors.clone(),
+            request_timeout: http.request_timeout,
+        },
+        event_sockets: event_socket::EventSockets {
+            state: state.clone(),
+            cors,
+            header_timeout: http.header_timeout,
             request_timeout: http.request_timeout,
         },
         connections: connections.clone(),

@@ -34,6 +34,7 @@ mod poller;
 
 pub use poller::run;
 
+use super::chunked;
 use super::connections::Slot;
 use flashsale_core::store::{Store, StoreError};
 
@@ -46,6 +47,8 @@ pub struct Tick {
     /// Its event as every stream sends it (`id:` and `data:` lines), written once per change
     /// however many streams send it.
     pub frame: Bytes,
+    /// The same as one chunk of a chunked body, for the streams written on their socket.
+    pub chunk: Bytes,
 }
 
 /// One watched product.
@@ -72,6 +75,8 @@ pub struct Probe {
     /// Milliseconds since the hub's epoch.
     last_frame: AtomicU64,
     slot: Option<Arc<Slot>>,
+    /// Written on its socket by us (`event_socket`), not by hyper.
+    on_socket: bool,
 }
 
 /// Every watched product and every open stream; see the module.
@@ -265,6 +270,7 @@ impl StockEvents {
         Tick {
             stock,
             seq,
+            chunk: chunked::chunk(frame.as_bytes()),
             frame: Bytes::from(frame),
         }
     }
@@ -319,8 +325,9 @@ impl StockEvents {
         u64::try_from(at.saturating_duration_since(self.epoch).as_millis()).unwrap_or(u64::MAX)
     }
 
-    /// Registers a stream on the connection `slot`; it is forgotten when the guard drops.
-    pub fn open_stream(self: &Arc<Self>, slot: Option<Arc<Slot>>) -> StreamGuard {
+    /// Registers a stream on the connection `slot`, written on its socket by us or by hyper;
+    /// it is forgotten when the guard drops.
+    pub fn open_stream(self: &Arc<Self>, slot: Option<Arc<Slot>>, on_socket: bool) -> StreamGuard {
         if let Some(slot) = &slot {
             slot.mark_event_stream();
         }
@@ -328,6 +335,7 @@ impl StockEvents {
         let probe = Arc::new(Probe {
             last_frame: AtomicU64::new(self.millis(Instant::now())),
             slot,
+            on_socket,
         });
         lock(&self.streams).insert(id, probe.clone());
         StreamGuard {
@@ -340,6 +348,11 @@ impl StockEvents {
     /// Open streams.
     pub fn streams(&self) -> usize {
         lock(&self.streams).len()
+    }
+
+    /// Open streams written on their socket by us.
+    pub fn streams_on_sockets(&self) -> usize {
+        lock(&self.streams).values().filter(|p| p.on_socket).count()
     }
 
     /// Closes the connections of streams that have not taken a frame within the stall limit:
