@@ -219,7 +219,30 @@ async fn a_stream_reads_the_same_written_by_us_or_by_hyper_and_ends_with_its_cli
     assert_eq!(ours_event, hypers_event, "one event, written once");
     assert!(ours_event.starts_with("id: "), "{ours_event:?}");
 
+    // A client that keeps sending on its stream is cut off (nothing it sends is answered).
+    let mut chatty = Wire::connect(&s).await;
+    chatty.send(&stream_request("")).await;
+    chatty.head().await;
+    chatty.chunk().await;
+    assert_eq!(s.state.events().streams_on_sockets(), 2);
+    let noise = "x".repeat(1024);
+    let mut cut_off = false;
+    for _ in 0..64 {
+        if chatty.tcp.write_all(noise.as_bytes()).await.is_err() {
+            cut_off = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(ARRIVES, chatty.tcp.read_to_end(&mut rest)).await;
+    assert!(
+        cut_off || read.is_ok(),
+        "a client sending 64 KiB on its stream was still connected after {ARRIVES:?}"
+    );
+
     // A client that leaves is forgotten, on either path.
+    drop(chatty);
     drop(first);
     drop(after);
     let deadline = Instant::now() + ARRIVES;

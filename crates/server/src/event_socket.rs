@@ -36,6 +36,8 @@ use super::state::AppState;
 pub const PEEK: usize = 2048;
 /// Most header lines of a head taken here; more go to hyper.
 const HEADERS: usize = 32;
+/// Bytes a client may send on its stream after the head before it is cut off.
+pub const TOLERATED: usize = 4096;
 
 /// What a connection's first bytes asked for, when it is an event stream taken here.
 #[derive(Debug, PartialEq, Eq)]
@@ -137,11 +139,23 @@ impl EventSockets {
     /// Waits for the connection's first bytes and serves them if they open an event stream.
     pub async fn take(&self, mut tcp: TcpStream, slot: &Arc<Slot>) -> Taken {
         let began = Instant::now();
+        let deadline = tokio::time::sleep(self.header_timeout);
+        tokio::pin!(deadline);
+        let readable = tokio::select! {
+            biased;
+            () = slot.closed() => return Taken::Done,
+            () = &mut deadline => return Taken::Done,
+            r = tcp.readable() => r,
+        };
+        if readable.is_err() {
+            return Taken::Done;
+        }
+        // Only now: a silent socket holds no buffer (nor, until it speaks, hyper's).
         let mut buf = vec![0u8; PEEK];
         let peeked = tokio::select! {
             biased;
             () = slot.closed() => return Taken::Done,
-            () = tokio::time::sleep(self.header_timeout) => return Taken::Done,
+            () = &mut deadline => return Taken::Done,
             r = tcp.peek(&mut buf) => r,
         };
         let n = match peeked {
@@ -211,9 +225,9 @@ impl EventSockets {
     }
 }
 
-/// Writes the head, then every frame, until the client leaves, stops reading (the hub's
-/// sweep closes the slot of a stream that has not taken a frame for its stall limit) or the
-/// connection is closed.
+/// Writes the head, then every frame, until the client leaves (or keeps sending: see
+/// [`hung_up`]), stops reading (the hub's sweep closes the slot of a stream that has not
+/// taken a frame for its stall limit) or the connection is closed.
 async fn pump(tcp: TcpStream, mut events: Events, head: Vec<u8>, slot: &Slot) {
     // See `EVENT_STREAM_SNDBUF`: a reader that stops is found out after kilobytes.
     if let Err(e) = rustix::net::sockopt::set_socket_send_buffer_size(&tcp, EVENT_STREAM_SNDBUF) {
@@ -264,18 +278,27 @@ async fn send(tcp: &TcpStream, mut bytes: &[u8], slot: &Slot) -> bool {
     true
 }
 
-/// Completes when the client has closed its side (or the socket failed). A client has
-/// nothing to send on a stream: whatever it sends is read and dropped.
+/// Completes when the client has closed its side (or the socket failed), or has sent more
+/// than [`TOLERATED`]: a client has nothing to send on a stream (a request pipelined behind
+/// an endless answer would never be answered), so a few stray bytes are read and dropped and
+/// a client that keeps sending is cut off rather than read forever.
 async fn hung_up(tcp: &TcpStream) {
     let mut sink = [0u8; 64];
+    let mut heard = 0;
     loop {
         if tcp.readable().await.is_err() {
             return;
         }
         match tcp.try_read(&mut sink) {
             Ok(0) => return,
+            Ok(n) => {
+                heard += n;
+                if heard > TOLERATED {
+                    return;
+                }
+            }
             Err(e) if e.kind() != io::ErrorKind::WouldBlock => return,
-            _ => {}
+            Err(_) => {}
         }
     }
 }
