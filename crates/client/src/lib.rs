@@ -5,19 +5,22 @@
 //! and `serve`'s stock event stream (`events`).
 //! Plain HTTP only (TLS belongs to the proxy in front).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use reqwest::header::CONTENT_TYPE;
 use serde::Deserialize;
 
+mod body_framing;
 mod events;
 mod lean_events;
+mod lean_http;
 mod purchase_reply;
 mod wire;
 
 pub use events::{STREAM_LIFETIME, StockStream};
 
+use lean_http::LeanPool;
 use purchase_reply::{Reply, outcome_of};
 use wire::{WireInt, WireMoney};
 
@@ -46,6 +49,10 @@ pub enum ClientError {
 #[derive(Debug, Clone)]
 pub struct ApiClient {
     client: reqwest::Client,
+    /// Purchases go on connections of our own (`lean_http`), reads through reqwest.
+    purchases: Arc<LeanPool>,
+    /// The base URL's path, before every route.
+    prefix: String,
     base: String,
     admin_token: Option<Secret>,
     /// The bound on one request (for the requests the general client does not make).
@@ -96,9 +103,14 @@ impl ApiClient {
     pub fn new(base_url: &str, concurrency: usize, timeout: Duration) -> Result<Self, ClientError> {
         let base = base_url.trim().trim_end_matches('/').to_string();
         let parsed = url::Url::parse(&base).map_err(|_| ClientError::BaseUrl(base.clone()))?;
-        if parsed.scheme() != "http" || parsed.host_str().is_none() {
+        let (Some(host), Some(port)) = (parsed.host_str(), parsed.port_or_known_default()) else {
+            return Err(ClientError::BaseUrl(base));
+        };
+        if parsed.scheme() != "http" {
             return Err(ClientError::BaseUrl(base));
         }
+        let purchases = Arc::new(LeanPool::new(host, port, concurrency));
+        let prefix = parsed.path().trim_end_matches('/').to_string();
         let client = reqwest::Client::builder()
             .pool_max_idle_per_host(concurrency.max(1))
             // Under the 5 s a server keeps an idle connection (`serve`'s HEADER_TIMEOUT_MS,
@@ -114,6 +126,8 @@ impl ApiClient {
             .map_err(|e| ClientError::Build(e.to_string()))?;
         Ok(Self {
             client,
+            purchases,
+            prefix,
             base,
             admin_token: None,
             timeout,
@@ -147,33 +161,60 @@ impl ApiClient {
     }
 
     async fn send_purchase(&self, req: &PurchaseRequest<'_>, key: Option<&str>) -> (Outcome, bool) {
+        let request = match self.purchase_request(req, key) {
+            Ok(request) => request,
+            Err(why) => return (Outcome::Failed(why), false),
+        };
+        let answer =
+            match tokio::time::timeout(self.timeout, self.purchases.exchange(&request)).await {
+                Ok(Ok(answer)) => answer,
+                Ok(Err(why)) => return (Outcome::Failed(why), false),
+                Err(_) => return (Outcome::Failed("timed out".into()), false),
+            };
+        let replayed = answer
+            .headers
+            .get(api::IDEMPOTENT_REPLAYED)
+            .is_some_and(|v| v.as_bytes() == b"true");
+        let outcome = outcome_of(answer.status, &answer.headers, &answer.body);
+        (outcome, replayed)
+    }
+
+    /// The whole `POST` of one purchase, head and body.
+    fn purchase_request(
+        &self,
+        req: &PurchaseRequest<'_>,
+        key: Option<&str>,
+    ) -> Result<Vec<u8>, String> {
         let body = serde_json::json!({
             "productId": req.product_id,
             "userId": req.user_id,
             "quantity": req.quantity,
-        });
-        let mut builder = self
-            .client
-            .post(format!("{}{}", self.base, api::PURCHASE))
-            .header(CONTENT_TYPE, "application/json")
-            .header(api::FORWARDED_FOR, req.client_ip.to_string())
-            .body(body.to_string());
+        })
+        .to_string();
+        let mut head = format!(
+            "POST {}{} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+             {}: {}\r\nContent-Length: {}\r\n",
+            self.prefix,
+            api::PURCHASE,
+            self.purchases.authority(),
+            api::FORWARDED_FOR,
+            req.client_ip,
+            body.len()
+        );
         if let Some(key) = key {
-            builder = builder.header(api::IDEMPOTENCY_KEY, key);
+            // A header line of its own: no line breaks or other controls in it.
+            if reqwest::header::HeaderValue::from_str(key).is_err() {
+                return Err(format!(
+                    "the {} is not a valid header value",
+                    api::IDEMPOTENCY_KEY
+                ));
+            }
+            head.push_str(&format!("{}: {key}\r\n", api::IDEMPOTENCY_KEY));
         }
-        let res = match builder.send().await {
-            Ok(res) => res,
-            Err(e) => return (Outcome::Failed(transport(e)), false),
-        };
-        let status = res.status();
-        let headers = res.headers().clone();
-        let replayed = headers
-            .get(api::IDEMPOTENT_REPLAYED)
-            .is_some_and(|v| v.as_bytes() == b"true");
-        match res.bytes().await {
-            Ok(body) => (outcome_of(status, &headers, &body), replayed),
-            Err(e) => (Outcome::Failed(transport(e)), false),
-        }
+        head.push_str("\r\n");
+        let mut out = head.into_bytes();
+        out.extend_from_slice(body.as_bytes());
+        Ok(out)
     }
 
     async fn get(
