@@ -2,7 +2,7 @@
 //! (`burst --target`, `bench http`): the caller's task writes the request and reads the answer
 //! on the socket itself, where reqwest hands each request to the connection's task and back
 //! and spent about 40 µs of CPU a purchase on the benchmark's machine, which shares its two
-//! cores with the server it measures (`wrk` drove the same server at twice the rate).
+//! cores with the server it measures: here the load tool's CPU is half that (BENCHMARKS.md).
 //!
 //! Plain TCP only (the client's base URLs are `http://`). Bodies sized by `Content-Length`,
 //! chunked, or read until the server closes. A connection goes back to the pool only when its
