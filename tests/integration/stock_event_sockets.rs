@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::support::buyers::PRODUCT;
-use crate::support::http::{TestServer, config, raw};
+use crate::support::http::{TestServer, buy_at, config, raw};
 use crate::support::{TestDb, unlimited};
 
 /// Generous: "it arrives", never a timing.
@@ -73,6 +73,20 @@ impl Wire {
             })
             .collect();
         (status, headers)
+    }
+
+    /// The body of an answer with `headers`, sized by its `Content-Length`.
+    async fn sized_body(&mut self, headers: &[(String, String)]) -> String {
+        let len: usize = headers
+            .iter()
+            .find(|(k, _)| k == "content-length")
+            .and_then(|(_, v)| v.parse().ok())
+            .expect("a sized answer");
+        while self.buf.len() < len {
+            self.fill().await;
+        }
+        let body: Vec<u8> = self.buf.drain(..len).collect();
+        String::from_utf8_lossy(&body).into_owned()
     }
 
     /// The next chunk of a chunked body.
@@ -165,15 +179,7 @@ async fn a_stream_reads_the_same_written_by_us_or_by_hyper_and_ends_with_its_cli
         .await;
     let (status, health) = after.head().await;
     assert_eq!(status, "HTTP/1.1 200 OK", "{health:?}");
-    let len: usize = health
-        .iter()
-        .find(|(k, _)| k == "content-length")
-        .and_then(|(_, v)| v.parse().ok())
-        .expect("a sized health answer");
-    while after.buf.len() < len {
-        after.fill().await;
-    }
-    after.buf.drain(..len);
+    after.sized_body(&health).await;
     after.send(&stream_request("")).await;
     let (status, hypers) = after.head().await;
     assert_eq!(status, "HTTP/1.1 200 OK");
@@ -204,16 +210,7 @@ async fn a_stream_reads_the_same_written_by_us_or_by_hyper_and_ends_with_its_cli
     );
 
     // A purchase reaches both.
-    let r = raw()
-        .post(format!("{}/api/purchase", s.url))
-        .header("content-type", "application/json")
-        .body(format!(
-            r#"{{"productId":{PRODUCT},"userId":"wire","quantity":1}}"#
-        ))
-        .send()
-        .await
-        .expect("purchase");
-    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(buy_at(&s.url, "wire", 1).await, stock - 1);
     let ours_event = first.until_stock(stock - 1).await;
     let hypers_event = after.until_stock(stock - 1).await;
     assert_eq!(ours_event, hypers_event, "one event, written once");
@@ -285,15 +282,7 @@ async fn a_first_request_that_is_not_a_plain_stream_is_answered_as_before() {
                 .any(|(k, v)| k == "content-type" && v == "application/json"),
             "{request:?}: {headers:?}"
         );
-        let len: usize = headers
-            .iter()
-            .find(|(k, _)| k == "content-length")
-            .and_then(|(_, v)| v.parse().ok())
-            .expect("a sized answer");
-        while wire.buf.len() < len {
-            wire.fill().await;
-        }
-        let body = String::from_utf8_lossy(&wire.buf[..len]).into_owned();
+        let body = wire.sized_body(&headers).await;
         assert!(body.contains(says), "{request:?}: {body}");
     }
     assert_eq!(s.state.events().streams(), 0, "no stream was opened");

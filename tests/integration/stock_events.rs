@@ -14,7 +14,7 @@ use reqwest::StatusCode;
 use rstest::rstest;
 
 use crate::support::buyers::{PRODUCT, req};
-use crate::support::http::{TestServer, config, raw};
+use crate::support::http::{TestServer, buy_at, config, raw};
 use crate::support::sse::{Block, Sse};
 use crate::support::{Engine, TestDb, seeded, unlimited};
 
@@ -30,18 +30,7 @@ fn events_config(heartbeat_ms: u64) -> ServerConfig {
 }
 
 async fn buy(s: &TestServer, user: &str, quantity: u32) -> i64 {
-    let r = raw()
-        .post(format!("{}/api/purchase", s.url))
-        .header("content-type", "application/json")
-        .body(format!(
-            r#"{{"productId":{PRODUCT},"userId":"{user}","quantity":{quantity}}}"#
-        ))
-        .send()
-        .await
-        .expect("purchase");
-    let v: serde_json::Value =
-        serde_json::from_slice(&r.bytes().await.expect("body")).expect("json");
-    v["order"]["remainingStock"].as_i64().expect("an order")
+    buy_at(&s.url, user, quantity).await
 }
 
 /// Reads data events until one says `stock`; panics if none does within [`ARRIVES`].

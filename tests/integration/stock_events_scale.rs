@@ -12,7 +12,7 @@ use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
 use crate::support::buyers::PRODUCT;
-use crate::support::http::{ServeProcess, TestServer, config, raw};
+use crate::support::http::{ServeProcess, TestServer, buy_at, config};
 use crate::support::sse::Sse;
 use crate::support::{TestDb, unlimited};
 
@@ -114,16 +114,7 @@ async fn one_serve_holds_ten_thousand_streams_in_bounded_memory_and_reaches_them
     let after = rss_kib(server.pid());
 
     // One change, to every stream.
-    let r = raw()
-        .post(format!("{}/api/purchase", server.url))
-        .header("content-type", "application/json")
-        .body(format!(
-            r#"{{"productId":{PRODUCT},"userId":"watched","quantity":1}}"#
-        ))
-        .send()
-        .await
-        .expect("purchase");
-    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    buy_at(&server.url, "watched", 1).await;
     let changed = Instant::now();
     let reached = Arc::new(AtomicU64::new(0));
     let mut readers = Vec::with_capacity(STREAMS);

@@ -18,9 +18,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::http::{HeaderName, HeaderValue, header};
+use axum::http::{HeaderValue, header};
 use axum::response::Response;
-use flashsale_api::{RESPONSE_TIME, STOCK};
+use flashsale_api::STOCK;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio_stream::StreamExt;
@@ -29,6 +29,7 @@ use super::body;
 use super::connections::Slot;
 use super::cors::Cors;
 use super::event_stream::{Events, Framing, parse_ids, stream_headers};
+use super::front;
 use super::heard_io::EVENT_STREAM_SNDBUF;
 use super::state::AppState;
 
@@ -199,11 +200,7 @@ impl EventSockets {
         let mut res = Response::new(Body::empty());
         stream_headers(res.headers_mut());
         self.cors.decorate(origin, &mut res);
-        let shown = format!("{:.3}ms", start.elapsed().as_secs_f64() * 1000.0);
-        if let Ok(v) = HeaderValue::from_str(&shown) {
-            res.headers_mut()
-                .insert(HeaderName::from_static(RESPONSE_TIME), v);
-        }
+        let mut res = front::timed(res, start);
         let date = httpdate::fmt_http_date(std::time::SystemTime::now());
         if let Ok(v) = HeaderValue::from_str(&date) {
             res.headers_mut().insert(header::DATE, v);

@@ -83,7 +83,7 @@ impl Front {
 }
 
 /// `X-Response-Time` on an answer the router's timing layer did not see.
-fn timed(mut res: Response, start: Instant) -> Response {
+pub fn timed(mut res: Response, start: Instant) -> Response {
     let shown = format!("{:.3}ms", start.elapsed().as_secs_f64() * 1000.0);
     if let Ok(v) = HeaderValue::from_str(&shown) {
         res.headers_mut()

@@ -109,6 +109,24 @@ impl Drop for TestServer {
 }
 
 /// A raw reqwest client for requests `ApiClient` would never send.
+/// One purchase of [`PRODUCT`](super::buyers::PRODUCT) at `url` by `user`; the stock it left.
+/// Panics unless it made an order.
+pub async fn buy_at(url: &str, user: &str, quantity: u32) -> i64 {
+    let r = raw()
+        .post(format!("{url}/api/purchase"))
+        .header("content-type", "application/json")
+        .body(format!(
+            r#"{{"productId":{},"userId":"{user}","quantity":{quantity}}}"#,
+            super::buyers::PRODUCT
+        ))
+        .send()
+        .await
+        .expect("purchase");
+    let v: serde_json::Value =
+        serde_json::from_slice(&r.bytes().await.expect("body")).expect("json");
+    v["order"]["remainingStock"].as_i64().expect("an order")
+}
+
 pub fn raw() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
