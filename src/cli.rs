@@ -145,6 +145,15 @@ pub struct GlobalArgs {
         help_heading = "Purchases"
     )]
     pub batch_max: Option<String>,
+    /// IP:PORT where this process takes other processes' batched purchases of the products it
+    /// sells and forwards its own to theirs, so they share commits (PostgreSQL) [env: FLASHSALE_FORWARD_LISTEN] [default: off]
+    #[arg(
+        long,
+        global = true,
+        value_name = "IP:PORT",
+        help_heading = "Purchases"
+    )]
+    pub forward_listen: Option<String>,
     /// Largest quantity per purchase [env: MAX_QUANTITY] [default: 10]
     #[arg(
         long,
@@ -283,6 +292,7 @@ impl GlobalArgs {
             (keys::RATE_LIMIT_PREFIX, o(&self.rate_limit_prefix)),
             (keys::MAX_QUANTITY, o(&self.max_quantity)),
             (keys::BATCH_MAX, o(&self.batch_max)),
+            (keys::FORWARD_LISTEN, o(&self.forward_listen)),
             (keys::TRUSTED_PROXIES, o(&self.trusted_proxies)),
             (keys::IDEMPOTENCY_TTL, o(&self.idempotency_ttl_hours)),
         ])

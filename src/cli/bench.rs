@@ -89,6 +89,10 @@ pub struct ProcessesArgs {
     pub strategy: Strategy,
     #[arg(long, default_value_t = 1)]
     pub product: i32,
+    /// Each process forwards the product's purchases to the one that sells it, so they share
+    /// commits (`forward_listen` at 127.0.0.1:0 in each); without it each sells alone.
+    #[arg(long)]
+    pub forward: bool,
 }
 
 #[derive(Debug, Args)]
@@ -213,6 +217,7 @@ impl BenchCommand {
                 clients: a.clients,
                 strategy: a.strategy,
                 product: a.product,
+                forward: a.forward,
             }),
             BenchCommand::Http(a) => Bench::Http(HttpPlan {
                 purchases: a.purchases,

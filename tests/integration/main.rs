@@ -23,6 +23,7 @@ mod dashboard_operator;
 mod dashboard_redis;
 mod dashboard_truth;
 mod faults;
+mod forwarding;
 mod hostile;
 mod http_admin;
 mod http_burst;

@@ -29,6 +29,8 @@ pub struct ProcessesPlan {
     pub clients: u32,
     pub strategy: Strategy,
     pub product: i32,
+    /// Every process forwards to the product's seller (`forward_listen`), sharing its commits.
+    pub forward: bool,
 }
 
 /// What one process of a run reported.
@@ -52,11 +54,16 @@ pub async fn run(plan: &ProcessesPlan, settings: &Settings) -> Result<String, Be
     let _ = writeln!(
         out,
         "Hot product {}, {} purchases and {} clients per run split between the processes, {}, \
-         database {}, machine {}.\n",
+         {}, database {}, machine {}.\n",
         plan.product,
         plan.purchases,
         plan.clients,
         plan.strategy,
+        if plan.forward {
+            "forwarded to one seller (forward_listen)"
+        } else {
+            "each process selling alone"
+        },
         settings.database,
         machine()
     );
@@ -80,7 +87,11 @@ pub async fn run(plan: &ProcessesPlan, settings: &Settings) -> Result<String, Be
         let started = Instant::now();
         let children: Vec<_> = (0..n)
             .map(|_| {
-                Command::new(&exe)
+                let mut burst = Command::new(&exe);
+                if plan.forward {
+                    burst.env("FLASHSALE_FORWARD_LISTEN", "127.0.0.1:0");
+                }
+                burst
                     .args(["burst", "--json", "--no-rate-limit"])
                     .args(["--product", &plan.product.to_string()])
                     .args(["--buyers", &each_buyers.to_string()])

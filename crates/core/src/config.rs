@@ -88,6 +88,9 @@ pub struct PoolSettings {
     pub listen_url: Option<SecretUrl>,
     /// `application_name` of every PostgreSQL connection (the binary's: `flashsale <command>`).
     pub application_name: String,
+    /// Where this process takes other processes' batched purchases of the products it sells,
+    /// and forwards its own to theirs (`store::forward`); `None`: each process sells alone.
+    pub forward_listen: Option<std::net::SocketAddr>,
 }
 
 impl Default for PoolSettings {
@@ -99,6 +102,7 @@ impl Default for PoolSettings {
             batch_max: 256,
             listen_url: None,
             application_name: "flashsale".into(),
+            forward_listen: None,
         }
     }
 }
@@ -206,6 +210,9 @@ impl Settings {
         if let Some(raw) = layer.get(keys::DATABASE_LISTEN_URL) {
             s.pool.listen_url = Some(parse(raw, parse_listen_url)?);
         }
+        if let Some(raw) = layer.get(keys::FORWARD_LISTEN) {
+            s.pool.forward_listen = parse(raw, parse_forward_listen)?;
+        }
         set_ms(layer, keys::DB_TIMEOUT, &mut s.pool.statement_timeout)?;
         set_ms(layer, keys::DB_ACQUIRE_TIMEOUT, &mut s.pool.acquire_timeout)?;
         set_ms(layer, keys::REDIS_TIMEOUT, &mut s.limits.redis_timeout)?;
@@ -291,6 +298,26 @@ pub fn parse_u32_in(value: &str, min: u32, max: u32) -> Result<u32, String> {
         return Err(format!("out of range: expected {min} to {max}"));
     }
     u32::try_from(n).map_err(|_| format!("out of range: expected {min} to {max}"))
+}
+
+/// `host:port` with a concrete IP (the address other processes are told to connect to), or
+/// `off`.
+fn parse_forward_listen(value: &str) -> Result<Option<std::net::SocketAddr>, String> {
+    let value = value.trim();
+    if value.is_empty() || value.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let addr: std::net::SocketAddr = value
+        .parse()
+        .map_err(|_| "expected IP:PORT (for example 127.0.0.1:0) or off".to_string())?;
+    if addr.ip().is_unspecified() {
+        return Err(format!(
+            "{} is no address another process can reach: name this host's own IP \
+             (127.0.0.1 when every process runs here)",
+            addr.ip()
+        ));
+    }
+    Ok(Some(addr))
 }
 
 fn parse_listen_url(value: &str) -> Result<SecretUrl, String> {

@@ -8,6 +8,7 @@ pub mod activity;
 mod backend;
 pub mod batch;
 pub mod error;
+pub mod forward;
 mod key_lookups;
 mod key_row;
 pub mod metrics;
@@ -90,6 +91,8 @@ pub struct Store {
     metrics: Arc<PoolMetrics>,
     /// Restocks by other processes, heard where the engine can tell (PostgreSQL's `LISTEN`).
     restocks: Option<Arc<postgres::RestockWatch>>,
+    /// Batched purchases sent to the process that sells their product (`forward_listen`).
+    forwarding: Option<Arc<forward::Forwarding>>,
 }
 
 impl Store {
@@ -116,13 +119,30 @@ impl Store {
             DatabaseTarget::Postgres(url) => {
                 let pg = postgres::PgBackend::connect(url, pool, metrics.clone())?;
                 let restocks = Some(Arc::new(pg.restock_watch(pool.listen_url.is_some())));
-                Ok(Store {
+                let forwarding = match pool.forward_listen {
+                    Some(listen) => Some(
+                        forward::Forwarding::start(
+                            listen,
+                            pg.seller_claims(),
+                            pg.purchase_deadline(),
+                        )
+                        .await?,
+                    ),
+                    None => None,
+                };
+                let mut store = Store {
                     backend: Arc::new(pg),
                     batcher,
                     key_lookups: Default::default(),
                     metrics,
                     restocks,
-                })
+                    forwarding: None,
+                };
+                if let Some((forwarding, listener)) = forwarding {
+                    store.forwarding = Some(Arc::clone(&forwarding));
+                    forwarding.serve_with(store.clone(), listener);
+                }
+                Ok(store)
             }
             DatabaseTarget::Sqlite { path, embedded } => {
                 let mode = match mode {
@@ -137,6 +157,7 @@ impl Store {
                     key_lookups: Default::default(),
                     metrics,
                     restocks: None,
+                    forwarding: None,
                 };
                 if mode != OpenMode::ReadOnly {
                     store.migrate().await?;
@@ -419,9 +440,33 @@ impl Store {
         self.backend.signal(pid, signal).await
     }
 
-    /// Closes every connection.
+    /// Closes every connection, after giving up the products this process sold for others.
     pub async fn close(&self) {
+        if let Some(forwarding) = &self.forwarding {
+            forwarding.close().await;
+        }
         self.backend.close().await
+    }
+
+    /// Where other processes forward purchases to this one, when it takes them.
+    pub fn forwarding_address(&self) -> Option<&str> {
+        self.forwarding.as_deref().map(forward::Forwarding::address)
+    }
+
+    /// Whether this store sends `product_id`'s batched purchases to another process now.
+    pub fn forwards(&self, product_id: i32) -> bool {
+        self.forwarding
+            .as_ref()
+            .is_some_and(|f| f.forwards(product_id))
+    }
+
+    /// Sells a purchase another process forwarded here (`forward`).
+    pub(crate) async fn sell_forwarded(
+        &self,
+        product_id: i32,
+        item: sale::BatchItem,
+    ) -> Result<Sale, StoreError> {
+        strategies::batched_forwarded(self, product_id, item).await
     }
 
     /// The dashboard's starting sales aggregates and order-id watermark, from one snapshot.

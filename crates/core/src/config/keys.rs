@@ -34,6 +34,8 @@ keys! {
         "postgres://... a streaming replica the dashboard reads stock and sales from; never purchases, restocks or the audit (default: none)";
     DATABASE_LISTEN_URL = "database_listen_url", "DATABASE_LISTEN_URL", "",
         "postgres://... the restock listener uses when database_url is a transaction pooler (default: none)";
+    FORWARD_LISTEN = "forward_listen", "FLASHSALE_FORWARD_LISTEN", "forward-listen",
+        "IP:PORT where this process takes other flashsale processes' batched purchases of the products it sells, and forwards its own to theirs, so they share commits (PostgreSQL; port 0 picks a free one; default: off)";
     DB_POOL_MAX = "db_pool_max", "DB_POOL_MAX", "db-pool-max",
         "maximum database connections (default 20)";
     DB_TIMEOUT = "db_timeout_ms", "DB_TIMEOUT", "db-timeout-ms",

@@ -189,3 +189,29 @@ fn a_read_replica_that_cannot_be_one_names_its_key_and_masks_the_password() {
     assert!(msg.contains("needs a PostgreSQL database"), "{msg}");
     assert!(!msg.contains("hunter2"), "{msg}");
 }
+
+#[test]
+fn forward_listen_is_an_address_others_can_reach_or_off() {
+    let on = Settings::resolve(&layer(&[(keys::FORWARD_LISTEN, "127.0.0.1:0")]), None)
+        .expect("loopback, any port");
+    assert_eq!(
+        on.pool.forward_listen,
+        Some("127.0.0.1:0".parse().expect("addr"))
+    );
+    let off = Settings::resolve(&layer(&[(keys::FORWARD_LISTEN, "off")]), None).expect("off");
+    assert_eq!(off.pool.forward_listen, None);
+    for (bad, says) in [
+        ("0.0.0.0:7000", "no address another process can reach"),
+        ("[::]:7000", "no address another process can reach"),
+        ("localhost:7000", "expected IP:PORT"),
+        ("127.0.0.1", "expected IP:PORT"),
+    ] {
+        let err = Settings::resolve(&layer(&[(keys::FORWARD_LISTEN, bad)]), None)
+            .expect_err(bad)
+            .to_string();
+        assert!(
+            err.contains("FLASHSALE_FORWARD_LISTEN") && err.contains(says),
+            "{bad}: {err}"
+        );
+    }
+}

@@ -56,7 +56,27 @@ struct Job {
     product_id: i32,
     item: BatchItem,
     queued: Instant,
-    reply: oneshot::Sender<Result<Sale, StoreError>>,
+    reply: Reply,
+}
+
+/// Where a purchase's outcome goes.
+pub(crate) enum Reply {
+    /// A caller of [`Batcher::submit`], waiting.
+    Caller(oneshot::Sender<Result<Sale, StoreError>>),
+    /// Straight to where it is wanted (a forwarded purchase's connection), with no task
+    /// waiting on it.
+    Call(Box<dyn FnOnce(Result<Sale, StoreError>) + Send>),
+}
+
+impl Reply {
+    fn send(self, answer: Result<Sale, StoreError>) {
+        match self {
+            Reply::Caller(tx) => {
+                let _ = tx.send(answer);
+            }
+            Reply::Call(f) => f(answer),
+        }
+    }
 }
 
 /// What is remembered of one product.
@@ -130,6 +150,14 @@ impl Batcher {
         }
     }
 
+    /// Whether anything is remembered of the product's being sold out (no side effect: unlike
+    /// [`Batcher::sold_out`], never starts a confirmation).
+    pub(crate) fn remembers_sold_out(&self, product_id: i32) -> bool {
+        self.lanes()
+            .get(&product_id)
+            .is_some_and(|lane| lane.sold_out_at.is_some())
+    }
+
     /// Records that the product was just seen with no stock.
     pub fn remember_sold_out(&self, product_id: i32) {
         let mut lanes = self.lanes();
@@ -169,6 +197,21 @@ impl Batcher {
         item: BatchItem,
     ) -> Result<Sale, StoreError> {
         let (reply, answer) = oneshot::channel();
+        self.enqueue(backend, product_id, item, Reply::Caller(reply));
+        answer
+            .await
+            .unwrap_or_else(|_| Err(StoreError::Other("batch worker stopped".into())))
+    }
+
+    /// Queues a purchase on its product's gatherer (starting one if needed); its outcome goes
+    /// to `reply`.
+    pub(crate) fn enqueue(
+        self: &Arc<Self>,
+        backend: &Arc<dyn Backend>,
+        product_id: i32,
+        item: BatchItem,
+        reply: Reply,
+    ) {
         let mut job = Job {
             product_id,
             item,
@@ -180,18 +223,15 @@ impl Batcher {
             let lane = product_id.rem_euclid(GATHERERS as i32) as usize;
             let sender = self.sender(backend, lane);
             match sender.send(job) {
-                Ok(()) => {
-                    return answer
-                        .await
-                        .unwrap_or_else(|_| Err(StoreError::Other("batch worker stopped".into())));
-                }
+                Ok(()) => return,
                 Err(mpsc::error::SendError(back)) => {
                     job = back;
                     self.gatherers.lock().unwrap_or_else(|e| e.into_inner())[lane] = None;
                 }
             }
         }
-        Err(StoreError::Other("batch worker unavailable".into()))
+        job.reply
+            .send(Err(StoreError::Other("batch worker unavailable".into())));
     }
 
     fn sender(
@@ -230,8 +270,7 @@ async fn gather(
         let (stale, live): (Vec<Job>, Vec<Job>) =
             jobs.drain(..).partition(|j| j.queued.elapsed() > max_wait);
         for job in stale {
-            let _ = job
-                .reply
+            job.reply
                 .send(Err(StoreError::Busy("purchase queue too long".into())));
         }
         if live.is_empty() {
@@ -263,7 +302,7 @@ async fn gather(
         let answered: usize = replies.iter().map(Vec::len).sum();
         for (replies, answers) in replies.into_iter().zip(answers) {
             for (reply, answer) in replies.into_iter().zip(answers) {
-                let _ = reply.send(answer);
+                reply.send(answer);
             }
         }
         regather.answered(answered, started.elapsed());
@@ -300,8 +339,6 @@ pub(super) async fn take_queued<T>(
     }
     true
 }
-
-type Reply = oneshot::Sender<Result<Sale, StoreError>>;
 
 /// Groups jobs by product, keeping arrival order within each product; the products in id order
 /// (the order their rows are locked in).

@@ -32,6 +32,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "lean idempotency keys",
         include_str!("../../migrations/postgres/0005_lean_idempotency_keys.sql"),
     ),
+    (
+        6,
+        "product sellers",
+        include_str!("../../migrations/postgres/0006_product_sellers.sql"),
+    ),
 ];
 
 /// The same for SQLite.

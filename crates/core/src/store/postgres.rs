@@ -14,6 +14,7 @@ mod pg_replication;
 mod pg_restocks;
 mod pg_route;
 mod pg_sales;
+mod pg_sellers;
 mod pg_stats;
 mod pg_tx;
 
@@ -32,6 +33,8 @@ use pg_leases::{lease_aware, leased, pick, writer};
 pub use pg_restocks::RestockWatch;
 use pg_route::{PoolerState, Route};
 pub use pg_sales::ORDERS_SINCE_SQL;
+pub use pg_sellers::CLAIM_EXPIRY;
+pub(crate) use pg_sellers::{Claim, SellerClaims};
 
 use super::activity::{Activity, Signal, Signalled};
 use super::backend::{Backend, Transaction};
@@ -124,7 +127,7 @@ impl Backend for PgBackend {
     async fn drop_all(&self) -> Result<(), StoreError> {
         let mut conn = self.acquire().await?;
         conn.execute(
-            "DROP TABLE IF EXISTS stock_leases, idempotency_keys, orders, products,
+            "DROP TABLE IF EXISTS product_sellers, stock_leases, idempotency_keys, orders, products,
                  _sqlx_migrations CASCADE;
              DROP FUNCTION IF EXISTS flashsale_stock_set_elsewhere()",
         )

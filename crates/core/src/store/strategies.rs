@@ -145,13 +145,55 @@ pub(super) async fn naive(
 }
 
 /// The batched strategy: a product known to be sold out costs no lock and no write (memory, or
-/// one plain read when the memory is stale); anything else queues on the product's gatherer.
+/// one plain read when the memory is stale); anything else queues on the product's gatherer,
+/// or on its seller's when another process sells it (`forward`).
 pub(super) async fn batched(
     store: &Store,
     p: NewPurchase<'_>,
     key: Option<KeyRecord<'_>>,
 ) -> Result<Sale, StoreError> {
-    let known = store.batcher.sold_out(p.product_id);
+    if let Some(answer) = sold_out_from_memory(store, p.product_id, p.quantity).await {
+        return answer;
+    }
+    let item = BatchItem {
+        user_id: p.user_id.to_string(),
+        quantity: p.quantity,
+        key: key.map(BatchKey::of),
+    };
+    match &store.forwarding {
+        Some(forwarding) => super::forward::sell(store, forwarding, p.product_id, item).await,
+        None => {
+            store
+                .batcher
+                .submit(&store.backend, p.product_id, item)
+                .await
+        }
+    }
+}
+
+/// The batched strategy for a purchase another process forwarded here: as [`batched`], never
+/// forwarded again.
+pub(super) async fn batched_forwarded(
+    store: &Store,
+    product_id: i32,
+    item: BatchItem,
+) -> Result<Sale, StoreError> {
+    if item.quantity < 1 {
+        return Err(StoreError::Invalid("quantity must be at least 1".into()));
+    }
+    if let Some(answer) = sold_out_from_memory(store, product_id, item.quantity).await {
+        return answer;
+    }
+    store.batcher.submit(&store.backend, product_id, item).await
+}
+
+/// The answer for a product the gatherers remember as sold out, if it still is.
+async fn sold_out_from_memory(
+    store: &Store,
+    product_id: i32,
+    quantity: i32,
+) -> Option<Result<Sale, StoreError>> {
+    let known = store.batcher.sold_out(product_id);
     if known != SoldOut::Unknown
         && let Some(restocks) = &store.restocks
     {
@@ -159,39 +201,28 @@ pub(super) async fn batched(
         restocks.ensure(&store.batcher);
     }
     match known {
-        SoldOut::Known => return Ok(Sale::SoldOut { available: 0 }),
-        SoldOut::Stale => match store.stock(p.product_id).await {
+        SoldOut::Known => Some(Ok(Sale::SoldOut { available: 0 })),
+        SoldOut::Stale => match store.stock(product_id).await {
             Ok(Some(0)) => {
-                store.batcher.remember_sold_out(p.product_id);
-                return Ok(Sale::SoldOut { available: 0 });
+                store.batcher.remember_sold_out(product_id);
+                Some(Ok(Sale::SoldOut { available: 0 }))
             }
             Ok(Some(available)) => {
-                store.batcher.forget(p.product_id);
-                if available < p.quantity {
-                    return Ok(Sale::SoldOut { available });
-                }
+                store.batcher.forget(product_id);
+                (available < quantity).then_some(Ok(Sale::SoldOut { available }))
             }
             Ok(None) => {
-                store.batcher.forget(p.product_id);
-                return Ok(Sale::NotFound);
+                store.batcher.forget(product_id);
+                Some(Ok(Sale::NotFound))
             }
             Err(e) => {
                 // Let the next purchase try the confirming read again.
-                store.batcher.confirm_failed(p.product_id);
-                return Err(e);
+                store.batcher.confirm_failed(product_id);
+                Some(Err(e))
             }
         },
-        SoldOut::Unknown => {}
+        SoldOut::Unknown => None,
     }
-    let item = BatchItem {
-        user_id: p.user_id.to_string(),
-        quantity: p.quantity,
-        key: key.map(BatchKey::of),
-    };
-    store
-        .batcher
-        .submit(&store.backend, p.product_id, item)
-        .await
 }
 
 /// Inserts the reference products and a week of sample orders in one transaction, unless

@@ -118,6 +118,21 @@ impl PgBackend {
         self.statement_timeout * statements + Duration::from_secs(1)
     }
 
+    /// This store's claims on the products it sells for other processes (`store::forward`),
+    /// under the holder name of its leases.
+    pub(crate) fn seller_claims(&self) -> super::SellerClaims {
+        super::SellerClaims::new(
+            self.pool.clone(),
+            self.leases.holder().to_string(),
+            self.deadline_for(1),
+        )
+    }
+
+    /// The longest a batched purchase may take here: its wait for a connection and its batch.
+    pub(crate) fn purchase_deadline(&self) -> Duration {
+        self.acquire_timeout + self.deadline_for(3)
+    }
+
     /// A pooled connection, its wait recorded for the pool pane (every operation's: purchases,
     /// reads and restocks share the pool, so they share its figures). A pooler refusing our
     /// startup parameters is learnt here: the pool then connects without them, and the
