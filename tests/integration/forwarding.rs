@@ -16,9 +16,9 @@ use flashsale_core::store::Store;
 use flashsale_core::strategy::Strategy;
 use sqlx::PgConnection;
 
-use crate::support::buyers::{PRODUCT, storm};
+use crate::support::buyers::{PRODUCT, burst_command, storm};
 use crate::support::pgbouncer::PgBouncer;
-use crate::support::{TestDb, flashsale, unlimited};
+use crate::support::{TestDb, unlimited};
 
 fn forwarding() -> PoolSettings {
     PoolSettings {
@@ -186,25 +186,32 @@ async fn a_seller_that_closes_mid_storm_hands_over_without_failing_a_buyer() {
 
 /// A `flashsale burst` with forwarding on: `buyers` single-unit purchases of [`PRODUCT`].
 fn forwarding_burst(db: &TestDb, home: &std::path::Path, buyers: u32, clients: u32) -> Child {
-    use std::process::Stdio;
-    flashsale(home)
-        .args([
-            "burst",
-            "--json",
-            "--no-rate-limit",
-            "--strategy",
-            "batched",
-        ])
-        .args(["--product", &PRODUCT.to_string()])
-        .args(["--buyers", &buyers.to_string()])
-        .args(["--concurrency", &clients.to_string()])
-        .env("DATABASE_URL", &db.url)
+    burst_command(&db.url, home, buyers, clients)
         .env("FLASHSALE_FORWARD_LISTEN", "127.0.0.1:0")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .spawn()
         .expect("start a burst process")
+}
+
+/// Three forwarding bursts of 8 clients on [`PRODUCT`], and the pid of the one that claimed
+/// it, half a second after it did (the others forward to it by then).
+async fn three_forwarders(db: &TestDb, home: &std::path::Path) -> (Vec<Child>, u32) {
+    let mut conn = db.conn().await;
+    let children: Vec<Child> = (0..3)
+        .map(|_| forwarding_burst(db, home, 200_000, 8))
+        .collect();
+    let start = Instant::now();
+    let seller = loop {
+        if let Some(pid) = holder_pid(&mut conn).await {
+            break pid;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "nobody claimed it"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    (children, seller)
 }
 
 /// A finished burst's report: (user prefix, purchased, failed).
@@ -249,22 +256,7 @@ async fn a_seller_killed_mid_storm_is_replaced_and_no_answer_contradicts_the_ord
     let mut conn = db.conn().await;
     let after = watermark(&mut conn).await;
     let home = tempfile::tempdir().expect("home");
-    let children: Vec<Child> = (0..3)
-        .map(|_| forwarding_burst(&db, home.path(), 200_000, 8))
-        .collect();
-    let start = Instant::now();
-    let victim_pid = loop {
-        if let Some(pid) = holder_pid(&mut conn).await {
-            break pid;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "nobody claimed it"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    // Let the others forward to it for a moment, then kill it.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (children, victim_pid) = three_forwarders(&db, home.path()).await;
     let (mut victim, survivors): (Vec<Child>, Vec<Child>) =
         children.into_iter().partition(|c| c.id() == victim_pid);
     assert_eq!(victim.len(), 1, "the seller is one of the bursts");
@@ -387,21 +379,7 @@ async fn a_stalled_seller_is_left_once_its_claim_lapses() {
     setup.set_stock(PRODUCT, 1_000_000).await.expect("restock");
     let mut conn = db.conn().await;
     let home = tempfile::tempdir().expect("home");
-    let children: Vec<Child> = (0..3)
-        .map(|_| forwarding_burst(&db, home.path(), 200_000, 8))
-        .collect();
-    let start = Instant::now();
-    let stalled_pid = loop {
-        if let Some(pid) = holder_pid(&mut conn).await {
-            break pid;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "nobody claimed it"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (children, stalled_pid) = three_forwarders(&db, home.path()).await;
     let signal = |sig: &str, pid: u32| {
         std::process::Command::new("kill")
             .args([sig, &pid.to_string()])

@@ -196,8 +196,21 @@ pub fn burst_process(
     buyers: u32,
     clients: u32,
 ) -> std::process::Child {
+    burst_command(url, home, buyers, clients)
+        .spawn()
+        .expect("start a burst process")
+}
+
+/// The command [`burst_process`] runs, for a caller that adds to its environment.
+pub fn burst_command(
+    url: &str,
+    home: &std::path::Path,
+    buyers: u32,
+    clients: u32,
+) -> std::process::Command {
     use std::process::Stdio;
-    super::flashsale(home)
+    let mut command = super::flashsale(home);
+    command
         .args([
             "burst",
             "--json",
@@ -211,7 +224,6 @@ pub fn burst_process(
         .env("DATABASE_URL", url)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start a burst process")
+        .stderr(Stdio::piped());
+    command
 }
