@@ -328,27 +328,42 @@ async fn keep(forwarding: Weak<Forwarding>) {
         }
         if !theirs.is_empty() {
             let ids: Vec<i32> = theirs.iter().map(|(id, _)| *id).collect();
-            match this.claims.live(&ids).await {
-                Ok(live) => {
-                    let mut routes = this.routes();
-                    for (id, secret) in theirs {
-                        let standing = live.iter().any(|(l, s)| *l == id && **s == *secret);
-                        if !standing && let Some(Route::Theirs(link, _)) = routes.get(&id) {
-                            link.close();
-                            routes.insert(
-                                id,
-                                Route::Here {
-                                    until: Instant::now(),
-                                },
-                            );
-                        }
-                    }
-                }
+            match this.claims.standing(&ids).await {
+                Ok(standing) => this.recheck(&theirs, &standing),
                 Err(e) => tracing::debug!("checking the sellers this process forwards to: {e}"),
             }
         }
         drop(this);
         tokio::time::sleep(KEEPER_TICK).await;
+    }
+}
+
+impl Forwarding {
+    /// What the claims of the sellers this process forwards to say now. A claim renewed
+    /// within the expiry stands. One not renewed, still under the secret forwarded with, is a
+    /// seller stalled or lost with its connection open: its link closes (what it holds has an
+    /// unknown outcome, as after a broken connection) instead of every purchase waiting out
+    /// its deadline. One gone or under another secret changed hands (a leaving seller gave it
+    /// up and answers what it has; or another took it): that product is asked about again,
+    /// and the link, which other products may share, is left to end by itself.
+    fn recheck(&self, theirs: &[(i32, Arc<str>)], standing: &[(i32, String, bool)]) {
+        let mut routes = self.routes();
+        for (id, secret) in theirs {
+            let claim = standing.iter().find(|(p, _, _)| p == id);
+            let (stalled, moved) = match claim {
+                Some((_, s, fresh)) if **s == **secret => (!fresh, false),
+                _ => (false, true),
+            };
+            if let Some(Route::Theirs(link, _)) = routes.get(id)
+                && (stalled || moved)
+            {
+                if stalled {
+                    link.close();
+                }
+                let until = Instant::now();
+                routes.insert(*id, Route::Here { until });
+            }
+        }
     }
 }
 

@@ -114,13 +114,17 @@ impl SellerClaims {
         .await
     }
 
-    /// The claims among `ids` renewed within the expiry, with their secrets.
-    pub(crate) async fn live(&self, ids: &[i32]) -> Result<Vec<(i32, String)>, StoreError> {
+    /// The claims standing on `ids`: each one's secret, and whether it was renewed within the
+    /// expiry.
+    pub(crate) async fn standing(
+        &self,
+        ids: &[i32],
+    ) -> Result<Vec<(i32, String, bool)>, StoreError> {
         self.bounded(
             sqlx::query_as(
-                "SELECT product_id, secret FROM product_sellers
-                  WHERE product_id = ANY($1)
-                    AND renewed_at >= CURRENT_TIMESTAMP - make_interval(secs => $2)",
+                "SELECT product_id, secret,
+                        renewed_at >= CURRENT_TIMESTAMP - make_interval(secs => $2)
+                   FROM product_sellers WHERE product_id = ANY($1)",
             )
             .persistent(false)
             .bind(ids)
