@@ -80,11 +80,22 @@ async fn postgres_over_verified_tls_runs_purchases_and_the_cli() {
     let stock: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
     assert_eq!(stock[0]["stock"], 97, "three units sold over TLS: {stock}");
 
-    // Plain TCP is rejected by this server, and said so.
-    let Err(err) = open(format!("{}?sslmode=disable", pg.url("postgres"))).await else {
-        panic!("a plain connection is refused");
-    };
-    assert!(err.contains("accepts only TLS connections"), "{err}");
+    // Plain TCP is rejected by this server, and said so; a loopback URL that names no
+    // sslmode is plain (no TLS to this machine unless asked), so it is refused the same way,
+    // and `sslmode=require` (TLS without verification) gets in.
+    for plain in [
+        format!("{}?sslmode=disable", pg.url("postgres")),
+        pg.url("postgres"),
+    ] {
+        let Err(err) = open(plain.clone()).await else {
+            panic!("a plain connection is refused: {plain}");
+        };
+        assert!(err.contains("accepts only TLS connections"), "{err}");
+    }
+    let required = open(format!("{}?sslmode=require", pg.url("postgres")))
+        .await
+        .expect("sslmode=require on loopback uses TLS");
+    required.close().await;
     // A certificate from an issuer we were not told to trust is refused, saying why.
     let Err(err) = open(format!("{}?sslmode=verify-full", pg.url("postgres"))).await else {
         panic!("an untrusted certificate is refused");

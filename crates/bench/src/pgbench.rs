@@ -79,7 +79,12 @@ pub fn run_script(
     let per_client = (transactions / u64::from(clients)).max(1);
     let logs = dir.join(format!("log_{clients}"));
     let _ = std::fs::create_dir_all(&logs);
-    let out = Command::new("pgbench")
+    let mut pgbench = Command::new("pgbench");
+    if flashsale_core::store::postgres::loopback_without_sslmode(url.expose()) {
+        // The anchor on the same transport as flashsale's store (no TLS on loopback).
+        pgbench.env("PGSSLMODE", "disable");
+    }
+    let out = pgbench
         .current_dir(&logs)
         .args(["-n", "-M", "prepared", "--log", "--log-prefix=tx"])
         .arg("-c")

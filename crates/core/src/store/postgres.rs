@@ -8,6 +8,7 @@ mod pg_batch;
 mod pg_connect;
 mod pg_keys;
 mod pg_leases;
+mod pg_loopback;
 mod pg_partitions;
 mod pg_pool;
 mod pg_replication;
@@ -30,6 +31,7 @@ use sqlx::{Connection, Executor};
 
 pub use pg_leases::{EXPIRY as LEASE_EXPIRY, IDLE_RETURN as LEASE_IDLE_RETURN};
 use pg_leases::{lease_aware, leased, pick, writer};
+pub use pg_loopback::loopback_without_sslmode;
 pub use pg_restocks::RestockWatch;
 use pg_route::{PoolerState, Route};
 pub use pg_sales::ORDERS_SINCE_SQL;

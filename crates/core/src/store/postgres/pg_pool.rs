@@ -18,6 +18,7 @@ impl PgBackend {
         let parse = |url: &SecretUrl| {
             let options = PgConnectOptions::from_str(url.expose())
                 .map_err(|_| StoreError::Other(format!("invalid PostgreSQL URL {url}")))?;
+            let options = pg_loopback::transport(options, url.expose());
             Ok::<_, StoreError>(match options.get_application_name() {
                 Some(_) => options,
                 None => options.application_name(&settings.application_name),
