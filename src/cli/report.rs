@@ -244,6 +244,10 @@ fn default_of(key: keys::Key, s: &Settings) -> String {
         keys::RATE_LIMIT_PREFIX => s.limits.key_prefix.clone(),
         keys::MAX_QUANTITY => s.max_quantity.to_string(),
         keys::BATCH_MAX => s.pool.batch_max.to_string(),
+        keys::FORWARD_LISTEN => s
+            .pool
+            .forward_listen
+            .map_or_else(|| "off".to_string(), |a| a.to_string()),
         keys::IDEMPOTENCY_TTL => (s.idempotency_ttl.as_secs() / 3_600).to_string(),
         keys::SHUTDOWN_DRAIN => s.http.shutdown_drain.as_millis().to_string(),
         keys::SSE_HEARTBEAT => s.http.sse_heartbeat.as_millis().to_string(),

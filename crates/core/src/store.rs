@@ -145,6 +145,12 @@ impl Store {
                 Ok(store)
             }
             DatabaseTarget::Sqlite { path, embedded } => {
+                if let Some(listen) = pool.forward_listen {
+                    tracing::warn!(
+                        "forward_listen {listen} ignored: forwarding is for processes sharing a \
+                         PostgreSQL database; an SQLite file has one writer"
+                    );
+                }
                 let mode = match mode {
                     OpenMode::Create if !embedded => OpenMode::CreateFile,
                     other => other,
@@ -446,27 +452,6 @@ impl Store {
             forwarding.close().await;
         }
         self.backend.close().await
-    }
-
-    /// Where other processes forward purchases to this one, when it takes them.
-    pub fn forwarding_address(&self) -> Option<&str> {
-        self.forwarding.as_deref().map(forward::Forwarding::address)
-    }
-
-    /// Whether this store sends `product_id`'s batched purchases to another process now.
-    pub fn forwards(&self, product_id: i32) -> bool {
-        self.forwarding
-            .as_ref()
-            .is_some_and(|f| f.forwards(product_id))
-    }
-
-    /// Sells a purchase another process forwarded here (`forward`).
-    pub(crate) async fn sell_forwarded(
-        &self,
-        product_id: i32,
-        item: sale::BatchItem,
-    ) -> Result<Sale, StoreError> {
-        strategies::batched_forwarded(self, product_id, item).await
     }
 
     /// The dashboard's starting sales aggregates and order-id watermark, from one snapshot.

@@ -367,6 +367,29 @@ impl Forwarding {
     }
 }
 
+impl Store {
+    /// Where other processes forward purchases to this one, when it takes them.
+    pub fn forwarding_address(&self) -> Option<&str> {
+        self.forwarding.as_deref().map(Forwarding::address)
+    }
+
+    /// Whether this store sends `product_id`'s batched purchases to another process now.
+    pub fn forwards(&self, product_id: i32) -> bool {
+        self.forwarding
+            .as_ref()
+            .is_some_and(|f| f.forwards(product_id))
+    }
+
+    /// Sells a purchase another process forwarded here.
+    pub(crate) async fn sell_forwarded(
+        &self,
+        product_id: i32,
+        item: BatchItem,
+    ) -> Result<Sale, StoreError> {
+        super::strategies::batched_forwarded(self, product_id, item).await
+    }
+}
+
 /// The batched strategy's last step with forwarding on: to the product's seller when another
 /// process sells it, else to this store's own gatherer.
 pub(super) async fn sell(
