@@ -454,6 +454,15 @@ impl Store {
         self.backend.close().await
     }
 
+    /// Sells a purchase another process forwarded here (`forward`).
+    pub(crate) async fn sell_forwarded(
+        &self,
+        product_id: i32,
+        item: sale::BatchItem,
+    ) -> Result<Sale, StoreError> {
+        strategies::batched_forwarded(self, product_id, item).await
+    }
+
     /// The dashboard's starting sales aggregates and order-id watermark, from one snapshot.
     /// Reads the whole orders table once; afterwards use [`Store::orders_since`].
     pub async fn sales_baseline(

@@ -379,15 +379,6 @@ impl Store {
             .as_ref()
             .is_some_and(|f| f.forwards(product_id))
     }
-
-    /// Sells a purchase another process forwarded here.
-    pub(crate) async fn sell_forwarded(
-        &self,
-        product_id: i32,
-        item: BatchItem,
-    ) -> Result<Sale, StoreError> {
-        super::strategies::batched_forwarded(self, product_id, item).await
-    }
 }
 
 /// The batched strategy's last step with forwarding on: to the product's seller when another
