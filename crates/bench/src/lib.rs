@@ -85,11 +85,9 @@ fn postgres_pool(settings: &Settings, connections: u32) -> Option<sqlx::PgPool> 
     let flashsale_core::config::DatabaseTarget::Postgres(url) = &settings.database else {
         return None;
     };
-    let mut options: sqlx::postgres::PgConnectOptions = url.expose().parse().ok()?;
-    if flashsale_core::store::postgres::loopback_without_sslmode(url.expose()) {
-        // As the store connects (no TLS on loopback unless the URL asks).
-        options = options.ssl_mode(sqlx::postgres::PgSslMode::Disable);
-    }
+    let options: sqlx::postgres::PgConnectOptions = url.expose().parse().ok()?;
+    // As the store connects (no TLS on loopback unless the URL asks).
+    let options = flashsale_core::store::postgres::transport(options, url.expose());
     Some(
         sqlx::postgres::PgPoolOptions::new()
             .max_connections(connections)

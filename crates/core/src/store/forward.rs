@@ -45,8 +45,8 @@ enum Route {
     Resolving,
     /// This process holds the claim.
     Ours,
-    /// Forward to this seller (its claim's secret tells it from a later one).
-    Theirs(Arc<Link>, Arc<str>),
+    /// Forward to this seller (the secret its link showed tells it from a later one).
+    Theirs(Arc<Link>),
     /// Sell here until then, and ask again after.
     Here { until: Instant },
 }
@@ -144,8 +144,8 @@ impl Forwarding {
     fn link(self: &Arc<Self>, product_id: i32) -> Option<Arc<Link>> {
         let mut routes = self.routes();
         match routes.get(&product_id)? {
-            Route::Theirs(link, _) if !link.is_dead() => Some(Arc::clone(link)),
-            Route::Theirs(..) => {
+            Route::Theirs(link) if !link.is_dead() => Some(Arc::clone(link)),
+            Route::Theirs(_) => {
                 routes.insert(
                     product_id,
                     Route::Here {
@@ -166,7 +166,7 @@ impl Forwarding {
 
     /// Whether `product_id`'s purchases go to another process now.
     pub(crate) fn forwards(&self, product_id: i32) -> bool {
-        matches!(self.routes().get(&product_id), Some(Route::Theirs(link, _)) if !link.is_dead())
+        matches!(self.routes().get(&product_id), Some(Route::Theirs(link)) if !link.is_dead())
     }
 
     /// After a sale of `product_id` here: claims it, or learns who sells it, unless known.
@@ -195,7 +195,7 @@ impl Forwarding {
                 Ok(Claim::Ours) => Route::Ours,
                 Ok(Claim::Theirs { address, secret }) => {
                     match this.link_to(&address, &secret).await {
-                        Ok(link) => Route::Theirs(link, secret.into()),
+                        Ok(link) => Route::Theirs(link),
                         Err(e) => {
                             tracing::debug!(product_id, seller = %address, "seller unreachable: {e}");
                             this.retry_later()
@@ -299,12 +299,10 @@ async fn keep(forwarding: Weak<Forwarding>) {
                 .filter(|(_, r)| matches!(r, Route::Ours))
                 .map(|(id, _)| *id)
                 .collect();
-            let theirs: Vec<(i32, Arc<str>)> = routes
+            let theirs: Vec<(i32, Arc<Link>)> = routes
                 .iter()
                 .filter_map(|(id, r)| match r {
-                    Route::Theirs(link, secret) if !link.is_dead() => {
-                        Some((*id, Arc::clone(secret)))
-                    }
+                    Route::Theirs(link) if !link.is_dead() => Some((*id, Arc::clone(link))),
                     _ => None,
                 })
                 .collect();
@@ -346,15 +344,15 @@ impl Forwarding {
     /// its deadline. One gone or under another secret changed hands (a leaving seller gave it
     /// up and answers what it has; or another took it): that product is asked about again,
     /// and the link, which other products may share, is left to end by itself.
-    fn recheck(&self, theirs: &[(i32, Arc<str>)], standing: &[(i32, String, bool)]) {
+    fn recheck(&self, theirs: &[(i32, Arc<Link>)], standing: &[(i32, String, bool)]) {
         let mut routes = self.routes();
-        for (id, secret) in theirs {
+        for (id, forwarded_to) in theirs {
             let claim = standing.iter().find(|(p, _, _)| p == id);
             let (stalled, moved) = match claim {
-                Some((_, s, fresh)) if **s == **secret => (!fresh, false),
+                Some((_, s, fresh)) if s == forwarded_to.secret() => (!fresh, false),
                 _ => (false, true),
             };
-            if let Some(Route::Theirs(link, _)) = routes.get(id)
+            if let Some(Route::Theirs(link)) = routes.get(id)
                 && (stalled || moved)
             {
                 if stalled {

@@ -31,7 +31,7 @@ use sqlx::{Connection, Executor};
 
 pub use pg_leases::{EXPIRY as LEASE_EXPIRY, IDLE_RETURN as LEASE_IDLE_RETURN};
 use pg_leases::{lease_aware, leased, pick, writer};
-pub use pg_loopback::loopback_without_sslmode;
+pub use pg_loopback::{loopback_without_sslmode, transport};
 pub use pg_restocks::RestockWatch;
 use pg_route::{PoolerState, Route};
 pub use pg_sales::ORDERS_SINCE_SQL;

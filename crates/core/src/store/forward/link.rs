@@ -19,8 +19,6 @@ use crate::store::{Sale, StoreError};
 
 /// How long a connection to a seller may take to open.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-/// Most purchases written in one go.
-const MOST_PER_WRITE: usize = 512;
 
 /// What became of a purchase handed to a link.
 #[derive(Debug)]
@@ -253,7 +251,7 @@ async fn write_queued(
     let mut batch = Vec::with_capacity(64);
     loop {
         tokio::select! {
-            n = rx.recv_many(&mut batch, MOST_PER_WRITE) => {
+            n = rx.recv_many(&mut batch, wire::MOST_PER_WRITE) => {
                 if n == 0 {
                     return;
                 }

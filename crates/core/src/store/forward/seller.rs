@@ -109,7 +109,7 @@ async fn connection(stream: TcpStream, seat: Seat) {
     let writer = tokio::spawn(async move {
         let mut out = wire::Writer::default();
         let mut batch = Vec::with_capacity(64);
-        while queued.recv_many(&mut batch, 512).await > 0 {
+        while queued.recv_many(&mut batch, wire::MOST_PER_WRITE).await > 0 {
             out.buf.clear();
             for reply in batch.drain(..) {
                 out.reply(&reply);

@@ -13,6 +13,8 @@ use crate::store::{Sale, StoreError};
 
 /// Largest frame either side accepts; a purchase is far below it.
 pub(super) const MAX_FRAME: usize = 16 * 1024;
+/// Most frames either side's writer puts in one write.
+pub(super) const MOST_PER_WRITE: usize = 512;
 
 const HELLO: u8 = 0;
 const PURCHASE: u8 = 1;

@@ -36,8 +36,9 @@ pub fn loopback_without_sslmode(url: &str) -> bool {
     }
 }
 
-/// `options` for `url`, without TLS when it is loopback and says nothing of it.
-pub(super) fn transport(options: PgConnectOptions, url: &str) -> PgConnectOptions {
+/// `options` for `url`, without TLS when it is loopback and says nothing of it: the store's
+/// pool, and any other connection that should go the way the store does (`bench`'s own).
+pub fn transport(options: PgConnectOptions, url: &str) -> PgConnectOptions {
     if loopback_without_sslmode(url) {
         options.ssl_mode(PgSslMode::Disable)
     } else {
